@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Pack files into a single-layer OCI image archive that `ctr images import` accepts.
+
+Usage: mkoci.py OUT.tar IMAGE_REF ENTRYPOINT_JSON SRC=DEST [SRC=DEST ...]
+
+There is no registry and no container engine on the test machines, so the images the
+cluster runs are written here by hand: an OCI image layout (oci-layout, index.json,
+blobs/sha256/*) in a tar. Files are owned by root with mtime 0, so the same inputs give
+the same digests. The manifest is annotated with the full image name, which ctr uses as
+the image's name on import.
+"""
+import gzip
+import hashlib
+import io
+import json
+import sys
+import tarfile
+
+
+def tar_entry(path, data=None, mode=0o755):
+    info = tarfile.TarInfo(path)
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mtime = 0
+    info.mode = mode
+    if data is None:
+        info.type = tarfile.DIRTYPE
+    else:
+        info.size = len(data)
+    return info
+
+
+def build_layer(files):
+    """Return the uncompressed layer tar holding FILES ({dest: bytes}) and their parents."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs = set()
+        for dest in files:
+            parts = dest.strip("/").split("/")[:-1]
+            for i in range(len(parts)):
+                dirs.add("/".join(parts[: i + 1]))
+        for d in sorted(dirs):
+            tar.addfile(tar_entry(d))
+        for dest, data in sorted(files.items()):
+            tar.addfile(tar_entry(dest.strip("/"), data), io.BytesIO(data))
+    return buf.getvalue()
+
+
+def main(argv):
+    if len(argv) < 5:
+        sys.exit(__doc__)
+    out, ref, entrypoint = argv[1], argv[2], json.loads(argv[3])
+    files = {}
+    for spec in argv[4:]:
+        src, dest = spec.split("=", 1)
+        with open(src, "rb") as f:
+            files[dest] = f.read()
+
+    layer = build_layer(files)
+    layer_gz = gzip.compress(layer, mtime=0)
+    blobs = {}
+
+    def blob(data, media_type):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": entrypoint, "Env": ["PATH=/"]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+    }
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": blob(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
+        "layers": [blob(layer_gz, "application/vnd.oci.image.layer.v1.tar+gzip")],
+    }
+    desc = blob(json.dumps(manifest).encode(), manifest["mediaType"])
+    desc["platform"] = {"architecture": "amd64", "os": "linux"}
+    desc["annotations"] = {
+        "io.containerd.image.name": ref,
+        "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[-1],
+    }
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [desc]}
+
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        entries = {"oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
+                   "index.json": json.dumps(index).encode()}
+        for digest, data in blobs.items():
+            entries["blobs/sha256/" + digest.split(":", 1)[1]] = data
+        for d in ("blobs", "blobs/sha256"):
+            tar.addfile(tar_entry(d))
+        for name, data in entries.items():
+            tar.addfile(tar_entry(name, data, 0o644), io.BytesIO(data))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
