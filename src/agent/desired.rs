@@ -1,0 +1,206 @@
+//! From the SeccompProfiles the API has to what this node must hold: resolve bases, check,
+//! render. Pure apart from the `check` callback the caller supplies.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::plan::{DesiredProfile, Target};
+use crate::profile::model::ProfileSpec;
+use crate::profile::render::{OciProfile, Rendered, render};
+use crate::profile::resolve::resolve;
+
+/// Longest profile name whose file name (`<name>.json`) fits in NAME_MAX.
+pub const MAX_NAME_LEN: usize = 255 - ".json".len();
+
+/// One SeccompProfile as the agent sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileInput<'a> {
+    /// metadata.name.
+    pub name: &'a str,
+    /// metadata.generation.
+    pub generation: Option<i64>,
+    /// The spec.
+    pub spec: &'a ProfileSpec,
+}
+
+/// Resolves, checks and renders every profile.
+///
+/// `check` judges a resolved profile for this node (structure and the node's seccomp
+/// library); it is called once per distinct rendering, since `cache` remembers verdicts by
+/// content hash across calls.
+pub fn desired_state(
+    profiles: &[ProfileInput<'_>],
+    cache: &mut CheckCache,
+    check: impl Fn(&OciProfile) -> Result<(), String>,
+) -> BTreeMap<String, DesiredProfile> {
+    let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
+    profiles
+        .iter()
+        .map(|p| {
+            let target = target_for(p, &by_name, cache, &check);
+            let desired = DesiredProfile {
+                generation: p.generation,
+                target,
+            };
+            (p.name.to_string(), desired)
+        })
+        .collect()
+}
+
+fn target_for(
+    p: &ProfileInput<'_>,
+    by_name: &HashMap<&str, &ProfileSpec>,
+    cache: &mut CheckCache,
+    check: &impl Fn(&OciProfile) -> Result<(), String>,
+) -> Target {
+    if p.name.len() > MAX_NAME_LEN {
+        return Target::Invalid(format!(
+            "metadata.name: {} characters is too long for a file name; use at most {MAX_NAME_LEN}",
+            p.name.len()
+        ));
+    }
+    let resolved = match resolve(p.name, p.spec, |n| by_name.get(n).copied()) {
+        Ok(r) => r,
+        Err(e) => return Target::Invalid(e.to_string()),
+    };
+    let rendered = render(&resolved);
+    let verdict = cache
+        .verdicts
+        .entry(rendered.hash.clone())
+        .or_insert_with(|| check(&resolved));
+    match verdict {
+        Ok(()) => Target::Install(rendered),
+        Err(reason) => Target::Invalid(reason.clone()),
+    }
+}
+
+/// Verdicts of the node check by content hash, so that unchanged profiles are not compiled
+/// again on every pass.
+#[derive(Debug, Default)]
+pub struct CheckCache {
+    verdicts: HashMap<String, Result<(), String>>,
+}
+
+impl CheckCache {
+    /// Forgets verdicts for renderings no current profile has, keeping the cache bounded.
+    pub fn retain_current(&mut self, desired: &BTreeMap<String, DesiredProfile>) {
+        let current: std::collections::HashSet<&str> = desired
+            .values()
+            .filter_map(|d| match &d.target {
+                Target::Install(Rendered { hash, .. }) => Some(hash.as_str()),
+                Target::Invalid(_) => None,
+            })
+            .collect();
+        self.verdicts
+            .retain(|hash, verdict| verdict.is_err() || current.contains(hash.as_str()));
+        // Rejections are cheap to keep but unbounded over time; cap them.
+        if self.verdicts.len() > 4096 {
+            self.verdicts.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::profile::model::{Action, SyscallRule};
+
+    fn spec(base: Option<&str>, names: &[&str]) -> ProfileSpec {
+        ProfileSpec {
+            base_profile_name: base.map(str::to_string),
+            default_action: Action::Errno,
+            default_errno_ret: None,
+            architectures: vec![],
+            flags: vec![],
+            syscalls: vec![SyscallRule {
+                names: names.iter().map(|n| n.to_string()).collect(),
+                action: Action::Allow,
+                errno_ret: None,
+                args: vec![],
+            }],
+        }
+    }
+
+    fn input<'a>(name: &'a str, spec: &'a ProfileSpec) -> ProfileInput<'a> {
+        ProfileInput {
+            name,
+            generation: Some(3),
+            spec,
+        }
+    }
+
+    #[test]
+    fn valid_profiles_are_rendered_with_bases() {
+        let base = spec(None, &["read"]);
+        let child = spec(Some("base"), &["write"]);
+        let out = desired_state(
+            &[input("base", &base), input("child", &child)],
+            &mut CheckCache::default(),
+            |_| Ok(()),
+        );
+        let Target::Install(r) = &out["child"].target else {
+            panic!("child must be installable")
+        };
+        let text = String::from_utf8(r.bytes.clone()).unwrap();
+        assert!(text.find("\"read\"").unwrap() < text.find("\"write\"").unwrap());
+        assert_eq!(out["child"].generation, Some(3));
+    }
+
+    #[test]
+    fn missing_base_and_cycles_are_invalid_not_fatal() {
+        let orphan = spec(Some("nowhere"), &["read"]);
+        let a = spec(Some("b"), &["a"]);
+        let b = spec(Some("a"), &["b"]);
+        let fine = spec(None, &["read"]);
+        let out = desired_state(
+            &[
+                input("orphan", &orphan),
+                input("a", &a),
+                input("b", &b),
+                input("fine", &fine),
+            ],
+            &mut CheckCache::default(),
+            |_| Ok(()),
+        );
+        assert!(matches!(&out["orphan"].target, Target::Invalid(r) if r.contains("\"nowhere\"")));
+        assert!(matches!(&out["a"].target, Target::Invalid(r) if r.contains("cycle")));
+        assert!(matches!(&out["b"].target, Target::Invalid(r) if r.contains("cycle")));
+        assert!(matches!(&out["fine"].target, Target::Install(_)));
+    }
+
+    #[test]
+    fn node_check_rejection_is_reported_with_its_reason() {
+        let s = spec(None, &["read"]);
+        let out = desired_state(&[input("p", &s)], &mut CheckCache::default(), |_| {
+            Err("spec.architectures[0]: big-endian".to_string())
+        });
+        assert_eq!(
+            out["p"].target,
+            Target::Invalid("spec.architectures[0]: big-endian".into())
+        );
+    }
+
+    #[test]
+    fn unchanged_profiles_are_checked_once() {
+        let s = spec(None, &["read"]);
+        let calls = Cell::new(0);
+        let mut cache = CheckCache::default();
+        for _ in 0..3 {
+            let out = desired_state(&[input("p", &s)], &mut cache, |_| {
+                calls.set(calls.get() + 1);
+                Ok(())
+            });
+            cache.retain_current(&out);
+        }
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn overlong_name_is_invalid() {
+        let s = spec(None, &["read"]);
+        let name = "a".repeat(MAX_NAME_LEN + 1);
+        let out = desired_state(&[input(&name, &s)], &mut CheckCache::default(), |_| Ok(()));
+        assert!(matches!(&out[&name].target, Target::Invalid(r) if r.starts_with("metadata.name")));
+    }
+}

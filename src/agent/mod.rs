@@ -1,0 +1,65 @@
+//! The node agent: keeps this node's profile directory in line with the API and reports back.
+
+pub mod desired;
+pub mod health;
+pub mod plan;
+pub mod publish;
+pub mod report;
+pub mod run;
+pub mod sync;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub use run::run;
+
+/// Command-line options of `seccompd agent`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Name of the node this agent runs on (from the downward API in the DaemonSet).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+
+    /// The kubelet's root directory; profiles go to `<root>/seccomp/seccompd/`.
+    #[arg(long, env = "KUBELET_ROOT", default_value = "/var/lib/kubelet")]
+    pub kubelet_root: PathBuf,
+
+    /// Namespace for the status writer's election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "seccompd-system")]
+    pub namespace: String,
+
+    /// Address of the /healthz, /readyz and /metrics endpoint.
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:9810")]
+    pub health_addr: SocketAddr,
+
+    /// Seconds between full passes when nothing changes (changes are handled at once).
+    #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
+    pub resync_seconds: u64,
+}
+
+impl AgentArgs {
+    /// The directory the agent owns.
+    pub fn profile_dir(&self) -> PathBuf {
+        self.kubelet_root
+            .join("seccomp")
+            .join(crate::api::PROFILE_SUBDIR)
+    }
+}
+
+/// Failures of the agent's API and file work, with what was being done.
+#[derive(Debug, Error)]
+pub enum AgentError {
+    /// An API call failed.
+    #[error("{context}: {source}")]
+    Kube {
+        /// What was being done.
+        context: String,
+        /// The client error.
+        source: kube::Error,
+    },
+    /// The profile directory could not be used.
+    #[error(transparent)]
+    Dir(#[from] crate::node::dir::DirError),
+}

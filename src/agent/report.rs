@@ -1,0 +1,76 @@
+//! What this node tells the cluster about each profile, decided from the plan's outcome.
+
+use std::collections::BTreeMap;
+
+use super::plan::{DesiredProfile, Target};
+use crate::api::{NodeProfileState, ProfileReport};
+
+/// The node's report: one entry per profile, sorted by name.
+///
+/// `write_errors` holds the profiles whose file could not be written on this pass, with why.
+/// A profile only counts as installed when its file is known to hold the rendered bytes.
+pub fn node_reports(
+    desired: &BTreeMap<String, DesiredProfile>,
+    write_errors: &BTreeMap<String, String>,
+) -> Vec<ProfileReport> {
+    desired
+        .iter()
+        .map(|(name, want)| {
+            let (state, content_hash, reason) = match (&want.target, write_errors.get(name)) {
+                (Target::Install(_), Some(err)) => (NodeProfileState::Error, None, Some(err.clone())),
+                (Target::Install(r), None) => (NodeProfileState::Installed, Some(r.hash.clone()), None),
+                (Target::Invalid(why), _) => (NodeProfileState::Invalid, None, Some(why.clone())),
+            };
+            ProfileReport {
+                name: name.clone(),
+                state,
+                generation: want.generation,
+                content_hash,
+                reason,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::render::{Rendered, content_hash};
+
+    fn install(text: &str) -> DesiredProfile {
+        DesiredProfile {
+            generation: Some(4),
+            target: Target::Install(Rendered {
+                bytes: text.into(),
+                hash: content_hash(text.as_bytes()),
+            }),
+        }
+    }
+
+    #[test]
+    fn each_outcome_maps_to_its_state() {
+        let desired = BTreeMap::from([
+            ("ok".to_string(), install("A")),
+            ("broken-disk".to_string(), install("B")),
+            (
+                "bad".to_string(),
+                DesiredProfile {
+                    generation: Some(2),
+                    target: Target::Invalid("spec.syscalls[0].names: empty".into()),
+                },
+            ),
+        ]);
+        let errors = BTreeMap::from([("broken-disk".to_string(), "No space left".to_string())]);
+        let got = node_reports(&desired, &errors);
+        let by_name: BTreeMap<_, _> = got.iter().map(|r| (r.name.as_str(), r)).collect();
+        assert_eq!(by_name["ok"].state, NodeProfileState::Installed);
+        assert_eq!(by_name["ok"].content_hash.as_deref(), Some(content_hash(b"A").as_str()));
+        assert_eq!(by_name["ok"].generation, Some(4));
+        assert_eq!(by_name["broken-disk"].state, NodeProfileState::Error);
+        assert_eq!(by_name["broken-disk"].reason.as_deref(), Some("No space left"));
+        assert_eq!(by_name["broken-disk"].content_hash, None);
+        assert_eq!(by_name["bad"].state, NodeProfileState::Invalid);
+        assert_eq!(by_name["bad"].generation, Some(2));
+        assert_eq!(got.len(), 3);
+    }
+}

@@ -1,0 +1,19 @@
+//! Kubernetes API types: the custom resources seccompd serves and reads.
+
+pub mod crd;
+pub mod node_report;
+pub mod profile;
+
+pub use node_report::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
+pub use profile::{NodeProblem, Phase, SeccompProfile, SeccompProfileSpec, SeccompProfileStatus};
+
+/// The API group of every seccompd resource.
+pub const GROUP: &str = "seccompd.dev";
+
+/// Directory below `<kubelet root>/seccomp/` that seccompd owns.
+pub const PROFILE_SUBDIR: &str = "seccompd";
+
+/// The `localhostProfile` value that makes a pod use profile `name`.
+pub fn localhost_profile(name: &str) -> String {
+    format!("{PROFILE_SUBDIR}/{name}.json")
+}

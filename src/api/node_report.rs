@@ -1,0 +1,63 @@
+//! The `SeccompNodeReport` custom resource: one per node, written only by that node's agent,
+//! read only by the elected summarizer. It keeps per-node state out of the SeccompProfile
+//! objects that every agent watches, so a node's report reaches one reader, not N.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What one node's seccompd agent has installed. Named after the node and owned by its Node
+/// object, so it disappears with the node. Written by the agent; do not edit.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "seccompd.dev",
+    version = "v1alpha1",
+    kind = "SeccompNodeReport",
+    shortname = "scnr",
+    category = "seccompd",
+    printcolumn(name = "Synced", type_ = "boolean", json_path = ".spec.synced", description = "The agent has completed its first sync"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompNodeReportSpec {
+    /// True once the agent has listed every SeccompProfile and brought the node's directory in
+    /// line with them.
+    #[serde(default)]
+    pub synced: bool,
+
+    /// The outcome for each SeccompProfile this node knows about, by profile name.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub profiles: Vec<ProfileReport>,
+}
+
+/// One node's outcome for one profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileReport {
+    /// The SeccompProfile's name.
+    pub name: String,
+    /// What this node did with the profile.
+    pub state: NodeProfileState,
+    /// The metadata.generation of the SeccompProfile this outcome is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// sha256 of the installed file, when installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+    /// Why the profile is not installed as specified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A node's outcome for one profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum NodeProfileState {
+    /// The file is on the node with `contentHash`.
+    Installed,
+    /// The profile was rejected (by validation or this node's seccomp library); any earlier
+    /// valid version stays on disk.
+    Invalid,
+    /// Writing the file failed.
+    Error,
+}

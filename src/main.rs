@@ -1,0 +1,60 @@
+//! The `seccompd` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Installs SeccompProfile objects as seccomp profile files on every Kubernetes node.
+#[derive(Parser)]
+#[command(name = "seccompd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML (what crds/ holds).
+    Crd,
+    /// Run the node agent (as the DaemonSet does).
+    Agent(seccompd::agent::AgentArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => match seccompd::api::crd::all_crds_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("seccompd crd: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Agent(args) => run_async(seccompd::agent::run(args)),
+    }
+}
+
+/// Runs an async entry point on a small runtime; two worker threads are plenty for one node.
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("seccompd: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("seccompd: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

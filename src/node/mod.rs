@@ -1,0 +1,3 @@
+//! The node's filesystem: the one directory seccompd owns. Knows files, not Kubernetes.
+
+pub mod dir;

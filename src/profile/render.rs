@@ -1,0 +1,134 @@
+//! Rendering: the exact bytes written to a node, and their content hash.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::model::{Action, Arch, Flag, SyscallRule};
+
+/// A self-contained profile in the plain OCI format that containerd, CRI-O, runc and crun read
+/// (no `baseProfileName`, no moby extensions).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciProfile {
+    /// Action for calls that match no rule.
+    pub default_action: Action,
+    /// errno for an ERRNO/TRACE default action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_errno_ret: Option<u32>,
+    /// Extra architectures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<Arch>,
+    /// seccomp(2) flags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
+    /// Rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub syscalls: Vec<SyscallRule>,
+}
+
+/// A profile rendered for the node: its file content and that content's hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The file's bytes: pretty JSON with a trailing newline, fields in a fixed order.
+    pub bytes: Vec<u8>,
+    /// `sha256:<hex>` of `bytes`.
+    pub hash: String,
+}
+
+/// Renders `profile` to the bytes a node stores. The same profile always gives the same bytes.
+pub fn render(profile: &OciProfile) -> Rendered {
+    // Serializing plain structs, enums, strings and integers to a Vec cannot fail.
+    let mut bytes = serde_json::to_vec_pretty(profile).unwrap_or_default();
+    bytes.push(b'\n');
+    let hash = content_hash(&bytes);
+    Rendered { bytes, hash }
+}
+
+/// `sha256:<hex>` of `bytes`, the form used in status and on disk comparisons.
+pub fn content_hash(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::model::{ArgCondition, Operator};
+
+    fn sample() -> OciProfile {
+        OciProfile {
+            default_action: Action::Errno,
+            default_errno_ret: Some(38),
+            architectures: vec![Arch::X86_64, Arch::X86],
+            flags: vec![],
+            syscalls: vec![SyscallRule {
+                names: vec!["personality".into()],
+                action: Action::Allow,
+                errno_ret: None,
+                args: vec![ArgCondition {
+                    index: 0,
+                    value: 0xffff_ffff,
+                    value_two: 0,
+                    op: Operator::Equal,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn renders_plain_oci_json_in_fixed_field_order() {
+        let out = render(&sample());
+        let text = String::from_utf8(out.bytes).unwrap();
+        let expected = r#"{
+  "defaultAction": "SCMP_ACT_ERRNO",
+  "defaultErrnoRet": 38,
+  "architectures": [
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X86"
+  ],
+  "syscalls": [
+    {
+      "names": [
+        "personality"
+      ],
+      "action": "SCMP_ACT_ALLOW",
+      "args": [
+        {
+          "index": 0,
+          "value": 4294967295,
+          "op": "SCMP_CMP_EQ"
+        }
+      ]
+    }
+  ]
+}
+"#;
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn same_profile_same_bytes_and_hash() {
+        assert_eq!(render(&sample()), render(&sample()));
+    }
+
+    #[test]
+    fn any_change_changes_the_hash() {
+        let mut other = sample();
+        other.syscalls[0].names.push("read".into());
+        assert_ne!(render(&sample()).hash, render(&other).hash);
+    }
+
+    #[test]
+    fn rendered_bytes_parse_back_to_the_same_profile() {
+        let out = render(&sample());
+        let back: OciProfile = serde_json::from_slice(&out.bytes).unwrap();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn hash_is_sha256_of_bytes() {
+        assert_eq!(
+            content_hash(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

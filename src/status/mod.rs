@@ -1,0 +1,5 @@
+//! Status: pure decisions about what a SeccompProfile's status says, and the elected task that
+//! writes it.
+
+pub mod summary;
+pub mod writer;

@@ -1,0 +1,358 @@
+//! Pure status decisions: from every node's report of one profile to the SeccompProfile's
+//! status (phase, `n/m`, conditions, the nodes that lag and why).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::{
+    NodeProblem, NodeProfileState, Phase, ProfileReport, SeccompProfileStatus, localhost_profile,
+};
+
+/// How many lagging nodes the status lists by name; the rest are counted. Keeps the object
+/// small on large clusters.
+pub const MAX_LISTED_NODES: usize = 20;
+
+/// What the cluster-side resolution of the profile says the nodes should install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// Nodes should report Installed with this content hash.
+    Hash(String),
+    /// The profile cannot be installed anywhere (for example a missing base), for this reason.
+    Invalid(String),
+}
+
+/// What one node has told the cluster, as far as this profile is concerned.
+#[derive(Clone, Copy, Debug)]
+pub enum NodeView<'a> {
+    /// The node has no agent report at all yet.
+    NoAgent,
+    /// The agent has not finished its first sync.
+    Syncing,
+    /// The agent has synced; this is its entry for the profile, if it has one.
+    Reported(Option<&'a ProfileReport>),
+}
+
+/// Everything the decision needs about one profile.
+#[derive(Debug)]
+pub struct ProfileFacts<'a> {
+    /// metadata.name.
+    pub name: &'a str,
+    /// metadata.generation.
+    pub generation: Option<i64>,
+    /// What nodes should install.
+    pub expected: Expected,
+    /// Every node of the cluster, by name.
+    pub nodes: BTreeMap<&'a str, NodeView<'a>>,
+}
+
+/// Decides the status. `previous` keeps the Ready condition's lastTransitionTime stable while
+/// its status does not change; `now` stamps it when it does.
+pub fn summarize(
+    facts: &ProfileFacts<'_>,
+    previous: Option<&SeccompProfileStatus>,
+    now: &Time,
+) -> SeccompProfileStatus {
+    let mut installed = 0u32;
+    let mut problems = Vec::new();
+    for (node, view) in &facts.nodes {
+        match judge_node(&facts.expected, facts.generation, *view) {
+            None => installed += 1,
+            Some((state, reason)) => problems.push(NodeProblem {
+                node_name: node.to_string(),
+                state: state.to_string(),
+                reason,
+            }),
+        }
+    }
+    let total = facts.nodes.len() as u32;
+    let phase = phase_of(&facts.expected, installed, total, &problems);
+    let message = match (&facts.expected, problems.first()) {
+        (Expected::Invalid(reason), _) => reason.clone(),
+        (_, None) if total > 0 => format!("installed on all {total} nodes"),
+        (_, None) => "no nodes in the cluster".to_string(),
+        (_, Some(p)) => format!(
+            "installed on {installed}/{total} nodes; {}: {}",
+            p.node_name, p.reason
+        ),
+    };
+    let omitted = problems.len().saturating_sub(MAX_LISTED_NODES) as u32;
+    problems.truncate(MAX_LISTED_NODES);
+    let ready = ready_condition(phase, message, facts.generation, previous, now);
+    SeccompProfileStatus {
+        phase: Some(phase),
+        installed: Some(format!("{installed}/{total}")),
+        installed_nodes: installed,
+        total_nodes: total,
+        localhost_profile: Some(localhost_profile(facts.name)),
+        content_hash: match &facts.expected {
+            Expected::Hash(h) => Some(h.clone()),
+            Expected::Invalid(_) => None,
+        },
+        observed_generation: facts.generation,
+        conditions: vec![ready],
+        nodes: problems,
+        omitted_nodes: omitted,
+    }
+}
+
+/// `None` when the node has the expected version, otherwise its state and why.
+fn judge_node(
+    expected: &Expected,
+    generation: Option<i64>,
+    view: NodeView<'_>,
+) -> Option<(&'static str, String)> {
+    let report = match view {
+        NodeView::NoAgent => {
+            return Some(("Pending", "no seccompd agent has reported from this node".into()));
+        }
+        NodeView::Syncing => {
+            return Some(("Pending", "the agent has not finished its first sync".into()));
+        }
+        NodeView::Reported(None) => {
+            return Some(("Pending", "the agent has not seen this profile yet".into()));
+        }
+        NodeView::Reported(Some(r)) => r,
+    };
+    let current = report.generation >= generation;
+    match (report.state, expected) {
+        (NodeProfileState::Installed, Expected::Hash(h))
+            if report.content_hash.as_deref() == Some(h.as_str()) =>
+        {
+            None
+        }
+        (NodeProfileState::Installed, _) => Some((
+            "Outdated",
+            format!(
+                "has {} installed, not the current version",
+                report.content_hash.as_deref().unwrap_or("an unknown version")
+            ),
+        )),
+        (NodeProfileState::Invalid, _) if current => Some((
+            "Invalid",
+            report.reason.clone().unwrap_or_else(|| "rejected".into()),
+        )),
+        (NodeProfileState::Error, _) if current => Some((
+            "Error",
+            report.reason.clone().unwrap_or_else(|| "failed".into()),
+        )),
+        _ => Some(("Pending", "the agent has not processed the current generation yet".into())),
+    }
+}
+
+fn phase_of(expected: &Expected, installed: u32, total: u32, problems: &[NodeProblem]) -> Phase {
+    if matches!(expected, Expected::Invalid(_)) {
+        return Phase::Invalid;
+    }
+    if total > 0 && installed == total {
+        return Phase::Installed;
+    }
+    if problems.iter().any(|p| p.state == "Invalid") {
+        return Phase::Invalid;
+    }
+    if problems.iter().any(|p| p.state == "Error") {
+        return Phase::Error;
+    }
+    if installed > 0 {
+        Phase::Partial
+    } else {
+        Phase::Pending
+    }
+}
+
+fn ready_condition(
+    phase: Phase,
+    message: String,
+    generation: Option<i64>,
+    previous: Option<&SeccompProfileStatus>,
+    now: &Time,
+) -> Condition {
+    let status = if phase == Phase::Installed { "True" } else { "False" };
+    let last_transition_time = previous
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == "Ready"))
+        .filter(|c| c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: format!("{phase:?}"),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    fn installed(hash: &str, generation: i64) -> ProfileReport {
+        ProfileReport {
+            name: "p".into(),
+            state: NodeProfileState::Installed,
+            generation: Some(generation),
+            content_hash: Some(hash.into()),
+            reason: None,
+        }
+    }
+
+    fn failed(state: NodeProfileState, generation: i64, why: &str) -> ProfileReport {
+        ProfileReport {
+            name: "p".into(),
+            state,
+            generation: Some(generation),
+            content_hash: None,
+            reason: Some(why.into()),
+        }
+    }
+
+    fn facts<'a>(nodes: &[(&'a str, NodeView<'a>)]) -> ProfileFacts<'a> {
+        ProfileFacts {
+            name: "p",
+            generation: Some(2),
+            expected: Expected::Hash("sha256:new".into()),
+            nodes: nodes.iter().copied().collect(),
+        }
+    }
+
+    fn ready(s: &SeccompProfileStatus) -> &Condition {
+        s.conditions.iter().find(|c| c.type_ == "Ready").unwrap()
+    }
+
+    #[test]
+    fn all_nodes_current_is_installed_and_ready() {
+        let r = installed("sha256:new", 2);
+        let s = summarize(
+            &facts(&[
+                ("n1", NodeView::Reported(Some(&r))),
+                ("n2", NodeView::Reported(Some(&r))),
+            ]),
+            None,
+            &t(10),
+        );
+        assert_eq!(s.phase, Some(Phase::Installed));
+        assert_eq!(s.installed.as_deref(), Some("2/2"));
+        assert_eq!(s.localhost_profile.as_deref(), Some("seccompd/p.json"));
+        assert_eq!(s.observed_generation, Some(2));
+        assert!(s.nodes.is_empty());
+        assert_eq!(ready(&s).status, "True");
+        assert_eq!(ready(&s).reason, "Installed");
+    }
+
+    #[test]
+    fn lagging_nodes_are_named_with_their_reason() {
+        let new = installed("sha256:new", 2);
+        let old = installed("sha256:old", 1);
+        let s = summarize(
+            &facts(&[
+                ("n1", NodeView::Reported(Some(&new))),
+                ("n2", NodeView::Reported(Some(&old))),
+                ("n3", NodeView::NoAgent),
+                ("n4", NodeView::Syncing),
+                ("n5", NodeView::Reported(None)),
+            ]),
+            None,
+            &t(10),
+        );
+        assert_eq!(s.phase, Some(Phase::Partial));
+        assert_eq!(s.installed.as_deref(), Some("1/5"));
+        let states: Vec<_> = s
+            .nodes
+            .iter()
+            .map(|p| (p.node_name.as_str(), p.state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("n2", "Outdated"),
+                ("n3", "Pending"),
+                ("n4", "Pending"),
+                ("n5", "Pending")
+            ]
+        );
+        assert!(s.nodes[0].reason.contains("sha256:old"));
+        assert_eq!(ready(&s).status, "False");
+        assert!(ready(&s).message.contains("n2"));
+    }
+
+    #[test]
+    fn node_rejection_makes_the_profile_invalid_with_the_nodes_reason() {
+        let r = failed(NodeProfileState::Invalid, 2, "spec.architectures[0]: big-endian");
+        let s = summarize(&facts(&[("n1", NodeView::Reported(Some(&r)))]), None, &t(1));
+        assert_eq!(s.phase, Some(Phase::Invalid));
+        assert_eq!(s.nodes[0].state, "Invalid");
+        assert_eq!(s.nodes[0].reason, "spec.architectures[0]: big-endian");
+    }
+
+    #[test]
+    fn write_failure_is_error() {
+        let ok = installed("sha256:new", 2);
+        let r = failed(NodeProfileState::Error, 2, "No space left on device");
+        let s = summarize(
+            &facts(&[
+                ("n1", NodeView::Reported(Some(&ok))),
+                ("n2", NodeView::Reported(Some(&r))),
+            ]),
+            None,
+            &t(1),
+        );
+        assert_eq!(s.phase, Some(Phase::Error));
+        assert_eq!(s.installed.as_deref(), Some("1/2"));
+    }
+
+    #[test]
+    fn a_stale_rejection_of_an_older_generation_is_only_pending() {
+        let r = failed(NodeProfileState::Invalid, 1, "old problem");
+        let s = summarize(&facts(&[("n1", NodeView::Reported(Some(&r)))]), None, &t(1));
+        assert_eq!(s.phase, Some(Phase::Pending));
+        assert_eq!(s.nodes[0].state, "Pending");
+    }
+
+    #[test]
+    fn cluster_side_invalid_wins_and_carries_the_reason() {
+        let mut f = facts(&[("n1", NodeView::NoAgent)]);
+        f.expected = Expected::Invalid("spec.baseProfileName: missing".into());
+        let s = summarize(&f, None, &t(1));
+        assert_eq!(s.phase, Some(Phase::Invalid));
+        assert_eq!(ready(&s).message, "spec.baseProfileName: missing");
+        assert_eq!(s.content_hash, None);
+    }
+
+    #[test]
+    fn no_nodes_is_pending() {
+        let s = summarize(&facts(&[]), None, &t(1));
+        assert_eq!(s.phase, Some(Phase::Pending));
+        assert_eq!(s.installed.as_deref(), Some("0/0"));
+    }
+
+    #[test]
+    fn node_list_is_bounded() {
+        let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
+        let nodes: Vec<_> = names
+            .iter()
+            .map(|n| (n.as_str(), NodeView::NoAgent))
+            .collect();
+        let s = summarize(&facts(&nodes), None, &t(1));
+        assert_eq!(s.nodes.len(), MAX_LISTED_NODES);
+        assert_eq!(s.omitted_nodes, 30);
+        assert_eq!(s.installed.as_deref(), Some("0/50"));
+    }
+
+    #[test]
+    fn transition_time_changes_only_when_readiness_does() {
+        let r = installed("sha256:new", 2);
+        let f = facts(&[("n1", NodeView::Reported(Some(&r)))]);
+        let first = summarize(&f, None, &t(10));
+        let again = summarize(&f, Some(&first), &t(20));
+        assert_eq!(ready(&again).last_transition_time, t(10));
+        assert_eq!(first, again, "an unchanged situation gives an identical status");
+        let lagging = facts(&[("n1", NodeView::NoAgent)]);
+        let changed = summarize(&lagging, Some(&again), &t(30));
+        assert_eq!(ready(&changed).last_transition_time, t(30));
+    }
+}
