@@ -27,7 +27,11 @@ pub struct Metrics {
 impl Metrics {
     /// A file was written: a first install, or a replacement of what was there.
     pub fn record_write(&self, replaced: bool) {
-        let counter = if replaced { &self.repairs } else { &self.installs };
+        let counter = if replaced {
+            &self.repairs
+        } else {
+            &self.installs
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -60,14 +64,38 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counters = [
-            ("seccompd_profile_installs_total", "Profile files written where none was", &self.installs),
-            ("seccompd_profile_repairs_total", "Profile files rewritten because their content or type differed", &self.repairs),
-            ("seccompd_profile_removals_total", "Entries removed from the profile directory", &self.removals),
-            ("seccompd_file_errors_total", "Failed file operations", &self.errors),
-            ("seccompd_sync_passes_total", "Completed sync passes", &self.passes),
+            (
+                "seccompd_profile_installs_total",
+                "Profile files written where none was",
+                &self.installs,
+            ),
+            (
+                "seccompd_profile_repairs_total",
+                "Profile files rewritten because their content or type differed",
+                &self.repairs,
+            ),
+            (
+                "seccompd_profile_removals_total",
+                "Entries removed from the profile directory",
+                &self.removals,
+            ),
+            (
+                "seccompd_file_errors_total",
+                "Failed file operations",
+                &self.errors,
+            ),
+            (
+                "seccompd_sync_passes_total",
+                "Completed sync passes",
+                &self.passes,
+            ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         let _ = writeln!(
             out,

@@ -69,11 +69,18 @@ mod tests {
     #[test]
     fn readiness_follows_the_first_sync() {
         let m = Metrics::default();
-        assert_eq!(respond("GET /readyz HTTP/1.1", &m).0, "503 Service Unavailable");
+        assert_eq!(
+            respond("GET /readyz HTTP/1.1", &m).0,
+            "503 Service Unavailable"
+        );
         m.set_synced();
         assert_eq!(respond("GET /readyz HTTP/1.1", &m).0, "200 OK");
         assert_eq!(respond("GET /healthz HTTP/1.1", &m).0, "200 OK");
         assert_eq!(respond("GET /nope HTTP/1.1", &m).0, "404 Not Found");
-        assert!(respond("GET /metrics HTTP/1.1", &m).2.contains("seccompd_synced 1"));
+        assert!(
+            respond("GET /metrics HTTP/1.1", &m)
+                .2
+                .contains("seccompd_synced 1")
+        );
     }
 }

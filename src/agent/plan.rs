@@ -302,7 +302,10 @@ mod tests {
             &BTreeMap::from([("a".to_string(), rendered("A1"))]),
             &BTreeSet::new(),
         );
-        assert!(p.writes.is_empty(), "a deleted file is not recreated from an older version");
+        assert!(
+            p.writes.is_empty(),
+            "a deleted file is not recreated from an older version"
+        );
     }
 
     #[test]

@@ -17,8 +17,12 @@ pub fn node_reports(
         .iter()
         .map(|(name, want)| {
             let (state, content_hash, reason) = match (&want.target, write_errors.get(name)) {
-                (Target::Install(_), Some(err)) => (NodeProfileState::Error, None, Some(err.clone())),
-                (Target::Install(r), None) => (NodeProfileState::Installed, Some(r.hash.clone()), None),
+                (Target::Install(_), Some(err)) => {
+                    (NodeProfileState::Error, None, Some(err.clone()))
+                }
+                (Target::Install(r), None) => {
+                    (NodeProfileState::Installed, Some(r.hash.clone()), None)
+                }
                 (Target::Invalid(why), _) => (NodeProfileState::Invalid, None, Some(why.clone())),
             };
             ProfileReport {
@@ -64,10 +68,16 @@ mod tests {
         let got = node_reports(&desired, &errors);
         let by_name: BTreeMap<_, _> = got.iter().map(|r| (r.name.as_str(), r)).collect();
         assert_eq!(by_name["ok"].state, NodeProfileState::Installed);
-        assert_eq!(by_name["ok"].content_hash.as_deref(), Some(content_hash(b"A").as_str()));
+        assert_eq!(
+            by_name["ok"].content_hash.as_deref(),
+            Some(content_hash(b"A").as_str())
+        );
         assert_eq!(by_name["ok"].generation, Some(4));
         assert_eq!(by_name["broken-disk"].state, NodeProfileState::Error);
-        assert_eq!(by_name["broken-disk"].reason.as_deref(), Some("No space left"));
+        assert_eq!(
+            by_name["broken-disk"].reason.as_deref(),
+            Some("No space left")
+        );
         assert_eq!(by_name["broken-disk"].content_hash, None);
         assert_eq!(by_name["bad"].state, NodeProfileState::Invalid);
         assert_eq!(by_name["bad"].generation, Some(2));

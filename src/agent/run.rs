@@ -125,7 +125,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.
 fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), String> {
-    let _ = profile; Ok(()) // TEMP until check_for_node lands
+    let _ = profile;
+    Ok(()) // TEMP until check_for_node lands
 }
 
 /// Wakes the loop whenever anything in the directory changes, so drift is repaired at once.
@@ -156,4 +157,3 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
-

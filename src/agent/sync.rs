@@ -54,9 +54,16 @@ impl NodeSync {
         let todo = plan(&desired, &actual, &self.last_good, retained);
         let mut write_errors = BTreeMap::new();
         for write in todo.writes {
-            match self.dir.write_atomic(&write.file_name, &write.rendered.bytes) {
+            match self
+                .dir
+                .write_atomic(&write.file_name, &write.rendered.bytes)
+            {
                 Ok(()) => {
-                    let verb = if write.replaces { "replaced" } else { "installed" };
+                    let verb = if write.replaces {
+                        "replaced"
+                    } else {
+                        "installed"
+                    };
                     info!(profile = %write.profile, hash = %write.rendered.hash, "{verb} profile file");
                     metrics.record_write(write.replaces);
                 }

@@ -15,8 +15,17 @@ use serde::{Deserialize, Serialize};
     kind = "SeccompNodeReport",
     shortname = "scnr",
     category = "seccompd",
-    printcolumn(name = "Synced", type_ = "boolean", json_path = ".spec.synced", description = "The agent has completed its first sync"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Synced",
+        type_ = "boolean",
+        json_path = ".spec.synced",
+        description = "The agent has completed its first sync"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SeccompNodeReportSpec {
@@ -51,7 +60,9 @@ pub struct ProfileReport {
 }
 
 /// A node's outcome for one profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum NodeProfileState {
     /// The file is on the node with `contentHash`.
     Installed,

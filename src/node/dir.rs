@@ -358,7 +358,11 @@ mod tests {
             .into_keys()
             .filter(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
             .collect();
-        assert_eq!(strays.len(), 1, "the temp file is visible as a stray to remove");
+        assert_eq!(
+            strays.len(),
+            1,
+            "the temp file is visible as a stray to remove"
+        );
         pd.remove(&strays[0]).unwrap();
         assert_eq!(pd.scan().unwrap().len(), 1);
     }
@@ -382,7 +386,11 @@ mod tests {
             pd.scan().unwrap().get(os("p.json")),
             Some(&Entry::NotAFile(EntryKind::Symlink))
         );
-        assert_eq!(pd.read(os("p.json")).unwrap(), None, "reads do not follow it");
+        assert_eq!(
+            pd.read(os("p.json")).unwrap(),
+            None,
+            "reads do not follow it"
+        );
         pd.write_atomic(os("p.json"), b"profile").unwrap();
         assert_eq!(fs::read(&outside).unwrap(), b"precious");
         assert!(
@@ -438,7 +446,10 @@ mod tests {
         let (_tmp, pd) = dir();
         let f = File::create(pd.path().join("big.json")).unwrap();
         f.set_len(MAX_FILE_BYTES + 1).unwrap();
-        assert_eq!(pd.scan().unwrap().get(os("big.json")), Some(&Entry::Oversized));
+        assert_eq!(
+            pd.scan().unwrap().get(os("big.json")),
+            Some(&Entry::Oversized)
+        );
     }
 
     #[test]

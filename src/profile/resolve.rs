@@ -16,7 +16,9 @@ pub const MAX_BASE_DEPTH: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ResolveError {
     /// A profile names a base that does not exist.
-    #[error("spec.baseProfileName: profile {profile:?} extends {base:?}, which does not exist; create it or fix the name")]
+    #[error(
+        "spec.baseProfileName: profile {profile:?} extends {base:?}, which does not exist; create it or fix the name"
+    )]
     MissingBase {
         /// The profile that names the base.
         profile: String,
@@ -30,7 +32,9 @@ pub enum ResolveError {
         chain: Vec<String>,
     },
     /// The chain is longer than [`MAX_BASE_DEPTH`].
-    #[error("spec.baseProfileName: more than {MAX_BASE_DEPTH} levels of bases starting at {profile:?}; flatten the chain")]
+    #[error(
+        "spec.baseProfileName: more than {MAX_BASE_DEPTH} levels of bases starting at {profile:?}; flatten the chain"
+    )]
     TooDeep {
         /// The profile whose chain is too long.
         profile: String,

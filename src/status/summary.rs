@@ -104,10 +104,16 @@ fn judge_node(
 ) -> Option<(&'static str, String)> {
     let report = match view {
         NodeView::NoAgent => {
-            return Some(("Pending", "no seccompd agent has reported from this node".into()));
+            return Some((
+                "Pending",
+                "no seccompd agent has reported from this node".into(),
+            ));
         }
         NodeView::Syncing => {
-            return Some(("Pending", "the agent has not finished its first sync".into()));
+            return Some((
+                "Pending",
+                "the agent has not finished its first sync".into(),
+            ));
         }
         NodeView::Reported(None) => {
             return Some(("Pending", "the agent has not seen this profile yet".into()));
@@ -125,7 +131,10 @@ fn judge_node(
             "Outdated",
             format!(
                 "has {} installed, not the current version",
-                report.content_hash.as_deref().unwrap_or("an unknown version")
+                report
+                    .content_hash
+                    .as_deref()
+                    .unwrap_or("an unknown version")
             ),
         )),
         (NodeProfileState::Invalid, _) if current => Some((
@@ -136,7 +145,10 @@ fn judge_node(
             "Error",
             report.reason.clone().unwrap_or_else(|| "failed".into()),
         )),
-        _ => Some(("Pending", "the agent has not processed the current generation yet".into())),
+        _ => Some((
+            "Pending",
+            "the agent has not processed the current generation yet".into(),
+        )),
     }
 }
 
@@ -167,7 +179,11 @@ fn ready_condition(
     previous: Option<&SeccompProfileStatus>,
     now: &Time,
 ) -> Condition {
-    let status = if phase == Phase::Installed { "True" } else { "False" };
+    let status = if phase == Phase::Installed {
+        "True"
+    } else {
+        "False"
+    };
     let last_transition_time = previous
         .and_then(|p| p.conditions.iter().find(|c| c.type_ == "Ready"))
         .filter(|c| c.status == status)
@@ -282,7 +298,11 @@ mod tests {
 
     #[test]
     fn node_rejection_makes_the_profile_invalid_with_the_nodes_reason() {
-        let r = failed(NodeProfileState::Invalid, 2, "spec.architectures[0]: big-endian");
+        let r = failed(
+            NodeProfileState::Invalid,
+            2,
+            "spec.architectures[0]: big-endian",
+        );
         let s = summarize(&facts(&[("n1", NodeView::Reported(Some(&r)))]), None, &t(1));
         assert_eq!(s.phase, Some(Phase::Invalid));
         assert_eq!(s.nodes[0].state, "Invalid");
@@ -350,7 +370,10 @@ mod tests {
         let first = summarize(&f, None, &t(10));
         let again = summarize(&f, Some(&first), &t(20));
         assert_eq!(ready(&again).last_transition_time, t(10));
-        assert_eq!(first, again, "an unchanged situation gives an identical status");
+        assert_eq!(
+            first, again,
+            "an unchanged situation gives an identical status"
+        );
         let lagging = facts(&[("n1", NodeView::NoAgent)]);
         let changed = summarize(&lagging, Some(&again), &t(30));
         assert_eq!(ready(&changed).last_transition_time, t(30));

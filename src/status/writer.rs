@@ -87,7 +87,9 @@ async fn elect_and_write(
 }
 
 async fn finish(
-    task: tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>,
+    task: tokio::task::JoinHandle<
+        Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>,
+    >,
 ) -> Result<(), StatusError> {
     match task.await {
         Ok(Ok(_)) | Err(_) => Ok(()),
@@ -120,7 +122,11 @@ async fn write_statuses(client: Client) {
                 retry = true;
             }
         }
-        let wait = if retry { Duration::from_secs(2) } else { Duration::from_secs(300) };
+        let wait = if retry {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_secs(300)
+        };
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -131,7 +137,13 @@ async fn write_statuses(client: Client) {
 /// Starts a reflector whose every event wakes `wake`, and returns its store.
 fn reflect<K>(api: Api<K>, wake: Arc<Notify>) -> Store<K>
 where
-    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
 {
     let (store, writer) = reflector::store::<K>();
     tokio::spawn(
@@ -160,14 +172,18 @@ async fn write_one(
     let all = profiles.state();
     let by_name: BTreeMap<String, &SeccompProfile> =
         all.iter().map(|p| (p.name_any(), p.as_ref())).collect();
-    let expected = match resolve(&name, &profile.spec.0, |n| by_name.get(n).map(|p| &p.spec.0)) {
+    let expected = match resolve(&name, &profile.spec.0, |n| {
+        by_name.get(n).map(|p| &p.spec.0)
+    }) {
         Ok(resolved) => Expected::Hash(render(&resolved).hash),
         Err(err) => Expected::Invalid(err.to_string()),
     };
     let node_names: Vec<String> = nodes.state().iter().map(|n| n.name_any()).collect();
     let report_list = reports.state();
-    let by_node: BTreeMap<String, &SeccompNodeReport> =
-        report_list.iter().map(|r| (r.name_any(), r.as_ref())).collect();
+    let by_node: BTreeMap<String, &SeccompNodeReport> = report_list
+        .iter()
+        .map(|r| (r.name_any(), r.as_ref()))
+        .collect();
     let facts = ProfileFacts {
         name: &name,
         generation: profile.metadata.generation,
@@ -187,12 +203,16 @@ async fn write_one(
         "kind": SeccompProfile::kind(&()),
         "status": status,
     });
-    api.patch_status(&name, &PatchParams::apply(STATUS_MANAGER).force(), &Patch::Apply(&body))
-        .await
-        .map_err(|source| StatusError::Write {
-            name: name.clone(),
-            source,
-        })?;
+    api.patch_status(
+        &name,
+        &PatchParams::apply(STATUS_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|source| StatusError::Write {
+        name: name.clone(),
+        source,
+    })?;
     Ok(())
 }
 

@@ -1,0 +1,122 @@
+//! Shared helpers for the tests that run against the local test cluster (`make cluster-up`).
+//! Without a cluster every such test fails with a message saying so; none skips itself.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// The admin kubeconfig of the test cluster.
+pub fn kubeconfig_path() -> PathBuf {
+    std::env::var_os("SECCOMPD_KUBECONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path(".cluster/kubeconfig"))
+}
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A client for the test cluster; panics with instructions when there is none.
+pub async fn client() -> Client {
+    let path = kubeconfig_path();
+    assert!(
+        path.is_file(),
+        "no kubeconfig at {}: bring the test cluster up first (`make cluster-up`) \
+         or point SECCOMPD_KUBECONFIG at one",
+        path.display()
+    );
+    let kubeconfig = Kubeconfig::read_from(&path)
+        .unwrap_or_else(|e| panic!("reading kubeconfig {}: {e}", path.display()));
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("loading kubeconfig {}: {e}", path.display()));
+    Client::try_from(config).expect("building a client from the kubeconfig")
+}
+
+/// Runs the cluster's kubectl with the admin kubeconfig.
+pub fn kubectl(args: &[&str]) -> Output {
+    let bin = repo_path(".cluster/bin/kubectl");
+    assert!(
+        bin.exists(),
+        "no kubectl at {}: run `make cluster-up`",
+        bin.display()
+    );
+    Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
+}
+
+/// Runs kubectl with `stdin` as input.
+pub fn kubectl_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let bin = repo_path(".cluster/bin/kubectl");
+    let mut child = Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("writing kubectl stdin");
+    child.wait_with_output().expect("waiting for kubectl")
+}
+
+/// Stdout of a kubectl call that must succeed.
+pub fn kubectl_ok(args: &[&str]) -> String {
+    let out = kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what` and the last
+/// observation.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if start.elapsed() > timeout => {
+                panic!("timed out after {timeout:?} waiting for {what}; last: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A name unique to this test run, for objects the test creates.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+/// Where the agent installs profile `name` on the (single, local) node.
+pub fn node_profile_path(name: &str) -> PathBuf {
+    PathBuf::from("/var/lib/kubelet/seccomp/seccompd").join(format!("{name}.json"))
+}
