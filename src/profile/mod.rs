@@ -1,5 +1,14 @@
 //! The seccomp domain: profile model, base resolution, rendering. No I/O, no Kubernetes.
 
+pub mod check;
+pub mod compile;
+pub mod decode;
+pub mod import;
 pub mod model;
 pub mod render;
 pub mod resolve;
+pub mod syscall_names;
+pub mod syscalls;
+pub mod validate;
+
+pub use check::check_for_node;

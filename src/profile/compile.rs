@@ -1,0 +1,392 @@
+//! The libseccomp check: compiles a resolved profile for one architecture the way runc 1.1
+//! does (filter with the default action, add the extra architectures, add each rule, export
+//! the BPF program) and checks the program fits the kernel's limit. Bounded in time: the input
+//! is weighed up front and the compile runs in a thread with a deadline.
+
+use std::io::Read;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+    error::SeccompError,
+};
+use thiserror::Error;
+
+use super::model::{Action, Arch, ArgCondition, Operator, SyscallRule};
+use super::render::OciProfile;
+use super::validate::{MAX_ERRNO, is_big_endian};
+
+/// The kernel refuses seccomp programs longer than this (BPF_MAXINSNS).
+pub const MAX_BPF_INSTRUCTIONS: usize = 4096;
+
+/// Upper bound on [`weight`]: the number of (system call, rule) pairs, each counted once per
+/// argument condition plus one. libseccomp 2.5's compile time grows much faster than the
+/// program; 6000 one-argument rules took over 40 s, while every profile under this bound
+/// compiles in well under a second and the kernel limit is reached long before it.
+pub const MAX_WEIGHT: usize = 20_000;
+
+/// How long one compile may take before it is abandoned.
+pub const COMPILE_BUDGET: Duration = Duration::from_secs(10);
+
+/// Why libseccomp (or the kernel's limits) would refuse a profile.
+#[derive(Debug, Error)]
+pub enum CompileError {
+    /// The target architecture cannot hold one of the profile's architectures.
+    #[error(
+        "architectures[{index}]: {arch} cannot be added to a filter for {target} ({source}); it is {reason}: remove it"
+    )]
+    Architecture {
+        /// Position in `architectures`.
+        index: usize,
+        /// The architecture.
+        arch: Arch,
+        /// The node's architecture.
+        target: Arch,
+        /// Why, in words.
+        reason: &'static str,
+        /// libseccomp's error.
+        source: SeccompError,
+    },
+    /// libseccomp refused a rule.
+    #[error("{path}: libseccomp refuses the rule for {name} ({source}): {fix}")]
+    Rule {
+        /// Field path of the rule.
+        path: String,
+        /// The system call.
+        name: String,
+        /// What to change.
+        fix: &'static str,
+        /// libseccomp's error.
+        source: SeccompError,
+    },
+    /// libseccomp refused the default action or the filter setup.
+    #[error("{what}: libseccomp refuses it ({source})")]
+    Filter {
+        /// What was being set up.
+        what: &'static str,
+        /// libseccomp's error.
+        source: SeccompError,
+    },
+    /// A value libseccomp would silently truncate.
+    #[error("{path}: {value} is out of range: use 0 to {MAX_ERRNO}")]
+    Errno {
+        /// Field path.
+        path: String,
+        /// The value.
+        value: u32,
+    },
+    /// The program is longer than the kernel accepts.
+    #[error(
+        "syscalls: the filter compiles to {instructions} BPF instructions for {target}, over the kernel's limit of {MAX_BPF_INSTRUCTIONS} ('error loading seccomp filter: invalid argument'): merge rules, drop argument conditions, or list fewer architectures"
+    )]
+    TooLarge {
+        /// Instructions in the exported program.
+        instructions: usize,
+        /// The architecture compiled for.
+        target: Arch,
+    },
+    /// The profile is too big to compile within the time budget.
+    #[error(
+        "syscalls: the profile has {weight} (system call, rule, condition) combinations, over the {MAX_WEIGHT} libseccomp can compile in reasonable time (and far beyond the kernel's program size limit): merge rules with the same action and drop argument conditions"
+    )]
+    TooComplex {
+        /// The profile's [`weight`].
+        weight: usize,
+    },
+    /// The compile did not finish within [`COMPILE_BUDGET`].
+    #[error(
+        "syscalls: compiling the filter took longer than {}s: simplify the profile (fewer rules with argument conditions)", COMPILE_BUDGET.as_secs()
+    )]
+    Timeout,
+    /// The compile thread or the export pipe failed; not the profile's fault.
+    #[error("compiling the filter failed: {0}")]
+    Internal(String),
+}
+
+/// What a successful compile found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compiled {
+    /// Length of the BPF program libseccomp produced.
+    pub instructions: usize,
+    /// Things the runtime silently skips or changes, with the fix.
+    pub warnings: Vec<String>,
+}
+
+/// The architecture this process runs on, if seccompd knows it.
+pub fn native_arch() -> Option<Arch> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(Arch::X86_64),
+        "x86" => Some(Arch::X86),
+        "aarch64" => Some(Arch::Aarch64),
+        "arm" => Some(Arch::Arm),
+        "powerpc64" if cfg!(target_endian = "little") => Some(Arch::Ppc64le),
+        "powerpc64" => Some(Arch::Ppc64),
+        "s390x" => Some(Arch::S390x),
+        "riscv64" => Some(Arch::Riscv64),
+        "mips64" if cfg!(target_endian = "little") => Some(Arch::Mipsel64),
+        "mips64" => Some(Arch::Mips64),
+        "mips" if cfg!(target_endian = "little") => Some(Arch::Mipsel),
+        "mips" => Some(Arch::Mips),
+        _ => None,
+    }
+}
+
+/// The libseccomp token for `arch`.
+pub fn scmp_arch(arch: Arch) -> ScmpArch {
+    match arch {
+        Arch::X86 => ScmpArch::X86,
+        Arch::X86_64 => ScmpArch::X8664,
+        Arch::X32 => ScmpArch::X32,
+        Arch::Arm => ScmpArch::Arm,
+        Arch::Aarch64 => ScmpArch::Aarch64,
+        Arch::Mips => ScmpArch::Mips,
+        Arch::Mips64 => ScmpArch::Mips64,
+        Arch::Mips64N32 => ScmpArch::Mips64N32,
+        Arch::Mipsel => ScmpArch::Mipsel,
+        Arch::Mipsel64 => ScmpArch::Mipsel64,
+        Arch::Mipsel64N32 => ScmpArch::Mipsel64N32,
+        Arch::Ppc => ScmpArch::Ppc,
+        Arch::Ppc64 => ScmpArch::Ppc64,
+        Arch::Ppc64le => ScmpArch::Ppc64Le,
+        Arch::S390 => ScmpArch::S390,
+        Arch::S390x => ScmpArch::S390X,
+        Arch::Parisc => ScmpArch::Parisc,
+        Arch::Parisc64 => ScmpArch::Parisc64,
+        Arch::Riscv64 => ScmpArch::Riscv64,
+    }
+}
+
+/// How much work libseccomp will do: for every rule, its names times (conditions + 1).
+pub fn weight(profile: &OciProfile) -> usize {
+    profile
+        .syscalls
+        .iter()
+        .map(|r| r.names.len().saturating_mul(r.args.len() + 1))
+        .fold(0usize, usize::saturating_add)
+}
+
+/// Compiles `profile` for a node of architecture `target`, within [`COMPILE_BUDGET`].
+///
+/// Expects a profile that passed [`super::validate::validate_resolved`]; values libseccomp
+/// would truncate are refused here too.
+pub fn compile(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileError> {
+    let weight = weight(profile);
+    if weight > MAX_WEIGHT {
+        return Err(CompileError::TooComplex { weight });
+    }
+    let (tx, rx) = mpsc::channel();
+    let owned = profile.clone();
+    thread::Builder::new()
+        .name("seccomp-compile".into())
+        .spawn(move || {
+            // The receiver may be gone after a timeout; nothing to do then.
+            let _ = tx.send(compile_now(&owned, target));
+        })
+        .map_err(|e| CompileError::Internal(format!("cannot start the compile thread: {e}")))?;
+    match rx.recv_timeout(COMPILE_BUDGET) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(CompileError::Timeout),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(CompileError::Internal(
+            "the compile thread ended without an answer".into(),
+        )),
+    }
+}
+
+/// The runtime's mapping of an action and its errno.
+fn scmp_action(action: Action, errno: Option<u32>, path: &str) -> Result<ScmpAction, CompileError> {
+    // runc and crun default an unset errnoRet to EPERM.
+    let errno = errno.unwrap_or(1);
+    let checked = || {
+        u16::try_from(errno)
+            .ok()
+            .filter(|e| u32::from(*e) <= MAX_ERRNO)
+            .ok_or_else(|| CompileError::Errno {
+                path: path.to_string(),
+                value: errno,
+            })
+    };
+    Ok(match action {
+        Action::Kill | Action::KillThread => ScmpAction::KillThread,
+        Action::KillProcess => ScmpAction::KillProcess,
+        Action::Trap => ScmpAction::Trap,
+        Action::Errno => ScmpAction::Errno(i32::from(checked()?)),
+        Action::Trace => ScmpAction::Trace(checked()?),
+        Action::Allow => ScmpAction::Allow,
+        Action::Log => ScmpAction::Log,
+        Action::Notify => ScmpAction::Notify,
+    })
+}
+
+fn comparator(arg: &ArgCondition) -> ScmpArgCompare {
+    let op = match arg.op {
+        Operator::NotEqual => ScmpCompareOp::NotEqual,
+        Operator::LessThan => ScmpCompareOp::Less,
+        Operator::LessOrEqual => ScmpCompareOp::LessOrEqual,
+        Operator::Equal => ScmpCompareOp::Equal,
+        Operator::GreaterOrEqual => ScmpCompareOp::GreaterEqual,
+        Operator::GreaterThan => ScmpCompareOp::Greater,
+        // OCI: (argument & value) == valueTwo; libseccomp: mask first, then the datum.
+        Operator::MaskedEqual => {
+            return ScmpArgCompare::new(
+                arg.index,
+                ScmpCompareOp::MaskedEqual(arg.value),
+                arg.value_two,
+            );
+        }
+    };
+    ScmpArgCompare::new(arg.index, op, arg.value)
+}
+
+fn arch_reason(arch: Arch, target: Arch) -> &'static str {
+    let be = is_big_endian;
+    match (be(arch), be(target)) {
+        (true, false) => "big-endian and this node is little-endian",
+        (false, true) => "little-endian and this node is big-endian",
+        _ => "not supported together with the node's architecture",
+    }
+}
+
+fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileError> {
+    let mut warnings = Vec::new();
+    let default = scmp_action(
+        profile.default_action,
+        profile.default_errno_ret,
+        "defaultErrnoRet",
+    )?;
+    let mut ctx = ScmpFilterContext::new(default).map_err(|source| CompileError::Filter {
+        what: "defaultAction",
+        source,
+    })?;
+    let target_token = scmp_arch(target);
+    if native_arch() != Some(target) {
+        // Compiling for another node: make the filter look like one created there.
+        let setup = |ctx: &mut ScmpFilterContext| -> Result<(), SeccompError> {
+            ctx.add_arch(target_token)?;
+            ctx.remove_arch(ScmpArch::Native)?;
+            Ok(())
+        };
+        setup(&mut ctx).map_err(|source| CompileError::Filter {
+            what: "the target architecture",
+            source,
+        })?;
+    }
+    for (index, &arch) in profile.architectures.iter().enumerate() {
+        ctx.add_arch(scmp_arch(arch))
+            .map_err(|source| CompileError::Architecture {
+                index,
+                arch,
+                target,
+                reason: arch_reason(arch, target),
+                source,
+            })?;
+    }
+    let mut unknown = Vec::new();
+    for (i, rule) in profile.syscalls.iter().enumerate() {
+        add_rule(&mut ctx, rule, i, profile, target_token, &mut unknown)?;
+    }
+    if !unknown.is_empty() {
+        unknown.sort();
+        unknown.dedup();
+        warnings.push(format!(
+            "syscalls: libseccomp {} does not know {}; runc and crun skip such names, so these rules have no effect on this node",
+            super::syscalls::LIBSECCOMP_VERSION,
+            unknown.join(", ")
+        ));
+    }
+    let instructions = export_len(&ctx)? / 8;
+    if instructions > MAX_BPF_INSTRUCTIONS {
+        return Err(CompileError::TooLarge {
+            instructions,
+            target,
+        });
+    }
+    Ok(Compiled {
+        instructions,
+        warnings,
+    })
+}
+
+fn add_rule(
+    ctx: &mut ScmpFilterContext,
+    rule: &SyscallRule,
+    i: usize,
+    profile: &OciProfile,
+    target: ScmpArch,
+    unknown: &mut Vec<String>,
+) -> Result<(), CompileError> {
+    let path = format!("syscalls[{i}]");
+    let action = scmp_action(rule.action, rule.errno_ret, &format!("{path}.errnoRet"))?;
+    let default = scmp_action(
+        profile.default_action,
+        profile.default_errno_ret,
+        "defaultErrnoRet",
+    )?;
+    if action == default {
+        // runc skips a rule whose action equals the default; libseccomp would refuse it.
+        return Ok(());
+    }
+    let conditions: Vec<ScmpArgCompare> = rule.args.iter().map(comparator).collect();
+    // Two conditions on one argument cannot be ANDed by libseccomp; runc then adds one rule per
+    // condition (an OR).
+    let repeated = rule
+        .args
+        .iter()
+        .enumerate()
+        .any(|(k, a)| rule.args[..k].iter().any(|b| b.index == a.index));
+    for (j, name) in rule.names.iter().enumerate() {
+        let Ok(nr) = ScmpSyscall::from_name_by_arch(name, target) else {
+            unknown.push(name.clone());
+            continue;
+        };
+        let rule_err = |source: SeccompError| CompileError::Rule {
+            path: format!("{path}.names[{j}]"),
+            name: name.clone(),
+            fix: "check the rule's action and argument conditions against the other rules for this call",
+            source,
+        };
+        if conditions.is_empty() {
+            ctx.add_rule(action, nr).map_err(rule_err)?;
+        } else if repeated {
+            for c in &conditions {
+                ctx.add_rule_conditional(action, nr, std::slice::from_ref(c))
+                    .map_err(rule_err)?;
+            }
+        } else {
+            ctx.add_rule_conditional(action, nr, &conditions)
+                .map_err(rule_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Exports the BPF program through a pipe and returns its length in bytes.
+fn export_len(ctx: &ScmpFilterContext) -> Result<usize, CompileError> {
+    let (mut reader, writer) = std::io::pipe()
+        .map_err(|e| CompileError::Internal(format!("cannot create a pipe: {e}")))?;
+    let counter = thread::Builder::new()
+        .name("seccomp-export".into())
+        .spawn(move || -> std::io::Result<usize> {
+            let mut total = 0;
+            let mut buf = [0u8; 8192];
+            loop {
+                match reader.read(&mut buf)? {
+                    0 => return Ok(total),
+                    n => total += n,
+                }
+            }
+        })
+        .map_err(|e| CompileError::Internal(format!("cannot start the export reader: {e}")))?;
+    let exported = ctx.export_bpf(&writer);
+    drop(writer);
+    let read = counter
+        .join()
+        .map_err(|_| CompileError::Internal("the export reader panicked".into()))?
+        .map_err(|e| CompileError::Internal(format!("reading the exported filter: {e}")))?;
+    exported.map_err(|source| CompileError::Filter {
+        what: "exporting the filter",
+        source,
+    })?;
+    Ok(read)
+}

@@ -1,0 +1,548 @@
+//! Structural validation: what can be judged from a profile alone, without libseccomp or a
+//! node. The same rules run at `kubectl apply` as CEL (see [`super::schema_rules`]); this is the
+//! Rust side for the agent and the CLI, with warnings the API server cannot give.
+//!
+//! Every finding names the field (`spec.syscalls[3].errnoRet`) and says how to fix it.
+
+use std::fmt;
+
+use super::model::{Action, Arch, ArgCondition, Flag, ProfileSpec, SyscallRule};
+use super::render::OciProfile;
+use super::syscalls;
+
+/// Highest errno a rule may return; libseccomp 2.5 rejects 4095 and above.
+pub const MAX_ERRNO: u32 = 4094;
+/// Highest system call argument index (six arguments, 0 to 5).
+pub const MAX_ARG_INDEX: u32 = 5;
+/// Most rules one SeccompProfile may hold (bounds the CRD's CEL cost and the compile time).
+pub const MAX_RULES: usize = 512;
+/// Most names one rule may list.
+pub const MAX_NAMES_PER_RULE: usize = 512;
+/// Most argument conditions one rule may hold (one per argument).
+pub const MAX_ARGS_PER_RULE: usize = 6;
+/// Most entries in `architectures`.
+pub const MAX_ARCHITECTURES: usize = 32;
+/// Most entries in `flags`.
+pub const MAX_FLAGS: usize = 8;
+/// Longest SeccompProfile name: `<name>.json` must fit a file name (255 bytes).
+pub const MAX_PROFILE_NAME_LEN: usize = 250;
+
+/// System calls that the runtime's init process makes after loading the filter when
+/// `no_new_privs` is off (the Kubernetes default unless `allowPrivilegeEscalation: false`):
+/// with it off, runc and crun load the filter before they change user and groups, drop
+/// capabilities and change directory, instead of just before `execve`. Found by removing one
+/// name at a time from a working allowlist and running `hack/runtime-verdicts.sh --nnp=false`
+/// (runc 1.1.5 needs capget, capset, chdir, fcntl, fstat, newfstatat, read, setgid, setgroups
+/// and setuid; crun 1.8.1 needs capset, rt_sigprocmask, setresgid and setresuid).
+pub const RUNTIME_NEEDS_WITHOUT_NNP: &[&str] = &[
+    "capget",
+    "capset",
+    "chdir",
+    "fcntl",
+    "fstat",
+    "newfstatat",
+    "read",
+    "rt_sigprocmask",
+    "setgid",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "setuid",
+];
+
+/// One finding: the field it concerns and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, as a field path such as `spec.syscalls[3].errnoRet`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Everything found in one profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Problems that make the profile unusable: it must not be installed.
+    pub errors: Vec<Problem>,
+    /// Problems that let it work only under some runtimes or pod settings.
+    pub warnings: Vec<Problem>,
+}
+
+impl Findings {
+    /// True when there is no error (warnings allowed).
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    fn error(&mut self, path: String, message: impl Into<String>) {
+        self.errors.push(Problem {
+            path,
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, path: String, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            path,
+            message: message.into(),
+        });
+    }
+
+    /// Adds `other`'s findings to these.
+    pub fn extend(&mut self, other: Findings) {
+        self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
+    }
+}
+
+/// The fields both [`ProfileSpec`] and [`OciProfile`] have.
+struct View<'a> {
+    default_action: Action,
+    default_errno_ret: Option<u32>,
+    architectures: &'a [Arch],
+    flags: &'a [Flag],
+    syscalls: &'a [SyscallRule],
+    /// Rules may come from a base profile, so "execve is never allowed" cannot be judged.
+    has_base: bool,
+}
+
+/// Validates a SeccompProfile spec as written (before base resolution). `root` prefixes
+/// every path: `"spec"` for a SeccompProfile, `""` for a plain OCI file.
+pub fn validate_spec(spec: &ProfileSpec, root: &str) -> Findings {
+    let mut out = check(
+        &View {
+            default_action: spec.default_action,
+            default_errno_ret: spec.default_errno_ret,
+            architectures: &spec.architectures,
+            flags: &spec.flags,
+            syscalls: &spec.syscalls,
+            has_base: spec.base_profile_name.is_some(),
+        },
+        root,
+    );
+    if let Some(base) = &spec.base_profile_name
+        && (base.is_empty() || base.len() > MAX_PROFILE_NAME_LEN)
+    {
+        out.error(
+                join(root, "baseProfileName"),
+                format!(
+                    "must be the name of another SeccompProfile (1 to {MAX_PROFILE_NAME_LEN} characters); fix or remove it"
+                ),
+            );
+    }
+    out
+}
+
+/// Validates a resolved, self-contained profile (what a node installs). `root` prefixes every
+/// path, as in [`validate_spec`].
+pub fn validate_resolved(profile: &OciProfile, root: &str) -> Findings {
+    check(
+        &View {
+            default_action: profile.default_action,
+            default_errno_ret: profile.default_errno_ret,
+            architectures: &profile.architectures,
+            flags: &profile.flags,
+            syscalls: &profile.syscalls,
+            has_base: false,
+        },
+        root,
+    )
+}
+
+/// Checks a SeccompProfile's `metadata.name`: a DNS subdomain short enough that
+/// `<name>.json` is a valid file name.
+pub fn validate_profile_name(name: &str) -> Findings {
+    let mut out = Findings::default();
+    let path = "metadata.name".to_string();
+    if name.len() > MAX_PROFILE_NAME_LEN {
+        out.error(
+            path,
+            format!(
+                "is {} characters; at most {MAX_PROFILE_NAME_LEN} fit the node's file name <name>.json: shorten it",
+                name.len()
+            ),
+        );
+    } else if !is_dns_subdomain(name) {
+        out.error(
+            path,
+            "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit: rename it",
+        );
+    }
+    out
+}
+
+fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn join(root: &str, field: &str) -> String {
+    if root.is_empty() {
+        field.to_string()
+    } else {
+        format!("{root}.{field}")
+    }
+}
+
+/// Whether the action lets the call run.
+fn runs(action: Action) -> bool {
+    matches!(action, Action::Allow | Action::Log)
+}
+
+fn takes_errno(action: Action) -> bool {
+    matches!(action, Action::Errno | Action::Trace)
+}
+
+fn check(p: &View<'_>, root: &str) -> Findings {
+    let mut out = Findings::default();
+    check_default(p, root, &mut out);
+    check_architectures(p.architectures, root, &mut out);
+    check_flags(p.flags, root, &mut out);
+    if p.syscalls.len() > MAX_RULES {
+        out.error(
+            join(root, "syscalls"),
+            format!(
+                "has {} rules; at most {MAX_RULES} are allowed: merge rules with the same action and arguments, or move some into a base profile",
+                p.syscalls.len()
+            ),
+        );
+    }
+    for (i, rule) in p.syscalls.iter().enumerate() {
+        check_rule(rule, &join(root, &format!("syscalls[{i}]")), p, &mut out);
+    }
+    check_execve(p, root, &mut out);
+    check_runc_needs(p, root, &mut out);
+    out
+}
+
+fn check_default(p: &View<'_>, root: &str, out: &mut Findings) {
+    if p.default_action == Action::Notify {
+        out.error(
+            join(root, "defaultAction"),
+            "SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
+        );
+    }
+    if let Some(errno) = p.default_errno_ret {
+        let path = join(root, "defaultErrnoRet");
+        if errno > MAX_ERRNO {
+            out.error(
+                path.clone(),
+                format!("{errno} is out of range: use 0 to {MAX_ERRNO} (1 is EPERM, 38 is ENOSYS)"),
+            );
+        }
+        if !takes_errno(p.default_action) {
+            out.error(
+                path,
+                format!(
+                    "is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it with {}): remove it or change defaultAction",
+                    p.default_action
+                ),
+            );
+        } else if errno == 0 {
+            out.warn(
+                path,
+                "0 makes every unmatched call return success without running: use 1 (EPERM) to deny",
+            );
+        }
+    }
+    if runs(p.default_action) && !p.has_base && !p.syscalls.iter().any(|r| !runs(r.action)) {
+        out.warn(
+            join(root, "defaultAction"),
+            format!(
+                "{} with no rule that denies anything filters nothing: add rules, or use the Unconfined profile type instead",
+                p.default_action
+            ),
+        );
+    }
+}
+
+/// Whether `arch` is a big-endian ABI (libseccomp refuses to mix it with little-endian ones).
+pub fn is_big_endian(arch: Arch) -> bool {
+    matches!(
+        arch,
+        Arch::Mips
+            | Arch::Mips64
+            | Arch::Mips64N32
+            | Arch::Ppc
+            | Arch::Ppc64
+            | Arch::S390
+            | Arch::S390x
+            | Arch::Parisc
+            | Arch::Parisc64
+    )
+}
+
+fn check_architectures(arches: &[Arch], root: &str, out: &mut Findings) {
+    let path = join(root, "architectures");
+    if arches.len() > MAX_ARCHITECTURES {
+        out.error(
+            path.clone(),
+            format!(
+                "has {} entries; at most {MAX_ARCHITECTURES}: remove duplicates",
+                arches.len()
+            ),
+        );
+    }
+    let big: Vec<&str> = arches
+        .iter()
+        .filter(|a| is_big_endian(**a))
+        .map(|a| a.as_str())
+        .collect();
+    let little: Vec<&str> = arches
+        .iter()
+        .filter(|a| !is_big_endian(**a))
+        .map(|a| a.as_str())
+        .collect();
+    if !big.is_empty() && !little.is_empty() {
+        out.error(
+            path.clone(),
+            format!(
+                "mixes big-endian ({}) and little-endian ({}) architectures; libseccomp refuses a big-endian one on a little-endian node and vice versa, so no node can load this: keep only the node's family (for x86_64 and arm64 nodes remove {})",
+                big.join(", "),
+                little.join(", "),
+                big.join(", ")
+            ),
+        );
+    }
+    if let Some(i) = arches.iter().position(|a| *a == Arch::Riscv64) {
+        out.warn(
+            format!("{path}[{i}]"),
+            "runc before 1.1.8 refuses SCMP_ARCH_RISCV64 ('not a valid arch'): remove it unless every node runs crun or a newer runc",
+        );
+    }
+}
+
+fn check_flags(flags: &[Flag], root: &str, out: &mut Findings) {
+    let path = join(root, "flags");
+    if flags.len() > MAX_FLAGS {
+        out.error(
+            path.clone(),
+            format!(
+                "has {} entries; at most {MAX_FLAGS}: remove duplicates",
+                flags.len()
+            ),
+        );
+    }
+    if !flags.is_empty() {
+        out.warn(
+            path,
+            "runc before 1.2 (for example Debian 12's runc 1.1.5) refuses any flag ('seccomp flags are not yet supported by runc'), and seccompd nodes refuse flags unless the agent is told the runtime supports them: remove flags",
+        );
+    }
+}
+
+fn check_rule(rule: &SyscallRule, path: &str, p: &View<'_>, out: &mut Findings) {
+    let names_path = format!("{path}.names");
+    if rule.names.is_empty() {
+        out.error(
+            names_path.clone(),
+            "is empty, so the rule matches nothing: list at least one system call name, or remove the rule",
+        );
+    }
+    if rule.names.len() > MAX_NAMES_PER_RULE {
+        out.error(
+            names_path.clone(),
+            format!(
+                "has {} names; at most {MAX_NAMES_PER_RULE}: split the rule in two",
+                rule.names.len()
+            ),
+        );
+    }
+    for (j, name) in rule.names.iter().enumerate() {
+        check_name(name, &format!("{names_path}[{j}]"), out);
+    }
+    if rule.action == Action::Notify {
+        out.error(
+            format!("{path}.action"),
+            "SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
+        );
+    }
+    if let Some(errno) = rule.errno_ret {
+        let epath = format!("{path}.errnoRet");
+        if errno > MAX_ERRNO {
+            out.error(
+                epath.clone(),
+                format!("{errno} is out of range: use 0 to {MAX_ERRNO} (1 is EPERM, 38 is ENOSYS)"),
+            );
+        }
+        if !takes_errno(rule.action) {
+            out.error(
+                epath,
+                format!(
+                    "is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it with {}): remove errnoRet or change the action",
+                    rule.action
+                ),
+            );
+        } else if errno == 0 {
+            out.warn(
+                epath,
+                "0 makes the call return success without running it: use 1 (EPERM) to deny",
+            );
+        }
+    }
+    if rule.args.len() > MAX_ARGS_PER_RULE {
+        out.error(
+            format!("{path}.args"),
+            format!(
+                "has {} conditions; at most {MAX_ARGS_PER_RULE}: split the rule",
+                rule.args.len()
+            ),
+        );
+    }
+    for (k, arg) in rule.args.iter().enumerate() {
+        check_arg(arg, &format!("{path}.args[{k}]"), out);
+    }
+    if rule.action == Action::Trace {
+        out.warn(
+            format!("{path}.action"),
+            "SCMP_ACT_TRACE without a ptrace tracer makes the call fail with ENOSYS: use SCMP_ACT_ERRNO with errnoRet 38 to say so plainly",
+        );
+    }
+    if rule.action == p.default_action
+        && rule.errno_ret == p.default_errno_ret
+        && rule.args.is_empty()
+        && !p.has_base
+    {
+        out.warn(
+            format!("{path}.action"),
+            "is the same as defaultAction, so the rule has no effect (runc skips it): remove the rule or change its action",
+        );
+    }
+}
+
+fn check_name(name: &str, path: &str, out: &mut Findings) {
+    if name.is_empty() {
+        out.error(
+            path.to_string(),
+            "is empty: write a system call name such as \"openat\", or remove the entry",
+        );
+        return;
+    }
+    if !syscalls::is_well_formed(name) {
+        let hint = match syscalls::suggest(name.trim()) {
+            Some(s) => format!("; did you mean \"{s}\"?"),
+            None => String::new(),
+        };
+        out.error(
+            path.to_string(),
+            format!(
+                "{} is not a system call name (lowercase letters, digits and '_', at most {} characters){hint}",
+                shorten(name),
+                syscalls::MAX_NAME_LEN
+            ),
+        );
+        return;
+    }
+    if !syscalls::is_known(name) {
+        let hint = match syscalls::suggest(name) {
+            Some(s) => format!("did you mean \"{s}\"?"),
+            None => "check the spelling against the kernel's system call table".to_string(),
+        };
+        out.error(
+            path.to_string(),
+            format!(
+                "\"{name}\" is not a system call on any architecture (runc and crun would silently ignore this entry): {hint}"
+            ),
+        );
+    }
+}
+
+/// A name quoted for a message, cut short if it is long.
+fn shorten(name: &str) -> String {
+    let cut: String = name.chars().take(40).collect();
+    if cut.len() < name.len() {
+        format!("{cut:?}...")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+fn check_arg(arg: &ArgCondition, path: &str, out: &mut Findings) {
+    if arg.index > MAX_ARG_INDEX {
+        out.error(
+            format!("{path}.index"),
+            format!(
+                "{} is not an argument position: system calls have six arguments, index 0 to {MAX_ARG_INDEX}",
+                arg.index
+            ),
+        );
+    }
+}
+
+/// A rule that matches every call of `execve` (no argument conditions).
+fn unconditional_execve(rule: &SyscallRule) -> Option<usize> {
+    if !rule.args.is_empty() {
+        return None;
+    }
+    rule.names.iter().position(|n| n == "execve")
+}
+
+fn check_execve(p: &View<'_>, root: &str, out: &mut Findings) {
+    for (i, rule) in p.syscalls.iter().enumerate() {
+        if !runs(rule.action)
+            && let Some(j) = unconditional_execve(rule)
+        {
+            out.error(
+                    join(root, &format!("syscalls[{i}].names[{j}]")),
+                    format!(
+                        "denies execve with {}, so no container can start its process: remove \"execve\" from this rule",
+                        rule.action
+                    ),
+                );
+        }
+    }
+    if runs(p.default_action) || p.has_base {
+        return;
+    }
+    let allowed = p
+        .syscalls
+        .iter()
+        .any(|r| runs(r.action) && unconditional_execve(r).is_some());
+    if !allowed {
+        out.error(
+            join(root, "defaultAction"),
+            format!(
+                "{} denies execve and no rule allows it, so no container can start its process: add \"execve\" to a rule with SCMP_ACT_ALLOW",
+                p.default_action
+            ),
+        );
+    }
+}
+
+fn check_runc_needs(p: &View<'_>, root: &str, out: &mut Findings) {
+    if runs(p.default_action) || p.has_base {
+        return;
+    }
+    let allowed = |name: &str| {
+        p.syscalls
+            .iter()
+            .any(|r| runs(r.action) && r.args.is_empty() && r.names.iter().any(|n| n == name))
+    };
+    let missing: Vec<&str> = RUNTIME_NEEDS_WITHOUT_NNP
+        .iter()
+        .copied()
+        .filter(|n| !allowed(n))
+        .collect();
+    if !missing.is_empty() {
+        out.warn(
+            join(root, "syscalls"),
+            format!(
+                "the allowlist lacks {}, which runc or crun call after loading the filter unless the pod sets allowPrivilegeEscalation: false; such pods fail to start (runc: 'unable to setup user: ... operation not permitted'): allow them, or set allowPrivilegeEscalation: false in every pod using this profile",
+                missing.join(", ")
+            ),
+        );
+    }
+}
