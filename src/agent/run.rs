@@ -125,8 +125,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.
 fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), String> {
-    let _ = profile;
-    Ok(()) // TEMP until check_for_node lands
+    crate::profile::check_for_node(profile).map(|_warnings| ())
 }
 
 /// Wakes the loop whenever anything in the directory changes, so drift is repaired at once.
