@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Pack files into a single-layer OCI image archive that `ctr images import` accepts.
 
-Usage: mkoci.py OUT.tar IMAGE_REF ENTRYPOINT_JSON SRC=DEST [SRC=DEST ...]
+Usage: mkoci.py OUT.tar IMAGE_REF ENTRYPOINT_JSON ENTRY [ENTRY ...]
+  ENTRY is SRC=DEST (copy file SRC to DEST in the image, keeping its mode) or
+  link:DEST=TARGET (symlink DEST -> TARGET in the image).
 
 There is no registry and no container engine on the test machines, so the images the
 cluster runs are written here by hand: an OCI image layout (oci-layout, index.json,
@@ -13,36 +15,42 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import sys
 import tarfile
 
 
-def tar_entry(path, data=None, mode=0o755):
+def tar_entry(path, data=None, mode=0o755, link=None):
     info = tarfile.TarInfo(path)
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     info.mtime = 0
     info.mode = mode
-    if data is None:
+    if link is not None:
+        info.type, info.linkname, info.mode = tarfile.SYMTYPE, link, 0o777
+    elif data is None:
         info.type = tarfile.DIRTYPE
     else:
         info.size = len(data)
     return info
 
 
-def build_layer(files):
-    """Return the uncompressed layer tar holding FILES ({dest: bytes}) and their parents."""
+def build_layer(files, links):
+    """Return the uncompressed layer tar: FILES ({dest: (bytes, mode)}), LINKS ({dest:
+    target}) and their parent directories."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         dirs = set()
-        for dest in files:
+        for dest in list(files) + list(links):
             parts = dest.strip("/").split("/")[:-1]
             for i in range(len(parts)):
                 dirs.add("/".join(parts[: i + 1]))
         for d in sorted(dirs):
             tar.addfile(tar_entry(d))
-        for dest, data in sorted(files.items()):
-            tar.addfile(tar_entry(dest.strip("/"), data), io.BytesIO(data))
+        for dest, (data, mode) in sorted(files.items()):
+            tar.addfile(tar_entry(dest.strip("/"), data, mode), io.BytesIO(data))
+        for dest, target in sorted(links.items()):
+            tar.addfile(tar_entry(dest.strip("/"), link=target))
     return buf.getvalue()
 
 
@@ -50,13 +58,17 @@ def main(argv):
     if len(argv) < 5:
         sys.exit(__doc__)
     out, ref, entrypoint = argv[1], argv[2], json.loads(argv[3])
-    files = {}
+    files, links = {}, {}
     for spec in argv[4:]:
+        if spec.startswith("link:"):
+            dest, target = spec[len("link:"):].split("=", 1)
+            links[dest] = target
+            continue
         src, dest = spec.split("=", 1)
         with open(src, "rb") as f:
-            files[dest] = f.read()
+            files[dest] = (f.read(), os.stat(f.fileno()).st_mode & 0o7777)
 
-    layer = build_layer(files)
+    layer = build_layer(files, links)
     layer_gz = gzip.compress(layer, mtime=0)
     blobs = {}
 
@@ -68,7 +80,10 @@ def main(argv):
     config = {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Entrypoint": entrypoint, "Env": ["PATH=/"]},
+        "config": {
+            "Entrypoint": entrypoint,
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        },
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
     }
     manifest = {

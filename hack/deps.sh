@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what `make test` needs on a fresh machine of this kind, idempotently: Debian
+# packages (only when missing, so a warm machine does not touch apt) and the Kubernetes
+# binaries (hack/k8s-bins.sh, cached by version outside the repo).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PKGS=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl curl
+  gcc libc6-dev python3 busybox-static libseccomp-dev pkg-config util-linux procps findutils)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The Debian containerd package may start a system containerd where systemd runs; the
+# cluster uses its own instance and socket, so that one is simply left alone.
+command -v go >/dev/null || { echo "deps: Go toolchain not found (needed to build Kubernetes)" >&2; exit 1; }
+"$ROOT/hack/k8s-bins.sh"
