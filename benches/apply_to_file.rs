@@ -1,0 +1,92 @@
+//! Benchmark: time from `create` of a SeccompProfile (the API server has accepted it) to the
+//! complete file on the node, and to `Installed` in its status. Runs against the test cluster
+//! (`make cluster-up`) as root on the node; prints figures, asserts nothing.
+//!
+//! `cargo bench --bench apply_to_file -- [ROUNDS]` (default 30).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, ResourceExt};
+use seccompd::api::{Phase, SeccompProfile, SeccompProfileSpec};
+use seccompd::profile::model::ProfileSpec;
+use seccompd::profile::render::render;
+use seccompd::profile::resolve::resolve;
+use serde_json::json;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn print_row(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{label:<22} n={:<4} min={:>8.1?} median={:>8.1?} p95={:>8.1?} max={:>8.1?}",
+        samples.len(),
+        samples[0],
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.95),
+        samples[samples.len() - 1]
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(30);
+    let api: Api<SeccompProfile> = Api::all(common::client().await);
+    let mut to_file = Vec::new();
+    let mut to_status = Vec::new();
+    for i in 0..rounds {
+        let name = common::unique(&format!("bench-{i}"));
+        let spec: ProfileSpec = serde_json::from_value(json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "write", "exit_group", "execve"], "action": "SCMP_ACT_ALLOW"}],
+        }))
+        .expect("spec");
+        let want = render(&resolve(&name, &spec, |_| None).expect("resolve")).bytes;
+        let path = common::node_profile_path(&name);
+        let obj = SeccompProfile::new(&name, SeccompProfileSpec(spec));
+        api.create(&PostParams::default(), &obj)
+            .await
+            .expect("create");
+        let start = Instant::now();
+        // Poll tightly: the figure of interest is the agent's latency, not the poll interval.
+        while std::fs::read(&path).ok().as_deref() != Some(want.as_slice()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{name} never arrived"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        to_file.push(start.elapsed());
+        loop {
+            let p = api.get(&name).await.expect("get");
+            if p.status.as_ref().and_then(|s| s.phase) == Some(Phase::Installed) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{} never Installed",
+                p.name_any()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        to_status.push(start.elapsed());
+        api.delete(&name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    println!(
+        "seccompd apply-to-node latency on one node ({rounds} profiles, created one at a time)"
+    );
+    print_row("create -> file", to_file);
+    print_row("create -> Installed", to_status);
+}
