@@ -1,0 +1,38 @@
+# seccompd: build, lint and test. `make test` is the one command CI runs (.ci/run).
+# The test cluster is real Kubernetes on this machine (see hack/cluster-up.sh); it needs root.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+# Integration tests read the admin kubeconfig of the test cluster from here.
+SECCOMPD_KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
+export SECCOMPD_KUBECONFIG
+# The tests share one cluster and one node: run them one at a time.
+INTEGRATION = cargo test --no-fail-fast --test '*' -- --test-threads=1
+
+.PHONY: test deps lint unit integration cluster-up cluster-down
+
+deps:        ## Debian packages if missing + Kubernetes/etcd binaries (cached by version)
+	hack/deps.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+unit:
+	cargo test --lib --bins
+
+cluster-up:  ## SECCOMPD_DEPLOY=0 for a cluster without seccompd
+	hack/cluster-up.sh
+
+cluster-down:
+	hack/cluster-down.sh
+
+integration: ## against a running cluster (make cluster-up)
+	$(INTEGRATION)
+
+# The cluster always comes down again, also when up or the tests fail; the exit code of
+# the first failure is kept.
+test: deps lint unit
+	@rc=0; hack/cluster-up.sh && $(INTEGRATION) || rc=$$?; \
+	hack/cluster-down.sh || { [ $$rc -ne 0 ] || rc=1; }; \
+	exit $$rc
