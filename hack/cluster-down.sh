@@ -31,8 +31,12 @@ if [ -S "$CONTAINERD_SOCK" ] && "${CTR[@]}" version >/dev/null 2>&1; then
   tasks=$("${CTR[@]}" tasks ls -q 2>/dev/null)
   [ -z "$tasks" ] || say "removing containers"
   for t in $tasks; do "${CTR[@]}" tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
-  for t in $tasks; do
-    for ((i = 0; i < 20; i++)); do "${CTR[@]}" tasks delete "$t" >/dev/null 2>&1 && break; sleep 0.25; done
+  # containerd's CRI deletes most exited tasks itself; delete the rest once they stopped.
+  for ((i = 0; i < 40; i++)); do
+    tasks=$("${CTR[@]}" tasks ls -q 2>/dev/null)
+    [ -n "$tasks" ] || break
+    for t in $tasks; do "${CTR[@]}" tasks delete "$t" >/dev/null 2>&1; done
+    sleep 0.25
   done
   for c in $("${CTR[@]}" containers ls -q 2>/dev/null); do "${CTR[@]}" containers delete "$c" >/dev/null 2>&1; done
 fi
