@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod cli;
 pub mod node;
 pub mod profile;
 pub mod status;

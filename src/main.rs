@@ -18,6 +18,10 @@ enum Command {
     Crd,
     /// Run the node agent (as the DaemonSet does).
     Agent(seccompd::agent::AgentArgs),
+    /// Check seccomp profiles offline (exit 0 valid, 1 invalid, 2 bad usage).
+    Validate(seccompd::cli::validate::ValidateArgs),
+    /// Convert an OCI/Docker JSON profile into a SeccompProfile (YAML on stdout).
+    Import(seccompd::cli::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Agent(args) => run_async(seccompd::agent::run(args)),
+        Command::Validate(args) => seccompd::cli::validate::run(args),
+        Command::Import(args) => seccompd::cli::import::run(args),
     }
 }
 

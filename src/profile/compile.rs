@@ -21,11 +21,14 @@ use super::validate::{MAX_ERRNO, is_big_endian};
 /// The kernel refuses seccomp programs longer than this (BPF_MAXINSNS).
 pub const MAX_BPF_INSTRUCTIONS: usize = 4096;
 
-/// Upper bound on [`weight`]: the number of (system call, rule) pairs, each counted once per
-/// argument condition plus one. libseccomp 2.5's compile time grows much faster than the
-/// program; 6000 one-argument rules took over 40 s, while every profile under this bound
-/// compiles in well under a second and the kernel limit is reached long before it.
-pub const MAX_WEIGHT: usize = 20_000;
+/// Upper bound on [`weight`]. libseccomp 2.5's compile time grows with the square or cube of
+/// the program it builds, and argument conditions dominate it (measured here with distinct
+/// values: 2000 one-condition (call, rule) pairs 2 s; 1000 two-condition pairs 7 s; 500
+/// four-condition pairs 7 s; 500 six-condition pairs 27 s; runc spent over 40 s on 6000
+/// one-condition rules). At this bound the slowest shape takes about 3 s, and a profile above
+/// it is almost always over the kernel's 4096-instruction limit anyway. Real profiles weigh
+/// far less (Docker's default: 7).
+pub const MAX_WEIGHT: usize = 1_200;
 
 /// How long one compile may take before it is abandoned.
 pub const COMPILE_BUDGET: Duration = Duration::from_secs(10);
@@ -89,7 +92,7 @@ pub enum CompileError {
     },
     /// The profile is too big to compile within the time budget.
     #[error(
-        "syscalls: the profile has {weight} (system call, rule, condition) combinations, over the {MAX_WEIGHT} libseccomp can compile in reasonable time (and far beyond the kernel's program size limit): merge rules with the same action and drop argument conditions"
+        "syscalls: the profile has {weight} argument conditions over all its (system call, rule) pairs, over the {MAX_WEIGHT} libseccomp compiles in reasonable time (such filters nearly always exceed the kernel's 4096-instruction limit too): drop argument conditions or merge rules"
     )]
     TooComplex {
         /// The profile's [`weight`].
@@ -158,12 +161,14 @@ pub fn scmp_arch(arch: Arch) -> ScmpArch {
     }
 }
 
-/// How much work libseccomp will do: for every rule, its names times (conditions + 1).
+/// How much work libseccomp will do: the argument conditions over all (call, rule) pairs,
+/// that is, for every rule its names times its conditions. Rules without conditions are cheap
+/// (one comparison per call) and weigh nothing.
 pub fn weight(profile: &OciProfile) -> usize {
     profile
         .syscalls
         .iter()
-        .map(|r| r.names.len().saturating_mul(r.args.len() + 1))
+        .map(|r| r.names.len().saturating_mul(r.args.len()))
         .fold(0usize, usize::saturating_add)
 }
 
@@ -263,8 +268,8 @@ fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileEr
     if native_arch() != Some(target) {
         // Compiling for another node: make the filter look like one created there.
         let setup = |ctx: &mut ScmpFilterContext| -> Result<(), SeccompError> {
-            ctx.add_arch(target_token)?;
             ctx.remove_arch(ScmpArch::Native)?;
+            ctx.add_arch(target_token)?;
             Ok(())
         };
         setup(&mut ctx).map_err(|source| CompileError::Filter {
@@ -389,4 +394,179 @@ fn export_len(ctx: &ScmpFilterContext) -> Result<usize, CompileError> {
         source,
     })?;
     Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::profile::syscalls::SYSCALL_NAMES;
+
+    fn denylist(rules: Vec<SyscallRule>) -> OciProfile {
+        OciProfile {
+            default_action: Action::Allow,
+            default_errno_ret: None,
+            architectures: vec![],
+            flags: vec![],
+            syscalls: rules,
+        }
+    }
+
+    fn arg_rule(names: &[&str], index: u32, value: u64) -> SyscallRule {
+        SyscallRule {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            action: Action::Errno,
+            errno_ret: None,
+            args: vec![ArgCondition {
+                index,
+                value,
+                value_two: 0,
+                op: Operator::Equal,
+            }],
+        }
+    }
+
+    #[test]
+    fn small_profile_compiles_to_a_short_program() {
+        let p = denylist(vec![arg_rule(&["mkdir"], 0, 1)]);
+        let out = compile(&p, Arch::X86_64).unwrap();
+        assert!(out.instructions > 4 && out.instructions < 40, "{out:?}");
+    }
+
+    #[test]
+    fn big_endian_arch_is_refused_on_a_little_endian_target() {
+        let mut p = denylist(vec![]);
+        p.architectures = vec![Arch::X86, Arch::S390x];
+        let err = compile(&p, Arch::X86_64).unwrap_err().to_string();
+        assert!(
+            err.starts_with("architectures[1]: SCMP_ARCH_S390X"),
+            "{err}"
+        );
+        assert!(err.contains("big-endian"), "{err}");
+        // ... and the other way round on an s390x node.
+        let mut q = denylist(vec![]);
+        q.architectures = vec![Arch::S390, Arch::X86];
+        let err = compile(&q, Arch::S390x).unwrap_err().to_string();
+        assert!(
+            err.contains("little-endian and this node is big-endian"),
+            "{err}"
+        );
+        q.architectures = vec![Arch::S390];
+        assert!(compile(&q, Arch::S390x).is_ok());
+    }
+
+    #[test]
+    fn unknown_names_become_a_warning() {
+        let p = denylist(vec![arg_rule(&["mseal", "mkdir"], 0, 1)]);
+        let out = compile(&p, Arch::X86_64).unwrap();
+        assert!(out.warnings[0].contains("does not know mseal"), "{out:?}");
+    }
+
+    #[test]
+    fn unconditional_rules_weigh_nothing() {
+        let names: Vec<&str> = SYSCALL_NAMES.iter().copied().take(400).collect();
+        let mut rule = arg_rule(&names, 0, 1);
+        rule.args.clear();
+        assert_eq!(weight(&denylist(vec![rule.clone(), rule])), 0);
+    }
+
+    #[test]
+    fn many_argument_rules_exceed_the_kernel_limit() {
+        // 600 two-condition rules over 300 calls plus unconditional rules for the other calls
+        // (runc saw 4500 one-condition rules on one call compile to 4531 instructions).
+        let mut p = spread(600, 2);
+        let mut plain = arg_rule(&[], 0, 0);
+        plain.args.clear();
+        plain.names = x86_64_names()
+            .into_iter()
+            .skip(300)
+            .map(String::from)
+            .collect();
+        p.syscalls.push(plain);
+        assert_eq!(weight(&p), MAX_WEIGHT);
+        let start = Instant::now();
+        let err = compile(&p, Arch::X86_64).unwrap_err();
+        assert!(
+            matches!(err, CompileError::TooLarge { instructions, .. } if instructions > 4096),
+            "{err}"
+        );
+        assert!(start.elapsed() < COMPILE_BUDGET);
+    }
+
+    /// Names that are system calls on x86_64, minus execve.
+    fn x86_64_names() -> Vec<&'static str> {
+        SYSCALL_NAMES
+            .iter()
+            .copied()
+            .filter(|n| {
+                *n != "execve"
+                    && ScmpSyscall::from_name_by_arch(n, ScmpArch::X8664)
+                        .is_ok_and(|s| i32::from(s) >= 0)
+            })
+            .collect()
+    }
+
+    /// One rule per (call, value) pair with `conds` conditions, spread over many calls: the
+    /// shape libseccomp 2.5 is slowest on.
+    fn spread(pairs: usize, conds: u32) -> OciProfile {
+        let pool: Vec<&str> = SYSCALL_NAMES
+            .iter()
+            .copied()
+            .filter(|n| {
+                ScmpSyscall::from_name_by_arch(n, ScmpArch::X8664).is_ok_and(|s| i32::from(s) >= 0)
+            })
+            .take(300)
+            .collect();
+        denylist(
+            (0..pairs)
+                .map(|i| SyscallRule {
+                    names: vec![pool[i % pool.len()].to_string()],
+                    action: Action::Errno,
+                    errno_ret: None,
+                    args: (0..conds)
+                        .map(|k| ArgCondition {
+                            index: k,
+                            value: (i * 10) as u64 + u64::from(k),
+                            value_two: 0,
+                            op: Operator::Equal,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn worst_shapes_at_the_bound_finish_within_budget() {
+        for conds in [1, 2, 6] {
+            let p = spread(MAX_WEIGHT / conds as usize, conds);
+            assert_eq!(weight(&p), MAX_WEIGHT);
+            let start = Instant::now();
+            let result = compile(&p, Arch::X86_64);
+            assert!(!matches!(result, Err(CompileError::Timeout)), "{result:?}");
+            assert!(
+                start.elapsed() < COMPILE_BUDGET / 2,
+                "{conds}: {:?}",
+                start.elapsed()
+            );
+        }
+        assert!(matches!(
+            compile(&spread(MAX_WEIGHT + 1, 1), Arch::X86_64),
+            Err(CompileError::TooComplex { .. })
+        ));
+    }
+
+    #[test]
+    fn slow_shapes_are_refused_up_front() {
+        let names: Vec<&str> = SYSCALL_NAMES.iter().copied().take(400).collect();
+        let rules: Vec<_> = (0..15).map(|v| arg_rule(&names, 0, v)).collect();
+        let start = Instant::now();
+        let err = compile(&denylist(rules), Arch::X86_64).unwrap_err();
+        assert!(
+            matches!(err, CompileError::TooComplex { weight: 6000 }),
+            "{err}"
+        );
+        assert!(start.elapsed() < Duration::from_millis(100));
+    }
 }

@@ -311,6 +311,7 @@ pub fn to_oci(profile: &JsonProfile, root: &str) -> (OciProfile, Findings) {
         });
     }
     let mut syscalls = Vec::new();
+    let mut conditional = Vec::new();
     for (i, rule) in profile.syscalls.iter().flatten().enumerate() {
         let path = at(&format!("syscalls[{i}]"));
         for (field, filter) in [("includes", &rule.includes), ("excludes", &rule.excludes)] {
@@ -325,10 +326,7 @@ pub fn to_oci(profile: &JsonProfile, root: &str) -> (OciProfile, Findings) {
             } else {
                 "caps"
             };
-            findings.errors.push(Problem {
-                path: format!("{path}.{field}.{what}"),
-                message: format!("moby's {field}: {import_fix}"),
-            });
+            conditional.push(format!("{path}.{field}.{what}"));
         }
         if rule.name.is_some() {
             findings.errors.push(Problem {
@@ -342,6 +340,16 @@ pub fn to_oci(profile: &JsonProfile, root: &str) -> (OciProfile, Findings) {
             });
         }
         syscalls.push(rule.to_rule());
+    }
+    if let Some(first) = conditional.first() {
+        let more = match conditional.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more: {})", conditional[1..].join(", ")),
+        };
+        findings.errors.push(Problem {
+            path: first.clone(),
+            message: format!("moby's includes/excludes{more}: {import_fix}"),
+        });
     }
     let oci = OciProfile {
         default_action: profile.default_action,

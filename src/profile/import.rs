@@ -55,7 +55,7 @@ pub struct Target {
 
 /// Go's names for an architecture, as moby's `includes.arches` uses them (plus the aliases
 /// found in published profiles).
-fn go_arch_names(arch: Arch) -> &'static [&'static str] {
+pub fn go_arch_names(arch: Arch) -> &'static [&'static str] {
     match arch {
         Arch::X86_64 => &["amd64", "x86_64"],
         Arch::X86 => &["386", "x86"],

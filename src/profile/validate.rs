@@ -50,6 +50,14 @@ pub const RUNTIME_NEEDS_WITHOUT_NNP: &[&str] = &[
     "setuid",
 ];
 
+/// System calls runc 1.1 makes after loading the filter even with `no_new_privs` on (it
+/// closes inherited file descriptors by listing `/proc/self/fd`, writes to its sync pipe,
+/// and its Go runtime may wait on a futex). Without each of the first five the container never
+/// starts under runc (`hack/runtime-verdicts.sh`, one name removed at a time); without futex
+/// it fails now and then. crun needs none of them.
+pub const RUNC_NEEDS_ALWAYS: &[&str] =
+    &["close", "fstatfs", "futex", "getdents64", "openat", "write"];
+
 /// One finding: the field it concerns and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -112,20 +120,32 @@ struct View<'a> {
     has_base: bool,
 }
 
+impl<'a> View<'a> {
+    fn of(profile: &'a OciProfile) -> Self {
+        View {
+            default_action: profile.default_action,
+            default_errno_ret: profile.default_errno_ret,
+            architectures: &profile.architectures,
+            flags: &profile.flags,
+            syscalls: &profile.syscalls,
+            has_base: false,
+        }
+    }
+}
+
 /// Validates a SeccompProfile spec as written (before base resolution). `root` prefixes
 /// every path: `"spec"` for a SeccompProfile, `""` for a plain OCI file.
 pub fn validate_spec(spec: &ProfileSpec, root: &str) -> Findings {
-    let mut out = check(
-        &View {
-            default_action: spec.default_action,
-            default_errno_ret: spec.default_errno_ret,
-            architectures: &spec.architectures,
-            flags: &spec.flags,
-            syscalls: &spec.syscalls,
-            has_base: spec.base_profile_name.is_some(),
-        },
-        root,
-    );
+    let view = View {
+        default_action: spec.default_action,
+        default_errno_ret: spec.default_errno_ret,
+        architectures: &spec.architectures,
+        flags: &spec.flags,
+        syscalls: &spec.syscalls,
+        has_base: spec.base_profile_name.is_some(),
+    };
+    let mut out = check(&view, root);
+    check_bounds(&view, root, &mut out);
     if let Some(base) = &spec.base_profile_name
         && (base.is_empty() || base.len() > MAX_PROFILE_NAME_LEN)
     {
@@ -142,17 +162,7 @@ pub fn validate_spec(spec: &ProfileSpec, root: &str) -> Findings {
 /// Validates a resolved, self-contained profile (what a node installs). `root` prefixes every
 /// path, as in [`validate_spec`].
 pub fn validate_resolved(profile: &OciProfile, root: &str) -> Findings {
-    check(
-        &View {
-            default_action: profile.default_action,
-            default_errno_ret: profile.default_errno_ret,
-            architectures: &profile.architectures,
-            flags: &profile.flags,
-            syscalls: &profile.syscalls,
-            has_base: false,
-        },
-        root,
-    )
+    check(&View::of(profile), root)
 }
 
 /// Checks a SeccompProfile's `metadata.name`: a DNS subdomain short enough that
@@ -206,23 +216,70 @@ fn takes_errno(action: Action) -> bool {
     matches!(action, Action::Errno | Action::Trace)
 }
 
+/// The size bounds of the SeccompProfile CRD (which keep its CEL rules within the API
+/// server's cost budget). Only for what users write: a profile resolved with its bases may
+/// exceed them.
+fn check_bounds(p: &View<'_>, root: &str, out: &mut Findings) {
+    let mut over = |field: String, len: usize, max: usize, fix: &str| {
+        if len > max {
+            out.error(
+                field,
+                format!("has {len} entries; at most {max} are allowed: {fix}"),
+            );
+        }
+    };
+    over(
+        join(root, "architectures"),
+        p.architectures.len(),
+        MAX_ARCHITECTURES,
+        "remove duplicates",
+    );
+    over(
+        join(root, "flags"),
+        p.flags.len(),
+        MAX_FLAGS,
+        "remove duplicates",
+    );
+    over(
+        join(root, "syscalls"),
+        p.syscalls.len(),
+        MAX_RULES,
+        "merge rules with the same action and arguments, or move some into a base profile",
+    );
+    for (i, rule) in p.syscalls.iter().enumerate() {
+        let path = join(root, &format!("syscalls[{i}]"));
+        over(
+            format!("{path}.names"),
+            rule.names.len(),
+            MAX_NAMES_PER_RULE,
+            "split the rule in two",
+        );
+        over(
+            format!("{path}.args"),
+            rule.args.len(),
+            MAX_ARGS_PER_RULE,
+            "one condition per argument; split the rule",
+        );
+    }
+}
+
+/// Checks a plain profile file against the SeccompProfile CRD's size bounds (what `kubectl
+/// apply` of its import would hit).
+pub fn validate_bounds(profile: &OciProfile, root: &str) -> Findings {
+    let mut out = Findings::default();
+    check_bounds(&View::of(profile), root, &mut out);
+    out
+}
+
 fn check(p: &View<'_>, root: &str) -> Findings {
     let mut out = Findings::default();
     check_default(p, root, &mut out);
     check_architectures(p.architectures, root, &mut out);
     check_flags(p.flags, root, &mut out);
-    if p.syscalls.len() > MAX_RULES {
-        out.error(
-            join(root, "syscalls"),
-            format!(
-                "has {} rules; at most {MAX_RULES} are allowed: merge rules with the same action and arguments, or move some into a base profile",
-                p.syscalls.len()
-            ),
-        );
-    }
     for (i, rule) in p.syscalls.iter().enumerate() {
         check_rule(rule, &join(root, &format!("syscalls[{i}]")), p, &mut out);
     }
+    check_conflicts(p, root, &mut out);
     check_execve(p, root, &mut out);
     check_runc_needs(p, root, &mut out);
     out
@@ -287,15 +344,6 @@ pub fn is_big_endian(arch: Arch) -> bool {
 
 fn check_architectures(arches: &[Arch], root: &str, out: &mut Findings) {
     let path = join(root, "architectures");
-    if arches.len() > MAX_ARCHITECTURES {
-        out.error(
-            path.clone(),
-            format!(
-                "has {} entries; at most {MAX_ARCHITECTURES}: remove duplicates",
-                arches.len()
-            ),
-        );
-    }
     let big: Vec<&str> = arches
         .iter()
         .filter(|a| is_big_endian(**a))
@@ -327,15 +375,6 @@ fn check_architectures(arches: &[Arch], root: &str, out: &mut Findings) {
 
 fn check_flags(flags: &[Flag], root: &str, out: &mut Findings) {
     let path = join(root, "flags");
-    if flags.len() > MAX_FLAGS {
-        out.error(
-            path.clone(),
-            format!(
-                "has {} entries; at most {MAX_FLAGS}: remove duplicates",
-                flags.len()
-            ),
-        );
-    }
     if !flags.is_empty() {
         out.warn(
             path,
@@ -350,15 +389,6 @@ fn check_rule(rule: &SyscallRule, path: &str, p: &View<'_>, out: &mut Findings) 
         out.error(
             names_path.clone(),
             "is empty, so the rule matches nothing: list at least one system call name, or remove the rule",
-        );
-    }
-    if rule.names.len() > MAX_NAMES_PER_RULE {
-        out.error(
-            names_path.clone(),
-            format!(
-                "has {} names; at most {MAX_NAMES_PER_RULE}: split the rule in two",
-                rule.names.len()
-            ),
         );
     }
     for (j, name) in rule.names.iter().enumerate() {
@@ -392,15 +422,6 @@ fn check_rule(rule: &SyscallRule, path: &str, p: &View<'_>, out: &mut Findings) 
                 "0 makes the call return success without running it: use 1 (EPERM) to deny",
             );
         }
-    }
-    if rule.args.len() > MAX_ARGS_PER_RULE {
-        out.error(
-            format!("{path}.args"),
-            format!(
-                "has {} conditions; at most {MAX_ARGS_PER_RULE}: split the rule",
-                rule.args.len()
-            ),
-        );
     }
     for (k, arg) in rule.args.iter().enumerate() {
         check_arg(arg, &format!("{path}.args[{k}]"), out);
@@ -482,6 +503,38 @@ fn check_arg(arg: &ArgCondition, path: &str, out: &mut Findings) {
     }
 }
 
+/// Two unconditional rules for one system call with different outcomes: libseccomp keeps the
+/// first and silently drops the other (runc and crun alike).
+/// Rules with the default's outcome are skipped by runc, so they do not count.
+fn check_conflicts(p: &View<'_>, root: &str, out: &mut Findings) {
+    let rules = p.syscalls;
+    let default = (p.default_action, p.default_errno_ret);
+    let mut first: std::collections::HashMap<&str, (usize, Action, Option<u32>)> =
+        std::collections::HashMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        if !rule.args.is_empty() || (rule.action, rule.errno_ret) == default {
+            continue;
+        }
+        for (j, name) in rule.names.iter().enumerate() {
+            let outcome = (rule.action, rule.errno_ret);
+            match first.get(name.as_str()) {
+                None => {
+                    first.insert(name, (i, rule.action, rule.errno_ret));
+                }
+                Some(&(k, action, errno)) if k != i && (action, errno) != outcome => {
+                    out.error(
+                        join(root, &format!("syscalls[{i}].names[{j}]")),
+                        format!(
+                            "{name} already has a rule without conditions, syscalls[{k}] ({action}); libseccomp keeps that one and silently ignores this one: remove {name} from one of the two rules"
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
 /// A rule that matches every call of `execve` (no argument conditions).
 fn unconditional_execve(rule: &SyscallRule) -> Option<usize> {
     if !rule.args.is_empty() {
@@ -531,11 +584,20 @@ fn check_runc_needs(p: &View<'_>, root: &str, out: &mut Findings) {
             .iter()
             .any(|r| runs(r.action) && r.args.is_empty() && r.names.iter().any(|n| n == name))
     };
-    let missing: Vec<&str> = RUNTIME_NEEDS_WITHOUT_NNP
-        .iter()
-        .copied()
-        .filter(|n| !allowed(n))
-        .collect();
+    let lacking = |list: &[&'static str]| -> Vec<&'static str> {
+        list.iter().copied().filter(|n| !allowed(n)).collect()
+    };
+    let always = lacking(RUNC_NEEDS_ALWAYS);
+    if !always.is_empty() {
+        out.warn(
+            join(root, "syscalls"),
+            format!(
+                "the allowlist lacks {}, which runc calls after loading the filter and before starting the container's process, so pods using it fail to start on runc nodes (crun does not need them): allow them",
+                always.join(", ")
+            ),
+        );
+    }
+    let missing = lacking(RUNTIME_NEEDS_WITHOUT_NNP);
     if !missing.is_empty() {
         out.warn(
             join(root, "syscalls"),

@@ -1,0 +1,49 @@
+//! Offline subcommands: `seccompd validate` and `seccompd import`. Thin glue between files,
+//! the terminal and [`crate::profile`].
+
+pub mod import;
+pub mod validate;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::profile::decode::MAX_INPUT_BYTES;
+use crate::profile::model::Arch;
+
+/// Exit status for bad usage or an unreadable file.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses an architecture given on the command line: `SCMP_ARCH_X86_64`, `x86_64`, `amd64`,
+/// `arm64`, `aarch64` and the other names Go and the kernel use.
+pub fn parse_arch(text: &str) -> Result<Arch, String> {
+    let wanted = text.trim();
+    let found = Arch::ALL.iter().copied().find(|a| {
+        a.as_str().eq_ignore_ascii_case(wanted)
+            || a.as_str()
+                .trim_start_matches("SCMP_ARCH_")
+                .eq_ignore_ascii_case(wanted)
+            || crate::profile::import::go_arch_names(*a).contains(&wanted)
+    });
+    found.ok_or_else(|| {
+        format!(
+            "unknown architecture {wanted:?}: use a name such as amd64, arm64, x86_64, aarch64 or SCMP_ARCH_X86_64"
+        )
+    })
+}
+
+/// Reads a file of at most [`MAX_INPUT_BYTES`] (plus one, so that decoding reports the size).
+pub fn read_input(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(bytes)
+}
+
+/// The exit status for a usage problem, after printing it.
+pub fn usage_error(command: &str, message: &str) -> ExitCode {
+    eprintln!("seccompd {command}: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
