@@ -22,10 +22,33 @@ use crate::profile::model::ProfileSpec;
     shortname = "scp",
     category = "seccompd",
     status = "SeccompProfileStatus",
-    printcolumn(name = "Status", type_ = "string", json_path = ".status.phase", description = "Installed, Pending, Partial, Invalid or Error"),
-    printcolumn(name = "Installed", type_ = "string", json_path = ".status.installed", description = "Nodes with the current version / all nodes"),
-    printcolumn(name = "Profile", type_ = "string", json_path = ".status.localhostProfile", description = "The localhostProfile value to use in a pod"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    // <name>.json must fit a file name (validate::MAX_PROFILE_NAME_LEN).
+    validation = Rule::new("size(self.metadata.name) <= 250").message(
+        "metadata.name may have at most 250 characters, so that the node's file <name>.json fits a file name: shorten it"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Installed, Pending, Partial, Invalid or Error"
+    ),
+    printcolumn(
+        name = "Installed",
+        type_ = "string",
+        json_path = ".status.installed",
+        description = "Nodes with the current version / all nodes"
+    ),
+    printcolumn(
+        name = "Profile",
+        type_ = "string",
+        json_path = ".status.localhostProfile",
+        description = "The localhostProfile value to use in a pod"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(transparent)]
 pub struct SeccompProfileSpec(pub ProfileSpec);

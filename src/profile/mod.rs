@@ -7,6 +7,7 @@ pub mod import;
 pub mod model;
 pub mod render;
 pub mod resolve;
+pub mod schema_rules;
 pub mod syscall_names;
 pub mod syscalls;
 pub mod validate;

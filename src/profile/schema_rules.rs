@@ -1,0 +1,191 @@
+//! The apply-time half of validation: JSON-schema bounds and CEL rules
+//! (`x-kubernetes-validations`) that the model's `#[schemars(transform = ...)]` attributes add
+//! to the SeccompProfile CRD. They mirror [`super::validate`] for what can be judged from one
+//! object, each with a message that names the field and the fix.
+//!
+//! Bounds (`maxItems`, `maxLength`) keep the rules within the API server's CEL cost budget:
+//! a rule on each syscall name is estimated at its cost times rules × names.
+
+use schemars::Schema;
+use serde_json::{Value, json};
+
+use super::syscalls;
+use super::validate::{
+    MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
+    MAX_PROFILE_NAME_LEN, MAX_RULES,
+};
+
+/// Actions that let the call run.
+const RUNS: &str = "['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG']";
+/// Actions that take an errno.
+const TAKES_ERRNO: &str = "['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']";
+/// Big-endian architectures.
+const BIG_ENDIAN: &str = "['SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32', 'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_S390', 'SCMP_ARCH_S390X', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64']";
+
+fn rule(rule: String, message: &str, field_path: Option<&str>) -> Value {
+    let mut v = json!({ "rule": rule, "message": message });
+    if let Some(path) = field_path {
+        v["fieldPath"] = json!(path);
+    }
+    v
+}
+
+fn add_rules(schema: &mut Schema, rules: Vec<Value>) {
+    let obj = schema.ensure_object();
+    let list = obj
+        .entry("x-kubernetes-validations")
+        .or_insert_with(|| json!([]));
+    if let Some(existing) = list.as_array_mut() {
+        existing.extend(rules);
+    }
+}
+
+fn set(schema: &mut Schema, key: &str, value: Value) {
+    schema.insert(key.to_string(), value);
+}
+
+/// Rules on the whole spec: NOTIFY default, defaultErrnoRet's action, execve reachable,
+/// one byte order.
+pub fn profile_spec(schema: &mut Schema) {
+    add_rules(
+        schema,
+        vec![
+            rule(
+                "self.defaultAction != 'SCMP_ACT_NOTIFY'".into(),
+                "defaultAction: SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
+                Some(".defaultAction"),
+            ),
+            rule(
+                format!("!has(self.defaultErrnoRet) || self.defaultAction in {TAKES_ERRNO}"),
+                "defaultErrnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove it or change defaultAction",
+                Some(".defaultErrnoRet"),
+            ),
+            rule(
+                format!(
+                    "has(self.baseProfileName) || self.defaultAction in {RUNS} || (has(self.syscalls) && self.syscalls.exists(r, r.action in {RUNS} && (!has(r.args) || size(r.args) == 0) && 'execve' in r.names))"
+                ),
+                "defaultAction denies execve and no rule allows it, so no container could start its process: add \"execve\" to a rule with SCMP_ACT_ALLOW",
+                Some(".defaultAction"),
+            ),
+            rule(
+                format!(
+                    "!has(self.architectures) || !(self.architectures.exists(a, a in {BIG_ENDIAN}) && self.architectures.exists(a, !(a in {BIG_ENDIAN})))"
+                ),
+                "architectures mixes big-endian and little-endian architectures, which no node can load (libseccomp refuses the other byte order): keep only the nodes' family, e.g. remove MIPS, PPC, PPC64, S390, S390X and PARISC for x86_64 and arm64 nodes",
+                Some(".architectures"),
+            ),
+        ],
+    );
+}
+
+/// `defaultErrnoRet` and `errnoRet`: 0 to 4094.
+pub fn errno(schema: &mut Schema) {
+    add_rules(
+        schema,
+        vec![rule(
+            format!("self <= {MAX_ERRNO}"),
+            &format!(
+                "errno must be 0 to {MAX_ERRNO} (libseccomp refuses 4095 and above): use for example 1 (EPERM) or 38 (ENOSYS)"
+            ),
+            None,
+        )],
+    );
+}
+
+/// `baseProfileName`: the name of a SeccompProfile.
+pub fn base_name(schema: &mut Schema) {
+    set(schema, "minLength", json!(1));
+    set(schema, "maxLength", json!(MAX_PROFILE_NAME_LEN));
+}
+
+/// `architectures`: bounded.
+pub fn architectures(schema: &mut Schema) {
+    set(schema, "maxItems", json!(MAX_ARCHITECTURES));
+}
+
+/// `flags`: bounded.
+pub fn flags(schema: &mut Schema) {
+    set(schema, "maxItems", json!(MAX_FLAGS));
+}
+
+/// `syscalls`: bounded.
+pub fn syscalls(schema: &mut Schema) {
+    set(schema, "maxItems", json!(MAX_RULES));
+}
+
+/// `args`: one condition per argument.
+pub fn args(schema: &mut Schema) {
+    set(schema, "maxItems", json!(MAX_ARGS_PER_RULE));
+}
+
+/// Rules on one syscall rule: NOTIFY, errnoRet's action, non-empty names, execve not denied.
+pub fn syscall_rule(schema: &mut Schema) {
+    add_rules(
+        schema,
+        vec![
+            rule(
+                "self.action != 'SCMP_ACT_NOTIFY'".into(),
+                "action: SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
+                Some(".action"),
+            ),
+            rule(
+                format!("!has(self.errnoRet) || self.action in {TAKES_ERRNO}"),
+                "errnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove errnoRet or change the action",
+                Some(".errnoRet"),
+            ),
+            rule(
+                "size(self.names) > 0".into(),
+                "names is empty, so the rule matches nothing: list at least one system call name, or remove the rule",
+                Some(".names"),
+            ),
+            rule(
+                format!(
+                    "self.action in {RUNS} || (has(self.args) && size(self.args) > 0) || !('execve' in self.names)"
+                ),
+                "this rule denies execve, so no container could start its process: remove \"execve\" from it",
+                Some(".names"),
+            ),
+        ],
+    );
+}
+
+/// `names`: bounded; each a well-formed name that is a system call somewhere.
+pub fn syscall_names(schema: &mut Schema) {
+    set(schema, "maxItems", json!(MAX_NAMES_PER_RULE));
+    let known = syscalls::all_names()
+        .iter()
+        .map(|n| format!("'{n}': true"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let item = json!({
+        "type": "string",
+        "maxLength": syscalls::MAX_NAME_LEN,
+        "x-kubernetes-validations": [
+            {
+                "rule": "size(self) > 0",
+                "message": "a system call name is empty: write one such as \"openat\", or remove the entry",
+            },
+            {
+                // A map lookup is the cheapest membership test in CEL's cost model (a list or
+                // a regular expression would exceed the budget at rules x names items).
+                "rule": format!("size(self) == 0 || self in {{{known}}}"),
+                "messageExpression": "'\"' + self + '\" is not a system call on any architecture (names are lowercase, such as \"openat\"; runc and crun would silently ignore this one): check the spelling'",
+            },
+        ],
+    });
+    set(schema, "items", item);
+}
+
+/// `args[].index`: 0 to 5.
+pub fn arg_index(schema: &mut Schema) {
+    add_rules(
+        schema,
+        vec![rule(
+            format!("self <= {MAX_ARG_INDEX}"),
+            &format!(
+                "index is the argument position: system calls have six arguments, 0 to {MAX_ARG_INDEX}"
+            ),
+            None,
+        )],
+    );
+}

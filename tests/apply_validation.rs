@@ -1,0 +1,327 @@
+//! Apply-time validation against the real API server of the test cluster: for every schema
+//! bound and CEL rule of the SeccompProfile CRD, `kubectl apply` of an object that breaks it
+//! fails with the rule's message. Nothing here is stored: every object is rejected (the valid
+//! ones use a server-side dry run).
+//!
+//! Needs the cluster (`make cluster-up`); reads `SECCOMPD_KUBECONFIG` (default
+//! `.cluster/kubeconfig`). Without one every test fails; none skips itself.
+
+mod common;
+
+use std::sync::Once;
+
+use common::{kubectl, kubectl_stdin};
+use serde_json::{Value, json};
+
+static CRD: Once = Once::new();
+
+/// Installs the CRD from crds/ (what this commit generates) and waits until it serves.
+fn ensure_crd() {
+    CRD.call_once(|| {
+        let path = common::repo_path("crds/seccompd.yaml");
+        let out = kubectl(&["apply", "-f", path.to_str().expect("utf-8 path")]);
+        assert!(
+            out.status.success(),
+            "installing crds/seccompd.yaml failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/seccompprofiles.seccompd.dev",
+        ]);
+        assert!(out.status.success(), "the CRD did not become Established");
+    });
+}
+
+fn object(name: &str, spec: Value) -> String {
+    json!({
+        "apiVersion": "seccompd.dev/v1alpha1",
+        "kind": "SeccompProfile",
+        "metadata": { "name": name },
+        "spec": spec,
+    })
+    .to_string()
+}
+
+/// Applies `spec` (as profile `name`) and returns kubectl's stderr, asserting it failed.
+fn rejected(name: &str, spec: Value) -> String {
+    ensure_crd();
+    let out = kubectl_stdin(&["apply", "-f", "-"], &object(name, spec));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "kubectl apply accepted {name}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+fn assert_rejected(name: &str, spec: Value, field: &str, message: &str) {
+    let stderr = rejected(name, spec);
+    assert!(
+        stderr.contains(field) && stderr.contains(message),
+        "{name}: expected {field:?} and {message:?} in: {stderr}"
+    );
+}
+
+/// A denylist: everything runs except `mkdir`, with `rule` merged into that rule.
+fn deny(rule: Value) -> Value {
+    let mut base = json!({ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" });
+    if let (Some(b), Some(r)) = (base.as_object_mut(), rule.as_object()) {
+        for (k, v) in r {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [base] })
+}
+
+#[test]
+fn a_valid_profile_is_accepted() {
+    ensure_crd();
+    let spec = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [
+            { "names": ["read", "write", "execve", "_llseek", "mseal"], "action": "SCMP_ACT_ALLOW" },
+            { "names": ["personality"], "action": "SCMP_ACT_ALLOW",
+              "args": [{ "index": 0, "value": 8, "op": "SCMP_CMP_EQ" }] },
+            { "names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4094 }
+        ]
+    });
+    let out = kubectl_stdin(
+        &["apply", "--dry-run=server", "-f", "-"],
+        &object("apply-valid", spec),
+    );
+    assert!(
+        out.status.success(),
+        "a valid profile was rejected: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn unknown_enum_values_are_rejected() {
+    assert_rejected(
+        "bad-action",
+        deny(json!({ "action": "SCMP_ACT_DENY" })),
+        "spec.syscalls[0].action",
+        "Unsupported value: \"SCMP_ACT_DENY\"",
+    );
+    assert_rejected(
+        "bad-default-action",
+        json!({ "defaultAction": "scmp_act_allow" }),
+        "spec.defaultAction",
+        "Unsupported value",
+    );
+    assert_rejected(
+        "bad-arch",
+        json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AMD64"] }),
+        "spec.architectures[0]",
+        "Unsupported value: \"SCMP_ARCH_AMD64\"",
+    );
+    assert_rejected(
+        "bad-op",
+        deny(json!({ "args": [{ "index": 0, "value": 1, "op": "SCMP_CMP_IN" }] })),
+        "spec.syscalls[0].args[0].op",
+        "Unsupported value: \"SCMP_CMP_IN\"",
+    );
+    assert_rejected(
+        "bad-flag",
+        json!({ "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FOO"] }),
+        "spec.flags[0]",
+        "Unsupported value: \"SECCOMP_FILTER_FLAG_FOO\"",
+    );
+}
+
+#[test]
+fn errno_out_of_range_is_rejected() {
+    assert_rejected(
+        "errno-4095",
+        deny(json!({ "errnoRet": 4095 })),
+        "spec.syscalls[0].errnoRet",
+        "errno must be 0 to 4094",
+    );
+    assert_rejected(
+        "default-errno-5000",
+        json!({ "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000,
+                "syscalls": [{ "names": ["execve"], "action": "SCMP_ACT_ALLOW" }] }),
+        "spec.defaultErrnoRet",
+        "errno must be 0 to 4094",
+    );
+}
+
+#[test]
+fn errno_on_other_actions_is_rejected() {
+    assert_rejected(
+        "errno-on-kill",
+        deny(json!({ "action": "SCMP_ACT_KILL_PROCESS", "errnoRet": 1 })),
+        "spec.syscalls[0].errnoRet",
+        "errnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE",
+    );
+    assert_rejected(
+        "default-errno-on-allow",
+        json!({ "defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1 }),
+        "spec.defaultErrnoRet",
+        "defaultErrnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE",
+    );
+}
+
+#[test]
+fn argument_index_over_five_is_rejected() {
+    assert_rejected(
+        "arg-index-6",
+        deny(json!({ "args": [{ "index": 6, "value": 0, "op": "SCMP_CMP_EQ" }] })),
+        "spec.syscalls[0].args[0].index",
+        "system calls have six arguments, 0 to 5",
+    );
+}
+
+#[test]
+fn notify_is_rejected() {
+    assert_rejected(
+        "notify-rule",
+        deny(json!({ "action": "SCMP_ACT_NOTIFY" })),
+        "spec.syscalls[0].action",
+        "SCMP_ACT_NOTIFY needs a user-space listener",
+    );
+    assert_rejected(
+        "notify-default",
+        json!({ "defaultAction": "SCMP_ACT_NOTIFY",
+                "syscalls": [{ "names": ["execve"], "action": "SCMP_ACT_ALLOW" }] }),
+        "spec.defaultAction",
+        "SCMP_ACT_NOTIFY needs a user-space listener",
+    );
+}
+
+#[test]
+fn empty_or_unknown_names_are_rejected() {
+    assert_rejected(
+        "empty-names",
+        deny(json!({ "names": [] })),
+        "spec.syscalls[0].names",
+        "names is empty, so the rule matches nothing",
+    );
+    assert_rejected(
+        "empty-name",
+        deny(json!({ "names": ["mkdir", ""] })),
+        "spec.syscalls[0].names[1]",
+        "a system call name is empty",
+    );
+    assert_rejected(
+        "malformed-name",
+        deny(json!({ "names": ["MKDIR"] })),
+        "spec.syscalls[0].names[0]",
+        "\"MKDIR\" is not a system call on any architecture",
+    );
+    assert_rejected(
+        "unknown-name",
+        deny(json!({ "names": ["mkdri"] })),
+        "spec.syscalls[0].names[0]",
+        "\"mkdri\" is not a system call on any architecture",
+    );
+    assert_rejected(
+        "long-name",
+        deny(json!({ "names": ["a".repeat(65)] })),
+        "spec.syscalls[0].names[0]",
+        "Too long",
+    );
+}
+
+#[test]
+fn denying_execve_is_rejected() {
+    assert_rejected(
+        "execve-by-default",
+        json!({ "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{ "names": ["read", "write"], "action": "SCMP_ACT_ALLOW" }] }),
+        "spec.defaultAction",
+        "denies execve and no rule allows it",
+    );
+    assert_rejected(
+        "execve-by-rule",
+        deny(json!({ "names": ["mkdir", "execve"], "action": "SCMP_ACT_KILL_PROCESS" })),
+        "spec.syscalls[0].names",
+        "this rule denies execve",
+    );
+}
+
+#[test]
+fn mixed_byte_order_is_rejected() {
+    assert_rejected(
+        "mixed-endian",
+        json!({ "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_S390X"] }),
+        "spec.architectures",
+        "mixes big-endian and little-endian architectures",
+    );
+}
+
+#[test]
+fn misspelled_fields_are_rejected_by_name() {
+    assert_rejected(
+        "typo-top",
+        json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscals": [] }),
+        "spec.syscals",
+        "unknown field",
+    );
+    assert_rejected(
+        "typo-rule",
+        deny(json!({ "errnoret": 1 })),
+        "spec.syscalls[0].errnoret",
+        "unknown field",
+    );
+}
+
+#[test]
+fn wrong_types_and_missing_fields_are_rejected() {
+    assert_rejected(
+        "errno-string",
+        deny(json!({ "errnoRet": "EPERM" })),
+        "spec.syscalls[0].errnoRet",
+        "must be of type integer",
+    );
+    assert_rejected(
+        "no-default",
+        json!({ "syscalls": [] }),
+        "spec.defaultAction",
+        "Required value",
+    );
+}
+
+#[test]
+fn sizes_are_bounded() {
+    let rules: Vec<Value> = (0..513)
+        .map(|i| {
+            json!({ "names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                          "args": [{ "index": 0, "value": i, "op": "SCMP_CMP_EQ" }] })
+        })
+        .collect();
+    assert_rejected(
+        "too-many-rules",
+        json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules }),
+        "spec.syscalls",
+        "must have at most 512 items",
+    );
+    let args: Vec<Value> = (0..7)
+        .map(|i| json!({ "index": i % 6, "value": i, "op": "SCMP_CMP_NE" }))
+        .collect();
+    assert_rejected(
+        "seven-args",
+        deny(json!({ "args": args })),
+        "spec.syscalls[0].args",
+        "must have at most 6 items",
+    );
+}
+
+#[test]
+fn long_names_are_rejected() {
+    let name = format!("p{}", "x".repeat(250));
+    assert_rejected(
+        &name,
+        json!({ "defaultAction": "SCMP_ACT_ALLOW" }),
+        "metadata.name",
+        "may have at most 250 characters",
+    );
+}
