@@ -300,6 +300,6 @@ async fn examples_apply_cleanly() {
         common::repo_path("manifests/examples")
             .to_str()
             .expect("utf-8 path"),
-        "--wait=false",
+        "--wait=true",
     ]);
 }
