@@ -71,4 +71,7 @@ pub enum NodeProfileState {
     Invalid,
     /// Writing the file failed.
     Error,
+    /// The SeccompProfile was deleted, but pods on this node still reference it: the file
+    /// stays (and is repaired) until the last of them is gone. `reason` names the pods.
+    Retained,
 }
