@@ -27,33 +27,38 @@ pub const MAX_FLAGS: usize = 8;
 /// Longest SeccompProfile name: `<name>.json` must fit a file name (255 bytes).
 pub const MAX_PROFILE_NAME_LEN: usize = 250;
 
-/// System calls that the runtime's init process makes after loading the filter when
+/// System calls the runtime's init process makes after loading the filter when
 /// `no_new_privs` is off (the Kubernetes default unless `allowPrivilegeEscalation: false`):
-/// with it off, runc and crun load the filter before they change user and groups, drop
-/// capabilities and change directory, instead of just before `execve`. Found by removing one
-/// name at a time from a working allowlist and running `hack/runtime-verdicts.sh --nnp=false`
-/// (runc 1.1.5 needs capget, capset, chdir, fcntl, fstat, newfstatat, read, setgid, setgroups
-/// and setuid; crun 1.8.1 needs capset, rt_sigprocmask, setresgid and setresuid).
+/// then runc and crun load the filter before they change user and groups, drop capabilities
+/// and change directory, instead of just before `execve`. Found by `hack/runtime-needs.sh`,
+/// which removes one name at a time from a working allowlist: runc 1.1.5 needs capget,
+/// capset, chdir, fstat, getcwd, getppid, newfstatat, prctl, read, setgid, setgroups and
+/// setuid; crun 1.8.1 needs capset, prctl, rt_sigaction, rt_sigprocmask, setresgid, setresuid
+/// and write.
 pub const RUNTIME_NEEDS_WITHOUT_NNP: &[&str] = &[
     "capget",
     "capset",
     "chdir",
-    "fcntl",
     "fstat",
+    "getcwd",
+    "getppid",
     "newfstatat",
+    "prctl",
     "read",
+    "rt_sigaction",
     "rt_sigprocmask",
     "setgid",
     "setgroups",
     "setresgid",
     "setresuid",
     "setuid",
+    "write",
 ];
 
-/// System calls runc 1.1 makes after loading the filter even with `no_new_privs` on (it
-/// closes inherited file descriptors by listing `/proc/self/fd`, writes to its sync pipe,
-/// and its Go runtime may wait on a futex). Without each of the first five the container never
-/// starts under runc (`hack/runtime-verdicts.sh`, one name removed at a time); without futex
+/// System calls runc 1.1 makes after loading the filter even with `no_new_privs` on: it closes
+/// inherited file descriptors by listing `/proc/self/fd` (openat, fstatfs, getdents64,
+/// close), writes to its sync pipe, and its Go runtime may wait on a futex. Without each of the
+/// first five the container never starts under runc (`hack/runtime-needs.sh`); without futex
 /// it fails now and then. crun needs none of them.
 pub const RUNC_NEEDS_ALWAYS: &[&str] =
     &["close", "fstatfs", "futex", "getdents64", "openat", "write"];
