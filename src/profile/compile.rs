@@ -289,7 +289,7 @@ fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileEr
     }
     let mut unknown = Vec::new();
     for (i, rule) in profile.syscalls.iter().enumerate() {
-        add_rule(&mut ctx, rule, i, profile, target_token, &mut unknown)?;
+        add_rule(&mut ctx, rule, i, profile, &mut unknown)?;
     }
     if !unknown.is_empty() {
         unknown.sort();
@@ -318,7 +318,6 @@ fn add_rule(
     rule: &SyscallRule,
     i: usize,
     profile: &OciProfile,
-    target: ScmpArch,
     unknown: &mut Vec<String>,
 ) -> Result<(), CompileError> {
     let path = format!("syscalls[{i}]");
@@ -341,7 +340,10 @@ fn add_rule(
         .enumerate()
         .any(|(k, a)| rule.args[..k].iter().any(|b| b.index == a.index));
     for (j, name) in rule.names.iter().enumerate() {
-        let Ok(nr) = ScmpSyscall::from_name_by_arch(name, target) else {
+        // libseccomp takes rule numbers in this machine's numbering and translates them by
+        // name for every architecture in the filter (a call this machine lacks gets a
+        // negative pseudo-number that translates too), as runc does on the node itself.
+        let Ok(nr) = ScmpSyscall::from_name(name) else {
             unknown.push(name.clone());
             continue;
         };
