@@ -325,3 +325,43 @@ fn long_names_are_rejected() {
         "may have at most 250 characters",
     );
 }
+
+/// The API server and the Rust validator agree on every profile of the case table that is a
+/// valid SeccompProfile spec as far as JSON types go: the server rejects exactly those with a
+/// structural error (conflicting rules excepted: judging them needs all rules at once, so
+/// only nodes and the CLI do).
+#[test]
+fn the_api_server_agrees_with_the_validator_on_the_case_table() {
+    use seccompd::profile::model::ProfileSpec;
+    use seccompd::profile::validate::validate_spec;
+
+    ensure_crd();
+    let path = common::repo_path("tests/validation/cases.json");
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("cases.json")).expect("json");
+    let mut compared = 0;
+    let mut disagreements = Vec::new();
+    for case in cases {
+        let name = case["name"].as_str().expect("name").to_string();
+        let Ok(spec) = serde_json::from_value::<ProfileSpec>(case["input"].clone()) else {
+            continue;
+        };
+        let expect_reject = validate_spec(&spec, "spec")
+            .errors
+            .iter()
+            .any(|e| !e.message.contains("already has a rule without conditions"));
+        let out = kubectl_stdin(
+            &["apply", "--dry-run=server", "-f", "-"],
+            &object(&format!("case-{name}"), case["input"].clone()),
+        );
+        compared += 1;
+        if out.status.success() == expect_reject {
+            disagreements.push(format!(
+                "{name}: validator rejects={expect_reject}, API server: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(compared >= 50, "only {compared} cases compared");
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
