@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::plan::{DesiredProfile, Target};
+use crate::api::SeccompProfile;
 use crate::profile::model::ProfileSpec;
 use crate::profile::render::{OciProfile, Rendered, render};
 use crate::profile::resolve::resolve;
@@ -20,6 +21,18 @@ pub struct ProfileInput<'a> {
     pub generation: Option<i64>,
     /// The spec.
     pub spec: &'a ProfileSpec,
+}
+
+impl<'a> ProfileInput<'a> {
+    /// The input for a SeccompProfile object; `None` for an object without a name.
+    pub fn of(profile: &'a SeccompProfile) -> Option<Self> {
+        let name = profile.metadata.name.as_deref().filter(|n| !n.is_empty())?;
+        Some(Self {
+            name,
+            generation: profile.metadata.generation,
+            spec: &profile.spec.0,
+        })
+    }
 }
 
 /// Resolves, checks and renders every profile.

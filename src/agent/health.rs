@@ -1,5 +1,5 @@
 //! The agent's HTTP endpoint for probes and metrics: `/healthz`, `/readyz` (503 until the
-//! first complete sync) and `/metrics`. Small enough that a web framework would outweigh it.
+//! first complete sync is done and the node's agent-not-ready taint is gone) and `/metrics`. Small enough that a web framework would outweigh it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,7 +51,12 @@ fn respond(request_line: &str, metrics: &Metrics) -> (&'static str, &'static str
     let path = request_line.split_whitespace().nth(1).unwrap_or("");
     match path {
         "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
-        "/readyz" if metrics.synced() => ("200 OK", "text/plain", "synced\n".into()),
+        "/readyz" if metrics.ready() => ("200 OK", "text/plain", "synced\n".into()),
+        "/readyz" if metrics.synced() => (
+            "503 Service Unavailable",
+            "text/plain",
+            "synced; removing the node's agent-not-ready taint\n".into(),
+        ),
         "/readyz" => (
             "503 Service Unavailable",
             "text/plain",
@@ -74,6 +79,12 @@ mod tests {
             "503 Service Unavailable"
         );
         m.set_synced();
+        assert_eq!(
+            respond("GET /readyz HTTP/1.1", &m).0,
+            "503 Service Unavailable",
+            "the taint is still on the node"
+        );
+        m.set_untainted();
         assert_eq!(respond("GET /readyz HTTP/1.1", &m).0, "200 OK");
         assert_eq!(respond("GET /healthz HTTP/1.1", &m).0, "200 OK");
         assert_eq!(respond("GET /nope HTTP/1.1", &m).0, "404 Not Found");

@@ -1,12 +1,19 @@
 //! The node agent: keeps this node's profile directory in line with the API and reports back.
 
 pub mod desired;
+pub mod events;
 pub mod health;
+pub mod node_ref;
+pub mod notices;
 pub mod plan;
+pub mod pods;
 pub mod publish;
 pub mod report;
 pub mod run;
+pub mod sources;
+pub mod suggest;
 pub mod sync;
+pub mod taint;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +44,11 @@ pub struct AgentArgs {
     /// Seconds between full passes when nothing changes (changes are handled at once).
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
+
+    /// Take part in the election of the status writer. `false` for an agent that should only
+    /// keep its node's files, such as one run by hand or in a test beside the DaemonSet.
+    #[arg(long, env = "STATUS_WRITER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub status_writer: bool,
 }
 
 impl AgentArgs {

@@ -43,8 +43,21 @@ pub struct FileWrite {
     pub file_name: OsString,
     /// The content and its hash.
     pub rendered: Rendered,
-    /// Whether something was at the name before (a repair or update, not a first install).
-    pub replaces: bool,
+    /// Why the file is written.
+    pub kind: WriteKind,
+}
+
+/// Why a file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteKind {
+    /// Nothing was at the name, and the agent has not written these bytes there before.
+    Install,
+    /// The profile changed (or the agent does not know what it wrote before, as after a
+    /// restart): something else is at the name.
+    Update,
+    /// Drift: the agent had written exactly these bytes, and the file was deleted, truncated,
+    /// edited or swapped for something else behind its back.
+    Repair,
 }
 
 /// One entry to remove.
@@ -62,7 +75,7 @@ pub enum RemovalReason {
     /// The SeccompProfile it belonged to no longer exists.
     ProfileGone,
     /// Not something seccompd writes: a foreign name, a leftover temporary file, or a
-    /// symlink/directory/fifo where a profile of no current SeccompProfile would be.
+    /// symlink, directory, fifo or oversized file at a profile's name that no write replaces.
     Foreign,
 }
 
@@ -100,20 +113,25 @@ pub fn plan(
             // Keep what is there; only restore it if we know the last valid bytes.
             Target::Invalid(_) => last_good.get(name).filter(|_| on_disk.is_some()),
         };
-        push_write_if_differs(&mut out, name, file, on_disk, content);
+        push_write_if_differs(&mut out, name, file, on_disk, content, last_good.get(name));
     }
     for name in retained.iter().filter(|n| !desired.contains_key(*n)) {
         let file = file_name(name);
         let on_disk = actual.get(&file);
-        push_write_if_differs(&mut out, name, file, on_disk, last_good.get(name));
+        let known = last_good.get(name);
+        push_write_if_differs(&mut out, name, file, on_disk, known, known);
     }
+    let written: BTreeSet<&OsStr> = out.writes.iter().map(|w| w.file_name.as_os_str()).collect();
     for (file, entry) in actual {
         let owner = profile_of(file).filter(|p| desired.contains_key(*p) || retained.contains(*p));
-        if owner.is_some() {
+        // A profile's name keeps a regular file (perhaps the last valid version) or gets one
+        // written over whatever is there; a symlink, fifo or directory never stays.
+        let keep = written.contains(file.as_os_str()) || matches!(entry, Entry::File { .. });
+        if owner.is_some() && keep {
             continue;
         }
-        let why = match (profile_of(file), entry) {
-            (Some(_), Entry::File { .. }) => RemovalReason::ProfileGone,
+        let why = match (owner, profile_of(file), entry) {
+            (None, Some(_), Entry::File { .. }) => RemovalReason::ProfileGone,
             _ => RemovalReason::Foreign,
         };
         out.removals.push(Removal {
@@ -130,17 +148,26 @@ fn push_write_if_differs(
     file: OsString,
     on_disk: Option<&Entry>,
     content: Option<&Rendered>,
+    written_before: Option<&Rendered>,
 ) {
     let Some(rendered) = content else { return };
     let up_to_date = matches!(on_disk, Some(Entry::File { hash }) if *hash == rendered.hash);
-    if !up_to_date {
-        out.writes.push(FileWrite {
-            profile: profile.to_string(),
-            file_name: file,
-            rendered: rendered.clone(),
-            replaces: on_disk.is_some(),
-        });
+    if up_to_date {
+        return;
     }
+    let kind = if written_before == Some(rendered) {
+        WriteKind::Repair
+    } else if on_disk.is_some() {
+        WriteKind::Update
+    } else {
+        WriteKind::Install
+    };
+    out.writes.push(FileWrite {
+        profile: profile.to_string(),
+        file_name: file,
+        rendered: rendered.clone(),
+        kind,
+    });
 }
 
 #[cfg(test)]
@@ -211,7 +238,7 @@ mod tests {
         );
         assert_eq!(names(&p.writes), ["a"]);
         assert_eq!(p.writes[0].file_name, "a.json");
-        assert!(!p.writes[0].replaces);
+        assert_eq!(p.writes[0].kind, WriteKind::Install);
         assert!(p.removals.is_empty());
     }
 
@@ -241,7 +268,7 @@ mod tests {
                 &BTreeSet::new(),
             );
             assert_eq!(names(&p.writes), ["a"], "{entry:?}");
-            assert!(p.writes[0].replaces);
+            assert_eq!(p.writes[0].kind, WriteKind::Update);
         }
     }
 
@@ -338,6 +365,113 @@ mod tests {
             &retained,
         );
         assert_eq!(names(&repaired.writes), ["used"]);
+    }
+
+    #[test]
+    fn drift_of_a_file_the_agent_wrote_is_a_repair() {
+        let last_good = BTreeMap::from([("a".to_string(), rendered("A"))]);
+        for on_disk in [
+            vec![],
+            vec![("a.json", file(""))],
+            vec![("a.json", file("edited"))],
+            vec![("a.json", Entry::NotAFile(EntryKind::Symlink))],
+        ] {
+            let p = plan(
+                &desired(&[("a", install("A"))]),
+                &actual(&on_disk),
+                &last_good,
+                &BTreeSet::new(),
+            );
+            assert_eq!(names(&p.writes), ["a"], "{on_disk:?}");
+            assert_eq!(p.writes[0].kind, WriteKind::Repair, "{on_disk:?}");
+        }
+    }
+
+    #[test]
+    fn a_changed_profile_is_an_update_and_a_new_one_an_install() {
+        let last_good = BTreeMap::from([("a".to_string(), rendered("A1"))]);
+        let p = plan(
+            &desired(&[("a", install("A2")), ("b", install("B"))]),
+            &actual(&[("a.json", file("A1"))]),
+            &last_good,
+            &BTreeSet::new(),
+        );
+        let kinds: Vec<_> = p
+            .writes
+            .iter()
+            .map(|w| (w.profile.as_str(), w.kind))
+            .collect();
+        assert_eq!(kinds, [("a", WriteKind::Update), ("b", WriteKind::Install)]);
+    }
+
+    #[test]
+    fn retained_profile_with_unknown_bytes_keeps_only_a_regular_file() {
+        let retained = BTreeSet::from(["used".to_string(), "gone".to_string()]);
+        let kept = plan(
+            &desired(&[]),
+            &actual(&[("used.json", file("U"))]),
+            &BTreeMap::new(),
+            &retained,
+        );
+        assert_eq!(
+            kept,
+            Plan::default(),
+            "after a restart the file stays as found"
+        );
+        for entry in [
+            Entry::NotAFile(EntryKind::Symlink),
+            Entry::NotAFile(EntryKind::Directory),
+            Entry::NotAFile(EntryKind::Special),
+            Entry::Oversized,
+        ] {
+            let p = plan(
+                &desired(&[]),
+                &actual(&[("used.json", entry.clone())]),
+                &BTreeMap::new(),
+                &retained,
+            );
+            assert!(p.writes.is_empty());
+            assert_eq!(
+                removed(&p),
+                [("used.json", RemovalReason::Foreign)],
+                "{entry:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retained_profile_that_was_never_on_disk_is_not_written() {
+        let p = plan(
+            &desired(&[]),
+            &actual(&[]),
+            &BTreeMap::new(),
+            &BTreeSet::from(["never".to_string()]),
+        );
+        assert_eq!(p, Plan::default());
+    }
+
+    #[test]
+    fn retained_file_goes_when_the_last_user_does() {
+        let last_good = BTreeMap::from([("used".to_string(), rendered("U"))]);
+        let p = plan(
+            &desired(&[]),
+            &actual(&[("used.json", file("U"))]),
+            &last_good,
+            &BTreeSet::new(),
+        );
+        assert_eq!(removed(&p), [("used.json", RemovalReason::ProfileGone)]);
+    }
+
+    #[test]
+    fn symlink_at_an_invalid_profile_without_history_is_removed() {
+        let p = plan(
+            &desired(&[("a", invalid())]),
+            &actual(&[("a.json", Entry::NotAFile(EntryKind::Symlink))]),
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
+        assert!(p.writes.is_empty());
+        assert_eq!(removed(&p), [("a.json", RemovalReason::Foreign)]);
     }
 
     #[test]

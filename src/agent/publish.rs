@@ -1,23 +1,101 @@
-//! Writes this node's SeccompNodeReport, only when its content changes.
+//! Writes this node's SeccompNodeReport, only when its content changes, from a task of its
+//! own: the loop hands over the latest report and never waits for the API server, so files
+//! are kept right through an API outage.
 
-use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde_json::json;
+use tokio::sync::watch;
+use tracing::warn;
 
 use super::AgentError;
+use super::node_ref::NodeRef;
 use crate::api::{SeccompNodeReport, SeccompNodeReportSpec};
+use crate::telemetry::Metrics;
 
 /// Field manager of the agent's writes.
 pub const AGENT_MANAGER: &str = "seccompd-agent";
 
+/// Longest wait between attempts to publish.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Starts the publisher of node `node_name`'s report; send it each new report. Only the
+/// latest one matters: a report superseded while the API is unreachable is never sent.
+pub fn spawn(
+    client: Client,
+    node_name: &str,
+    metrics: Arc<Metrics>,
+) -> watch::Sender<Option<SeccompNodeReportSpec>> {
+    let (tx, rx) = watch::channel(None);
+    let publisher = ReportPublisher::new(client, node_name);
+    tokio::spawn(publish_latest(publisher, rx, metrics));
+    tx
+}
+
+async fn publish_latest(
+    mut publisher: ReportPublisher,
+    mut reports: watch::Receiver<Option<SeccompNodeReportSpec>>,
+    metrics: Arc<Metrics>,
+) {
+    let mut backoff = Duration::from_millis(500);
+    while reports.changed().await.is_ok() {
+        loop {
+            let Some(spec) = reports.borrow_and_update().clone() else {
+                break;
+            };
+            match publisher.publish(spec).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(500);
+                    break;
+                }
+                Err(err) => {
+                    warn!(%err, "cannot publish the node report; retrying");
+                    metrics.record_api_error();
+                }
+            }
+            // Retry after the backoff, or at once with a newer report.
+            tokio::select! {
+                changed = reports.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// The content hashes of node `node_name`'s last report, by profile: what the agent had
+/// installed or kept before it (re)started. Empty when there is no report or the API does not
+/// answer within a few seconds; the agent then simply learns nothing from it.
+pub async fn reported_hashes(client: &Client, node_name: &str) -> BTreeMap<String, String> {
+    let api: Api<SeccompNodeReport> = Api::all(client.clone());
+    let report = match tokio::time::timeout(Duration::from_secs(5), api.get_opt(node_name)).await {
+        Ok(Ok(Some(report))) => report,
+        Ok(Ok(None)) => return BTreeMap::new(),
+        Ok(Err(err)) => {
+            warn!(%err, "cannot read this node's last report");
+            return BTreeMap::new();
+        }
+        Err(_) => {
+            warn!("no answer reading this node's last report");
+            return BTreeMap::new();
+        }
+    };
+    report
+        .spec
+        .profiles
+        .into_iter()
+        .filter_map(|p| Some((p.name, p.content_hash?)))
+        .collect()
+}
+
 /// Publishes one node's report, owned by its Node so that it goes when the node goes.
 pub struct ReportPublisher {
     api: Api<SeccompNodeReport>,
-    nodes: Api<Node>,
-    node_name: String,
-    owner: Option<OwnerReference>,
+    node: NodeRef,
     last: Option<SeccompNodeReportSpec>,
 }
 
@@ -26,9 +104,7 @@ impl ReportPublisher {
     pub fn new(client: Client, node_name: &str) -> Self {
         Self {
             api: Api::all(client.clone()),
-            nodes: Api::all(client),
-            node_name: node_name.into(),
-            owner: None,
+            node: NodeRef::new(client, node_name),
             last: None,
         }
     }
@@ -38,51 +114,26 @@ impl ReportPublisher {
         if self.last.as_ref() == Some(&spec) {
             return Ok(());
         }
-        let owner = self.owner().await?;
+        let owner = self.node.owner().await?;
+        let name = self.node.name().to_string();
         let body = json!({
             "apiVersion": SeccompNodeReport::api_version(&()),
             "kind": SeccompNodeReport::kind(&()),
-            "metadata": { "name": self.node_name, "ownerReferences": [owner] },
+            "metadata": { "name": name, "ownerReferences": [owner] },
             "spec": spec,
         });
         self.api
             .patch(
-                &self.node_name,
+                &name,
                 &PatchParams::apply(AGENT_MANAGER).force(),
                 &Patch::Apply(&body),
             )
             .await
             .map_err(|source| AgentError::Kube {
-                context: format!("apply SeccompNodeReport {}", self.node_name),
+                context: format!("apply SeccompNodeReport {name}"),
                 source,
             })?;
         self.last = Some(spec);
         Ok(())
-    }
-}
-
-impl ReportPublisher {
-    /// The owner reference to this node, looked up once.
-    async fn owner(&mut self) -> Result<OwnerReference, AgentError> {
-        if let Some(owner) = &self.owner {
-            return Ok(owner.clone());
-        }
-        let node = self
-            .nodes
-            .get(&self.node_name)
-            .await
-            .map_err(|source| AgentError::Kube {
-                context: format!("get node {}", self.node_name),
-                source,
-            })?;
-        let owner = OwnerReference {
-            api_version: "v1".into(),
-            kind: "Node".into(),
-            name: self.node_name.clone(),
-            uid: node.meta().uid.clone().unwrap_or_default(),
-            ..Default::default()
-        };
-        self.owner = Some(owner.clone());
-        Ok(owner)
     }
 }

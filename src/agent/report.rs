@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::notices::pod_list;
 use super::plan::{DesiredProfile, Target};
+use super::pods::PodRef;
 use crate::api::{NodeProfileState, ProfileReport};
 
 /// The node's report: one entry per profile, sorted by name.
@@ -31,6 +33,29 @@ pub fn node_reports(
                 generation: want.generation,
                 content_hash,
                 reason,
+            }
+        })
+        .collect()
+}
+
+/// Report entries for deleted profiles whose file stays: `kept` maps each to the hash of its
+/// file, `users` names the pods that use it.
+pub fn retained_reports(
+    kept: &BTreeMap<String, String>,
+    users: &BTreeMap<String, Vec<PodRef>>,
+) -> Vec<ProfileReport> {
+    kept.iter()
+        .map(|(name, hash)| {
+            let pods = users.get(name).map(Vec::as_slice).unwrap_or_default();
+            ProfileReport {
+                name: name.clone(),
+                state: NodeProfileState::Retained,
+                generation: None,
+                content_hash: Some(hash.clone()),
+                reason: Some(format!(
+                    "the SeccompProfile was deleted; the file stays while pods on this node use it: {}",
+                    pod_list(pods)
+                )),
             }
         })
         .collect()
@@ -82,5 +107,29 @@ mod tests {
         assert_eq!(by_name["bad"].state, NodeProfileState::Invalid);
         assert_eq!(by_name["bad"].generation, Some(2));
         assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn retained_profiles_name_their_pods() {
+        let kept = BTreeMap::from([("old".to_string(), "sha256:o".to_string())]);
+        let users = BTreeMap::from([(
+            "old".to_string(),
+            vec![PodRef {
+                namespace: "ns".into(),
+                name: "web".into(),
+                uid: "u".into(),
+            }],
+        )]);
+        let got = retained_reports(&kept, &users);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].state, NodeProfileState::Retained);
+        assert_eq!(got[0].content_hash.as_deref(), Some("sha256:o"));
+        assert!(
+            got[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .ends_with("use it: ns/web")
+        );
     }
 }

@@ -1,30 +1,32 @@
-//! The agent's event loop: every trigger (a SeccompProfile change, a file changed behind its
-//! back, a timer) wakes one level-triggered pass over the whole desired state.
+//! The agent's event loop: every trigger (a SeccompProfile change, a pod on this node coming or
+//! going, a file changed behind its back, a timer) wakes one level-triggered pass over the
+//! whole desired state. The loop touches only the disk; reports, events and the taint go to
+//! tasks of their own, so an unreachable API server never delays a repair.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Api, Client};
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::Notify;
+use kube::Client;
+use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
 use super::desired::ProfileInput;
-use super::health;
-use super::publish::ReportPublisher;
-use super::sync::NodeSync;
-use crate::api::{SeccompNodeReportSpec, SeccompProfile};
+use super::events::EventSender;
+use super::notices::Announcer;
+use super::pods::{PodRef, profile_users};
+use super::report::retained_reports;
+use super::sources::{Sources, watch_dir};
+use super::sync::{NodeSync, PassOutcome};
+use super::{events, health, publish, taint};
+use crate::api::SeccompNodeReportSpec;
 use crate::node::dir::ProfileDir;
 use crate::telemetry::{self, Metrics};
 
-/// How soon a failed report is tried again.
-const PUBLISH_RETRY: Duration = Duration::from_secs(2);
+/// How soon a pass that could not write everything is tried again.
+const RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -38,23 +40,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
-    let (store, writer) = reflector::store::<SeccompProfile>();
-    let profiles = Api::<SeccompProfile>::all(client.clone());
-    let wake_on_change = wake.clone();
-    tokio::spawn(
-        watcher(profiles, watcher::Config::default())
-            .default_backoff()
-            .reflect(writer)
-            .for_each(move |event| {
-                match event {
-                    Ok(_) => wake_on_change.notify_one(),
-                    // The store keeps its last complete state; files are never touched on errors.
-                    Err(err) => warn!(%err, "SeccompProfile watch failed; retrying"),
-                }
-                std::future::ready(())
-            }),
-    );
-    let _dir_watch = watch_dir(dir.path(), wake.clone())?;
+    let sources = Sources::start(&client, &args.node_name, &wake);
+    let _dir_watch = watch_dir(dir.path(), wake.clone())
+        .with_context(|| format!("cannot watch {}", dir.path().display()))?;
     let health_addr = args.health_addr;
     let health_metrics = metrics.clone();
     tokio::spawn(async move {
@@ -62,56 +50,45 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
-    tokio::spawn(crate::status::writer::run_elected(
+    if args.status_writer {
+        tokio::spawn(crate::status::writer::run_elected(
+            client.clone(),
+            args.namespace.clone(),
+            args.node_name.clone(),
+        ));
+    }
+    let (synced, synced_rx) = watch::channel(false);
+    tokio::spawn(taint::keep_node_untainted(
         client.clone(),
-        args.namespace.clone(),
         args.node_name.clone(),
+        synced_rx,
+        metrics.clone(),
     ));
 
-    // Nothing is planned before the first complete list: an unknown state must never look
-    // like "no profiles" and empty the directory.
-    store
+    sources
         .wait_until_ready()
         .await
-        .context("the SeccompProfile watch ended before its first list")?;
-    info!(profiles = store.len(), "first complete list received");
-
+        .context("a watch ended before its first list")?;
+    info!(
+        profiles = sources.profiles.len(),
+        pods = sources.pods.len(),
+        "first complete lists received"
+    );
     let mut sync = NodeSync::new(dir, node_check);
-    let mut publisher = ReportPublisher::new(client, &args.node_name);
+    sync.trust_reported(publish::reported_hashes(&client, &args.node_name).await);
+    let mut agent = Agent {
+        sync,
+        announcer: Announcer::default(),
+        reports: publish::spawn(client.clone(), &args.node_name, metrics.clone()),
+        events: events::spawn(client, &args.node_name, metrics.clone()),
+        synced,
+        metrics,
+    };
+
     let resync = Duration::from_secs(args.resync_seconds);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
-        let snapshot = store.state();
-        let inputs: Vec<ProfileInput<'_>> = snapshot
-            .iter()
-            .map(|p| ProfileInput {
-                name: p.metadata.name.as_deref().unwrap_or_default(),
-                generation: p.metadata.generation,
-                spec: &p.spec.0,
-            })
-            .filter(|p| !p.name.is_empty())
-            .collect();
-        let mut wait = resync;
-        match sync.pass(&inputs, &BTreeSet::new(), &metrics) {
-            Ok(profiles) => {
-                metrics.record_pass();
-                metrics.set_synced();
-                let report = SeccompNodeReportSpec {
-                    synced: true,
-                    profiles,
-                };
-                if let Err(err) = publisher.publish(report).await {
-                    warn!(%err, "cannot publish the node report; retrying");
-                    wait = PUBLISH_RETRY;
-                }
-            }
-            Err(err) => {
-                warn!(%err, "sync pass failed; retrying");
-                metrics.record_error();
-                wait = PUBLISH_RETRY;
-            }
-        }
-        drop(snapshot);
+        let wait = if agent.pass(&sources) { resync } else { RETRY };
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -123,23 +100,93 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The loop's state and where its results go.
+struct Agent {
+    sync: NodeSync,
+    announcer: Announcer,
+    reports: watch::Sender<Option<SeccompNodeReportSpec>>,
+    events: EventSender,
+    synced: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+}
+
+impl Agent {
+    /// One pass from the sources' current state; false when it must be retried soon.
+    fn pass(&mut self, sources: &Sources) -> bool {
+        let snapshot = sources.profiles.state();
+        let inputs: Vec<ProfileInput<'_>> = snapshot
+            .iter()
+            .filter_map(|p| ProfileInput::of(p))
+            .collect();
+        let existing: BTreeSet<&str> = inputs.iter().map(|p| p.name).collect();
+        let pods = sources.pods.state();
+        let users = profile_users(pods.iter().map(|p| p.as_ref()));
+        // Referenced but not in the API: deleted profiles to keep, or profiles never created.
+        let unknown: BTreeSet<String> = users
+            .keys()
+            .filter(|name| !existing.contains(name.as_str()))
+            .cloned()
+            .collect();
+        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics) {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                warn!(%err, "sync pass failed; retrying");
+                self.metrics.record_error();
+                return false;
+            }
+        };
+        self.metrics.record_pass();
+        let (retained, missing) = split_unknown(&users, &unknown, &outcome);
+        self.metrics.set_retained(retained.len());
+        let notices = self
+            .announcer
+            .update(&retained, &missing, existing.iter().copied());
+        for notice in notices {
+            self.events.send(notice);
+        }
+        let complete = outcome.complete;
+        self.reports
+            .send_replace(Some(node_report(outcome, &users)));
+        if complete && !self.metrics.synced() {
+            info!("first complete sync: every valid profile is installed");
+            self.metrics.set_synced();
+            self.synced.send_replace(true);
+        }
+        complete
+    }
+}
+
+/// Splits the referenced profiles the API does not have into those whose file is kept
+/// (retained) and those with no file at all (missing), each with its pods.
+fn split_unknown(
+    users: &BTreeMap<String, Vec<PodRef>>,
+    unknown: &BTreeSet<String>,
+    outcome: &PassOutcome,
+) -> (BTreeMap<String, Vec<PodRef>>, BTreeMap<String, Vec<PodRef>>) {
+    users
+        .iter()
+        .filter(|(name, _)| unknown.contains(*name))
+        .map(|(name, pods)| (name.clone(), pods.clone()))
+        .partition(|(name, _)| outcome.kept.contains_key(name))
+}
+
+/// The report: every profile's outcome plus the retained ones, sorted by name.
+fn node_report(
+    outcome: PassOutcome,
+    users: &BTreeMap<String, Vec<PodRef>>,
+) -> SeccompNodeReportSpec {
+    let mut profiles = outcome.reports;
+    profiles.extend(retained_reports(&outcome.kept, users));
+    profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    SeccompNodeReportSpec {
+        synced: true,
+        profiles,
+    }
+}
+
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.
 fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), String> {
     crate::profile::check_for_node(profile).map(|_warnings| ())
-}
-
-/// Wakes the loop whenever anything in the directory changes, so drift is repaired at once.
-fn watch_dir(path: &Path, wake: Arc<Notify>) -> anyhow::Result<notify::RecommendedWatcher> {
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
-            wake.notify_one();
-        }
-    })
-    .context("cannot start the file watcher")?;
-    watcher
-        .watch(path, RecursiveMode::NonRecursive)
-        .with_context(|| format!("cannot watch {}", path.display()))?;
-    Ok(watcher)
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,104 @@
+//! What wakes the agent's loop: the SeccompProfiles (all of them), the pods bound to this
+//! node, and the profile directory itself. Each source keeps its last complete state through
+//! API errors and outages, so the loop always plans from the last known truth.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::Notify;
+use tracing::warn;
+
+use super::pods::slim;
+use crate::api::SeccompProfile;
+
+/// The reflector stores the loop reads.
+pub struct Sources {
+    /// Every SeccompProfile.
+    pub profiles: Store<SeccompProfile>,
+    /// The pods bound to this node, slimmed to what the agent reads.
+    pub pods: Store<Pod>,
+}
+
+impl Sources {
+    /// Starts both watches; every change wakes `wake`.
+    pub fn start(client: &Client, node_name: &str, wake: &Arc<Notify>) -> Self {
+        let profiles = reflect(
+            Api::<SeccompProfile>::all(client.clone()),
+            watcher::Config::default(),
+            |_| {},
+            wake.clone(),
+        );
+        // Only this node's pods: the API server filters, so no agent sees the whole cluster.
+        let pods = reflect(
+            Api::<Pod>::all(client.clone()),
+            watcher::Config::default().fields(&format!("spec.nodeName={node_name}")),
+            slim,
+            wake.clone(),
+        );
+        Self { profiles, pods }
+    }
+
+    /// Waits until both watches have delivered their first complete list. Nothing may be
+    /// planned before: an unknown state must never look like "no profiles" or "no pods".
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        self.profiles.wait_until_ready().await?;
+        self.pods.wait_until_ready().await
+    }
+}
+
+/// Mirrors `api` into a store that keeps its last complete state through errors; every
+/// change wakes `wake`, and `trim` shrinks each object before it is stored.
+pub fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+    wake: Arc<Notify>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let kind = K::kind(&()).into_owned();
+    tokio::spawn(
+        watcher(api, config)
+            .default_backoff()
+            .modify(trim)
+            .reflect(writer)
+            .for_each(move |event| {
+                match event {
+                    Ok(_) => wake.notify_one(),
+                    // The store keeps its last complete state; files are never touched on errors.
+                    Err(err) => warn!(%err, %kind, "watch failed; retrying"),
+                }
+                std::future::ready(())
+            }),
+    );
+    store
+}
+
+/// Wakes the loop whenever anything in the directory changes, so drift is repaired at once.
+/// Keep the returned watcher alive.
+pub fn watch_dir(path: &Path, wake: Arc<Notify>) -> notify::Result<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        match event {
+            // Reads (the agent's own scans among them) change nothing.
+            Ok(e) if e.kind.is_access() => {}
+            // A change, or an error such as a queue overflow: look at the directory again.
+            _ => wake.notify_one(),
+        }
+    })?;
+    watcher.watch(path, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
