@@ -1,0 +1,116 @@
+//! Stops the test cluster's kube-apiserver and starts it again exactly as hack/cluster-up.sh
+//! did: same binary and arguments (read from /proc), same log file, the new PID in the PID file
+//! that hack/cluster-down.sh reads. The guard restarts it when dropped, also on a panic.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where hack/cluster-up.sh records the API server's PID.
+const PID_FILE: &str = "/run/seccompd-e2e/pids/kube-apiserver";
+
+/// A stopped API server; dropping it starts it again.
+pub struct StoppedApiServer {
+    argv: Vec<String>,
+    cwd: PathBuf,
+    log: PathBuf,
+    restarted: bool,
+}
+
+impl StoppedApiServer {
+    /// Stops the running API server (SIGTERM, then waits until the process is gone).
+    pub fn stop() -> Self {
+        let pid: u32 = fs::read_to_string(PID_FILE)
+            .unwrap_or_else(|e| panic!("reading {PID_FILE}: {e}: is the test cluster up?"))
+            .trim()
+            .parse()
+            .expect("a PID in the PID file");
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let exe = fs::read_link(proc_dir.join("exe")).expect("the API server process runs");
+        assert!(
+            exe.file_name().is_some_and(|n| n == "kube-apiserver"),
+            "PID {pid} is {}, not kube-apiserver",
+            exe.display()
+        );
+        let argv: Vec<String> = fs::read(proc_dir.join("cmdline"))
+            .expect("reading its command line")
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let cwd = fs::read_link(proc_dir.join("cwd")).unwrap_or_else(|_| "/".into());
+        // cluster-up.sh appends the server's output to .cluster/logs/kube-apiserver.log of the
+        // clone that brought the cluster up; its TLS files live in that clone too.
+        let log = argv
+            .iter()
+            .find_map(|a| a.strip_prefix("--tls-cert-file="))
+            .and_then(|cert| {
+                PathBuf::from(cert)
+                    .parent()?
+                    .parent()
+                    .map(|c| c.join("logs/kube-apiserver.log"))
+            })
+            .unwrap_or_else(|| std::env::temp_dir().join("kube-apiserver.log"));
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let start = Instant::now();
+        while proc_dir.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "kube-apiserver {pid} did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            argv,
+            cwd,
+            log,
+            restarted: false,
+        }
+    }
+
+    /// Starts the API server again and records its PID; returns at once (the caller waits for
+    /// it to serve).
+    pub fn restart(mut self) {
+        self.start();
+    }
+
+    fn start(&mut self) {
+        if self.restarted {
+            return;
+        }
+        self.restarted = true;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.log.display()));
+        let err = log.try_clone().expect("cloning the log handle");
+        let mut child = Command::new(&self.argv[0])
+            .args(&self.argv[1..])
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            // Its own process group: outlives the test process and ignores its Ctrl-C, as a
+            // server started by cluster-up.sh does.
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.argv[0]));
+        fs::write(PID_FILE, format!("{}\n", child.id())).expect("writing the PID file");
+        // Reap it should it exit while this process still runs; otherwise it is adopted by
+        // init when the tests end, like every server cluster-up.sh started.
+        std::thread::spawn(move || child.wait());
+    }
+}
+
+impl Drop for StoppedApiServer {
+    fn drop(&mut self) {
+        self.start();
+    }
+}

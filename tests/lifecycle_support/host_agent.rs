@@ -1,0 +1,87 @@
+//! The agent binary run as a host process beside the DaemonSet: its own kubelet root (a temp
+//! directory), a node name no real node has (so it never touches node1's report, taint or
+//! pods) and no part in the status writer election. It reads the admin kubeconfig.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Node name of host-run agents: no Node has it, so the agent owns no report and no taint.
+pub const HOST_NODE: &str = "seccompd-host-agent";
+
+/// A kubelet root for a host-run agent, with the directory the agent owns.
+pub struct HostRoot {
+    /// `<root>`; the agent owns `<root>/seccomp/seccompd`.
+    pub root: PathBuf,
+    /// The agent's log (stderr of every run, appended).
+    pub log: PathBuf,
+}
+
+impl HostRoot {
+    /// Prepares `<base>/kubelet/seccomp` (the agent creates `seccompd` in it).
+    pub fn new(base: &Path) -> Self {
+        let root = base.join("kubelet");
+        fs::create_dir_all(root.join("seccomp")).expect("creating the kubelet root");
+        Self {
+            root,
+            log: base.join("agent.log"),
+        }
+    }
+
+    /// The directory the agent owns.
+    pub fn dir(&self) -> PathBuf {
+        self.root.join("seccomp/seccompd")
+    }
+
+    /// Starts one agent process.
+    pub fn spawn(&self, binary: &Path, kubeconfig: &Path) -> HostAgent {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("opening the agent log");
+        let child = Command::new(binary)
+            .arg("agent")
+            .env("KUBECONFIG", kubeconfig)
+            .env("NODE_NAME", HOST_NODE)
+            .env("KUBELET_ROOT", &self.root)
+            .env("HEALTH_ADDR", "127.0.0.1:0")
+            .env("STATUS_WRITER", "false")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        HostAgent { child }
+    }
+}
+
+/// A running host agent; killed with SIGKILL when dropped.
+pub struct HostAgent {
+    child: Child,
+}
+
+impl HostAgent {
+    /// kill -9, then reap.
+    pub fn kill9(mut self) {
+        self.reap();
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn reap(&mut self) {
+        // Child::kill sends SIGKILL.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HostAgent {
+    fn drop(&mut self) {
+        self.reap();
+    }
+}
