@@ -80,7 +80,12 @@ fi
 rm -f /var/lib/cni/results/"$CNI_NET"-* /var/lib/cni/results/cni-loopback-*
 rmdir /var/lib/cni/results /var/lib/cni /run/netns 2>/dev/null
 
-# cgroups the kubelet made (cgroupfs driver, cgroup v1: one tree per controller).
+# cgroups the kubelet made (cgroupfs driver, cgroup v1: one tree per controller). Processes
+# still in them are pod processes whose shim died with a killed run: end them first.
+for pid in $(cat /sys/fs/cgroup/pids/kubepods/{,*/,*/*/,*/*/*/}cgroup.procs 2>/dev/null | sort -u); do
+  log "killing leftover pod process $pid ($(cat "/proc/$pid/comm" 2>/dev/null))"; kill -9 "$pid" 2>/dev/null
+done
+sleep 0.2
 for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
   [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
   [ -d "$d" ] && log "warning: could not remove cgroup $d"
