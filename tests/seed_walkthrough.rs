@@ -69,14 +69,14 @@ async fn seed_ls_profile_confines_pods_at_pod_and_container_level() {
     }
 
     kubectl_ok(&["apply", "-f", &example("container-level.yaml")]);
-    wait_pod_phase(&pods, "seccomp-lsl-test", "Failed").await;
-    let denied = logs("seccomp-lsl-test");
+    wait_pod_phase(&pods, "seccomp-mkdir-test", "Failed").await;
+    let denied = logs("seccomp-mkdir-test");
     assert!(
         denied.contains("Operation not permitted"),
-        "ls -l output:\n{denied}"
+        "mkdir output:\n{denied}"
     );
 
-    for pod in ["seccomp-ls-test", "seccomp-lsl-test"] {
+    for pod in ["seccomp-ls-test", "seccomp-mkdir-test"] {
         pods.delete(pod, &DeleteParams::default())
             .await
             .expect("delete pod");
