@@ -5,13 +5,13 @@
 pub const MAX_SUGGESTIONS: usize = 3;
 
 /// The existing names closest to `wanted`, best first (ties by name), at most
-/// [`MAX_SUGGESTIONS`]. Only names within a few edits count (two, or a third of the name's
+/// [`MAX_SUGGESTIONS`]. Only names within a few edits count (two, or a quarter of the name's
 /// length when that is more): a suggestion has to look like what was meant.
 pub fn closest_names<'a>(
     wanted: &str,
     existing: impl IntoIterator<Item = &'a str>,
 ) -> Vec<&'a str> {
-    let limit = (wanted.chars().count() / 3).max(2);
+    let limit = (wanted.chars().count() / 4).max(2);
     let mut scored: Vec<(usize, &str)> = existing
         .into_iter()
         .filter(|name| *name != wanted)
