@@ -4,7 +4,7 @@
 //! its own, so the loop never waits for the API server.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::AgentError;
+use super::backoff::{MAX_API_BACKOFF, api_backoff};
 use super::node_ref::NodeRef;
 use super::notices::{Notice, pod_list};
 use super::suggest::missing_profile_note;
@@ -38,8 +39,8 @@ pub const REASON_MISSING: &str = "SeccompProfileMissing";
 /// dropped (the node report still tells the state).
 const QUEUE: usize = 256;
 
-/// How often one event is tried before it is given up.
-const ATTEMPTS: u32 = 6;
+/// How long one event is retried (an API server outage) before it is given up.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 
 /// Largest event note the API accepts.
 const MAX_NOTE_BYTES: usize = 1024;
@@ -74,21 +75,16 @@ async fn send_all(
     metrics: Arc<Metrics>,
 ) {
     while let Some(notice) = notices.recv().await {
-        let mut backoff = Duration::from_millis(500);
-        for attempt in 1..=ATTEMPTS {
-            match send_one(&client, &mut node, &notice).await {
-                Ok(()) => break,
-                Err(err) => {
-                    metrics.record_api_error();
-                    if attempt == ATTEMPTS {
-                        warn!(%err, ?notice, "giving up on an event");
-                    } else {
-                        debug!(%err, "cannot create an event; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
-                    }
-                }
+        let since = Instant::now();
+        let mut backoff = api_backoff();
+        while let Err(err) = send_one(&client, &mut node, &notice).await {
+            metrics.record_api_error();
+            if since.elapsed() > GIVE_UP_AFTER {
+                warn!(%err, ?notice, "giving up on an event");
+                break;
             }
+            debug!(%err, "cannot create an event; retrying");
+            tokio::time::sleep(backoff.next().unwrap_or(MAX_API_BACKOFF)).await;
         }
     }
 }
@@ -167,8 +163,9 @@ pub fn event_for(
         .unwrap_or_else(|| "default".into());
     Event {
         metadata: ObjectMeta {
+            // The API server appends a random suffix (a trailing '.' is not a valid prefix).
             generate_name: Some(format!(
-                "{}.",
+                "{}-",
                 regarding.name.as_deref().unwrap_or("seccompd")
             )),
             namespace: Some(namespace),
@@ -270,7 +267,7 @@ mod tests {
         assert_eq!(regarding.kind.as_deref(), Some("Pod"));
         assert_eq!(regarding.uid.as_deref(), Some("uid-web"));
         assert_eq!(e.metadata.namespace.as_deref(), Some("team"));
-        assert_eq!(e.metadata.generate_name.as_deref(), Some("web."));
+        assert_eq!(e.metadata.generate_name.as_deref(), Some("web-"));
         assert!(e.note.unwrap().contains("\"nginx-strict\""));
     }
 

@@ -13,15 +13,13 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::AgentError;
+use super::backoff::{MAX_API_BACKOFF, api_backoff};
 use super::node_ref::NodeRef;
 use crate::api::{SeccompNodeReport, SeccompNodeReportSpec};
 use crate::telemetry::Metrics;
 
 /// Field manager of the agent's writes.
 pub const AGENT_MANAGER: &str = "seccompd-agent";
-
-/// Longest wait between attempts to publish.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Starts the publisher of node `node_name`'s report; send it each new report. Only the
 /// latest one matters: a report superseded while the API is unreachable is never sent.
@@ -41,28 +39,25 @@ async fn publish_latest(
     mut reports: watch::Receiver<Option<SeccompNodeReportSpec>>,
     metrics: Arc<Metrics>,
 ) {
-    let mut backoff = Duration::from_millis(500);
     while reports.changed().await.is_ok() {
+        let mut backoff = api_backoff();
         loop {
             let Some(spec) = reports.borrow_and_update().clone() else {
                 break;
             };
             match publisher.publish(spec).await {
-                Ok(()) => {
-                    backoff = Duration::from_millis(500);
-                    break;
-                }
+                Ok(()) => break,
                 Err(err) => {
                     warn!(%err, "cannot publish the node report; retrying");
                     metrics.record_api_error();
                 }
             }
             // Retry after the backoff, or at once with a newer report.
+            let pause = backoff.next().unwrap_or(MAX_API_BACKOFF);
             tokio::select! {
                 changed = reports.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 }

@@ -14,6 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 use tracing::warn;
 
+use super::backoff::api_backoff;
 use super::pods::slim;
 use crate::api::SeccompProfile;
 
@@ -73,7 +74,7 @@ where
     let kind = K::kind(&()).into_owned();
     tokio::spawn(
         watcher(api, config)
-            .default_backoff()
+            .backoff(api_backoff())
             .modify(trim)
             .reflect(writer)
             .for_each(move |event| {

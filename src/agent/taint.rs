@@ -3,8 +3,6 @@
 //! the taint from its own node, and again whenever it comes back (a node re-registered by its
 //! kubelet carries it anew).
 
-use std::time::Duration;
-
 use futures::StreamExt;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch as JsonPatch, PatchOperation, RemoveOperation, TestOperation};
@@ -17,6 +15,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::AgentError;
+use super::backoff::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
 
 /// Key of the taint that keeps pods off a node until its agent has synced.
@@ -24,9 +23,6 @@ pub const NOT_READY_TAINT_KEY: &str = "seccompd.dev/agent-not-ready";
 
 /// Effect of that taint.
 pub const NOT_READY_TAINT_EFFECT: &str = "NoSchedule";
-
-/// Longest wait between attempts to remove the taint.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// True for the agent-not-ready taint.
 pub fn is_not_ready_taint(taint: &Taint) -> bool {
@@ -65,7 +61,7 @@ pub async fn keep_node_untainted(
     let nodes = Api::<Node>::all(client);
     let config = watcher::Config::default().fields(&format!("metadata.name={node_name}"));
     let mut events = watcher(nodes.clone(), config)
-        .default_backoff()
+        .backoff(api_backoff())
         .applied_objects()
         .boxed();
     // The watch lists the node first, so its current taints are handled at once.
@@ -80,7 +76,7 @@ pub async fn keep_node_untainted(
 
 /// Removes the taint, retrying with backoff until it is gone.
 async fn untaint(nodes: &Api<Node>, node_name: &str, metrics: &Metrics) {
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = api_backoff();
     loop {
         match try_untaint(nodes, node_name).await {
             Ok(removed) => {
@@ -96,8 +92,7 @@ async fn untaint(nodes: &Api<Node>, node_name: &str, metrics: &Metrics) {
             Err(err) => {
                 warn!(%err, "cannot remove the agent-not-ready taint; retrying");
                 metrics.record_api_error();
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tokio::time::sleep(backoff.next().unwrap_or(MAX_API_BACKOFF)).await;
             }
         }
     }
