@@ -16,6 +16,7 @@ use kube::{Api, Client};
 use seccompd::agent::desired::{CheckCache, ProfileInput, desired_state};
 use seccompd::agent::plan::Target;
 use seccompd::api::{SeccompProfile, SeccompProfileSpec};
+use seccompd::node::dir::TEMP_PREFIX;
 use seccompd::profile::model::ProfileSpec;
 use seccompd::profile::render::render;
 use seccompd::profile::resolve::resolve;
@@ -46,8 +47,10 @@ pub struct StormConfig {
 /// What a storm saw.
 #[derive(Debug, Default)]
 pub struct StormReport {
-    /// SIGKILLs sent.
+    /// SIGKILLs sent during the storm.
     pub kills: usize,
+    /// Kills that left a new temporary file behind: the agent died in the middle of a write.
+    pub kills_mid_write: usize,
     /// Agent processes that had exited on their own before their kill (crashes).
     pub early_exits: usize,
     /// Profiles created, updated, deleted during the storm; failed API calls.
@@ -77,7 +80,7 @@ impl StormReport {
     pub fn summary(&self) -> String {
         let per_kill = self.storm.as_secs_f64() / self.kills.max(1) as f64;
         format!(
-            "kills: {}\n\
+            "kills: {} ({} of them in the middle of a write, leaving a temporary file)\n\
              agent crashes (exited before the kill): {}\n\
              profile operations during the storm: {} creates, {} updates, {} deletes ({} failed calls)\n\
              storm duration: {:.1} s ({:.0} ms per agent life)\n\
@@ -86,6 +89,7 @@ impl StormReport {
              most leftover temporary files seen at once: {}\n\
              final convergence to the API: {}",
             self.kills,
+            self.kills_mid_write,
             self.early_exits,
             self.creates,
             self.updates,
@@ -256,7 +260,6 @@ pub async fn run(client: Client, cfg: StormConfig) -> StormReport {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     first.kill9();
-    report.kills += 1;
 
     let stop_reader = Arc::new(AtomicBool::new(false));
     let stop_mutator = Arc::new(AtomicBool::new(false));
@@ -281,6 +284,7 @@ pub async fn run(client: Client, cfg: StormConfig) -> StormReport {
 
     let storm_start = Instant::now();
     while report.kills < cfg.kills {
+        let temp_before = temp_files(&dir);
         let mut agent = root.spawn(&cfg.binary, &cfg.kubeconfig);
         let life = cfg.max_life.mul_f64(fastrand::f64());
         tokio::time::sleep(life).await;
@@ -289,6 +293,9 @@ pub async fn run(client: Client, cfg: StormConfig) -> StormReport {
         }
         agent.kill9();
         report.kills += 1;
+        if temp_files(&dir) > temp_before {
+            report.kills_mid_write += 1;
+        }
     }
     report.storm = storm_start.elapsed();
 
@@ -334,6 +341,18 @@ pub async fn run(client: Client, cfg: StormConfig) -> StormReport {
             .await;
     }
     report
+}
+
+/// How many of the agent's temporary files are in `dir`.
+fn temp_files(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 #[derive(Default)]
@@ -431,7 +450,7 @@ async fn mutate_until(client: Client, stop: &AtomicBool, prefix: &str, n: usize)
                 exists[i] = api.get_opt(&name).await.ok().flatten().is_some();
             }
         }
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(..40))).await;
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(..10))).await;
     }
     ops
 }

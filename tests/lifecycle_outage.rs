@@ -1,0 +1,135 @@
+//! An API server outage on the real node: with kube-apiserver stopped for 30 s the files stay
+//! and tampering is still repaired from the last known state; once it is back, the directory
+//! converges to the API without ever losing a file whose profile still exists.
+
+mod common;
+mod lifecycle_support;
+
+use std::fs::{self, OpenOptions};
+use std::time::{Duration, Instant};
+
+use common::{client, eventually, kubectl, node_profile_path, unique};
+use lifecycle_support::apiserver::StoppedApiServer;
+use lifecycle_support::{
+    create_profile, delete_profile, denylist, expected_dir, node_dir, time_until_absent,
+    time_until_bytes, wait_for_absence, wait_for_bytes,
+};
+
+const OUTAGE: Duration = Duration::from_secs(30);
+/// Drift repair during the outage: as fast as with the API up.
+const REPAIR_WITHIN: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge() {
+    let client = client().await;
+    let names: Vec<String> = (0..3).map(|i| unique(&format!("outage{i}"))).collect();
+    let mut wants = Vec::new();
+    for name in &names {
+        let want = create_profile(&client, name, &denylist(&["mkdir"])).await;
+        wait_for_bytes(
+            &node_profile_path(name),
+            &want.bytes,
+            Duration::from_secs(60),
+        )
+        .await;
+        wants.push(want);
+    }
+
+    let server = StoppedApiServer::stop();
+    let down_since = Instant::now();
+    let probe = kubectl(&["get", "--raw", "/readyz", "--request-timeout=2s"]);
+    assert!(!probe.status.success(), "the API server must be down");
+
+    let mut round = 0;
+    let mut slowest = Duration::ZERO;
+    while down_since.elapsed() < OUTAGE {
+        let path = node_profile_path(&names[round % names.len()]);
+        let want = &wants[round % names.len()].bytes;
+        match round % 3 {
+            0 => fs::remove_file(&path).expect("delete"),
+            1 => drop(
+                OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&path)
+                    .expect("truncate"),
+            ),
+            _ => fs::write(&path, b"{\"defaultAction\":\"SCMP_ACT_ALLOW\"}").expect("edit"),
+        }
+        slowest = slowest.max(time_until_bytes(&path, want, REPAIR_WITHIN));
+        let foreign = node_dir().join(format!("planted-during-outage-{round}.json"));
+        fs::write(&foreign, b"{}").expect("plant");
+        slowest = slowest.max(time_until_absent(&foreign, REPAIR_WITHIN));
+        for (name, want) in names.iter().zip(&wants) {
+            assert_eq!(
+                fs::read(node_profile_path(name)).ok().as_deref(),
+                Some(want.bytes.as_slice()),
+                "{name} must stay during the outage"
+            );
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    println!(
+        "API server down {:?}: {round} tamperings, each repaired, slowest in {slowest:?}",
+        down_since.elapsed()
+    );
+    server.restart();
+    let back = Instant::now();
+    eventually(
+        "the API server to serve again",
+        Duration::from_secs(120),
+        || async {
+            let out = kubectl(&["get", "--raw", "/readyz", "--request-timeout=2s"]);
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        },
+    )
+    .await;
+    println!("API server serving again after {:?}", back.elapsed());
+
+    // After the outage: one profile deleted, one created. The others never disappear while
+    // the agent catches up, and the directory comes to match the API exactly.
+    let client = common::client().await;
+    delete_profile(&client, &names[2]).await;
+    let late = unique("after-outage");
+    let late_want = create_profile(&client, &late, &denylist(&["rmdir"])).await;
+    let converge = Instant::now();
+    loop {
+        for (name, want) in names.iter().zip(&wants).take(2) {
+            assert_eq!(
+                fs::read(node_profile_path(name)).ok().as_deref(),
+                Some(want.bytes.as_slice()),
+                "{name} still exists in the API and must never be removed"
+            );
+        }
+        let matches = match expected_dir(&client).await {
+            Ok(expected) => expected.check(&node_dir()),
+            Err(e) => Err(e),
+        };
+        match matches {
+            Ok(()) => break,
+            Err(e) => assert!(
+                converge.elapsed() < Duration::from_secs(90),
+                "no convergence after the outage: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "converged to the API {:?} after the changes",
+        converge.elapsed()
+    );
+    assert_eq!(
+        fs::read(node_profile_path(&late)).expect("created after"),
+        late_want.bytes
+    );
+    wait_for_absence(&node_profile_path(&names[2]), Duration::from_secs(5)).await;
+
+    for name in names.iter().take(2).chain([&late]) {
+        delete_profile(&client, name).await;
+    }
+}
