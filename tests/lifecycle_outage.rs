@@ -9,11 +9,13 @@ use std::fs::{self, OpenOptions};
 use std::time::{Duration, Instant};
 
 use common::{client, eventually, kubectl, node_profile_path, unique};
+use kube::Api;
 use lifecycle_support::apiserver::StoppedApiServer;
 use lifecycle_support::{
     create_profile, delete_profile, denylist, expected_dir, node_dir, time_until_absent,
     time_until_bytes, wait_for_absence, wait_for_bytes,
 };
+use seccompd::api::{Phase, SeccompProfile};
 
 const OUTAGE: Duration = Duration::from_secs(30);
 /// Drift repair during the outage: as fast as with the API up.
@@ -128,6 +130,27 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
         late_want.bytes
     );
     wait_for_absence(&node_profile_path(&names[2]), Duration::from_secs(5)).await;
+
+    // The status pipeline (node report, elected status writer) has caught up too: the
+    // profile created after the outage is reported Installed. Later tests start from a
+    // cluster that has fully recovered.
+    let profiles: Api<SeccompProfile> = Api::all(client.clone());
+    eventually(
+        "the status of the profile created after the outage",
+        Duration::from_secs(180),
+        || async {
+            let p = profiles.get(&late).await.map_err(|e| e.to_string())?;
+            match p.status.and_then(|s| s.phase) {
+                Some(Phase::Installed) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    println!(
+        "status Installed {:?} after the changes",
+        converge.elapsed()
+    );
 
     for name in names.iter().take(2).chain([&late]) {
         delete_profile(&client, name).await;
