@@ -2,11 +2,14 @@
 //! out, and say what the node now holds. The only place the agent changes files.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 
 use tracing::{info, warn};
 
 use super::desired::{CheckCache, ProfileInput, desired_state};
-use super::plan::{DesiredProfile, FileWrite, RemovalReason, Target, WriteKind, file_name, plan};
+use super::plan::{
+    DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, file_name, plan,
+};
 use super::report::node_reports;
 use crate::api::ProfileReport;
 use crate::node::dir::{DirError, Entry, ProfileDir};
@@ -64,53 +67,8 @@ impl NodeSync {
         let actual = self.dir.scan()?;
         self.learn_reported(&actual);
         let todo = plan(&desired, &actual, &self.last_good, retained);
-        let mut write_errors = BTreeMap::new();
-        for write in todo.writes {
-            match self
-                .dir
-                .write_atomic(&write.file_name, &write.rendered.bytes)
-            {
-                Ok(()) => {
-                    log_write(&write, actual.get(&write.file_name));
-                    metrics.record(match write.kind {
-                        WriteKind::Install => FileChange::Installed,
-                        WriteKind::Update => FileChange::Updated,
-                        WriteKind::Repair => FileChange::Restored,
-                    });
-                }
-                Err(err) => {
-                    warn!(profile = %write.profile, %err, "cannot write profile file");
-                    metrics.record_error();
-                    write_errors.insert(write.profile, err.to_string());
-                }
-            }
-        }
-        let mut removed = BTreeSet::new();
-        for removal in todo.removals {
-            match self.dir.remove(&removal.file_name) {
-                Ok(()) => {
-                    match removal.why {
-                        RemovalReason::ProfileGone => {
-                            info!(file = ?removal.file_name, "removed the file of a deleted profile")
-                        }
-                        RemovalReason::Foreign => warn!(
-                            file = ?removal.file_name,
-                            found = ?actual.get(&removal.file_name),
-                            "repaired drift: removed an entry seccompd did not write"
-                        ),
-                    }
-                    metrics.record(match removal.why {
-                        RemovalReason::ProfileGone => FileChange::ProfileRemoved,
-                        RemovalReason::Foreign => FileChange::ForeignRemoved,
-                    });
-                    removed.insert(removal.file_name);
-                }
-                Err(err) => {
-                    warn!(file = ?removal.file_name, %err, "cannot remove");
-                    metrics.record_error();
-                }
-            }
-        }
+        let write_errors = self.write_all(todo.writes, &actual, metrics);
+        let removed = self.remove_all(todo.removals, &actual, metrics);
         remember_installed(&mut self.last_good, &desired, &write_errors);
         self.last_good
             .retain(|name, _| desired.contains_key(name) || retained.contains(name));
@@ -137,9 +95,73 @@ impl NodeSync {
 }
 
 impl NodeSync {
+    /// Carries out the writes; returns the profiles whose file could not be written, with why.
+    fn write_all(
+        &self,
+        writes: Vec<FileWrite>,
+        actual: &BTreeMap<OsString, Entry>,
+        metrics: &Metrics,
+    ) -> BTreeMap<String, String> {
+        let mut errors = BTreeMap::new();
+        for write in writes {
+            match self
+                .dir
+                .write_atomic(&write.file_name, &write.rendered.bytes)
+            {
+                Ok(()) => {
+                    log_write(&write, actual.get(&write.file_name));
+                    metrics.record(match write.kind {
+                        WriteKind::Install => FileChange::Installed,
+                        WriteKind::Update => FileChange::Updated,
+                        WriteKind::Repair => FileChange::Restored,
+                    });
+                }
+                Err(err) => {
+                    warn!(profile = %write.profile, %err, "cannot write profile file");
+                    metrics.record_error();
+                    errors.insert(write.profile, err.to_string());
+                }
+            }
+        }
+        errors
+    }
+
+    /// Carries out the removals; returns the names removed.
+    fn remove_all(
+        &self,
+        removals: Vec<Removal>,
+        actual: &BTreeMap<OsString, Entry>,
+        metrics: &Metrics,
+    ) -> BTreeSet<OsString> {
+        let mut removed = BTreeSet::new();
+        for removal in removals {
+            if let Err(err) = self.dir.remove(&removal.file_name) {
+                warn!(file = ?removal.file_name, %err, "cannot remove");
+                metrics.record_error();
+                continue;
+            }
+            match removal.why {
+                RemovalReason::ProfileGone => {
+                    info!(file = ?removal.file_name, "removed the file of a deleted profile");
+                    metrics.record(FileChange::ProfileRemoved);
+                }
+                RemovalReason::Foreign => {
+                    warn!(
+                        file = ?removal.file_name,
+                        found = ?actual.get(&removal.file_name),
+                        "repaired drift: removed an entry seccompd did not write"
+                    );
+                    metrics.record(FileChange::ForeignRemoved);
+                }
+            }
+            removed.insert(removal.file_name);
+        }
+        removed
+    }
+
     /// Takes files that hold exactly what the last report said as the last valid versions
     /// (once, on the first pass after a start).
-    fn learn_reported(&mut self, actual: &BTreeMap<std::ffi::OsString, Entry>) {
+    fn learn_reported(&mut self, actual: &BTreeMap<OsString, Entry>) {
         for (name, hash) in std::mem::take(&mut self.reported) {
             if self.last_good.contains_key(&name) {
                 continue;
