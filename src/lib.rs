@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod apiserver;
 pub mod cli;
 pub mod node;
 pub mod profile;

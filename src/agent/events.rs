@@ -16,11 +16,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::AgentError;
-use super::backoff::{MAX_API_BACKOFF, api_backoff};
 use super::node_ref::NodeRef;
 use super::notices::{Notice, pod_list};
 use super::suggest::missing_profile_note;
 use crate::api::SeccompProfile;
+use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
 
 /// `reportingController` of the agent's events.

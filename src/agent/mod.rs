@@ -1,6 +1,5 @@
 //! The node agent: keeps this node's profile directory in line with the API and reports back.
 
-pub mod backoff;
 pub mod desired;
 pub mod events;
 pub mod health;

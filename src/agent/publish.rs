@@ -13,9 +13,9 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::AgentError;
-use super::backoff::{MAX_API_BACKOFF, api_backoff};
 use super::node_ref::NodeRef;
 use crate::api::{SeccompNodeReport, SeccompNodeReportSpec};
+use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
 
 /// Field manager of the agent's writes.

@@ -87,6 +87,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
     let resync = Duration::from_secs(args.resync_seconds);
     let mut shutdown = std::pin::pin!(shutdown_signal());
+    // Passes are synchronous and may take seconds; this future is the one the binary's
+    // runtime blocks on (src/main.rs), so they never occupy a worker that spawned tasks need.
     loop {
         let wait = if agent.pass(&sources) { resync } else { RETRY };
         tokio::select! {

@@ -5,18 +5,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
+use kube::runtime::watcher;
+use kube::{Api, Client};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
-use tracing::warn;
 
-use super::backoff::api_backoff;
 use super::pods::slim;
 use crate::api::SeccompProfile;
+use crate::apiserver::reflect;
 
 /// The reflector stores the loop reads.
 pub struct Sources {
@@ -51,42 +49,6 @@ impl Sources {
         self.profiles.wait_until_ready().await?;
         self.pods.wait_until_ready().await
     }
-}
-
-/// Mirrors `api` into a store that keeps its last complete state through errors; every
-/// change wakes `wake`, and `trim` shrinks each object before it is stored.
-pub fn reflect<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    trim: fn(&mut K),
-    wake: Arc<Notify>,
-) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store::<K>();
-    let kind = K::kind(&()).into_owned();
-    tokio::spawn(
-        watcher(api, config)
-            .backoff(api_backoff())
-            .modify(trim)
-            .reflect(writer)
-            .for_each(move |event| {
-                match event {
-                    Ok(_) => wake.notify_one(),
-                    // The store keeps its last complete state; files are never touched on errors.
-                    Err(err) => warn!(%err, %kind, "watch failed; retrying"),
-                }
-                std::future::ready(())
-            }),
-    );
-    store
 }
 
 /// Wakes the loop whenever anything in the directory changes, so drift is repaired at once.

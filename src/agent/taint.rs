@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::AgentError;
-use super::backoff::{MAX_API_BACKOFF, api_backoff};
+use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
 
 /// Key of the taint that keeps pods off a node until its agent has synced.

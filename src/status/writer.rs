@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use serde_json::json;
@@ -22,6 +21,7 @@ use tracing::{info, warn};
 
 use super::summary::{Expected, NodeView, ProfileFacts, summarize};
 use crate::api::{SeccompNodeReport, SeccompProfile};
+use crate::apiserver::reflect;
 use crate::profile::render::render;
 use crate::profile::resolve::resolve;
 
@@ -101,9 +101,24 @@ async fn finish(
 /// dropped (when the lease is lost).
 async fn write_statuses(client: Client) {
     let wake = Arc::new(Notify::new());
-    let profiles = reflect::<SeccompProfile>(Api::all(client.clone()), wake.clone());
-    let reports = reflect::<SeccompNodeReport>(Api::all(client.clone()), wake.clone());
-    let nodes = reflect::<PartialObjectMeta<Node>>(Api::all(client.clone()), wake.clone());
+    let profiles = reflect::<SeccompProfile>(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        |_| {},
+        wake.clone(),
+    );
+    let reports = reflect::<SeccompNodeReport>(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        |_| {},
+        wake.clone(),
+    );
+    let nodes = reflect::<PartialObjectMeta<Node>>(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        |_| {},
+        wake.clone(),
+    );
     for ready in [
         profiles.wait_until_ready().await.is_ok(),
         reports.wait_until_ready().await.is_ok(),
@@ -132,33 +147,6 @@ async fn write_statuses(client: Client) {
             _ = tokio::time::sleep(wait) => {}
         }
     }
-}
-
-/// Starts a reflector whose every event wakes `wake`, and returns its store.
-fn reflect<K>(api: Api<K>, wake: Arc<Notify>) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store::<K>();
-    tokio::spawn(
-        watcher(api, watcher::Config::default())
-            .default_backoff()
-            .reflect(writer)
-            .for_each(move |event| {
-                match event {
-                    Ok(_) => wake.notify_one(),
-                    Err(err) => warn!(%err, "status writer watch failed; retrying"),
-                }
-                std::future::ready(())
-            }),
-    );
-    store
 }
 
 async fn write_one(

@@ -1,4 +1,4 @@
-//! How the agent retries the API server: watches and calls alike.
+//! How seccompd retries the API server: watches and calls alike.
 
 use std::time::Duration;
 
@@ -7,14 +7,15 @@ use kube::runtime::watcher::ExponentialBackoff;
 /// Longest pause between attempts, before jitter (which adds up to as much again).
 pub const MAX_API_BACKOFF: Duration = Duration::from_secs(4);
 
-/// Backoff for the agent's watches and API calls: exponential from half a second, capped at
+/// Backoff for seccompd's watches and API calls: exponential from half a second, capped at
 /// [`MAX_API_BACKOFF`] plus a jitter of up to as much again; watches reset it on their first
 /// success.
 ///
 /// kube's default for watches (client-go's) caps at 30 s. After an API server restart the
 /// first reconnect then often meets `410 Expired` (the new server's watch cache starts later)
-/// and pays a second pause, so a node lagged a minute behind the API. The agent's watches are
-/// small (the profiles, one node's pods, one Node), so reconnecting sooner is cheap.
+/// and pays a second pause, so a node (and the statuses) lagged a minute behind the API.
+/// seccompd's watches are small (profiles, one node's pods, node reports, node metadata), so
+/// reconnecting sooner is cheap.
 pub fn api_backoff() -> ExponentialBackoff {
     backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(500))
