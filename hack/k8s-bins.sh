@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Build the Kubernetes components and etcd used by the test cluster from the Go module proxy.
-# Pins live in tools/k8s and tools/etcd (our own go.mod files); binaries are cached by version
-# under $SECCOMPD_CACHE (default ~/.cache/seccompd) so a second run only checks versions.
+# Pins live in tools/k8s and tools/etcd (our own go.mod files); binaries are cached under
+# $SECCOMPD_CACHE (default ~/.cache/seccompd) by version and pin digest (hack/lib.sh), so a
+# second run only checks that they are there.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-K8S_VERSION=$(awk '$1=="k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tools/k8s/go.mod")
+source "$(dirname "$0")/lib.sh"
 [ -n "$K8S_VERSION" ] || { echo "k8s-bins: no k8s.io/kubernetes pin in tools/k8s/go.mod" >&2; exit 1; }
-CACHE=${SECCOMPD_CACHE:-$HOME/.cache/seccompd}
-OUT=$CACHE/k8s/$K8S_VERSION
+OUT=$BIN
 CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
