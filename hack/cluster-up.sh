@@ -236,6 +236,15 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 512Mi, nodefs.inodesFr
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 EOF
+# As the README tells users: the node registers with this taint and its seccompd agent removes
+# it after the first complete sync, so no confined pod lands before its profiles. Not on a
+# bare cluster, where no agent would ever remove it.
+if [ "$DEPLOY" = 1 ]; then
+  cat >>"$CLUSTER/etc/kubelet.yaml" <<EOF
+registerWithTaints:
+  - {key: seccompd.dev/agent-not-ready, effect: NoSchedule}
+EOF
+fi
 start kubelet "$BIN/kubelet" --config="$CLUSTER/etc/kubelet.yaml" \
   --kubeconfig="$CLUSTER/etc/kubelet.kubeconfig" \
   --hostname-override="$NODE" --node-ip="$NODE_IP" --v=2

@@ -1,7 +1,8 @@
-//! New nodes on the real node: with the taint `seccompd.dev/agent-not-ready:NoSchedule` (as a
-//! node registered with it has) and no agent running yet, a pod that references a seccompd
-//! profile stays Pending; once the agent runs, it installs the profile, removes the taint and
-//! only then reports ready, and the pod lands on the node after its file exists.
+//! New nodes on the real node: node1 is registered anew by its kubelet, with the taint
+//! `seccompd.dev/agent-not-ready:NoSchedule` from its configuration (hack/cluster-up.sh), before
+//! any agent runs there. A pod that references a seccompd profile stays Pending; once the agent
+//! runs, it installs the profile, removes the taint and only then reports ready, and the pod
+//! lands on the node after its file exists.
 
 mod common;
 mod lifecycle_support;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
+use lifecycle_support::component::StoppedComponent;
 use lifecycle_support::{
     AGENT_NAMESPACE, agent_pods, create_pod, create_profile, delete_pod, delete_profile, denylist,
     sleeper,
@@ -18,8 +20,8 @@ use lifecycle_support::{
 
 const TAINT: &str = "seccompd.dev/agent-not-ready";
 
-/// Keeps the DaemonSet's pods off every node (a nodeSelector no node matches) and taints
-/// node1; dropping it undoes both, also when the test fails.
+/// Keeps the DaemonSet's pods off every node (a nodeSelector no node matches); dropping it
+/// lets them back, also when the test fails.
 struct ParkedAgent;
 
 impl ParkedAgent {
@@ -33,7 +35,6 @@ impl ParkedAgent {
             "-p",
             r#"{"spec":{"template":{"spec":{"nodeSelector":{"seccompd.dev/test-parked":"true"}}}}}"#,
         ]);
-        taint_node1();
         Self
     }
 
@@ -45,9 +46,8 @@ impl ParkedAgent {
 
 impl Drop for ParkedAgent {
     fn drop(&mut self) {
-        // Best effort: either may already be undone.
+        // Best effort: it may be undone already. The agent then removes the taint.
         let _ = kubectl(&UNPARK);
-        let _ = kubectl(&["taint", "node", "node1", &format!("{TAINT}:NoSchedule-")]);
     }
 }
 
@@ -62,7 +62,7 @@ const UNPARK: [&str; 7] = [
     r#"[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]"#,
 ];
 
-/// Taints node1 as a node registered with the taint is.
+/// Puts the taint back on node1, as an admin or a tool might.
 fn taint_node1() {
     kubectl_ok(&[
         "taint",
@@ -81,7 +81,7 @@ fn has_taint(node: &Node) -> bool {
 }
 
 #[tokio::test]
-async fn tainted_node_gets_no_confined_pod_before_its_profile_file_exists() {
+async fn node_registered_with_the_taint_gets_no_confined_pod_before_its_profile_file_exists() {
     let client = client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -95,6 +95,57 @@ async fn tainted_node_gets_no_confined_pod_before_its_profile_file_exists() {
                 Ok(())
             } else {
                 Err(format!("{left:?}"))
+            }
+        },
+    )
+    .await;
+
+    // node1 joins anew: with its kubelet stopped, its Node object is deleted; the restarted
+    // kubelet registers it again, with the taints of its configuration, as on a new node.
+    let old_uid = nodes.get("node1").await.expect("get node1").metadata.uid;
+    let kubelet = StoppedComponent::stop("kubelet");
+    kubectl_ok(&["delete", "node", "node1", "--wait=true", "--timeout=60s"]);
+    kubelet.restart();
+    let registered = eventually(
+        "the kubelet to register node1 again",
+        Duration::from_secs(120),
+        || async {
+            match nodes.get_opt("node1").await.map_err(|e| e.to_string())? {
+                Some(node) if node.metadata.uid != old_uid => Ok(node),
+                Some(_) => Err("still the old Node object".to_string()),
+                None => Err("not registered yet".to_string()),
+            }
+        },
+    )
+    .await;
+    assert!(
+        has_taint(&registered),
+        "node1 was registered without {TAINT}: {:?}",
+        registered.spec.and_then(|s| s.taints)
+    );
+    // Ready and without the node controller's not-ready taint, so that only seccompd's taint
+    // can hold pods back.
+    eventually(
+        "node1 to be Ready with only seccompd's taint",
+        Duration::from_secs(120),
+        || async {
+            let node = nodes.get("node1").await.map_err(|e| e.to_string())?;
+            let ready = node
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let taints: Vec<String> = node
+                .spec
+                .and_then(|s| s.taints)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| t.key)
+                .collect();
+            if ready && taints == [TAINT] {
+                Ok(())
+            } else {
+                Err(format!("ready: {ready}, taints: {taints:?}"))
             }
         },
     )
@@ -129,6 +180,8 @@ async fn tainted_node_gets_no_confined_pod_before_its_profile_file_exists() {
                 && c.status == "False"
                 && c.reason.as_deref() == Some("Unschedulable")
         });
+    // The scheduler's message does not name the taint (1.35: "had untolerated taint(s)");
+    // seccompd's is the only taint node1 has (checked above).
     assert!(
         unschedulable,
         "the scheduler holds the pod back because of the taint"
@@ -194,7 +247,7 @@ async fn tainted_node_gets_no_confined_pod_before_its_profile_file_exists() {
     lifecycle_support::wait_running(&client, &pod).await;
     drop(parked);
 
-    // A node re-registered by its kubelet carries the taint anew: the running agent removes it.
+    // The taint put back on a node whose agent runs is removed again.
     taint_node1();
     eventually(
         "the agent to remove the taint again",

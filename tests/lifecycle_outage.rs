@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique};
 use kube::Api;
-use lifecycle_support::apiserver::StoppedApiServer;
+use lifecycle_support::component::StoppedComponent;
 use lifecycle_support::{
     create_profile, delete_profile, denylist, expected_dir, node_dir, time_until_absent,
     time_until_bytes, wait_for_absence, wait_for_bytes,
@@ -49,7 +49,7 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
         "-o",
         "jsonpath={.spec.clusterIP}",
     ]);
-    let server = StoppedApiServer::stop();
+    let server = StoppedComponent::stop("kube-apiserver");
     let down_since = Instant::now();
     let probe = kubectl(&["get", "--raw", "/readyz", "--request-timeout=2s"]);
     assert!(!probe.status.success(), "the API server must be down");

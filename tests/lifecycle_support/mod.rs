@@ -2,7 +2,7 @@
 //! them, the in-cluster agent's metrics and logs, events, the directory as a whole.
 #![allow(dead_code)] // each test binary uses a different subset
 
-pub mod apiserver;
+pub mod component;
 pub mod host_agent;
 pub mod storm;
 

@@ -1,6 +1,7 @@
-//! Stops the test cluster's kube-apiserver and starts it again exactly as hack/cluster-up.sh
-//! did: same binary and arguments (read from /proc), same log file, the new PID in the PID file
-//! that hack/cluster-down.sh reads. The guard restarts it when dropped, also on a panic.
+//! Stops one of the test cluster's host processes (kube-apiserver, kubelet) and starts it
+//! again exactly as hack/cluster-up.sh did: same binary and arguments (read from /proc), same
+//! log file, the new PID in the PID file that hack/cluster-down.sh reads. The guard restarts
+//! it when dropped, also on a panic.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt;
@@ -8,30 +9,39 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where hack/cluster-up.sh records the API server's PID.
-const PID_FILE: &str = "/run/seccompd-e2e/pids/kube-apiserver";
+use crate::common::kubeconfig_path;
 
-/// A stopped API server; dropping it starts it again.
-pub struct StoppedApiServer {
+/// Where hack/cluster-up.sh records each component's PID.
+const PID_DIR: &str = "/run/seccompd-e2e/pids";
+
+/// A stopped component; dropping it starts it again.
+pub struct StoppedComponent {
+    name: &'static str,
     argv: Vec<String>,
     cwd: PathBuf,
     log: PathBuf,
     restarted: bool,
 }
 
-impl StoppedApiServer {
-    /// Stops the running API server (SIGTERM, SIGKILL after 5 s) and waits until it is gone.
-    pub fn stop() -> Self {
-        let pid: u32 = fs::read_to_string(PID_FILE)
-            .unwrap_or_else(|e| panic!("reading {PID_FILE}: {e}: is the test cluster up?"))
+impl StoppedComponent {
+    /// Stops the running `name` (SIGTERM, SIGKILL after 5 s) and waits until it is gone.
+    pub fn stop(name: &'static str) -> Self {
+        let pid_file = PathBuf::from(PID_DIR).join(name);
+        let pid: u32 = fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "reading {}: {e}: is the test cluster up?",
+                    pid_file.display()
+                )
+            })
             .trim()
             .parse()
             .expect("a PID in the PID file");
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        let exe = fs::read_link(proc_dir.join("exe")).expect("the API server process runs");
+        let exe = fs::read_link(proc_dir.join("exe")).expect("the component's process runs");
         assert!(
-            exe.file_name().is_some_and(|n| n == "kube-apiserver"),
-            "PID {pid} is {}, not kube-apiserver",
+            exe.file_name().is_some_and(|n| n == name),
+            "PID {pid} is {}, not {name}",
             exe.display()
         );
         let argv: Vec<String> = fs::read(proc_dir.join("cmdline"))
@@ -41,38 +51,33 @@ impl StoppedApiServer {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let cwd = fs::read_link(proc_dir.join("cwd")).unwrap_or_else(|_| "/".into());
-        // cluster-up.sh appends the server's output to .cluster/logs/kube-apiserver.log of the
-        // clone that brought the cluster up; its TLS files live in that clone too.
-        let log = argv
-            .iter()
-            .find_map(|a| a.strip_prefix("--tls-cert-file="))
-            .and_then(|cert| {
-                PathBuf::from(cert)
-                    .parent()?
-                    .parent()
-                    .map(|c| c.join("logs/kube-apiserver.log"))
-            })
-            .unwrap_or_else(|| std::env::temp_dir().join("kube-apiserver.log"));
+        // cluster-up.sh appends each component's output to logs/NAME.log in the .cluster
+        // directory that also holds the admin kubeconfig.
+        let log = kubeconfig_path()
+            .parent()
+            .map(|cluster| cluster.join("logs").join(format!("{name}.log")))
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("{name}.log")));
         // From here on a failure restarts it (Drop).
         let stopped = Self {
+            name,
             argv,
             cwd,
             log,
             restarted: false,
         };
-        // A graceful shutdown drains watches for up to a minute; an outage need not wait.
+        // A graceful shutdown may drain for up to a minute; an outage need not wait.
         signal(pid, "-TERM");
         if !wait_gone(pid, Duration::from_secs(5)) {
             signal(pid, "-KILL");
             assert!(
                 wait_gone(pid, Duration::from_secs(30)),
-                "kube-apiserver {pid} did not stop"
+                "{name} {pid} did not stop"
             );
         }
         stopped
     }
 
-    /// Starts the API server again and records its PID; returns at once (the caller waits for
+    /// Starts the component again and records its PID; returns at once (the caller waits for
     /// it to serve).
     pub fn restart(mut self) {
         self.start();
@@ -96,11 +101,15 @@ impl StoppedApiServer {
             .stdout(log)
             .stderr(err)
             // Its own process group: outlives the test process and ignores its Ctrl-C, as a
-            // server started by cluster-up.sh does.
+            // component started by cluster-up.sh does.
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.argv[0]));
-        fs::write(PID_FILE, format!("{}\n", child.id())).expect("writing the PID file");
+        fs::write(
+            PathBuf::from(PID_DIR).join(self.name),
+            format!("{}\n", child.id()),
+        )
+        .expect("writing the PID file");
         // Reap it should it exit while this process still runs; otherwise it is adopted by
         // init when the tests end, like every server cluster-up.sh started.
         std::thread::spawn(move || child.wait());
@@ -135,7 +144,7 @@ fn wait_gone(pid: u32, timeout: Duration) -> bool {
     false
 }
 
-impl Drop for StoppedApiServer {
+impl Drop for StoppedComponent {
     fn drop(&mut self) {
         self.start();
     }
