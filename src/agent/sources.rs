@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::pods::slim;
 use crate::api::SeccompProfile;
-use crate::apiserver::reflect;
+use crate::apiserver::{WatchTask, reflect};
 
 /// The reflector stores the loop reads.
 pub struct Sources {
@@ -22,25 +22,31 @@ pub struct Sources {
     pub profiles: Store<SeccompProfile>,
     /// The pods bound to this node, slimmed to what the agent reads.
     pub pods: Store<Pod>,
+    /// The watches behind both stores; they run as long as the sources live.
+    _watches: [WatchTask; 2],
 }
 
 impl Sources {
     /// Starts both watches; every change wakes `wake`.
     pub fn start(client: &Client, node_name: &str, wake: &Arc<Notify>) -> Self {
-        let profiles = reflect(
+        let (profiles, profiles_watch) = reflect(
             Api::<SeccompProfile>::all(client.clone()),
             watcher::Config::default(),
             |_| {},
             wake.clone(),
         );
         // Only this node's pods: the API server filters, so no agent sees the whole cluster.
-        let pods = reflect(
+        let (pods, pods_watch) = reflect(
             Api::<Pod>::all(client.clone()),
             watcher::Config::default().fields(&format!("spec.nodeName={node_name}")),
             slim,
             wake.clone(),
         );
-        Self { profiles, pods }
+        Self {
+            profiles,
+            pods,
+            _watches: [profiles_watch, pods_watch],
+        }
     }
 
     /// Waits until both watches have delivered their first complete list. Nothing may be

@@ -8,18 +8,24 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use tokio::sync::Notify;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::warn;
 
 use super::watch_retry::WatchRetry;
 
+/// The task that keeps a [`Store`] up to date; it stops when this is dropped, so a store's
+/// owner decides how long its watch lives (the status writer's end with its lease).
+pub type WatchTask = AbortOnDropHandle<()>;
+
 /// Mirrors `api` into a store that keeps its last complete state through errors; every
-/// change wakes `wake`, and `trim` shrinks each object before it is stored.
+/// change wakes `wake`, and `trim` shrinks each object before it is stored. The watch runs
+/// until the returned task is dropped.
 pub fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     trim: fn(&mut K),
     wake: Arc<Notify>,
-) -> Store<K>
+) -> (Store<K>, WatchTask)
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -32,7 +38,7 @@ where
     let (store, writer) = reflector::store::<K>();
     let kind = K::kind(&()).into_owned();
     let events = watcher(api, config).modify(trim).reflect(writer);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut events = std::pin::pin!(events);
         let mut retry = WatchRetry::new();
         while let Some(event) = events.next().await {
@@ -41,7 +47,7 @@ where
                     retry.succeeded();
                     wake.notify_one();
                 }
-                // The store keeps its last complete state; files are never touched on errors.
+                // The store keeps its last complete state: readers never see a partial one.
                 Err(err) => {
                     let pause = retry.pause_after(&err);
                     warn!(%err, %kind, ?pause, "watch failed; retrying");
@@ -51,5 +57,36 @@ where
             }
         }
     });
-    store
+    (store, AbortOnDropHandle::new(task))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::{Client, Config};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_the_task_ends_the_watch() {
+        // Nothing listens on port 1: the watch retries for as long as its task lives.
+        let config = Config::new("http://127.0.0.1:1".parse().expect("a URI"));
+        let client = Client::try_from(config).expect("a client");
+        let (store, task) = reflect(
+            Api::<ConfigMap>::all(client),
+            watcher::Config::default(),
+            |_| {},
+            Arc::new(Notify::new()),
+        );
+        let still_watching =
+            tokio::time::timeout(Duration::from_millis(300), store.wait_until_ready()).await;
+        assert!(still_watching.is_err(), "no list can have succeeded");
+        drop(task);
+        let ended = tokio::time::timeout(Duration::from_secs(5), store.wait_until_ready())
+            .await
+            .expect("the store hears of the end at once");
+        assert!(ended.is_err(), "the watch ended without a list");
+    }
 }

@@ -7,8 +7,8 @@ use kube::runtime::watcher;
 
 use super::backoff::api_backoff;
 
-/// The pause before a watch's next attempt: the exponential [`api_backoff`], except that a
-/// `410 Expired` right after other errors relists at once.
+/// The pause before a watch's next attempt: the exponential [`api_backoff`], except that the
+/// first `410 Expired` since the last success relists at once.
 ///
 /// A restarted API server refuses the resource version a watch held before the outage, so
 /// the first successful reconnect answers `410 Expired`. Waiting a full backoff step before

@@ -98,22 +98,22 @@ async fn finish(
 }
 
 /// Watches profiles, reports and nodes, and writes statuses on every change. Runs until
-/// dropped (when the lease is lost).
+/// dropped (when the lease is lost), which also ends its watches.
 async fn write_statuses(client: Client) {
     let wake = Arc::new(Notify::new());
-    let profiles = reflect::<SeccompProfile>(
+    let (profiles, _profiles_watch) = reflect::<SeccompProfile>(
         Api::all(client.clone()),
         watcher::Config::default(),
         |_| {},
         wake.clone(),
     );
-    let reports = reflect::<SeccompNodeReport>(
+    let (reports, _reports_watch) = reflect::<SeccompNodeReport>(
         Api::all(client.clone()),
         watcher::Config::default(),
         |_| {},
         wake.clone(),
     );
-    let nodes = reflect::<PartialObjectMeta<Node>>(
+    let (nodes, _nodes_watch) = reflect::<PartialObjectMeta<Node>>(
         Api::all(client.clone()),
         watcher::Config::default(),
         |_| {},
