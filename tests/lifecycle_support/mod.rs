@@ -96,32 +96,27 @@ pub async fn wait_for_absence(path: &Path, timeout: Duration) {
 
 /// Polls fast until `path` holds `want`; returns how long that took. Panics after `limit`.
 pub fn time_until_bytes(path: &Path, want: &[u8], limit: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        if fs::read(path).is_ok_and(|b| b == want) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{} not restored within {limit:?}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    time_until(&format!("{} restored", path.display()), limit, || {
+        fs::read(path).is_ok_and(|b| b == want)
+    })
 }
 
 /// Polls fast until nothing is at `path`; returns how long that took. Panics after `limit`.
 pub fn time_until_absent(path: &Path, limit: Duration) -> Duration {
+    time_until(&format!("{} removed", path.display()), limit, || {
+        fs::symlink_metadata(path).is_err()
+    })
+}
+
+/// Polls `done` every 5 ms; returns how long until it held. Panics after `limit`, saying
+/// `what` did not happen.
+fn time_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     loop {
-        if fs::symlink_metadata(path).is_err() {
+        if done() {
             return start.elapsed();
         }
-        assert!(
-            start.elapsed() < limit,
-            "{} not removed within {limit:?}",
-            path.display()
-        );
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(5));
     }
 }
