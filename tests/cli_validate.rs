@@ -12,6 +12,18 @@ struct Run {
     stderr: String,
 }
 
+impl Run {
+    /// Asserts that standard output contains `text`, showing the output otherwise.
+    fn assert_stdout_has(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "{:?} not in:\n{}",
+            text,
+            self.stdout
+        );
+    }
+}
+
 fn seccompd(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_seccompd"))
         .args(args)
@@ -49,15 +61,10 @@ fn exit_codes() {
     assert_eq!(seccompd(&["validate", s(&valid)]).code, 0);
     let r = seccompd(&["validate", s(&valid), s(&warn)]);
     assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(r.stdout.contains("warning: defaultAction:"), "{}", r.stdout);
+    r.assert_stdout_has("warning: defaultAction:");
     let r = seccompd(&["validate", s(&valid), s(&bad)]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("error: syscalls[0].errnoRet: 4095 is out of range"),
-        "{}",
-        r.stdout
-    );
+    r.assert_stdout_has("error: syscalls[0].errnoRet: 4095 is out of range");
     assert_eq!(
         seccompd(&["validate", s(&valid), "/nonexistent/profile.json"]).code,
         2
@@ -74,12 +81,7 @@ fn arch_option_checks_for_other_nodes() {
     );
     let r = seccompd(&["validate", "--arch", "amd64", s(&s390)]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("architectures[0]: SCMP_ARCH_S390 cannot be added"),
-        "{}",
-        r.stdout
-    );
+    r.assert_stdout_has("architectures[0]: SCMP_ARCH_S390 cannot be added");
     assert_eq!(seccompd(&["validate", "--arch", "s390x", s(&s390)]).code, 0);
 }
 
@@ -105,17 +107,8 @@ spec:
     let file = temp_file("stream.yaml", yaml.as_bytes());
     let r = seccompd(&["validate", s(&file)]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("stream.yaml#1 (base): valid"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("spec.syscalls[0].names[0]: \"mkdri\" is not a system call"),
-        "{}",
-        r.stdout
-    );
+    r.assert_stdout_has("stream.yaml#1 (base): valid");
+    r.assert_stdout_has("spec.syscalls[0].names[0]: \"mkdri\" is not a system call");
 }
 
 #[test]
@@ -159,12 +152,8 @@ fn import_prints_a_seccomp_profile_that_validates() {
         "arm64",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("kind: SeccompProfile"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("- SCMP_ARCH_AARCH64\n  - SCMP_ARCH_ARM"),
-        "{}",
-        r.stdout
-    );
+    r.assert_stdout_has("kind: SeccompProfile");
+    r.assert_stdout_has("- SCMP_ARCH_AARCH64\n  - SCMP_ARCH_ARM");
     assert!(r.stderr.contains("note: archMap"), "{}", r.stderr);
     let out = temp_file("docker-arm64.yaml", r.stdout.as_bytes());
     let v = seccompd(&["validate", "--arch", "arm64", s(&out)]);
