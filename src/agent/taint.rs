@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::AgentError;
+use crate::apiserver::watch_retry::WatchRetry;
 use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
 
@@ -60,17 +61,16 @@ pub async fn keep_node_untainted(
     }
     let nodes = Api::<Node>::all(client);
     let config = watcher::Config::default().fields(&format!("metadata.name={node_name}"));
-    let mut events = watcher(nodes.clone(), config)
-        .backoff(api_backoff())
-        .applied_objects()
-        .boxed();
+    let mut events = watcher(nodes.clone(), config).applied_objects().boxed();
+    let mut retry = WatchRetry::new();
     // The watch lists the node first, so its current taints are handled at once.
     while let Some(event) = events.next().await {
-        match event {
-            Ok(node) if removal_patch(&node).is_none() => metrics.set_untainted(),
+        match &event {
+            Ok(node) if removal_patch(node).is_none() => metrics.set_untainted(),
             Ok(_) => untaint(&nodes, &node_name, &metrics).await,
             Err(err) => warn!(%err, "watch of this node failed; retrying"),
         }
+        retry.settle(&event).await;
     }
 }
 

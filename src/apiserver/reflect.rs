@@ -42,19 +42,12 @@ where
         let mut events = std::pin::pin!(events);
         let mut retry = WatchRetry::new();
         while let Some(event) = events.next().await {
-            match event {
-                Ok(_) => {
-                    retry.succeeded();
-                    wake.notify_one();
-                }
+            match &event {
+                Ok(_) => wake.notify_one(),
                 // The store keeps its last complete state: readers never see a partial one.
-                Err(err) => {
-                    let pause = retry.pause_after(&err);
-                    warn!(%err, %kind, ?pause, "watch failed; retrying");
-                    // The watcher makes its next request only when polled again.
-                    tokio::time::sleep(pause).await;
-                }
+                Err(err) => warn!(%err, %kind, "watch failed; retrying"),
             }
+            retry.settle(&event).await;
         }
     });
     (store, AbortOnDropHandle::new(task))

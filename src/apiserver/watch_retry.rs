@@ -48,6 +48,16 @@ impl<B: Backoff> WatchRetry<B> {
         self.expired_relist_used = false;
     }
 
+    /// Takes each event of a watch before the next is polled: a success resets the policy;
+    /// an error waits out its pause here, since the watcher makes its next request only when
+    /// polled again.
+    pub async fn settle<T>(&mut self, event: &Result<T, watcher::Error>) {
+        match event {
+            Ok(_) => self.succeeded(),
+            Err(err) => tokio::time::sleep(self.pause_after(err)).await,
+        }
+    }
+
     /// The pause before the next attempt after `err`.
     pub fn pause_after(&mut self, err: &watcher::Error) -> Duration {
         let expired = matches!(err, watcher::Error::WatchError(status) if status.code == 410);
