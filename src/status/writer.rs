@@ -131,8 +131,9 @@ async fn write_statuses(client: Client) {
     let api = Api::<SeccompProfile>::all(client);
     loop {
         let mut retry = false;
-        for profile in profiles.state() {
-            if let Err(err) = write_one(&api, &profile, &profiles, &reports, &nodes).await {
+        let snapshot = Snapshot::take(&profiles, &reports, &nodes);
+        for profile in snapshot.profiles.values() {
+            if let Err(err) = write_one(&api, profile, &snapshot).await {
                 warn!(%err, "status write failed; retrying");
                 retry = true;
             }
@@ -149,36 +150,61 @@ async fn write_statuses(client: Client) {
     }
 }
 
+/// The writer's caches as one consistent view, taken once per pass over every profile.
+struct Snapshot {
+    /// Every profile, by name.
+    profiles: BTreeMap<String, Arc<SeccompProfile>>,
+    /// Every node report, by node name.
+    reports: BTreeMap<String, Arc<SeccompNodeReport>>,
+    /// Every node in the cluster.
+    node_names: Vec<String>,
+}
+
+impl Snapshot {
+    fn take(
+        profiles: &Store<SeccompProfile>,
+        reports: &Store<SeccompNodeReport>,
+        nodes: &Store<PartialObjectMeta<Node>>,
+    ) -> Self {
+        Self {
+            profiles: profiles
+                .state()
+                .into_iter()
+                .map(|p| (p.name_any(), p))
+                .collect(),
+            reports: reports
+                .state()
+                .into_iter()
+                .map(|r| (r.name_any(), r))
+                .collect(),
+            node_names: nodes.state().iter().map(|n| n.name_any()).collect(),
+        }
+    }
+}
+
 async fn write_one(
     api: &Api<SeccompProfile>,
     profile: &SeccompProfile,
-    profiles: &Store<SeccompProfile>,
-    reports: &Store<SeccompNodeReport>,
-    nodes: &Store<PartialObjectMeta<Node>>,
+    snapshot: &Snapshot,
 ) -> Result<(), StatusError> {
     let name = profile.name_any();
-    let all = profiles.state();
-    let by_name: BTreeMap<String, &SeccompProfile> =
-        all.iter().map(|p| (p.name_any(), p.as_ref())).collect();
     let expected = match resolve(&name, &profile.spec.0, |n| {
-        by_name.get(n).map(|p| &p.spec.0)
+        snapshot.profiles.get(n).map(|p| &p.spec.0)
     }) {
         Ok(resolved) => Expected::Hash(render(&resolved).hash),
         Err(err) => Expected::Invalid(err.to_string()),
     };
-    let node_names: Vec<String> = nodes.state().iter().map(|n| n.name_any()).collect();
-    let report_list = reports.state();
-    let by_node: BTreeMap<String, &SeccompNodeReport> = report_list
-        .iter()
-        .map(|r| (r.name_any(), r.as_ref()))
-        .collect();
     let facts = ProfileFacts {
         name: &name,
         generation: profile.metadata.generation,
         expected,
-        nodes: node_names
+        nodes: snapshot
+            .node_names
             .iter()
-            .map(|node| (node.as_str(), view_of(by_node.get(node).copied(), &name)))
+            .map(|node| {
+                let report = snapshot.reports.get(node).map(AsRef::as_ref);
+                (node.as_str(), view_of(report, &name))
+            })
             .collect(),
     };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
