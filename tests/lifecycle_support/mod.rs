@@ -26,6 +26,10 @@ use crate::common::{eventually, kubectl_ok};
 /// The namespace of the agent's DaemonSet.
 pub const AGENT_NAMESPACE: &str = "seccompd-system";
 
+/// The node these tests work on: its directories are the host's own (`node_dir`), its pods
+/// are the ones they create. node2 (hack/node2.sh) has tests of its own (tests/two_nodes.rs).
+pub const NODE: &str = "node1";
+
 /// The image test pods run (imported by hack/cluster-up.sh, never pulled).
 pub const BUSYBOX: &str = "localhost/busybox:e2e";
 
@@ -121,7 +125,8 @@ fn time_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Du
     }
 }
 
-/// A pod in `default` on node1 that sleeps under the given seccomp settings.
+/// A pod in `default` on node1 (by its nodeSelector: it is still scheduled, so taints count)
+/// that sleeps under the given seccomp settings.
 /// `pod_level` and `container_level` are localhostProfile values.
 pub fn sleeper(name: &str, pod_level: Option<&str>, container_level: Option<&str>) -> Pod {
     let localhost = |p: &str| json!({"type": "Localhost", "localhostProfile": p});
@@ -138,6 +143,7 @@ pub fn sleeper(name: &str, pod_level: Option<&str>, container_level: Option<&str
     let mut spec = json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 0,
+        "nodeSelector": {"kubernetes.io/hostname": NODE},
         "containers": [container],
     });
     if let Some(p) = pod_level {
@@ -212,7 +218,7 @@ pub async fn events(client: &Client, namespace: &str, regarding: &str, reason: &
         .collect()
 }
 
-/// The agent's pods (normally the one on node1), each with whether it is Ready.
+/// The agent's pods on node1 (normally one), each with whether it is Ready.
 pub fn agent_pods() -> Vec<(String, bool)> {
     kubectl_ok(&[
         "-n",
@@ -221,6 +227,8 @@ pub fn agent_pods() -> Vec<(String, bool)> {
         "pods",
         "-l",
         "app.kubernetes.io/component=agent",
+        "--field-selector",
+        &format!("spec.nodeName={NODE}"),
         "-o",
         "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
     ])
@@ -264,13 +272,13 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// The agent's log lines of the last `since` (e.g. "2m").
+/// The log lines of node1's agent of the last `since` (e.g. "2m").
 pub fn agent_logs(since: &str) -> String {
     kubectl_ok(&[
         "-n",
         AGENT_NAMESPACE,
         "logs",
-        "ds/seccompd-agent",
+        &agent_pod(),
         &format!("--since={since}"),
     ])
 }
