@@ -5,12 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::plan::{DesiredProfile, Target};
 use crate::api::SeccompProfile;
+use crate::profile::limits::MAX_PROFILE_NAME_LEN;
 use crate::profile::model::ProfileSpec;
 use crate::profile::render::{OciProfile, Rendered, render};
 use crate::profile::resolve::resolve;
-
-/// Longest profile name whose file name (`<name>.json`) fits in NAME_MAX.
-pub const MAX_NAME_LEN: usize = 255 - ".json".len();
 
 /// One SeccompProfile as the agent sees it.
 #[derive(Clone, Copy, Debug)]
@@ -65,9 +63,9 @@ fn target_for(
     cache: &mut CheckCache,
     check: &impl Fn(&OciProfile) -> Result<(), String>,
 ) -> Target {
-    if p.name.len() > MAX_NAME_LEN {
+    if p.name.len() > MAX_PROFILE_NAME_LEN {
         return Target::Invalid(format!(
-            "metadata.name: {} characters is too long for a file name; use at most {MAX_NAME_LEN}",
+            "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
             p.name.len()
         ));
     }
@@ -76,6 +74,9 @@ fn target_for(
         Err(e) => return Target::Invalid(e.to_string()),
     };
     let rendered = render(&resolved);
+    if let Err(too_large) = rendered.check_size() {
+        return Target::Invalid(format!("spec: {too_large}"));
+    }
     let verdict = cache
         .verdicts
         .entry(rendered.hash.clone())
@@ -212,7 +213,7 @@ mod tests {
     #[test]
     fn overlong_name_is_invalid() {
         let s = spec(None, &["read"]);
-        let name = "a".repeat(MAX_NAME_LEN + 1);
+        let name = "a".repeat(MAX_PROFILE_NAME_LEN + 1);
         let out = desired_state(&[input(&name, &s)], &mut CheckCache::default(), |_| Ok(()));
         assert!(matches!(&out[&name].target, Target::Invalid(r) if r.starts_with("metadata.name")));
     }

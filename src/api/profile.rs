@@ -9,7 +9,20 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::profile::limits::MAX_PROFILE_NAME_LEN;
 use crate::profile::model::ProfileSpec;
+
+/// `metadata.name` is at most [`MAX_PROFILE_NAME_LEN`] characters, so that the node's file
+/// `<name>.json` fits a file name.
+fn name_rule() -> kube::core::Rule {
+    let message = format!(
+        "metadata.name may have at most {MAX_PROFILE_NAME_LEN} characters, so that the node's file <name>.json fits a file name: shorten it"
+    );
+    kube::core::Rule::new(format!(
+        "size(self.metadata.name) <= {MAX_PROFILE_NAME_LEN}"
+    ))
+    .message(kube::core::Message::Message(message))
+}
 
 /// A seccomp profile that seccompd installs on every node as
 /// `<kubelet root>/seccomp/seccompd/<name>.json`. Reference it from a pod with
@@ -22,10 +35,7 @@ use crate::profile::model::ProfileSpec;
     shortname = "scp",
     category = "seccompd",
     status = "SeccompProfileStatus",
-    // <name>.json must fit a file name (validate::MAX_PROFILE_NAME_LEN).
-    validation = Rule::new("size(self.metadata.name) <= 250").message(
-        "metadata.name may have at most 250 characters, so that the node's file <name>.json fits a file name: shorten it"
-    ),
+    validation = name_rule(),
     printcolumn(
         name = "Status",
         type_ = "string",

@@ -4,7 +4,7 @@
 
 use super::compile::{self, native_arch};
 use super::model::{Arch, Flag};
-use super::render::OciProfile;
+use super::render::{OciProfile, render};
 use super::validate::{self, Findings, Problem};
 
 /// What the node's container runtime accepts beyond what every supported runtime does.
@@ -24,7 +24,7 @@ pub struct NodeRuntime {
 /// Checks a resolved profile for this node (its native architecture, the default
 /// [`NodeRuntime`]). `Ok` carries warnings; `Err` the reason the profile must not be
 /// installed, naming the field and the fix. Never panics; returns within about
-/// [`compile::COMPILE_BUDGET`].
+/// [`super::limits::COMPILE_BUDGET`].
 ///
 /// Paths start at `spec.`; with a `baseProfileName`, rule indexes count the bases' rules first.
 pub fn check_for_node(profile: &OciProfile) -> Result<Vec<String>, String> {
@@ -64,6 +64,17 @@ pub fn check_resolved(
     root: &str,
 ) -> Findings {
     let mut findings = validate::validate_resolved(profile, root);
+    if let Err(too_large) = render(profile).check_size() {
+        findings.errors.push(Problem {
+            path: if root.is_empty() {
+                "profile".into()
+            } else {
+                root.to_string()
+            },
+            message: too_large.to_string(),
+        });
+        return findings;
+    }
     let at = |field: String| {
         if root.is_empty() {
             field

@@ -6,7 +6,6 @@
 use std::io::Read;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -14,27 +13,10 @@ use libseccomp::{
 };
 use thiserror::Error;
 
+use super::limits::{COMPILE_BUDGET, MAX_BPF_INSTRUCTIONS, MAX_ERRNO, MAX_WEIGHT};
 use super::model::{Action, Arch, ArgCondition, Operator, SyscallRule};
 use super::render::OciProfile;
-use super::validate::{MAX_ERRNO, is_big_endian};
-
-/// The kernel refuses seccomp programs longer than this (BPF_MAXINSNS).
-pub const MAX_BPF_INSTRUCTIONS: usize = 4096;
-
-/// Upper bound on [`weight`]. libseccomp 2.5's compile time grows with the square or cube of
-/// the program it builds, and argument conditions dominate it (measured here with distinct
-/// values: 2000 one-condition (call, rule) pairs 2 s; 1000 two-condition pairs 7 s; 500
-/// four-condition pairs 7 s; 500 six-condition pairs 27 s; runc spent over 40 s on 6000
-/// one-condition rules). At this bound the slowest shape takes about 3 s on an idle core (up
-/// to 10 s on this 2-core VM under a full build), and a profile above it is almost always over
-/// the kernel's 4096-instruction limit anyway. Real profiles weigh far less (Docker's
-/// default: 7).
-pub const MAX_WEIGHT: usize = 1_200;
-
-/// How long one compile may take before it is abandoned: a backstop well above the slowest
-/// profile [`MAX_WEIGHT`] admits, so that a busy node does not turn a heavy but valid profile
-/// into a timeout. Callers should check each profile version once (cache by content hash).
-pub const COMPILE_BUDGET: Duration = Duration::from_secs(30);
+use super::validate::is_big_endian;
 
 /// Why libseccomp (or the kernel's limits) would refuse a profile.
 #[derive(Debug, Error)]
@@ -95,7 +77,7 @@ pub enum CompileError {
     },
     /// The profile is too big to compile within the time budget.
     #[error(
-        "syscalls: the profile has {weight} argument conditions over all its (system call, rule) pairs, over the {MAX_WEIGHT} libseccomp compiles in reasonable time (such filters nearly always exceed the kernel's 4096-instruction limit too): drop argument conditions or merge rules"
+        "syscalls: the profile has {weight} argument conditions over all its (system call, rule) pairs, over the {MAX_WEIGHT} libseccomp compiles in reasonable time (such filters nearly always exceed the kernel's {MAX_BPF_INSTRUCTIONS}-instruction limit too): drop argument conditions or merge rules"
     )]
     TooComplex {
         /// The profile's [`weight`].
@@ -403,7 +385,7 @@ fn export_len(ctx: &ScmpFilterContext) -> Result<usize, CompileError> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use super::*;
     use crate::profile::syscalls::SYSCALL_NAMES;

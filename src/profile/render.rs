@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::limits::MAX_FILE_BYTES;
 use super::model::{Action, Arch, Flag, SyscallRule};
 
 /// A self-contained profile in the plain OCI format that containerd, CRI-O, runc and crun read
@@ -33,6 +34,30 @@ pub struct Rendered {
     pub bytes: Vec<u8>,
     /// `sha256:<hex>` of `bytes`.
     pub hash: String,
+}
+
+/// A rendered profile larger than a node reads back ([`MAX_FILE_BYTES`]): every scan would find
+/// it oversized and write it again.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the profile renders to {size} bytes with its bases, over the {} MiB bound on a profile file (MAX_FILE_BYTES): remove or merge rules, or extend fewer or smaller bases",
+    MAX_FILE_BYTES / (1024 * 1024)
+)]
+pub struct TooLarge {
+    /// The rendered size in bytes.
+    pub size: usize,
+}
+
+impl Rendered {
+    /// Whether the file fits [`MAX_FILE_BYTES`].
+    pub fn check_size(&self) -> Result<(), TooLarge> {
+        let size = self.bytes.len();
+        if size > MAX_FILE_BYTES {
+            Err(TooLarge { size })
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Renders `profile` to the bytes a node stores. The same profile always gives the same bytes.
@@ -122,6 +147,20 @@ mod tests {
         let out = render(&sample());
         let back: OciProfile = serde_json::from_slice(&out.bytes).unwrap();
         assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn a_rendering_over_the_file_bound_is_refused_with_the_bound_and_the_fix() {
+        let mut big = sample();
+        big.syscalls[0].names = vec!["read".repeat(64); MAX_FILE_BYTES / 256 + 1];
+        let err = render(&big).check_size().unwrap_err();
+        assert!(err.size > MAX_FILE_BYTES);
+        let text = err.to_string();
+        assert!(
+            text.contains("MAX_FILE_BYTES") && text.contains("4 MiB"),
+            "{text}"
+        );
+        assert!(render(&sample()).check_size().is_ok());
     }
 
     #[test]

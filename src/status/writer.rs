@@ -191,7 +191,13 @@ async fn write_one(
     let expected = match resolve(&name, &profile.spec.0, |n| {
         snapshot.profiles.get(n).map(|p| &p.spec.0)
     }) {
-        Ok(resolved) => Expected::Hash(render(&resolved).hash),
+        Ok(resolved) => {
+            let rendered = render(&resolved);
+            match rendered.check_size() {
+                Ok(()) => Expected::Hash(rendered.hash),
+                Err(too_large) => Expected::Invalid(format!("spec: {too_large}")),
+            }
+        }
         Err(err) => Expected::Invalid(err.to_string()),
     };
     let facts = ProfileFacts {
