@@ -1,10 +1,13 @@
 //! From the SeccompProfiles the API has to what this node must hold: resolve bases, check,
 //! render. Pure apart from the `check` callback the caller supplies.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 
 use super::plan::{DesiredProfile, Target};
+use super::retry::RetryBook;
 use crate::api::SeccompProfile;
+use crate::profile::check::NodeCheckError;
 use crate::profile::limits::MAX_PROFILE_NAME_LEN;
 use crate::profile::model::ProfileSpec;
 use crate::profile::render::{OciProfile, Rendered, render};
@@ -37,17 +40,19 @@ impl<'a> ProfileInput<'a> {
 ///
 /// `check` judges a resolved profile for this node (structure and the node's seccomp
 /// library); it is called once per distinct rendering, since `cache` remembers verdicts by
-/// content hash across calls.
+/// content hash across calls. A check that could not finish is no verdict: it is tried again
+/// once its backoff has passed (at `now` or later).
 pub fn desired_state(
     profiles: &[ProfileInput<'_>],
     cache: &mut CheckCache,
-    check: impl Fn(&OciProfile) -> Result<(), String>,
+    check: impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
     let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
     profiles
         .iter()
         .map(|p| {
-            let target = target_for(p, &by_name, cache, &check);
+            let target = target_for(p, &by_name, cache, &check, now);
             let desired = DesiredProfile {
                 generation: p.generation,
                 target,
@@ -61,7 +66,8 @@ fn target_for(
     p: &ProfileInput<'_>,
     by_name: &HashMap<&str, &ProfileSpec>,
     cache: &mut CheckCache,
-    check: &impl Fn(&OciProfile) -> Result<(), String>,
+    check: &impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    now: Instant,
 ) -> Target {
     if p.name.len() > MAX_PROFILE_NAME_LEN {
         return Target::Invalid(format!(
@@ -77,39 +83,74 @@ fn target_for(
     if let Err(too_large) = rendered.check_size() {
         return Target::Invalid(format!("spec: {too_large}"));
     }
-    let verdict = cache
-        .verdicts
-        .entry(rendered.hash.clone())
-        .or_insert_with(|| check(&resolved));
-    match verdict {
-        Ok(()) => Target::Install(rendered),
-        Err(reason) => Target::Invalid(reason.clone()),
+    let hash = rendered.hash.clone();
+    if let Some(verdict) = cache.verdicts.get(&hash) {
+        return match verdict {
+            Ok(()) => Target::Install(rendered),
+            Err(reason) => Target::Invalid(reason.clone()),
+        };
+    }
+    if let Some(reason) = cache.unfinished.deferred(&hash, "", now) {
+        let reason = reason.to_string();
+        return Target::Unchecked { hash, reason };
+    }
+    match check(&resolved) {
+        Ok(()) => {
+            cache.unfinished.succeeded(&hash);
+            cache.verdicts.insert(hash, Ok(()));
+            Target::Install(rendered)
+        }
+        Err(NodeCheckError::Rejected(reason)) => {
+            cache.unfinished.succeeded(&hash);
+            cache.verdicts.insert(hash, Err(reason.clone()));
+            Target::Invalid(reason)
+        }
+        Err(NodeCheckError::Unfinished(reason)) => {
+            cache.unfinished.failed(&hash, "", reason.clone(), now);
+            Target::Unchecked { hash, reason }
+        }
     }
 }
 
 /// Verdicts of the node check by content hash, so that unchanged profiles are not compiled
-/// again on every pass.
+/// again on every pass; and the renderings whose check could not finish, with when to try
+/// again. Only verdicts are remembered: a timeout is no reason to refuse a profile for good.
 #[derive(Debug, Default)]
 pub struct CheckCache {
     verdicts: HashMap<String, Result<(), String>>,
+    unfinished: RetryBook<String>,
 }
 
 impl CheckCache {
     /// Forgets verdicts for renderings no current profile has, keeping the cache bounded.
     pub fn retain_current(&mut self, desired: &BTreeMap<String, DesiredProfile>) {
-        let current: std::collections::HashSet<&str> = desired
+        let installable: HashSet<&str> = desired
             .values()
             .filter_map(|d| match &d.target {
                 Target::Install(Rendered { hash, .. }) => Some(hash.as_str()),
-                Target::Invalid(_) => None,
+                _ => None,
+            })
+            .collect();
+        let unchecked: HashSet<&str> = desired
+            .values()
+            .filter_map(|d| match &d.target {
+                Target::Unchecked { hash, .. } => Some(hash.as_str()),
+                _ => None,
             })
             .collect();
         self.verdicts
-            .retain(|hash, verdict| verdict.is_err() || current.contains(hash.as_str()));
+            .retain(|hash, verdict| verdict.is_err() || installable.contains(hash.as_str()));
+        self.unfinished
+            .retain(|hash| unchecked.contains(hash.as_str()));
         // Rejections are cheap to keep but unbounded over time; cap them.
         if self.verdicts.len() > 4096 {
             self.verdicts.clear();
         }
+    }
+
+    /// When the earliest check that could not finish is due again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.unfinished.next_due()
     }
 }
 
@@ -118,6 +159,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+    use crate::agent::retry::FIRST_RETRY as RETRY_AFTER;
     use crate::profile::model::{Action, SyscallRule};
 
     fn spec(base: Option<&str>, names: &[&str]) -> ProfileSpec {
@@ -152,6 +194,7 @@ mod tests {
             &[input("base", &base), input("child", &child)],
             &mut CheckCache::default(),
             |_| Ok(()),
+            Instant::now(),
         );
         let Target::Install(r) = &out["child"].target else {
             panic!("child must be installable")
@@ -176,6 +219,7 @@ mod tests {
             ],
             &mut CheckCache::default(),
             |_| Ok(()),
+            Instant::now(),
         );
         assert!(matches!(&out["orphan"].target, Target::Invalid(r) if r.contains("\"nowhere\"")));
         assert!(matches!(&out["a"].target, Target::Invalid(r) if r.contains("cycle")));
@@ -186,35 +230,117 @@ mod tests {
     #[test]
     fn node_check_rejection_is_reported_with_its_reason() {
         let s = spec(None, &["read"]);
-        let out = desired_state(&[input("p", &s)], &mut CheckCache::default(), |_| {
-            Err("spec.architectures[0]: big-endian".to_string())
-        });
+        let out = desired_state(
+            &[input("p", &s)],
+            &mut CheckCache::default(),
+            |_| {
+                Err(NodeCheckError::Rejected(
+                    "spec.architectures[0]: big-endian".to_string(),
+                ))
+            },
+            Instant::now(),
+        );
         assert_eq!(
             out["p"].target,
             Target::Invalid("spec.architectures[0]: big-endian".into())
         );
     }
 
-    #[test]
-    fn unchanged_profiles_are_checked_once() {
+    /// Checks one profile in three passes, `verdict` each time it is asked; how often it was.
+    fn checks_in_three_passes(verdict: Result<(), NodeCheckError>) -> (usize, Target) {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
         let mut cache = CheckCache::default();
+        let mut last = None;
         for _ in 0..3 {
-            let out = desired_state(&[input("p", &s)], &mut cache, |_| {
-                calls.set(calls.get() + 1);
-                Ok(())
-            });
+            let out = desired_state(
+                &[input("p", &s)],
+                &mut cache,
+                |_| {
+                    calls.set(calls.get() + 1);
+                    verdict.clone()
+                },
+                Instant::now(),
+            );
             cache.retain_current(&out);
+            last = Some(out["p"].target.clone());
         }
-        assert_eq!(calls.get(), 1);
+        (calls.get(), last.unwrap())
+    }
+
+    #[test]
+    fn unchanged_profiles_are_checked_once() {
+        let (calls, target) = checks_in_three_passes(Ok(()));
+        assert_eq!(calls, 1);
+        assert!(matches!(target, Target::Install(_)));
     }
 
     #[test]
     fn overlong_name_is_invalid() {
         let s = spec(None, &["read"]);
         let name = "a".repeat(MAX_PROFILE_NAME_LEN + 1);
-        let out = desired_state(&[input(&name, &s)], &mut CheckCache::default(), |_| Ok(()));
+        let out = desired_state(
+            &[input(&name, &s)],
+            &mut CheckCache::default(),
+            |_| Ok(()),
+            Instant::now(),
+        );
         assert!(matches!(&out[&name].target, Target::Invalid(r) if r.starts_with("metadata.name")));
+    }
+
+    #[test]
+    fn an_unfinished_check_is_not_a_verdict_and_is_retried_after_a_backoff() {
+        let s = spec(None, &["read"]);
+        let calls = Cell::new(0);
+        let answers = [Err(NodeCheckError::Unfinished("timed out".into())), Ok(())];
+        let mut cache = CheckCache::default();
+        let t0 = Instant::now();
+        let mut at = |now: Instant| {
+            let out = desired_state(
+                &[input("p", &s)],
+                &mut cache,
+                |_| {
+                    calls.set(calls.get() + 1);
+                    answers[calls.get() - 1].clone()
+                },
+                now,
+            );
+            cache.retain_current(&out);
+            out["p"].target.clone()
+        };
+        assert!(matches!(at(t0), Target::Unchecked { reason, .. } if reason == "timed out"));
+        // Within the backoff: not checked again, still no verdict.
+        assert!(matches!(at(t0), Target::Unchecked { .. }));
+        assert_eq!(calls.get(), 1);
+        // After it: checked again, and this time the verdict sticks.
+        assert!(matches!(at(t0 + RETRY_AFTER), Target::Install(_)));
+        assert!(matches!(at(t0 + RETRY_AFTER), Target::Install(_)));
+        assert_eq!(calls.get(), 2);
+        assert_eq!(cache.next_retry(), None);
+    }
+
+    #[test]
+    fn a_rejection_is_remembered() {
+        let (calls, target) = checks_in_three_passes(Err(NodeCheckError::Rejected("no".into())));
+        assert_eq!(calls, 1);
+        assert_eq!(target, Target::Invalid("no".into()));
+    }
+
+    #[test]
+    fn a_rendering_over_the_file_bound_is_invalid_before_any_check() {
+        let names: Vec<String> = (0..70_000).map(|i| format!("name_{i:058}")).collect();
+        let mut s = spec(None, &[]);
+        s.syscalls[0].names = names;
+        let out = desired_state(
+            &[input("big", &s)],
+            &mut CheckCache::default(),
+            |_| panic!("not checked"),
+            Instant::now(),
+        );
+        assert!(
+            matches!(&out["big"].target, Target::Invalid(r) if r.contains("MAX_FILE_BYTES")),
+            "{:?}",
+            out["big"].target
+        );
     }
 }

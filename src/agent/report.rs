@@ -26,6 +26,13 @@ pub fn node_reports(
                     (NodeProfileState::Installed, Some(r.hash.clone()), None)
                 }
                 (Target::Invalid(why), _) => (NodeProfileState::Invalid, None, Some(why.clone())),
+                (Target::Unchecked { reason, .. }, _) => (
+                    NodeProfileState::Error,
+                    None,
+                    Some(format!(
+                        "the node check could not finish: {reason}; retrying"
+                    )),
+                ),
             };
             ProfileReport {
                 name: name.clone(),

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use kube::Client;
@@ -16,6 +16,7 @@ use super::AgentArgs;
 use super::desired::ProfileInput;
 use super::events::EventSender;
 use super::notices::Announcer;
+use super::passes::PassCounter;
 use super::pods::{PodRef, profile_users};
 use super::report::retained_reports;
 use super::sources::{Sources, watch_dir};
@@ -23,9 +24,10 @@ use super::sync::{NodeSync, PassOutcome};
 use super::{events, health, publish, taint};
 use crate::api::SeccompNodeReportSpec;
 use crate::node::dir::ProfileDir;
+use crate::profile::check::NodeCheckError;
 use crate::telemetry::{self, Metrics};
 
-/// How soon a pass that could not write everything is tried again.
+/// How soon a pass whose directory could not be listed is tried again.
 const RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -83,6 +85,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         events: events::spawn(client, &args.node_name, metrics.clone()),
         synced,
         metrics,
+        passes: PassCounter::default(),
     };
 
     let resync = Duration::from_secs(args.resync_seconds);
@@ -90,7 +93,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     // Passes are synchronous and may take seconds; this future is the one the binary's
     // runtime blocks on (src/main.rs), so they never occupy a worker that spawned tasks need.
     loop {
-        let wait = if agent.pass(&sources) { resync } else { RETRY };
+        let wait = match agent.pass(&sources) {
+            Ok(None) => resync,
+            // Only what failed is retried then; a wake-up before it finds it waiting.
+            Ok(Some(due)) => due.saturating_duration_since(Instant::now()).min(resync),
+            Err(()) => RETRY,
+        };
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -110,11 +118,13 @@ struct Agent {
     events: EventSender,
     synced: watch::Sender<bool>,
     metrics: Arc<Metrics>,
+    passes: PassCounter,
 }
 
 impl Agent {
-    /// One pass from the sources' current state; false when it must be retried soon.
-    fn pass(&mut self, sources: &Sources) -> bool {
+    /// One pass from the sources' current state. `Ok` with when something that failed is due
+    /// again (if anything); `Err` when the directory could not be listed at all.
+    fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, ()> {
         let snapshot = sources.profiles.state();
         let inputs: Vec<ProfileInput<'_>> = snapshot
             .iter()
@@ -129,12 +139,13 @@ impl Agent {
             .filter(|name| !existing.contains(name.as_str()))
             .cloned()
             .collect();
-        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics) {
+        let now = Instant::now();
+        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics, now) {
             Ok(outcome) => outcome,
             Err(err) => {
                 warn!(%err, "sync pass failed; retrying");
                 self.metrics.record_error();
-                return false;
+                return Err(());
             }
         };
         self.metrics.record_pass();
@@ -146,15 +157,18 @@ impl Agent {
         for notice in notices {
             self.events.send(notice);
         }
-        let complete = outcome.complete;
+        let retry_at = outcome.retry_at;
         self.reports
             .send_replace(Some(node_report(outcome, &users)));
-        if complete && !self.metrics.synced() {
-            info!("first complete sync: every valid profile is installed");
+        // Every profile has its outcome now, installed or an error of its own: one profile
+        // that cannot be written must not keep the node tainted.
+        if !self.metrics.synced() {
+            info!("first complete sync: every profile has its outcome on this node");
             self.metrics.set_synced();
             self.synced.send_replace(true);
         }
-        complete
+        self.passes.completed(Instant::now());
+        Ok(retry_at)
     }
 }
 
@@ -187,7 +201,7 @@ fn node_report(
 }
 
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.
-fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), String> {
+fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), NodeCheckError> {
     crate::profile::check_for_node(profile).map(|_warnings| ())
 }
 

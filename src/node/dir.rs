@@ -62,6 +62,10 @@ pub enum Entry {
     Oversized,
     /// A symlink, directory, fifo, socket or device: never one of ours.
     NotAFile(EntryKind),
+    /// An entry that cannot be inspected or read (for example a file of another user with
+    /// mode 000): never one of ours, which are readable by everyone. Replacing or removing it
+    /// needs only write access to the directory.
+    Unreadable(String),
 }
 
 /// The type of a non-regular entry.
@@ -124,7 +128,9 @@ impl ProfileDir {
         &self.path
     }
 
-    /// Lists every entry with what it is; regular files are hashed.
+    /// Lists every entry with what it is; regular files are hashed. Only a failure to list
+    /// the directory fails the scan: an entry that cannot be inspected or read is listed as
+    /// [`Entry::Unreadable`], so that one bad entry never hides the others.
     pub fn scan(&self) -> Result<BTreeMap<OsString, Entry>, DirError> {
         let mut out = BTreeMap::new();
         let entries = fs::read_dir(&self.path).map_err(io_err("list", &self.path))?;
@@ -136,7 +142,10 @@ impl ProfileDir {
             let kind = match entry.file_type() {
                 Ok(t) => t,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("inspect", &path)(e)),
+                Err(e) => {
+                    out.insert(name, Entry::Unreadable(format!("inspect: {e}")));
+                    continue;
+                }
             };
             let value = if kind.is_symlink() {
                 Entry::NotAFile(EntryKind::Symlink)
@@ -151,7 +160,7 @@ impl ProfileDir {
                     // Swapped for something else since listing: not ours either way.
                     Ok(Contents::NotRegular) => Entry::NotAFile(EntryKind::Special),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_err("read", &path)(e)),
+                    Err(e) => Entry::Unreadable(format!("read: {e}")),
                 }
             } else {
                 Entry::NotAFile(EntryKind::Special)
@@ -458,6 +467,26 @@ mod tests {
         assert_eq!(
             pd.scan().unwrap().get(os("p.json")),
             Some(&Entry::NotAFile(EntryKind::Special))
+        );
+        pd.write_atomic(os("p.json"), b"profile").unwrap();
+        assert_eq!(pd.read(os("p.json")).unwrap().unwrap(), b"profile");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_listed_and_can_be_replaced() {
+        let (_tmp, pd) = dir();
+        let path = pd.path().join("p.json");
+        fs::write(&path, b"{}").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+        fs::write(pd.path().join("other.json"), b"x").unwrap();
+        let scan = pd.scan().unwrap();
+        // Root with CAP_DAC_OVERRIDE (as in a build container) reads it anyway.
+        if File::open(&path).is_err() {
+            assert!(matches!(scan.get(os("p.json")), Some(Entry::Unreadable(_))));
+        }
+        assert!(
+            matches!(scan.get(os("other.json")), Some(Entry::File { .. })),
+            "the other entries are still listed"
         );
         pd.write_atomic(os("p.json"), b"profile").unwrap();
         assert_eq!(pd.read(os("p.json")).unwrap().unwrap(), b"profile");
