@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{client, eventually, kubeconfig_path, node_profile_path, unique};
-use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port, host_metrics};
-use lifecycle_support::{agent_pods, create_profile, delete_profile, denylist, wait_for_bytes};
+use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port};
+use lifecycle_support::{
+    agent_pods, create_profile, delete_profile, denylist, host_metrics, wait_for_bytes,
+};
 use seccompd::node::dir::TEMP_PREFIX;
 use seccompd::profile::limits::MAX_PROFILE_NAME_LEN;
 

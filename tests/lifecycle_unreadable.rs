@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{client, eventually, kubeconfig_path, unique};
-use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port, host_metrics};
-use lifecycle_support::{create_profile, delete_profile, denylist, wait_for_bytes};
+use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port};
+use lifecycle_support::{create_profile, delete_profile, denylist, host_metrics, wait_for_bytes};
 
 /// The uid of `nobody`: another user than the agent's.
 const OTHER_UID: u32 = 65534;

@@ -96,20 +96,6 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
-/// The metrics of a host agent serving on `port`, by series; empty while it does not answer.
-pub fn host_metrics(port: u16) -> std::collections::BTreeMap<String, f64> {
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "2",
-            &format!("http://127.0.0.1:{port}/metrics"),
-        ])
-        .output()
-        .expect("running curl");
-    super::parse_metrics(&String::from_utf8_lossy(&out.stdout))
-}
-
 /// A running host agent; killed with SIGKILL when dropped.
 pub struct HostAgent {
     child: Child,
