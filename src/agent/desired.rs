@@ -10,7 +10,7 @@ use crate::api::SeccompProfile;
 use crate::profile::check::NodeCheckError;
 use crate::profile::limits::MAX_PROFILE_NAME_LEN;
 use crate::profile::model::ProfileSpec;
-use crate::profile::render::{OciProfile, Rendered, render};
+use crate::profile::render::{ContentHash, OciProfile, Rendered, render};
 use crate::profile::resolve::resolve;
 
 /// One SeccompProfile as the agent sees it.
@@ -117,31 +117,30 @@ fn target_for(
 /// again. Only verdicts are remembered: a timeout is no reason to refuse a profile for good.
 #[derive(Debug, Default)]
 pub struct CheckCache {
-    verdicts: HashMap<String, Result<(), String>>,
-    unfinished: RetryBook<String>,
+    verdicts: HashMap<ContentHash, Result<(), String>>,
+    unfinished: RetryBook<ContentHash>,
 }
 
 impl CheckCache {
     /// Forgets verdicts for renderings no current profile has, keeping the cache bounded.
     pub fn retain_current(&mut self, desired: &BTreeMap<String, DesiredProfile>) {
-        let installable: HashSet<&str> = desired
+        let installable: HashSet<&ContentHash> = desired
             .values()
             .filter_map(|d| match &d.target {
-                Target::Install(Rendered { hash, .. }) => Some(hash.as_str()),
+                Target::Install(Rendered { hash, .. }) => Some(hash),
                 _ => None,
             })
             .collect();
-        let unchecked: HashSet<&str> = desired
+        let unchecked: HashSet<&ContentHash> = desired
             .values()
             .filter_map(|d| match &d.target {
-                Target::Unchecked { hash, .. } => Some(hash.as_str()),
+                Target::Unchecked { hash, .. } => Some(hash),
                 _ => None,
             })
             .collect();
         self.verdicts
-            .retain(|hash, verdict| verdict.is_err() || installable.contains(hash.as_str()));
-        self.unfinished
-            .retain(|hash| unchecked.contains(hash.as_str()));
+            .retain(|hash, verdict| verdict.is_err() || installable.contains(hash));
+        self.unfinished.retain(|hash| unchecked.contains(hash));
         // Rejections are cheap to keep but unbounded over time; cap them.
         if self.verdicts.len() > 4096 {
             self.verdicts.clear();

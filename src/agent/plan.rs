@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 
 use crate::node::dir::Entry;
-use crate::profile::render::Rendered;
+use crate::profile::render::{ContentHash, Rendered};
 
 /// What the API wants on this node for one profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub enum Target {
     /// then it is treated like an invalid one (the last valid file, if any, stays).
     Unchecked {
         /// The content hash of the rendering that waits for its check.
-        hash: String,
+        hash: ContentHash,
         /// Why the check did not finish.
         reason: String,
     },

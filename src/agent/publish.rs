@@ -16,6 +16,7 @@ use super::AgentError;
 use super::node_ref::NodeRef;
 use crate::api::{SeccompNodeReport, SeccompNodeReportSpec};
 use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
+use crate::profile::render::ContentHash;
 use crate::telemetry::Metrics;
 
 /// Field manager of the agent's writes.
@@ -65,7 +66,7 @@ async fn publish_latest(
 /// The content hashes of node `node_name`'s last report, by profile: what the agent had
 /// installed or kept before it (re)started. Empty when there is no report or the API does not
 /// answer within a few seconds; the agent then simply learns nothing from it.
-pub async fn reported_hashes(client: &Client, node_name: &str) -> BTreeMap<String, String> {
+pub async fn reported_hashes(client: &Client, node_name: &str) -> BTreeMap<String, ContentHash> {
     let api: Api<SeccompNodeReport> = Api::all(client.clone());
     let report = match tokio::time::timeout(Duration::from_secs(5), api.get_opt(node_name)).await {
         Ok(Ok(Some(report))) => report,

@@ -6,6 +6,7 @@ use super::notices::pod_list;
 use super::plan::{DesiredProfile, Target};
 use super::pods::PodRef;
 use crate::api::{NodeProfileState, ProfileReport};
+use crate::profile::render::ContentHash;
 
 /// The node's report: one entry per profile, sorted by name.
 ///
@@ -48,7 +49,7 @@ pub fn node_reports(
 /// Report entries for deleted profiles whose file stays: `kept` maps each to the hash of its
 /// file, `users` names the pods that use it.
 pub fn retained_reports(
-    kept: &BTreeMap<String, String>,
+    kept: &BTreeMap<String, ContentHash>,
     users: &BTreeMap<String, Vec<PodRef>>,
 ) -> Vec<ProfileReport> {
     kept.iter()
@@ -101,8 +102,8 @@ mod tests {
         let by_name: BTreeMap<_, _> = got.iter().map(|r| (r.name.as_str(), r)).collect();
         assert_eq!(by_name["ok"].state, NodeProfileState::Installed);
         assert_eq!(
-            by_name["ok"].content_hash.as_deref(),
-            Some(content_hash(b"A").as_str())
+            by_name["ok"].content_hash.as_ref(),
+            Some(&content_hash(b"A"))
         );
         assert_eq!(by_name["ok"].generation, Some(4));
         assert_eq!(by_name["broken-disk"].state, NodeProfileState::Error);
@@ -118,7 +119,7 @@ mod tests {
 
     #[test]
     fn retained_profiles_name_their_pods() {
-        let kept = BTreeMap::from([("old".to_string(), "sha256:o".to_string())]);
+        let kept = BTreeMap::from([("old".to_string(), ContentHash::from("sha256:o"))]);
         let users = BTreeMap::from([(
             "old".to_string(),
             vec![PodRef {
@@ -130,7 +131,7 @@ mod tests {
         let got = retained_reports(&kept, &users);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].state, NodeProfileState::Retained);
-        assert_eq!(got[0].content_hash.as_deref(), Some("sha256:o"));
+        assert_eq!(got[0].content_hash, Some(ContentHash::from("sha256:o")));
         assert!(
             got[0]
                 .reason

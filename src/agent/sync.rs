@@ -16,7 +16,7 @@ use super::retry::RetryBook;
 use crate::api::ProfileReport;
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::profile::check::NodeCheckError;
-use crate::profile::render::{OciProfile, Rendered, content_hash};
+use crate::profile::render::{ContentHash, OciProfile, Rendered, content_hash};
 use crate::telemetry::{FileChange, Metrics};
 
 /// Judges a resolved profile for this node; `Err` says why it is not installed.
@@ -31,7 +31,7 @@ pub struct NodeSync {
     last_good: BTreeMap<String, Rendered>,
     /// Content hashes the agent reported before it (re)started: a file on disk with exactly
     /// that hash is one it wrote, so its bytes can serve as the last valid version.
-    reported: BTreeMap<String, String>,
+    reported: BTreeMap<String, ContentHash>,
     check: NodeCheck,
     /// Profiles whose file could not be written, by name, keyed to the content attempted.
     write_retries: RetryBook<String>,
@@ -59,7 +59,7 @@ impl NodeSync {
     /// Remembers the hashes of the agent's last report (by profile name), so that the first
     /// pass can take the files that still match them as the last valid versions. Without it a
     /// restarted agent could keep, but not repair, the file of a deleted profile pods use.
-    pub fn trust_reported(&mut self, hashes: BTreeMap<String, String>) {
+    pub fn trust_reported(&mut self, hashes: BTreeMap<String, ContentHash>) {
         self.reported = hashes;
     }
 
@@ -126,7 +126,10 @@ impl NodeSync {
         let mut errors = BTreeMap::new();
         for write in writes {
             let hash = &write.rendered.hash;
-            if let Some(reason) = self.write_retries.deferred(&write.profile, hash, now) {
+            if let Some(reason) = self
+                .write_retries
+                .deferred(&write.profile, hash.as_str(), now)
+            {
                 errors.insert(write.profile, reason.to_string());
                 continue;
             }
@@ -148,7 +151,7 @@ impl NodeSync {
                     metrics.record_error();
                     let reason = format!("cannot write the profile file: {err}");
                     self.write_retries
-                        .failed(&write.profile, hash, reason.clone(), now);
+                        .failed(&write.profile, hash.as_str(), reason.clone(), now);
                     errors.insert(write.profile, reason);
                 }
             }
@@ -230,7 +233,7 @@ pub struct PassOutcome {
     /// The node's outcome for every SeccompProfile, sorted by name.
     pub reports: Vec<ProfileReport>,
     /// The retained profiles whose file is on disk after the pass, with its content hash.
-    pub kept: BTreeMap<String, String>,
+    pub kept: BTreeMap<String, ContentHash>,
     /// When something that failed (a write, a removal, a check that could not finish) is due
     /// to be tried again; `None` when nothing waits.
     pub retry_at: Option<Instant>,
@@ -389,7 +392,7 @@ mod tests {
         fs::write(&path, b"tampered while the agent was down").unwrap();
         sync.trust_reported(BTreeMap::from([(
             "used".to_string(),
-            "sha256:what-it-wrote".to_string(),
+            ContentHash::from("sha256:what-it-wrote"),
         )]));
         let used = BTreeSet::from(["used".to_string()]);
         let out = sync.pass(&[], &used, &metrics, Instant::now()).unwrap();

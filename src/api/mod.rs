@@ -5,7 +5,10 @@ pub mod node_report;
 pub mod profile;
 
 pub use node_report::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
-pub use profile::{NodeProblem, Phase, SeccompProfile, SeccompProfileSpec, SeccompProfileStatus};
+pub use profile::{
+    CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,
+    SeccompProfileStatus,
+};
 
 /// The API group of every seccompd resource.
 pub const GROUP: &str = "seccompd.dev";

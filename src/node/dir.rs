@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 
 use crate::profile::limits;
-use crate::profile::render::content_hash;
+use crate::profile::render::{ContentHash, content_hash};
 
 /// Largest file the agent reads back to compare ([`limits::MAX_FILE_BYTES`]). Anything larger
 /// cannot be one of ours and is replaced without being read in full.
@@ -56,7 +56,7 @@ pub enum Entry {
     /// A regular file no larger than [`MAX_FILE_BYTES`], with the hash of its content.
     File {
         /// `sha256:<hex>` of the content.
-        hash: String,
+        hash: ContentHash,
     },
     /// A regular file larger than [`MAX_FILE_BYTES`].
     Oversized,

@@ -1,5 +1,6 @@
 //! Rendering: the exact bytes written to a node, and their content hash.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -33,7 +34,40 @@ pub struct Rendered {
     /// The file's bytes: pretty JSON with a trailing newline, fields in a fixed order.
     pub bytes: Vec<u8>,
     /// `sha256:<hex>` of `bytes`.
-    pub hash: String,
+    pub hash: ContentHash,
+}
+
+/// `sha256:<hex>` of a profile file's bytes: what the status expects, what nodes report and
+/// what the agent compares files by. A type of its own, so that a hash never passes for a name.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    /// The hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// The `sha256:<hex>` text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A hash as read back from the API (a report or a status), taken as written.
+impl From<&str> for ContentHash {
+    fn from(text: &str) -> Self {
+        Self(text.to_string())
+    }
+}
+
+impl std::fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A rendered profile larger than a node reads back ([`MAX_FILE_BYTES`]): every scan would find
@@ -70,8 +104,8 @@ pub fn render(profile: &OciProfile) -> Rendered {
 }
 
 /// `sha256:<hex>` of `bytes`, the form used in status and on disk comparisons.
-pub fn content_hash(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+pub fn content_hash(bytes: &[u8]) -> ContentHash {
+    ContentHash::of(bytes)
 }
 
 #[cfg(test)]
@@ -166,7 +200,7 @@ mod tests {
     #[test]
     fn hash_is_sha256_of_bytes() {
         assert_eq!(
-            content_hash(b""),
+            content_hash(b"").as_str(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
