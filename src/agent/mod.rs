@@ -3,7 +3,7 @@
 pub mod desired;
 pub mod events;
 pub mod health;
-pub mod node_ref;
+pub mod node_identity;
 pub mod notices;
 pub mod passes;
 pub mod plan;
@@ -76,4 +76,7 @@ pub enum AgentError {
     /// The profile directory could not be used.
     #[error(transparent)]
     Dir(#[from] crate::node::dir::DirError),
+    /// The Node object of this node has not been seen (yet, or since it was deleted).
+    #[error("node {0} is not known to the API server (yet)")]
+    NodeUnknown(String),
 }

@@ -21,7 +21,7 @@ use super::pods::{PodRef, profile_users};
 use super::report::retained_reports;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome};
-use super::{events, health, publish, taint};
+use super::{events, health, node_identity, publish, taint};
 use crate::api::SeccompNodeReportSpec;
 use crate::node::dir::ProfileDir;
 use crate::profile::check::NodeCheckError;
@@ -76,13 +76,20 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         pods = sources.pods.len(),
         "first complete lists received"
     );
+    // This node's name and uid, resolved once and replaced when the Node is recreated.
+    let (node, _node_watch) = node_identity::watch_identity(client.clone(), &args.node_name);
     let mut sync = NodeSync::new(dir, node_check);
     sync.trust_reported(publish::reported_hashes(&client, &args.node_name).await);
     let mut agent = Agent {
         sync,
         announcer: Announcer::default(),
-        reports: publish::spawn(client.clone(), &args.node_name, metrics.clone()),
-        events: events::spawn(client, &args.node_name, metrics.clone()),
+        reports: publish::spawn(
+            client.clone(),
+            &args.node_name,
+            node.clone(),
+            metrics.clone(),
+        ),
+        events: events::spawn(client, &args.node_name, node, metrics.clone()),
         synced,
         metrics,
         passes: PassCounter::default(),
