@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use super::AgentError;
+use super::decide::notices::{Notice, pod_list};
+use super::decide::suggest::missing_profile_note;
 use super::node_identity::NodeIdentity;
-use super::notices::{Notice, pod_list};
-use super::suggest::missing_profile_note;
 use crate::api::SeccompProfile;
 use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
@@ -223,7 +223,7 @@ fn truncate(mut text: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::pods::PodRef;
+    use crate::agent::decide::pods::PodRef;
 
     fn node() -> ObjectReference {
         ObjectReference {

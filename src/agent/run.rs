@@ -13,12 +13,12 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
-use super::desired::ProfileInput;
+use super::decide::desired::ProfileInput;
+use super::decide::notices::Announcer;
+use super::decide::pods::{PodRef, profile_users};
+use super::decide::report::retained_reports;
 use super::events::EventSender;
-use super::notices::Announcer;
 use super::passes::PassCounter;
-use super::pods::{PodRef, profile_users};
-use super::report::retained_reports;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome};
 use super::{events, health, node_identity, publish, taint};

@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::desired::{CheckCache, ProfileInput, desired_state};
-use super::plan::{
+use super::decide::desired::{CheckCache, ProfileInput, desired_state};
+use super::decide::plan::{
     DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, file_name, plan,
 };
-use super::report::node_reports;
-use super::retry::RetryBook;
+use super::decide::report::node_reports;
+use super::decide::retry::RetryBook;
 use crate::api::ProfileReport;
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::profile::check::NodeCheckError;
@@ -443,7 +443,10 @@ mod tests {
             state(&first, "good").0,
             crate::api::NodeProfileState::Installed
         );
-        assert_eq!(first.retry_at, Some(t0 + crate::agent::retry::FIRST_RETRY));
+        assert_eq!(
+            first.retry_at,
+            Some(t0 + crate::agent::decide::retry::FIRST_RETRY)
+        );
         let errors = || counter(&metrics, "seccompd_file_errors_total");
         assert_eq!(errors(), 1);
 
@@ -463,7 +466,7 @@ mod tests {
         assert_eq!(errors(), 2);
         assert_eq!(
             later.retry_at,
-            Some(due + 2 * crate::agent::retry::FIRST_RETRY)
+            Some(due + 2 * crate::agent::decide::retry::FIRST_RETRY)
         );
     }
 

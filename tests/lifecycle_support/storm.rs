@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use seccompd::agent::desired::{CheckCache, ProfileInput, desired_state};
-use seccompd::agent::plan::Target;
+use seccompd::agent::decide::desired::{CheckCache, ProfileInput, desired_state};
+use seccompd::agent::decide::plan::Target;
 use seccompd::api::{SeccompProfile, SeccompProfileSpec};
 use seccompd::node::dir::TEMP_PREFIX;
 use seccompd::profile::model::ProfileSpec;

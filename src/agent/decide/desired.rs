@@ -158,7 +158,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::agent::retry::FIRST_RETRY as RETRY_AFTER;
+    use crate::agent::decide::retry::FIRST_RETRY as RETRY_AFTER;
     use crate::profile::model::{Action, SyscallRule};
 
     fn spec(base: Option<&str>, names: &[&str]) -> ProfileSpec {
