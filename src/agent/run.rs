@@ -41,6 +41,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     info!(node = %args.node_name, dir = %dir.path().display(), "seccompd agent starting");
 
     let metrics = Arc::new(Metrics::default());
+    // The loop's heartbeat; `passes.subscribe()` tells a reader (liveness) when the last pass
+    // ended.
+    let passes = PassCounter::default();
     let wake = Arc::new(Notify::new());
     let sources = Sources::start(&client, &args.node_name, &wake);
     let _dir_watch = watch_dir(dir.path(), wake.clone())
@@ -92,7 +95,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         events: events::spawn(client, &args.node_name, node, metrics.clone()),
         synced,
         metrics,
-        passes: PassCounter::default(),
+        passes,
     };
 
     let resync = Duration::from_secs(args.resync_seconds);
