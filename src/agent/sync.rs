@@ -286,6 +286,7 @@ fn remember_installed(
 mod tests {
     use std::ffi::OsStr;
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     use super::*;
     use crate::profile::model::ProfileSpec;
@@ -509,5 +510,74 @@ mod tests {
         );
         assert_eq!(counter(&metrics, "seccompd_profile_removals_total"), 1);
         assert_eq!(counter(&metrics, "seccompd_profile_installs_total"), 1);
+    }
+
+    /// Set in the child that runs [`an_unreadable_file_at_a_profiles_name_is_replaced`]
+    /// without capabilities.
+    const WITHOUT_CAPS: &str = "SECCOMPD_TEST_WITHOUT_CAPABILITIES";
+
+    #[test]
+    fn an_unreadable_file_at_a_profiles_name_is_replaced() {
+        if std::env::var_os(WITHOUT_CAPS).is_none() {
+            // Root with CAP_DAC_OVERRIDE reads any file: run this test again in a child with
+            // every capability dropped, as the agent runs in its DaemonSet.
+            let status = std::process::Command::new("setpriv")
+                .args([
+                    "--bounding-set=-all",
+                    "--inh-caps=-all",
+                    "--ambient-caps=-all",
+                    "--",
+                ])
+                .arg(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "agent::sync::tests::an_unreadable_file_at_a_profiles_name_is_replaced",
+                    "--test-threads=1",
+                ])
+                .env(WITHOUT_CAPS, "1")
+                .status()
+                .expect("setpriv (util-linux) runs the test without capabilities");
+            assert!(status.success(), "the test without capabilities failed");
+            return;
+        }
+        let (tmp, mut sync, metrics) = agent();
+        let s = spec(&["read"]);
+        let t0 = Instant::now();
+        sync.pass(&[input("a", &s)], &BTreeSet::new(), &metrics, t0)
+            .unwrap();
+        let path = tmp.path().join("seccompd/a.json");
+        let bytes = fs::read(&path).unwrap();
+        // Behind the agent's back: a mode-000 file at the name, which it cannot read.
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"{}").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+        assert!(fs::read(&path).is_err(), "capabilities are dropped");
+        let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
+        assert!(matches!(
+            dir.scan().unwrap().get(OsStr::new("a.json")),
+            Some(Entry::Unreadable(_))
+        ));
+
+        let out = sync
+            .pass(
+                &[input("a", &s), input("b", &s)],
+                &BTreeSet::new(),
+                &metrics,
+                t0,
+            )
+            .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), bytes, "repaired");
+        assert!(
+            tmp.path().join("seccompd/b.json").exists(),
+            "the other one installed"
+        );
+        assert!(
+            out.reports
+                .iter()
+                .all(|r| r.state == crate::api::NodeProfileState::Installed),
+            "{:?}",
+            out.reports
+        );
+        assert_eq!(out.retry_at, None);
     }
 }
