@@ -16,7 +16,7 @@ use super::AgentArgs;
 use super::decide::desired::ProfileInput;
 use super::decide::notices::Announcer;
 use super::decide::pods::{PodRef, profile_users};
-use super::decide::report::retained_reports;
+use super::decide::report::{retained_reports, unknown_state_reports};
 use super::events::EventSender;
 use super::passes::PassCounter;
 use super::sources::{Sources, watch_dir};
@@ -155,6 +155,12 @@ impl Agent {
             Err(err) => {
                 warn!(%err, "sync pass failed; retrying");
                 self.metrics.record_error();
+                // Nothing on disk is known now: no profile may still be reported Installed.
+                let reason = format!("the profile directory cannot be listed: {err}");
+                self.reports.send_replace(Some(SeccompNodeReportSpec {
+                    synced: self.metrics.synced(),
+                    profiles: unknown_state_reports(&inputs, &reason),
+                }));
                 return Err(());
             }
         };

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::desired::ProfileInput;
 use super::notices::pod_list;
 use super::plan::{DesiredProfile, Target};
 use super::pods::PodRef;
@@ -67,6 +68,23 @@ pub fn retained_reports(
             }
         })
         .collect()
+}
+
+/// Report entries when the directory could not even be listed: every profile is an `Error`
+/// with `reason`, since what its file holds is unknown.
+pub fn unknown_state_reports(profiles: &[ProfileInput<'_>], reason: &str) -> Vec<ProfileReport> {
+    let mut out: Vec<ProfileReport> = profiles
+        .iter()
+        .map(|p| ProfileReport {
+            name: p.name.to_string(),
+            state: NodeProfileState::Error,
+            generation: p.generation,
+            content_hash: None,
+            reason: Some(reason.to_string()),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 #[cfg(test)]
@@ -139,5 +157,30 @@ mod tests {
                 .unwrap()
                 .ends_with("use it: ns/web")
         );
+    }
+
+    #[test]
+    fn an_unlisted_directory_reports_every_profile_as_error_without_a_hash() {
+        let spec: crate::profile::model::ProfileSpec =
+            serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})).unwrap();
+        let inputs = [
+            ProfileInput {
+                name: "b",
+                generation: Some(2),
+                spec: &spec,
+            },
+            ProfileInput {
+                name: "a",
+                generation: Some(1),
+                spec: &spec,
+            },
+        ];
+        let got = unknown_state_reports(&inputs, "permission denied");
+        let names: Vec<_> = got.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(got.iter().all(|r| r.state == NodeProfileState::Error
+            && r.content_hash.is_none()
+            && r.reason.as_deref() == Some("permission denied")));
+        assert_eq!(got[1].generation, Some(2));
     }
 }
