@@ -11,10 +11,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{client, eventually, kubeconfig_path, node_profile_path, unique};
+use common::{client, kubeconfig_path, node_profile_path, unique};
 use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port};
 use lifecycle_support::{
-    agent_pods, create_profile, delete_profile, denylist, host_metrics, wait_for_bytes,
+    agent_pods, create_profile, delete_profile, denylist, wait_for_bytes, wait_host_synced,
 };
 use seccompd::node::dir::TEMP_PREFIX;
 use seccompd::profile::limits::MAX_PROFILE_NAME_LEN;
@@ -80,19 +80,14 @@ async fn names_of_every_length_up_to_the_bound_install_and_a_restarted_agent_com
     // A restarted agent completes its first sync (the step that makes a node ready and lifts
     // its taint) with every one of them present.
     agent.kill9();
+    // A fresh port: the old one may linger in TIME_WAIT.
+    let port = free_port();
+    let options = HostOptions {
+        health_port: Some(port),
+        ..options
+    };
     let _agent = root.spawn_with(&binary, &kubeconfig_path(), &options);
-    eventually(
-        "the restarted agent's first sync",
-        Duration::from_secs(60),
-        || async {
-            let metrics = host_metrics(port);
-            match metrics.get("seccompd_synced") {
-                Some(v) if *v == 1.0 => Ok(()),
-                other => Err(format!("seccompd_synced = {other:?}")),
-            }
-        },
-    )
-    .await;
+    wait_host_synced(port).await;
 
     // The in-cluster agent installs the longest name too, and stays ready.
     let longest = names.last().expect("at least one name");

@@ -12,9 +12,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{client, eventually, kubeconfig_path, unique};
+use common::{client, kubeconfig_path, unique};
 use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port};
-use lifecycle_support::{create_profile, delete_profile, denylist, host_metrics, wait_for_bytes};
+use lifecycle_support::{
+    create_profile, delete_profile, denylist, wait_for_bytes, wait_host_synced,
+};
 
 /// The uid of `nobody`: another user than the agent's.
 const OTHER_UID: u32 = 65534;
@@ -35,20 +37,6 @@ async fn wait_for_repair(path: &Path, want: &[u8]) {
     let meta = fs::metadata(path).expect("the repaired file");
     assert_eq!(meta.uid(), 0, "the agent's file, not the planted one");
     assert_eq!(meta.mode() & 0o777, 0o644);
-}
-
-async fn wait_synced(port: u16) {
-    eventually(
-        "the agent's first sync",
-        Duration::from_secs(60),
-        || async {
-            match host_metrics(port).get("seccompd_synced") {
-                Some(v) if *v == 1.0 => Ok(()),
-                other => Err(format!("seccompd_synced = {other:?}")),
-            }
-        },
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -82,8 +70,14 @@ async fn an_unreadable_file_of_another_user_is_repaired_and_other_profiles_keep_
     plant_unreadable(work.path(), &file(&first));
     let third = unique("meanwhile");
     let want_third = create_profile(&client, &third, &denylist(&["chroot"])).await;
+    // A fresh port: the old one may linger in TIME_WAIT.
+    let port = free_port();
+    let options = HostOptions {
+        health_port: Some(port),
+        ..options
+    };
     let _agent = root.spawn_with(&binary, &kubeconfig_path(), &options);
-    wait_synced(port).await;
+    wait_host_synced(port).await;
     wait_for_repair(&file(&first), &want.bytes).await;
     wait_for_bytes(&file(&third), &want_third.bytes, Duration::from_secs(30)).await;
 

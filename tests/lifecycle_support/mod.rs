@@ -298,6 +298,22 @@ pub fn host_metrics(port: u16) -> std::collections::BTreeMap<String, f64> {
     parse_metrics(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// Waits until the host agent serving on `port` has completed its first sync (what makes a
+/// node's agent ready and lifts the node's taint).
+pub async fn wait_host_synced(port: u16) {
+    eventually(
+        "the agent's first sync",
+        Duration::from_secs(60),
+        || async {
+            match host_metrics(port).get("seccompd_synced") {
+                Some(v) if *v == 1.0 => Ok(()),
+                other => Err(format!("seccompd_synced = {other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
 /// Prometheus text to series → value.
 pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     text.lines()
