@@ -260,6 +260,7 @@ mod tests {
     use crate::api::{NodeProfileState, ProfileReport};
     use crate::apiserver::mock::mock_client;
     use crate::profile::render::ContentHash;
+    use crate::telemetry::Metrics;
 
     fn node(uid: &str) -> NodeIdentity {
         NodeIdentity {
@@ -399,6 +400,81 @@ mod tests {
         );
         assert_eq!(publisher.last, Some(applied("sha256:a", "u1", "42")));
         drop(publisher);
+        api.expect_no_more().await;
+    }
+
+    /// A stored report as the watch would deliver it.
+    fn stored(hash: &str, rv: &str) -> SeccompNodeReport {
+        let mut report = SeccompNodeReport::new("node1", spec(hash));
+        report.metadata.resource_version = Some(rv.into());
+        report
+    }
+
+    /// The API server's answer to an apply: the report with resourceVersion `rv`.
+    fn answer(rv: &str) -> serde_json::Value {
+        json!({
+            "apiVersion": "seccompd.dev/v1alpha1",
+            "kind": "SeccompNodeReport",
+            "metadata": {"name": "node1", "resourceVersion": rv},
+            "spec": {"synced": true, "profiles": []},
+        })
+    }
+
+    const REPORT: &str = "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1";
+    const APPLY: &[&str] = &["fieldManager=seccompd-agent", "force=true"];
+
+    #[tokio::test]
+    async fn the_task_reapplies_a_deleted_report_and_follows_a_recreated_node_only() {
+        let (client, mut api) = mock_client();
+        let (reports_tx, reports) = watch::channel(Some(spec("sha256:a")));
+        let (node_tx, node_rx) = watch::channel(Some(node("u1")));
+        let (store, mut writer) = kube::runtime::reflector::store::<SeccompNodeReport>();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let wake = Arc::new(Notify::new());
+        let inputs = Inputs {
+            reports,
+            node: node_rx,
+            stored: store,
+            wake: wake.clone(),
+        };
+        let task = tokio::spawn(publish_latest(
+            ReportPublisher::new(client),
+            inputs,
+            Arc::new(Metrics::default()),
+        ));
+        let owner =
+            |uid: &str| json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": uid}]);
+
+        // No report stored yet: applied.
+        let first = api
+            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("1"))
+            .await;
+        assert_eq!(first.body["metadata"]["ownerReferences"], owner("u1"));
+        // The watch brings the agent's own write back, then someone deletes the report.
+        writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "1")));
+        wake.notify_one();
+        tokio::task::yield_now().await;
+        writer.apply_watcher_event(&watcher::Event::Delete(stored("sha256:a", "1")));
+        wake.notify_one();
+        let again = api
+            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("2"))
+            .await;
+        assert_eq!(again.body, first.body, "the same report, applied again");
+        writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "2")));
+        wake.notify_one();
+
+        // The Node is recreated: the report is applied with the new owner.
+        node_tx.send_replace(Some(node("u2")));
+        let moved = api
+            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("3"))
+            .await;
+        assert_eq!(moved.body["metadata"]["ownerReferences"], owner("u2"));
+
+        // The loop is gone: the task ends, and nothing else was sent (the agent's own writes,
+        // read back, made no request).
+        drop(reports_tx);
+        task.await.unwrap();
         api.expect_no_more().await;
     }
 

@@ -9,6 +9,10 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::Value;
 
+/// How long a step waits for the request it expects, so that a missing request fails the
+/// test instead of hanging it.
+const WAIT_FOR_REQUEST: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The server side of a mocked client.
 pub struct MockApi {
     handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
@@ -40,11 +44,12 @@ impl MockApi {
         status: StatusCode,
         response: Value,
     ) -> Received {
-        let (request, respond) = self
-            .handle
-            .next_request()
-            .await
-            .unwrap_or_else(|| panic!("no request came; expected {method} {path}"));
+        let next = tokio::time::timeout(WAIT_FOR_REQUEST, self.handle.next_request()).await;
+        let (request, respond) = next
+            .unwrap_or_else(|_| {
+                panic!("no request within {WAIT_FOR_REQUEST:?}; expected {method} {path}")
+            })
+            .unwrap_or_else(|| panic!("the client is gone; expected {method} {path}"));
         assert_eq!(request.method(), method, "{}", request.uri());
         assert_eq!(request.uri().path(), path);
         let got: BTreeSet<&str> = request
