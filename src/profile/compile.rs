@@ -180,9 +180,10 @@ pub fn weight(profile: &OciProfile) -> usize {
 /// The compile runs in a thread of its own. One that runs out of time is told to stop, and
 /// does so before its next rule or before the export (libseccomp cannot be interrupted inside
 /// a call); while it has not stopped, further compiles answer [`CompileError::Busy`] instead of
-/// starting a second one, so at most one abandoned compile ever runs. (A child process could be killed outright, but the
-/// agent runs with every capability dropped and one binary; a thread that stops at the next
-/// rule and is never doubled bounds the waste as well.)
+/// starting a second one, so at most one abandoned compile ever runs. (A child process could
+/// be killed outright, but it would need an entry point of its own in the binary and a process
+/// per compile; with the work bounded up front by [`MAX_WEIGHT`], a thread that stops before
+/// its next rule and is never doubled bounds the waste as well.)
 pub fn compile(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileError> {
     compile_within(profile, target, COMPILE_BUDGET, &ABANDONED)
 }
