@@ -512,6 +512,27 @@ mod tests {
         assert_eq!(counter(&metrics, "seccompd_profile_installs_total"), 1);
     }
 
+    #[test]
+    fn a_profile_named_at_the_length_bound_installs() {
+        let (tmp, mut sync, metrics) = agent();
+        let s = spec(&["read"]);
+        let name = "a".repeat(crate::profile::limits::MAX_PROFILE_NAME_LEN);
+        let out = sync
+            .pass(
+                &[input(&name, &s)],
+                &BTreeSet::new(),
+                &metrics,
+                Instant::now(),
+            )
+            .unwrap();
+        assert_eq!(out.retry_at, None);
+        assert_eq!(
+            out.reports[0].state,
+            crate::api::NodeProfileState::Installed
+        );
+        assert!(tmp.path().join(format!("seccompd/{name}.json")).exists());
+    }
+
     /// Set in the child that runs [`an_unreadable_file_at_a_profiles_name_is_replaced`]
     /// without capabilities.
     const WITHOUT_CAPS: &str = "SECCOMPD_TEST_WITHOUT_CAPABILITIES";
