@@ -18,5 +18,8 @@ pub const PROFILE_SUBDIR: &str = "seccompd";
 
 /// The `localhostProfile` value that makes a pod use profile `name`.
 pub fn localhost_profile(name: &str) -> String {
-    format!("{PROFILE_SUBDIR}/{name}.json")
+    format!(
+        "{PROFILE_SUBDIR}/{name}{}",
+        crate::profile::limits::FILE_SUFFIX
+    )
 }

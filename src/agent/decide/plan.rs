@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 
 use crate::node::dir::Entry;
+use crate::profile::limits::FILE_SUFFIX;
 use crate::profile::render::{ContentHash, Rendered};
 
 /// What the API wants on this node for one profile.
@@ -89,12 +90,12 @@ pub enum RemovalReason {
 
 /// The file name a profile is installed under.
 pub fn file_name(profile: &str) -> OsString {
-    OsString::from(format!("{profile}.json"))
+    OsString::from(format!("{profile}{FILE_SUFFIX}"))
 }
 
 /// The profile a file name belongs to, if it has the form `<profile>.json`.
 pub fn profile_of(file_name: &OsStr) -> Option<&str> {
-    let name = file_name.to_str()?.strip_suffix(".json")?;
+    let name = file_name.to_str()?.strip_suffix(FILE_SUFFIX)?;
     (!name.is_empty() && !name.starts_with('.')).then_some(name)
 }
 
