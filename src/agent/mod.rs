@@ -1,7 +1,7 @@
 //! The node agent: keeps this node's profile directory in line with the API and reports back.
 //!
 //! [`decide`] holds the pure decisions; the modules here are the tasks that do the I/O: the
-//! loop ([`run`]) and its pass over the directory ([`sync`]), the watched [`sources`], the
+//! loop ([`mod@run`]) and its pass over the directory ([`sync`]), the watched [`sources`], the
 //! report [`publish`]er, [`events`], the [`taint`] and the node's identity
 //! ([`node_identity`]). Where a task has a decision of its own (`needs_apply`,
 //! `removal_patch`, `next_identity`), it is a pure function beside it, tested apart.

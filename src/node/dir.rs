@@ -53,12 +53,12 @@ pub enum DirError {
 /// What kind of thing sits at a name in the directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
-    /// A regular file no larger than [`MAX_FILE_BYTES`], with the hash of its content.
+    /// A regular file no larger than [`limits::MAX_FILE_BYTES`], with the hash of its content.
     File {
         /// `sha256:<hex>` of the content.
         hash: ContentHash,
     },
-    /// A regular file larger than [`MAX_FILE_BYTES`].
+    /// A regular file larger than [`limits::MAX_FILE_BYTES`].
     Oversized,
     /// A symlink, directory, fifo, socket or device: never one of ours.
     NotAFile(EntryKind),

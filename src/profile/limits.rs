@@ -1,7 +1,7 @@
 //! Every bound seccompd puts on a profile, its name, its file and its check, defined once.
 //! The CRD's schema and CEL rules, the structural validation, the node check, the agent's file
 //! names and the CLI all read them from here, and `docs/validation.md` lists them from
-//! [`BOUNDS`] (a unit test fails when the two differ).
+//! [`bounds`] (a unit test fails when the two differ).
 //!
 //! No imports from the rest of the profile module: everything else may depend on this.
 
