@@ -102,9 +102,14 @@ pub enum CompileError {
 impl CompileError {
     /// True when the compile did not reach a verdict on the profile (it ran out of time, or
     /// failed or waited for reasons of its own): worth trying again later, never to be
-    /// remembered as a rejection.
+    /// remembered as a rejection. libseccomp failing to create, set up or export the filter
+    /// counts as its own failure: validation has refused every value that would make it
+    /// refuse them (a rule it refuses is a verdict, [`CompileError::Rule`]).
     pub fn is_unfinished(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Internal(_) | Self::Busy)
+        matches!(
+            self,
+            Self::Timeout | Self::Internal(_) | Self::Busy | Self::Filter { .. }
+        )
     }
 }
 
