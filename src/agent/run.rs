@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use kube::Client;
@@ -13,19 +13,21 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
-use super::desired::ProfileInput;
+use super::decide::desired::ProfileInput;
+use super::decide::notices::Announcer;
+use super::decide::pods::{PodRef, profile_users};
+use super::decide::report::{retained_reports, unknown_state_reports};
 use super::events::EventSender;
-use super::notices::Announcer;
-use super::pods::{PodRef, profile_users};
-use super::report::retained_reports;
+use super::passes::PassCounter;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome};
-use super::{events, health, publish, taint};
+use super::{events, health, node_identity, publish, taint};
 use crate::api::SeccompNodeReportSpec;
 use crate::node::dir::ProfileDir;
+use crate::profile::check::NodeCheckError;
 use crate::telemetry::{self, Metrics};
 
-/// How soon a pass that could not write everything is tried again.
+/// How soon a pass whose directory could not be listed is tried again.
 const RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -39,6 +41,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     info!(node = %args.node_name, dir = %dir.path().display(), "seccompd agent starting");
 
     let metrics = Arc::new(Metrics::default());
+    // The loop's heartbeat; `passes.subscribe()` tells a reader (liveness) when the last pass
+    // ended.
+    let passes = PassCounter::default();
     let wake = Arc::new(Notify::new());
     let sources = Sources::start(&client, &args.node_name, &wake);
     let _dir_watch = watch_dir(dir.path(), wake.clone())
@@ -74,15 +79,23 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         pods = sources.pods.len(),
         "first complete lists received"
     );
+    // This node's name and uid, resolved once and replaced when the Node is recreated.
+    let (node, _node_watch) = node_identity::watch_identity(client.clone(), &args.node_name);
     let mut sync = NodeSync::new(dir, node_check);
     sync.trust_reported(publish::reported_hashes(&client, &args.node_name).await);
     let mut agent = Agent {
         sync,
         announcer: Announcer::default(),
-        reports: publish::spawn(client.clone(), &args.node_name, metrics.clone()),
-        events: events::spawn(client, &args.node_name, metrics.clone()),
+        reports: publish::spawn(
+            client.clone(),
+            &args.node_name,
+            node.clone(),
+            metrics.clone(),
+        ),
+        events: events::spawn(client, &args.node_name, node, metrics.clone()),
         synced,
         metrics,
+        passes,
     };
 
     let resync = Duration::from_secs(args.resync_seconds);
@@ -90,7 +103,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     // Passes are synchronous and may take seconds; this future is the one the binary's
     // runtime blocks on (src/main.rs), so they never occupy a worker that spawned tasks need.
     loop {
-        let wait = if agent.pass(&sources) { resync } else { RETRY };
+        let wait = match agent.pass(&sources) {
+            Ok(None) => resync,
+            // Only what failed is retried then; a wake-up before it finds it waiting.
+            Ok(Some(due)) => due.saturating_duration_since(Instant::now()).min(resync),
+            Err(()) => RETRY,
+        };
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -110,11 +128,13 @@ struct Agent {
     events: EventSender,
     synced: watch::Sender<bool>,
     metrics: Arc<Metrics>,
+    passes: PassCounter,
 }
 
 impl Agent {
-    /// One pass from the sources' current state; false when it must be retried soon.
-    fn pass(&mut self, sources: &Sources) -> bool {
+    /// One pass from the sources' current state. `Ok` with when something that failed is due
+    /// again (if anything); `Err` when the directory could not be listed at all.
+    fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, ()> {
         let snapshot = sources.profiles.state();
         let inputs: Vec<ProfileInput<'_>> = snapshot
             .iter()
@@ -129,12 +149,19 @@ impl Agent {
             .filter(|name| !existing.contains(name.as_str()))
             .cloned()
             .collect();
-        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics) {
+        let now = Instant::now();
+        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics, now) {
             Ok(outcome) => outcome,
             Err(err) => {
                 warn!(%err, "sync pass failed; retrying");
                 self.metrics.record_error();
-                return false;
+                // Nothing on disk is known now: no profile may still be reported Installed.
+                let reason = format!("the profile directory cannot be listed: {err}");
+                self.reports.send_replace(Some(SeccompNodeReportSpec {
+                    synced: self.metrics.synced(),
+                    profiles: unknown_state_reports(&inputs, &reason),
+                }));
+                return Err(());
             }
         };
         self.metrics.record_pass();
@@ -146,15 +173,18 @@ impl Agent {
         for notice in notices {
             self.events.send(notice);
         }
-        let complete = outcome.complete;
+        let retry_at = outcome.retry_at;
         self.reports
             .send_replace(Some(node_report(outcome, &users)));
-        if complete && !self.metrics.synced() {
-            info!("first complete sync: every valid profile is installed");
+        // Every profile has its outcome now, installed or an error of its own: one profile
+        // that cannot be written must not keep the node tainted.
+        if !self.metrics.synced() {
+            info!("first complete sync: every profile has its outcome on this node");
             self.metrics.set_synced();
             self.synced.send_replace(true);
         }
-        complete
+        self.passes.completed(Instant::now());
+        Ok(retry_at)
     }
 }
 
@@ -187,7 +217,7 @@ fn node_report(
 }
 
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.
-fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), String> {
+fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), NodeCheckError> {
     crate::profile::check_for_node(profile).map(|_warnings| ())
 }
 

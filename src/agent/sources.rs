@@ -12,7 +12,7 @@ use kube::{Api, Client};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-use super::pods::slim;
+use super::decide::pods::slim;
 use crate::api::SeccompProfile;
 use crate::apiserver::{WatchTask, reflect};
 

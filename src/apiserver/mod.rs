@@ -2,6 +2,8 @@
 //! by the agent and the status writer alike.
 
 pub mod backoff;
+#[cfg(test)]
+pub mod mock;
 pub mod reflect;
 pub mod watch_retry;
 

@@ -7,7 +7,7 @@ pub mod validate;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::profile::decode::MAX_INPUT_BYTES;
+use crate::profile::limits::MAX_INPUT_BYTES;
 use crate::profile::model::Arch;
 
 /// Exit status for bad usage or an unreadable file.

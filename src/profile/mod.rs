@@ -4,6 +4,7 @@ pub mod check;
 pub mod compile;
 pub mod decode;
 pub mod import;
+pub mod limits;
 pub mod model;
 pub mod render;
 pub mod resolve;

@@ -191,7 +191,13 @@ async fn write_one(
     let expected = match resolve(&name, &profile.spec.0, |n| {
         snapshot.profiles.get(n).map(|p| &p.spec.0)
     }) {
-        Ok(resolved) => Expected::Hash(render(&resolved).hash),
+        Ok(resolved) => {
+            let rendered = render(&resolved);
+            match rendered.check_size() {
+                Ok(()) => Expected::Hash(rendered.hash),
+                Err(too_large) => Expected::Invalid(format!("spec: {too_large}")),
+            }
+        }
         Err(err) => Expected::Invalid(err.to_string()),
     };
     let facts = ProfileFacts {
@@ -235,5 +241,146 @@ fn view_of<'a>(report: Option<&'a SeccompNodeReport>, profile: &str) -> NodeView
         None => NodeView::NoAgent,
         Some(r) if !r.spec.synced => NodeView::Syncing,
         Some(r) => NodeView::Reported(r.spec.profiles.iter().find(|p| p.name == profile)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{Method, StatusCode};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::apiserver::mock::mock_client;
+
+    fn profile(status: Option<Value>) -> SeccompProfile {
+        let mut object = json!({
+            "apiVersion": "seccompd.dev/v1alpha1",
+            "kind": "SeccompProfile",
+            "metadata": {"name": "p", "generation": 3},
+            "spec": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]},
+        });
+        if let Some(status) = status {
+            object["status"] = status;
+        }
+        serde_json::from_value(object).unwrap()
+    }
+
+    fn report(node: &str, hash: &str) -> SeccompNodeReport {
+        serde_json::from_value(json!({
+            "apiVersion": "seccompd.dev/v1alpha1",
+            "kind": "SeccompNodeReport",
+            "metadata": {"name": node},
+            "spec": {"synced": true, "profiles": [
+                {"name": "p", "state": "Installed", "generation": 3, "contentHash": hash}
+            ]},
+        }))
+        .unwrap()
+    }
+
+    fn snapshot(profile: &SeccompProfile, reports: &[SeccompNodeReport]) -> Snapshot {
+        Snapshot {
+            profiles: BTreeMap::from([("p".to_string(), Arc::new(profile.clone()))]),
+            reports: reports
+                .iter()
+                .map(|r| (r.name_any(), Arc::new(r.clone())))
+                .collect(),
+            node_names: vec!["node1".into(), "node2".into()],
+        }
+    }
+
+    fn expected_hash(profile: &SeccompProfile) -> String {
+        render(&resolve("p", &profile.spec.0, |_| None).unwrap())
+            .hash
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn writes_the_summarized_status_with_server_side_apply() {
+        let p = profile(None);
+        let hash = expected_hash(&p);
+        let snap = snapshot(&p, &[report("node1", &hash)]);
+        let (client, mut api) = mock_client();
+        let server = tokio::spawn(async move {
+            let got = api
+                .expect(
+                    Method::PATCH,
+                    "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status",
+                    &["fieldManager=seccompd-status-writer", "force=true"],
+                    StatusCode::OK,
+                    json!({
+                        "apiVersion": "seccompd.dev/v1alpha1",
+                        "kind": "SeccompProfile",
+                        "metadata": {"name": "p"},
+                        "spec": {"defaultAction": "SCMP_ACT_ALLOW"},
+                    }),
+                )
+                .await;
+            (got, api)
+        });
+        let profiles = Api::<SeccompProfile>::all(client);
+        write_one(&profiles, &p, &snap).await.unwrap();
+        let (got, api) = server.await.unwrap();
+        assert_eq!(
+            got.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
+        let body = got.body;
+        assert_eq!(body["apiVersion"], "seccompd.dev/v1alpha1");
+        assert_eq!(body["kind"], "SeccompProfile");
+        let status = &body["status"];
+        assert_eq!(status["phase"], "Partial");
+        assert_eq!(status["installed"], "1/2");
+        assert_eq!(status["contentHash"], hash.as_str());
+        assert_eq!(status["observedGeneration"], 3);
+        assert_eq!(
+            status["nodes"],
+            json!([{
+                "nodeName": "node2",
+                "state": "Pending",
+                "reason": "no seccompd agent has reported from this node",
+            }])
+        );
+        assert_eq!(status["conditions"][0]["type"], "Ready");
+        assert_eq!(status["conditions"][0]["reason"], "Partial");
+        assert_eq!(
+            body.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["apiVersion", "kind", "status"],
+            "only the status is applied"
+        );
+        drop(profiles);
+        api.expect_no_more().await;
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_status_is_not_written() {
+        let first = profile(None);
+        let hash = expected_hash(&first);
+        let reports = [report("node1", &hash), report("node2", &hash)];
+        let snap = snapshot(&first, &reports);
+        let facts_status = {
+            let facts = ProfileFacts {
+                name: "p",
+                generation: Some(3),
+                expected: Expected::Hash(hash.as_str().into()),
+                nodes: snap
+                    .node_names
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.as_str(),
+                            view_of(snap.reports.get(n).map(AsRef::as_ref), "p"),
+                        )
+                    })
+                    .collect(),
+            };
+            summarize(&facts, None, &Time(k8s_openapi::jiff::Timestamp::now()))
+        };
+        let current = profile(Some(serde_json::to_value(&facts_status).unwrap()));
+        let snap = snapshot(&current, &reports);
+        let (client, api) = mock_client();
+        let profiles = Api::<SeccompProfile>::all(client);
+        write_one(&profiles, &current, &snap).await.unwrap();
+        drop(profiles);
+        api.expect_no_more().await;
     }
 }

@@ -261,6 +261,67 @@ pub fn agent_metrics() -> BTreeMap<String, f64> {
     parse_metrics(&text)
 }
 
+/// Waits until the in-cluster agent has completed `more` sync passes beyond those it had
+/// done when called, waking it meanwhile by creating and deleting a scratch SeccompProfile.
+/// Tests that assert something did NOT happen wait for this instead of sleeping: the agent has
+/// then looked at the unchanged state again, and would have acted on it.
+pub async fn wait_for_agent_passes(client: &Client, more: u64) {
+    const PASSES: &str = "seccompd_sync_passes_total";
+    let passes = || agent_metrics().get(PASSES).copied().unwrap_or(0.0);
+    let target = passes() + more as f64;
+    let scratch = crate::common::unique("wake");
+    let present = std::sync::atomic::AtomicBool::new(false);
+    eventually(
+        &format!("{more} more passes of the agent"),
+        Duration::from_secs(60),
+        || async {
+            let done = passes();
+            if done >= target {
+                return Ok(());
+            }
+            // Each change of the profile list wakes one pass.
+            if present.fetch_xor(true, std::sync::atomic::Ordering::AcqRel) {
+                delete_profile(client, &scratch).await;
+            } else {
+                create_profile(client, &scratch, &denylist(&["mkdir"])).await;
+            }
+            Err(format!("{done} passes, waiting for {target}"))
+        },
+    )
+    .await;
+    delete_profile(client, &scratch).await;
+}
+
+/// The metrics of a host agent serving on `port`, by series; empty while it does not answer.
+pub fn host_metrics(port: u16) -> std::collections::BTreeMap<String, f64> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "2",
+            &format!("http://127.0.0.1:{port}/metrics"),
+        ])
+        .output()
+        .expect("running curl");
+    parse_metrics(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Waits until the host agent serving on `port` has completed its first sync (what makes a
+/// node's agent ready and lifts the node's taint).
+pub async fn wait_host_synced(port: u16) {
+    eventually(
+        "the agent's first sync",
+        Duration::from_secs(60),
+        || async {
+            match host_metrics(port).get("seccompd_synced") {
+                Some(v) if *v == 1.0 => Ok(()),
+                other => Err(format!("seccompd_synced = {other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
 /// Prometheus text to series → value.
 pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     text.lines()
