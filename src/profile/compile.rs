@@ -257,6 +257,28 @@ fn arch_reason(arch: Arch, target: Arch) -> &'static str {
 }
 
 fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileError> {
+    let (ctx, warnings) = build_filter(profile, target)?;
+    let instructions = export_len(&ctx)? / 8;
+    if instructions > MAX_BPF_INSTRUCTIONS {
+        return Err(CompileError::TooLarge {
+            instructions,
+            target,
+        });
+    }
+    Ok(Compiled {
+        instructions,
+        warnings,
+    })
+}
+
+/// Builds the libseccomp filter for `profile` on a node of architecture `target`, the way
+/// runc 1.1 does; `seccompd run` loads what this builds, so a profile runs as it was checked.
+/// Returns the filter and the warnings of [`Compiled`]. Unbounded in time: call [`compile`]
+/// first for a profile that may be heavy.
+pub fn build_filter(
+    profile: &OciProfile,
+    target: Arch,
+) -> Result<(ScmpFilterContext, Vec<String>), CompileError> {
     let mut warnings = Vec::new();
     let default = scmp_action(
         profile.default_action,
@@ -303,17 +325,7 @@ fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileEr
             unknown.join(", ")
         ));
     }
-    let instructions = export_len(&ctx)? / 8;
-    if instructions > MAX_BPF_INSTRUCTIONS {
-        return Err(CompileError::TooLarge {
-            instructions,
-            target,
-        });
-    }
-    Ok(Compiled {
-        instructions,
-        warnings,
-    })
+    Ok((ctx, warnings))
 }
 
 fn add_rule(

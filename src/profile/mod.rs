@@ -5,6 +5,7 @@ pub mod compile;
 pub mod decode;
 pub mod import;
 pub mod model;
+pub mod recording;
 pub mod render;
 pub mod resolve;
 pub mod schema_rules;
