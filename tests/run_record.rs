@@ -4,32 +4,17 @@
 //! recorded profile validates and runs it, and a call outside it fails with EPERM, shown as
 //! the program's own error. Runs offline; needs `cc` and Linux 5.9 or later.
 
+mod cli_support;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_support::seccompd;
 use seccompd::profile::decode::{Document, decode};
 use seccompd::profile::model::{Action, ProfileSpec};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn seccompd<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_seccompd"))
-        .args(args)
-        .output()
-        .expect("running seccompd");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -106,19 +91,11 @@ fn record_sees_the_thread_child_and_exec_and_run_replays_it() {
         rec.stdout, "family: done\n",
         "only the command writes to stdout"
     );
-    assert!(
-        rec.stderr.contains(&format!(
-            "profile \"family-test\" written to {}",
-            profile.display()
-        )),
-        "{}",
-        rec.stderr
-    );
-    assert!(
-        rec.stderr.contains("by 4 processes and threads"),
-        "{}",
-        rec.stderr
-    );
+    rec.assert_stderr_has(&format!(
+        "profile \"family-test\" written to {}",
+        profile.display()
+    ));
+    rec.assert_stderr_has("by 4 processes and threads");
 
     let spec = recorded_spec(&profile);
     assert_eq!(spec.default_action, Action::Errno);
@@ -145,11 +122,7 @@ fn record_sees_the_thread_child_and_exec_and_run_replays_it() {
 
     let validated = seccompd(&["validate", s(&profile)]);
     assert_eq!(validated.code, 0, "{}", validated.stdout);
-    assert!(
-        validated.stdout.contains("(family-test): valid"),
-        "{}",
-        validated.stdout
-    );
+    validated.assert_stdout_has("(family-test): valid");
 
     let replay = seccompd(&["run", "--profile", s(&profile), "--", s(&prog)]);
     assert_eq!(replay.code, 7, "{}", replay.stderr);
@@ -166,14 +139,10 @@ fn record_sees_the_thread_child_and_exec_and_run_replays_it() {
         s(&denied_dir),
     ]);
     assert_eq!(denied.code, 3, "{}", denied.stderr);
-    assert!(
-        denied.stderr.contains(&format!(
-            "mkdir: {}: Operation not permitted",
-            denied_dir.display()
-        )),
-        "{}",
-        denied.stderr
-    );
+    denied.assert_stderr_has(&format!(
+        "mkdir: {}: Operation not permitted",
+        denied_dir.display()
+    ));
     assert!(!denied_dir.exists());
 }
 
@@ -191,12 +160,7 @@ fn each_marker_is_needed_under_run() {
         without(&profile, marker, &cut);
         let run = seccompd(&["run", "--profile", s(&cut), "--", s(&prog)]);
         assert_eq!(run.code, code, "{marker}: {}", run.stderr);
-        assert!(
-            run.stderr
-                .contains(&format!("{marker}: Operation not permitted")),
-            "{}",
-            run.stderr
-        );
+        run.assert_stderr_has(&format!("{marker}: Operation not permitted"));
     }
 }
 
@@ -225,11 +189,7 @@ fn record_passes_the_exit_status_through_and_prints_to_stdout_without_o() {
         "{}",
         rec.stdout
     );
-    assert!(
-        rec.stderr.contains("written to standard output"),
-        "{}",
-        rec.stderr
-    );
+    rec.assert_stderr_has("written to standard output");
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("killed.yaml");
@@ -239,21 +199,11 @@ fn record_passes_the_exit_status_through_and_prints_to_stdout_without_o() {
 
     let missing = seccompd(&["record", "--", "no-such-command-seccompd"]);
     assert_eq!(missing.code, 127);
-    assert!(
-        missing
-            .stderr
-            .contains("no-such-command-seccompd: command not found")
-    );
+    missing.assert_stderr_has("no-such-command-seccompd: command not found");
 
     let bad_name = seccompd(&["record", "--name", "Not_A_Name", "--", "true"]);
     assert_eq!(bad_name.code, 125);
-    assert!(
-        bad_name
-            .stderr
-            .contains("--name \"Not_A_Name\": metadata.name"),
-        "{}",
-        bad_name.stderr
-    );
+    bad_name.assert_stderr_has("--name \"Not_A_Name\": metadata.name");
 }
 
 #[test]
@@ -316,16 +266,8 @@ fn run_applies_a_json_profile_with_no_new_privs() {
     let target = dir.path().join("d");
     let mkdir = seccompd(&["run", "--profile", s(&deny), "--", "mkdir", s(&target)]);
     assert_eq!(mkdir.code, 1, "{}", mkdir.stderr);
-    assert!(
-        mkdir.stderr.contains("mkdir: cannot create directory"),
-        "{}",
-        mkdir.stderr
-    );
-    assert!(
-        mkdir.stderr.contains("Operation not permitted"),
-        "{}",
-        mkdir.stderr
-    );
+    mkdir.assert_stderr_has("mkdir: cannot create directory");
+    mkdir.assert_stderr_has("Operation not permitted");
     assert!(!target.exists());
 
     let status = seccompd(&[
@@ -362,12 +304,8 @@ fn run_refuses_what_the_node_would_refuse() {
     );
     let r = seccompd(&["run", "--profile", s(&bad_errno), "--", "true"]);
     assert_eq!(r.code, 125);
-    assert!(r.stderr.contains("INVALID, not run"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("error: syscalls[0].errnoRet"),
-        "{}",
-        r.stderr
-    );
+    r.assert_stderr_has("INVALID, not run");
+    r.assert_stderr_has("error: syscalls[0].errnoRet");
 
     let with_base = write(
         "base.yaml",
@@ -375,7 +313,7 @@ fn run_refuses_what_the_node_would_refuse() {
     );
     let r = seccompd(&["run", "--profile", s(&with_base), "--", "true"]);
     assert_eq!(r.code, 125);
-    assert!(r.stderr.contains("spec.baseProfileName"), "{}", r.stderr);
+    r.assert_stderr_has("spec.baseProfileName");
 
     let two = write(
         "two.yaml",
@@ -383,21 +321,12 @@ fn run_refuses_what_the_node_would_refuse() {
     );
     let r = seccompd(&["run", "--profile", s(&two), "--", "true"]);
     assert_eq!(r.code, 125);
-    assert!(
-        r.stderr
-            .contains("holds 2 documents; run takes one profile"),
-        "{}",
-        r.stderr
-    );
+    r.assert_stderr_has("holds 2 documents; run takes one profile");
 
     let missing_file = dir.path().join("absent.json");
     let r = seccompd(&["run", "--profile", s(&missing_file), "--", "true"]);
     assert_eq!(r.code, 125);
-    assert!(
-        r.stderr.contains("absent.json: No such file"),
-        "{}",
-        r.stderr
-    );
+    r.assert_stderr_has("absent.json: No such file");
 
     let fine = write("allow.json", r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
     let r = seccompd(&[
@@ -408,12 +337,7 @@ fn run_refuses_what_the_node_would_refuse() {
         "no-such-command-seccompd",
     ]);
     assert_eq!(r.code, 127);
-    assert!(
-        r.stderr
-            .contains("no-such-command-seccompd: command not found"),
-        "{}",
-        r.stderr
-    );
+    r.assert_stderr_has("no-such-command-seccompd: command not found");
 
     let r = seccompd(&["run", "--profile", s(&fine)]);
     assert_eq!(r.code, 2, "clap's usage error: {}", r.stderr);
