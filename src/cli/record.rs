@@ -110,11 +110,14 @@ fn write_profile(
             "standard output".to_string()
         }
     };
+    let by = match recording.tasks {
+        1 => "1 process or thread".to_string(),
+        n => format!("{n} processes and threads"),
+    };
     eprintln!(
-        "seccompd record: {} distinct system calls ({} calls by {} processes and threads); profile {name:?} written to {written_to}",
+        "seccompd record: {} distinct system calls ({} calls by {by}); profile {name:?} written to {written_to}",
         recording.calls.names().len(),
         recording.total_calls,
-        recording.tasks,
     );
     Ok(())
 }

@@ -81,8 +81,14 @@ fn start(args: &RunArgs) -> Result<std::convert::Infallible, NotStarted> {
             verdicts.len()
         )));
     };
-    for w in &verdict.findings.warnings {
-        eprintln!("seccompd run: {}: warning: {w}", verdict.label);
+    // Warnings concern nodes (what the container runtime needs), not this command: one line
+    // says where to read them.
+    if !verdict.findings.warnings.is_empty() {
+        eprintln!(
+            "seccompd run: {}: {} warning(s) for nodes; `seccompd validate {label}` shows them",
+            verdict.label,
+            verdict.findings.warnings.len()
+        );
     }
     if !verdict.findings.is_valid() {
         let errors: Vec<String> = verdict
