@@ -207,6 +207,20 @@ fn record_passes_the_exit_status_through_and_prints_to_stdout_without_o() {
 }
 
 #[test]
+fn a_call_libseccomp_cannot_name_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = family(dir.path());
+    let profile = dir.path().join("raw.yaml");
+    let rec = seccompd(&["record", "-o", s(&profile), "--", s(&prog), "raw", "999"]);
+    assert_eq!(rec.code, 0, "{}", rec.stderr);
+    rec.assert_stderr_has(&format!(
+        "warning: system call 999 of {} has no name in this libseccomp",
+        native_arch_name()
+    ));
+    assert!(profile.is_file());
+}
+
+#[test]
 fn ctrl_c_stops_the_command_and_the_profile_is_still_written() {
     use nix::sys::signal::{Signal, killpg};
     use nix::unistd::Pid;

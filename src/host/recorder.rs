@@ -166,14 +166,12 @@ pub fn record(seccompd_exe: &Path, program: &Program) -> Result<Recording, Recor
             source,
         })?;
     let listener = take_listener(&mut child)?;
+    let tick = Timespec::try_from(EXIT_POLL)
+        .map_err(|e| io_err("the poll interval")(io::Error::other(e)))?;
     let mut notes = Notes::default();
     let mut status = None;
     loop {
         let mut fds = [PollFd::new(&listener, PollFlags::IN)];
-        let tick = Timespec {
-            tv_sec: 0,
-            tv_nsec: i64::from(EXIT_POLL.subsec_nanos()),
-        };
         match poll(&mut fds, Some(&tick)) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
@@ -236,9 +234,9 @@ fn receive_one(listener: &OwnedFd, notes: &mut Notes) -> Result<(), RecordError>
         let known = Arch::ALL.iter().copied().find(|a| scmp_arch(*a) == arch);
         match (known, req.data.syscall.get_name_by_arch(arch)) {
             (Some(a), Ok(name)) => notes.calls.insert(a, &name),
-            _ => {
+            (known, _) => {
                 notes.unnamed.insert(UnnamedCall {
-                    arch: format!("{arch:?}"),
+                    arch: known.map_or_else(|| format!("{arch:?}"), |a| a.as_str().to_string()),
                     number,
                 });
             }
