@@ -104,7 +104,8 @@ fn start(args: &RunArgs) -> Result<std::convert::Infallible, NotStarted> {
         )));
     }
     let profile = self_contained(&label, &bytes).map_err(NotStarted::profile)?;
-    let (filter, _warnings_printed_above) =
+    // Its warnings are the check's, counted above.
+    let (filter, _warnings) =
         build_filter(&profile, arch).map_err(|e| NotStarted::profile(format!("{label}: {e}")))?;
     let failure = exec_filtered(filter, &program);
     Err(NotStarted {
