@@ -31,7 +31,7 @@ use super::exec::{ExecError, exec_filtered};
 use super::program::Program;
 use crate::profile::compile::scmp_arch;
 use crate::profile::model::Arch;
-use crate::profile::recording::RecordedCalls;
+use crate::profile::recording::{RecordedCalls, syscall_name};
 
 /// The hidden subcommand `seccompd record` starts itself with: load [`recording_filter`],
 /// then exec the command given after `--`.
@@ -232,9 +232,9 @@ fn receive_one(listener: &OwnedFd, notes: &mut Notes) -> Result<(), RecordError>
     let (arch, number) = (req.data.arch, i32::from(req.data.syscall));
     if notes.seen.insert((arch, number)) {
         let known = Arch::ALL.iter().copied().find(|a| scmp_arch(*a) == arch);
-        match (known, req.data.syscall.get_name_by_arch(arch)) {
-            (Some(a), Ok(name)) => notes.calls.insert(a, &name),
-            (known, _) => {
+        match known.and_then(|a| Some((a, syscall_name(a, number)?))) {
+            Some((a, name)) => notes.calls.insert(a, &name),
+            None => {
                 notes.unnamed.insert(UnnamedCall {
                     arch: known.map_or_else(|| format!("{arch:?}"), |a| a.as_str().to_string()),
                     number,

@@ -1,9 +1,12 @@
 //! What a recording turns into: the system calls seen while a workload ran, by ABI, and the
-//! allowlist profile that permits exactly those. Pure; `seccompd record` fills it from this
+//! allowlist profile that permits exactly those. No I/O; `seccompd record` fills it from this
 //! host, and a recorder in the cluster can fill and merge it the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use libseccomp::ScmpSyscall;
+
+use super::compile::scmp_arch;
 use super::model::{Action, Arch, ProfileSpec, SyscallRule};
 use super::validate::{MAX_PROFILE_NAME_LEN, validate_profile_name};
 
@@ -87,6 +90,15 @@ impl RecordedCalls {
             syscalls,
         }
     }
+}
+
+/// The name of system call `number` of ABI `arch`, as libseccomp (and so the node's runtime)
+/// knows it; `None` for a number it cannot name. For recorders that see numbers: seccomp
+/// notifications, audit records.
+pub fn syscall_name(arch: Arch, number: i32) -> Option<String> {
+    ScmpSyscall::from(number)
+        .get_name_by_arch(scmp_arch(arch))
+        .ok()
 }
 
 /// A SeccompProfile name for a recording of `command` (a path or a program name): the
@@ -211,6 +223,14 @@ mod tests {
                 .all(|w| w.message.contains("after loading the filter")),
             "{findings:?}"
         );
+    }
+
+    #[test]
+    fn numbers_are_named_per_abi() {
+        assert_eq!(syscall_name(Arch::X86_64, 59).as_deref(), Some("execve"));
+        assert_eq!(syscall_name(Arch::X86, 11).as_deref(), Some("execve"));
+        assert_eq!(syscall_name(Arch::Aarch64, 221).as_deref(), Some("execve"));
+        assert_eq!(syscall_name(Arch::X86_64, 999), None);
     }
 
     #[test]
