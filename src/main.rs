@@ -22,11 +22,14 @@ enum Command {
     Validate(seccompd::cli::validate::ValidateArgs),
     /// Convert an OCI/Docker JSON profile into a SeccompProfile (YAML on stdout).
     Import(seccompd::cli::import::ImportArgs),
-    /// Run a command on this machine under a seccomp profile (its exit status passes through;
-    /// 125 when it could not be started).
+    /// Run a command on this machine under a seccomp profile.
+    ///
+    /// The command's exit status passes through; 125 when it could not be started.
     Run(seccompd::cli::run::RunArgs),
-    /// Run a command and write a SeccompProfile allowing exactly the system calls it and its
-    /// descendants made (its exit status passes through).
+    /// Run a command and write a SeccompProfile allowing the system calls it made.
+    ///
+    /// Records the calls of the command and of all its threads and descendants. The command's
+    /// exit status passes through; 125 when it could not be started.
     Record(seccompd::cli::record::RecordArgs),
     /// Started by `record`: runs the command under the recording filter.
     #[command(name = seccompd::host::recorder::HELPER_SUBCOMMAND, hide = true)]
