@@ -2,7 +2,7 @@
 //! starts a thread, a child and a short-lived grandchild that execs (`programs/family.c`,
 //! compiled here with `cc`) is recorded, its marker calls are all in the profile, the
 //! recorded profile validates and runs it, and a call outside it fails with EPERM, shown as
-//! the program's own error. Runs offline; needs `cc` and Linux 5.6 or later.
+//! the program's own error. Runs offline; needs `cc`.
 
 mod cli_support;
 
