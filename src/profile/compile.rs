@@ -326,6 +326,41 @@ fn compile_now(
     target: Arch,
     state: &AtomicU8,
 ) -> Result<Compiled, CompileError> {
+    let (ctx, warnings) = build_filter_unless(profile, target, || abandoned(state))?;
+    if abandoned(state) {
+        return Err(CompileError::Timeout);
+    }
+    let instructions = export_len(&ctx)? / 8;
+    if instructions > MAX_BPF_INSTRUCTIONS {
+        return Err(CompileError::TooLarge {
+            instructions,
+            target,
+        });
+    }
+    Ok(Compiled {
+        instructions,
+        warnings,
+    })
+}
+
+/// Builds the libseccomp filter for `profile` on a node of architecture `target`, the way
+/// runc 1.1 does; `seccompd run` loads what this builds, so a profile runs as it was checked.
+/// Returns the filter and the warnings of [`Compiled`]. Unbounded in time: call [`compile`]
+/// first for a profile that may be heavy.
+pub fn build_filter(
+    profile: &OciProfile,
+    target: Arch,
+) -> Result<(ScmpFilterContext, Vec<String>), CompileError> {
+    build_filter_unless(profile, target, || false)
+}
+
+/// [`build_filter`], giving up with [`CompileError::Timeout`] before the next rule once
+/// `abandoned` says so.
+fn build_filter_unless(
+    profile: &OciProfile,
+    target: Arch,
+    abandoned: impl Fn() -> bool,
+) -> Result<(ScmpFilterContext, Vec<String>), CompileError> {
     let mut warnings = Vec::new();
     let default = scmp_action(
         profile.default_action,
@@ -361,7 +396,7 @@ fn compile_now(
     }
     let mut unknown = Vec::new();
     for (i, rule) in profile.syscalls.iter().enumerate() {
-        if abandoned(state) {
+        if abandoned() {
             return Err(CompileError::Timeout);
         }
         add_rule(&mut ctx, rule, i, profile, &mut unknown)?;
@@ -375,20 +410,7 @@ fn compile_now(
             unknown.join(", ")
         ));
     }
-    if abandoned(state) {
-        return Err(CompileError::Timeout);
-    }
-    let instructions = export_len(&ctx)? / 8;
-    if instructions > MAX_BPF_INSTRUCTIONS {
-        return Err(CompileError::TooLarge {
-            instructions,
-            target,
-        });
-    }
-    Ok(Compiled {
-        instructions,
-        warnings,
-    })
+    Ok((ctx, warnings))
 }
 
 fn add_rule(

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod import;
 pub mod limits;
 pub mod model;
+pub mod recording;
 pub mod render;
 pub mod resolve;
 pub mod schema_rules;
