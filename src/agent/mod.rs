@@ -3,6 +3,7 @@
 pub mod desired;
 pub mod events;
 pub mod health;
+pub mod liveness;
 pub mod node_ref;
 pub mod notices;
 pub mod plan;

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use super::AgentArgs;
 use super::desired::ProfileInput;
 use super::events::EventSender;
+use super::liveness::StallLimit;
 use super::notices::Announcer;
 use super::pods::{PodRef, profile_users};
 use super::report::retained_reports;
@@ -40,13 +41,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
-    let sources = Sources::start(&client, &args.node_name, &wake);
+    let sources = Sources::start(&client, &args.node_name, &wake, metrics.profile_changes());
     let _dir_watch = watch_dir(dir.path(), wake.clone())
         .with_context(|| format!("cannot watch {}", dir.path().display()))?;
     let health_addr = args.health_addr;
     let health_metrics = metrics.clone();
+    let resync = Duration::from_secs(args.resync_seconds);
+    let stall = StallLimit::for_longest_wait(resync.max(RETRY));
     tokio::spawn(async move {
-        if let Err(err) = health::serve(health_addr, health_metrics).await {
+        if let Err(err) = health::serve(health_addr, health_metrics, stall).await {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
@@ -55,6 +58,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             client.clone(),
             args.namespace.clone(),
             args.node_name.clone(),
+            metrics.clone(),
         ));
     }
     let (synced, synced_rx) = watch::channel(false);
@@ -85,7 +89,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         metrics,
     };
 
-    let resync = Duration::from_secs(args.resync_seconds);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     // Passes are synchronous and may take seconds; this future is the one the binary's
     // runtime blocks on (src/main.rs), so they never occupy a worker that spawned tasks need.
@@ -115,6 +118,7 @@ struct Agent {
 impl Agent {
     /// One pass from the sources' current state; false when it must be retried soon.
     fn pass(&mut self, sources: &Sources) -> bool {
+        self.metrics.pass_begins();
         let snapshot = sources.profiles.state();
         let inputs: Vec<ProfileInput<'_>> = snapshot
             .iter()
@@ -137,7 +141,7 @@ impl Agent {
                 return false;
             }
         };
-        self.metrics.record_pass();
+        self.metrics.record_pass(outcome.complete);
         let (retained, missing) = split_unknown(&users, &unknown, &outcome);
         self.metrics.set_retained(retained.len());
         let notices = self
