@@ -27,7 +27,10 @@ mkdir -p "$CACHE"
 tmp=$(mktemp -d "$CACHE/prometheus-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "prometheus-bin: building ${CMDS[*]} $PROMETHEUS_VERSION into $OUT (cold build: about 7 minutes)"
-GOBIN=$tmp go install -trimpath -ldflags "-s -w" \
+# The version Prometheus reports (`--version`, build_info) is set by its release tooling;
+# a plain `go install` leaves it empty, so it is the module's version here.
+GOBIN=$tmp go install -trimpath \
+  -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
   $(printf "github.com/prometheus/prometheus/cmd/%s@$PROMETHEUS_VERSION " "${CMDS[@]}")
 mkdir -p "$OUT"
 for c in "${CMDS[@]}"; do mv "$tmp/$c" "$OUT/$c"; done
