@@ -10,7 +10,8 @@ K8S_VERSION=$(awk '$1=="k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$ROOT
 # The binaries hack/k8s-bins.sh builds, cached by the version and a digest of every pin and
 # source in tools/ (so changing the etcd pin, say, builds afresh instead of reusing stale ones).
 PINS_DIGEST=$(cd "$ROOT/tools" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
-BIN=${SECCOMPD_CACHE:-$HOME/.cache/seccompd}/k8s/$K8S_VERSION-$PINS_DIGEST
+CACHE=${SECCOMPD_CACHE:-$HOME/.cache/seccompd}  # built tools, outside any clone
+BIN=$CACHE/k8s/$K8S_VERSION-$PINS_DIGEST
 
 CLUSTER=$ROOT/.cluster          # kubeconfig, bin/kubectl, pki/, etc/, logs/, images/
 RUN=/run/seccompd-e2e           # pids/, saved sysctls, containerd state+socket, runc state, CNI

@@ -10,7 +10,6 @@ pub mod decide;
 pub mod events;
 pub mod health;
 pub mod node_identity;
-pub mod passes;
 pub mod publish;
 pub mod run;
 pub mod sources;

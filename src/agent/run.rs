@@ -14,11 +14,11 @@ use tracing::{info, warn};
 
 use super::AgentArgs;
 use super::decide::desired::ProfileInput;
+use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
 use super::decide::pods::{PodRef, profile_users};
 use super::decide::report::{retained_reports, unknown_state_reports};
 use super::events::EventSender;
-use super::passes::PassCounter;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome};
 use super::{events, health, node_identity, publish, taint};
@@ -41,17 +41,16 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     info!(node = %args.node_name, dir = %dir.path().display(), "seccompd agent starting");
 
     let metrics = Arc::new(Metrics::default());
-    // The loop's heartbeat; `passes.subscribe()` tells a reader (liveness) when the last pass
-    // ended.
-    let passes = PassCounter::default();
     let wake = Arc::new(Notify::new());
-    let sources = Sources::start(&client, &args.node_name, &wake);
+    let sources = Sources::start(&client, &args.node_name, &wake, metrics.profile_changes());
     let _dir_watch = watch_dir(dir.path(), wake.clone())
         .with_context(|| format!("cannot watch {}", dir.path().display()))?;
     let health_addr = args.health_addr;
     let health_metrics = metrics.clone();
+    let resync = Duration::from_secs(args.resync_seconds);
+    let stall = StallLimit::for_longest_wait(resync.max(RETRY));
     tokio::spawn(async move {
-        if let Err(err) = health::serve(health_addr, health_metrics).await {
+        if let Err(err) = health::serve(health_addr, health_metrics, stall).await {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
@@ -60,6 +59,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             client.clone(),
             args.namespace.clone(),
             args.node_name.clone(),
+            metrics.clone(),
         ));
     }
     let (synced, synced_rx) = watch::channel(false);
@@ -95,10 +95,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         events: events::spawn(client, &args.node_name, node, metrics.clone()),
         synced,
         metrics,
-        passes,
     };
 
-    let resync = Duration::from_secs(args.resync_seconds);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     // Passes are synchronous and may take seconds; this future is the one the binary's
     // runtime blocks on (src/main.rs), so they never occupy a worker that spawned tasks need.
@@ -128,13 +126,13 @@ struct Agent {
     events: EventSender,
     synced: watch::Sender<bool>,
     metrics: Arc<Metrics>,
-    passes: PassCounter,
 }
 
 impl Agent {
     /// One pass from the sources' current state. `Ok` with when something that failed is due
     /// again (if anything); `Err` when the directory could not be listed at all.
     fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, ()> {
+        self.metrics.pass_begins();
         let snapshot = sources.profiles.state();
         let inputs: Vec<ProfileInput<'_>> = snapshot
             .iter()
@@ -164,7 +162,7 @@ impl Agent {
                 return Err(());
             }
         };
-        self.metrics.record_pass();
+        self.metrics.record_pass(outcome.retry_at.is_none());
         let (retained, missing) = split_unknown(&users, &unknown, &outcome);
         self.metrics.set_retained(retained.len());
         let notices = self
@@ -183,7 +181,6 @@ impl Agent {
             self.metrics.set_synced();
             self.synced.send_replace(true);
         }
-        self.passes.completed(Instant::now());
         Ok(retry_at)
     }
 }

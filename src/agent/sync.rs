@@ -316,6 +316,7 @@ mod tests {
     fn counter(metrics: &Metrics, line: &str) -> u64 {
         metrics
             .render()
+            .unwrap()
             .lines()
             .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("{line} missing"))

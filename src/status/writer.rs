@@ -24,6 +24,7 @@ use crate::api::{SeccompNodeReport, SeccompProfile};
 use crate::apiserver::reflect;
 use crate::profile::render::render;
 use crate::profile::resolve::resolve;
+use crate::telemetry::{ClockedWake, Metrics};
 
 /// Name of the Lease that elects the status writer.
 pub const LEASE_NAME: &str = "seccompd-status-writer";
@@ -48,9 +49,14 @@ pub enum StatusError {
 }
 
 /// Takes part in the election forever; while elected, keeps every status up to date.
-pub async fn run_elected(client: Client, namespace: String, identity: String) {
+pub async fn run_elected(
+    client: Client,
+    namespace: String,
+    identity: String,
+    metrics: Arc<Metrics>,
+) {
     loop {
-        if let Err(err) = elect_and_write(client.clone(), &namespace, &identity).await {
+        if let Err(err) = elect_and_write(client.clone(), &namespace, &identity, &metrics).await {
             warn!(%err, "status writer stopped; retrying");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -61,6 +67,7 @@ async fn elect_and_write(
     client: Client,
     namespace: &str,
     identity: &str,
+    metrics: &Metrics,
 ) -> Result<(), StatusError> {
     let manager = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
         .with_namespace(namespace)
@@ -78,7 +85,7 @@ async fn elect_and_write(
         }
         info!("elected status writer");
         tokio::select! {
-            _ = write_statuses(client.clone()) => {}
+            _ = write_statuses(client.clone(), metrics) => {}
             _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break } } } => {
                 info!("no longer the status writer");
             }
@@ -99,8 +106,11 @@ async fn finish(
 
 /// Watches profiles, reports and nodes, and writes statuses on every change. Runs until
 /// dropped (when the lease is lost), which also ends its watches.
-async fn write_statuses(client: Client) {
+async fn write_statuses(client: Client, metrics: &Metrics) {
     let wake = Arc::new(Notify::new());
+    let report_changes = metrics.report_changes();
+    // Changes seen under an earlier lease are not this one's to time.
+    report_changes.reset();
     let (profiles, _profiles_watch) = reflect::<SeccompProfile>(
         Api::all(client.clone()),
         watcher::Config::default(),
@@ -111,7 +121,7 @@ async fn write_statuses(client: Client) {
         Api::all(client.clone()),
         watcher::Config::default(),
         |_| {},
-        wake.clone(),
+        ClockedWake::new(wake.clone(), report_changes.clone()),
     );
     let (nodes, _nodes_watch) = reflect::<PartialObjectMeta<Node>>(
         Api::all(client.clone()),
@@ -131,13 +141,19 @@ async fn write_statuses(client: Client) {
     let api = Api::<SeccompProfile>::all(client);
     loop {
         let mut retry = false;
+        report_changes.pass_begins();
         let snapshot = Snapshot::take(&profiles, &reports, &nodes);
         for profile in snapshot.profiles.values() {
-            if let Err(err) = write_one(&api, profile, &snapshot).await {
-                warn!(%err, "status write failed; retrying");
-                retry = true;
+            match write_one(&api, profile, &snapshot).await {
+                Ok(Written::Yes) => metrics.record_status_written(),
+                Ok(Written::Unchanged) => {}
+                Err(err) => {
+                    warn!(%err, "status write failed; retrying");
+                    retry = true;
+                }
             }
         }
+        report_changes.pass_ends(!retry);
         let wait = if retry {
             Duration::from_secs(2)
         } else {
@@ -182,11 +198,19 @@ impl Snapshot {
     }
 }
 
+/// Whether [`write_one`] wrote a status.
+enum Written {
+    /// The status changed and was written.
+    Yes,
+    /// The status already said what it would have written.
+    Unchanged,
+}
+
 async fn write_one(
     api: &Api<SeccompProfile>,
     profile: &SeccompProfile,
     snapshot: &Snapshot,
-) -> Result<(), StatusError> {
+) -> Result<Written, StatusError> {
     let name = profile.name_any();
     let expected = match resolve(&name, &profile.spec.0, |n| {
         snapshot.profiles.get(n).map(|p| &p.spec.0)
@@ -216,7 +240,7 @@ async fn write_one(
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let status = summarize(&facts, profile.status.as_ref(), &now);
     if profile.status.as_ref() == Some(&status) {
-        return Ok(());
+        return Ok(Written::Unchanged);
     }
     let body = json!({
         "apiVersion": SeccompProfile::api_version(&()),
@@ -233,7 +257,7 @@ async fn write_one(
         name: name.clone(),
         source,
     })?;
-    Ok(())
+    Ok(Written::Yes)
 }
 
 fn view_of<'a>(report: Option<&'a SeccompNodeReport>, profile: &str) -> NodeView<'a> {
