@@ -306,6 +306,30 @@ fn existing_namespace() {
     );
 }
 
+/// Helm stores a release in its namespace before creating anything, so the namespace the
+/// chart creates cannot be that one: the chart says so instead of failing at install.
+#[test]
+fn created_namespace_is_not_the_releases() {
+    let out = run(
+        helm_bin(),
+        &[
+            "template",
+            "seccompd",
+            "charts/seccompd",
+            "-n",
+            "seccompd-system",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "namespace.create=true needs a namespace.name other than the release's namespace"
+        ),
+        "{stderr}"
+    );
+}
+
 // ---- on the test cluster ----
 
 const RELEASE: &str = "seccompd-chart-test";
