@@ -88,7 +88,10 @@ pub fn watch_identity(
         while let Some(event) = events.next().await {
             match &event {
                 Ok(event) => {
-                    if let Some(next) = next_identity(tx.borrow().as_ref(), event) {
+                    // Not in the `if let`: its temporaries (a read guard of `tx`) would live
+                    // through the body, and `send_replace` would wait on that guard forever.
+                    let next = next_identity(tx.borrow().as_ref(), event);
+                    if let Some(next) = next {
                         info!(identity = ?next, "this node's identity");
                         tx.send_replace(next);
                     }
