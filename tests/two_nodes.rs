@@ -21,7 +21,7 @@ use kube::{Api, Client};
 use lifecycle_support::component::{StoppedComponent, signal};
 use lifecycle_support::{
     AGENT_NAMESPACE, BUSYBOX, create_profile, delete_profile, denylist, rendered, time_until_bytes,
-    wait_for_bytes,
+    wait_agents_rolled_out, wait_for_bytes,
 };
 use seccompd::api::SeccompProfile;
 use seccompd::api::node_report::SeccompNodeReport;
@@ -100,6 +100,7 @@ fn agent_pid_on(node: &str) -> Option<u32> {
     }
 }
 
+/// The node whose agent holds the status writer's Lease (its identity is `<node>_<start>`).
 async fn lease_holder(client: &Client) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), AGENT_NAMESPACE);
     leases
@@ -111,16 +112,10 @@ async fn lease_holder(client: &Client) -> Option<String> {
         .and_then(|s| s.holder_identity)
 }
 
-/// Waits until every agent pod of the DaemonSet is ready.
-fn wait_agents_ready() {
-    kubectl_ok(&[
-        "-n",
-        AGENT_NAMESPACE,
-        "rollout",
-        "status",
-        "ds/seccompd-agent",
-        "--timeout=180s",
-    ]);
+/// The node of the agent holding the Lease.
+async fn writer_node(client: &Client) -> Option<String> {
+    let holder = lease_holder(client).await?;
+    Some(seccompd::status::writer::candidate_node(&holder).to_string())
 }
 
 /// A pod pinned to `node` that tries `mkdir` under the given pod-level seccomp profile and
@@ -227,17 +222,17 @@ async fn a_pod_on_node2_is_confined_by_a_seccompd_profile_and_not_by_runtime_def
 /// The status writer runs in one of the agents; the lagging-node test stops node2's agent, so
 /// it first makes sure the writer is node1's (by restarting node2's agent if it holds the lease).
 async fn writer_on_node1(client: &Client) {
-    if lease_holder(client).await.as_deref() == Some(NODE2) {
+    if writer_node(client).await.as_deref() == Some(NODE2) {
         let pid = node2_agent_pid().expect("node2's agent runs");
         signal(pid, "-KILL");
         eventually("the lease to move to node1", WAIT, || async {
-            match lease_holder(client).await {
+            match writer_node(client).await {
                 Some(h) if h == "node1" => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         })
         .await;
-        wait_agents_ready();
+        wait_agents_rolled_out();
     }
 }
 
@@ -318,14 +313,15 @@ async fn drift_on_node2_is_repaired_like_on_node1() {
 async fn killing_the_status_writer_moves_the_lease_and_statuses_keep_following() {
     require_two_nodes();
     let client = client().await;
-    wait_agents_ready();
+    wait_agents_rolled_out();
     let holder = eventually("a status writer", WAIT, || async {
         lease_holder(&client)
             .await
             .ok_or_else(|| "no holder".to_string())
     })
     .await;
-    let pid = agent_pid_on(&holder).unwrap_or_else(|| panic!("the agent on {holder} runs"));
+    let node = seccompd::status::writer::candidate_node(&holder).to_string();
+    let pid = agent_pid_on(&node).unwrap_or_else(|| panic!("the agent on {node} runs"));
     let killed = Instant::now();
     signal(pid, "-KILL");
     let next = eventually("the lease to move to another agent", WAIT, || async {
@@ -342,12 +338,13 @@ async fn killing_the_status_writer_moves_the_lease_and_statuses_keep_following()
     create_profile(&client, &name, &denylist(&["mkdir"])).await;
     wait_status(&name, "Installed", "2/2", WAIT).await;
     println!(
-        "status writer failover: {holder} killed, {next} took the lease after {failover:?}; \
+        "status writer failover: {holder} (on {node}) killed, {next} took the lease after \
+         {failover:?}; \
          a new profile Installed 2/2 {:?} after the kill",
         killed.elapsed()
     );
     delete_profile(&client, &name).await;
-    wait_agents_ready();
+    wait_agents_rolled_out();
 }
 
 #[tokio::test]
@@ -389,6 +386,6 @@ async fn deleting_node2s_node_object_removes_its_report_and_the_status_counts_on
     })
     .await;
     wait_status(&name, "Installed", "2/2", Duration::from_secs(240)).await;
-    wait_agents_ready();
+    wait_agents_rolled_out();
     delete_profile(&client, &name).await;
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use kube::Client;
@@ -58,7 +58,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         tokio::spawn(crate::status::writer::run_elected(
             client.clone(),
             args.namespace.clone(),
-            args.node_name.clone(),
+            crate::status::writer::candidate_identity(&args.node_name, SystemTime::now()),
             metrics.clone(),
         ));
     }

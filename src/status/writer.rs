@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -46,6 +46,23 @@ pub enum StatusError {
         /// The client error.
         source: kube::Error,
     },
+}
+
+/// This process's identity in the election: the node's name, so `kubectl get lease` says
+/// where the writer runs, and when the process started, so that a restarted agent is a new
+/// candidate that waits for the lease to expire or be released, instead of taking over what
+/// its predecessor held as if nothing had happened.
+pub fn candidate_identity(node_name: &str, started: SystemTime) -> String {
+    let nanos = started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{node_name}_{nanos:x}")
+}
+
+/// The node part of a candidate identity (see [`candidate_identity`]).
+pub fn candidate_node(identity: &str) -> &str {
+    identity.rsplit_once('_').map_or(identity, |(node, _)| node)
 }
 
 /// Takes part in the election forever; while elected, keeps every status up to date.
@@ -270,6 +287,17 @@ fn view_of<'a>(report: Option<&'a SeccompNodeReport>, profile: &str) -> NodeView
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_candidate_names_its_node_and_differs_from_its_predecessor() {
+        use std::time::{Duration, SystemTime};
+        let first = super::candidate_identity("node-a.example", SystemTime::UNIX_EPOCH);
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
+        let next = super::candidate_identity("node-a.example", later);
+        assert_ne!(first, next);
+        assert_eq!(super::candidate_node(&first), "node-a.example");
+        assert_eq!(super::candidate_node(&next), "node-a.example");
+    }
+
     use http::{Method, StatusCode};
     use serde_json::{Value, json};
 

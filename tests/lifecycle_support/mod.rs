@@ -240,6 +240,18 @@ pub fn agent_pods() -> Vec<(String, bool)> {
     .collect()
 }
 
+/// Waits until every agent pod of the DaemonSet runs the current template and is ready.
+pub fn wait_agents_rolled_out() {
+    kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "rollout",
+        "status",
+        "ds/seccompd-agent",
+        "--timeout=180s",
+    ]);
+}
+
 /// The name of the agent pod on node1.
 pub fn agent_pod() -> String {
     agent_pods()
