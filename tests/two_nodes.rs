@@ -219,12 +219,28 @@ async fn a_pod_on_node2_is_confined_by_a_seccompd_profile_and_not_by_runtime_def
     delete_profile(&client, &name).await;
 }
 
-/// The status writer runs in one of the agents; the lagging-node test stops node2's agent, so
-/// it first makes sure the writer is node1's (by restarting node2's agent if it holds the lease).
+/// A process stopped with SIGSTOP; continued (SIGCONT) when dropped, also on a panic.
+struct Frozen(u32);
+
+impl Frozen {
+    fn freeze(pid: u32) -> Self {
+        signal(pid, "-STOP");
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+/// The status writer runs in one of the agents; the lagging-node test freezes node2's agent,
+/// so it first makes sure the writer is node1's: if node2's agent holds the lease, it is frozen
+/// until node1's agent has taken the lease over (a killed one would restart and compete).
 async fn writer_on_node1(client: &Client) {
     if writer_node(client).await.as_deref() == Some(NODE2) {
-        let pid = node2_agent_pid().expect("node2's agent runs");
-        signal(pid, "-KILL");
+        let frozen = Frozen::freeze(node2_agent_pid().expect("node2's agent runs"));
         eventually("the lease to move to node1", WAIT, || async {
             match writer_node(client).await {
                 Some(h) if h == "node1" => Ok(()),
@@ -232,6 +248,7 @@ async fn writer_on_node1(client: &Client) {
             }
         })
         .await;
+        drop(frozen);
         wait_agents_rolled_out();
     }
 }
@@ -247,15 +264,7 @@ async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catc
 
     // Kept away: node2's agent is frozen (SIGSTOP), so it neither installs nor reports. Its
     // liveness probe would restart it after about 30 s; the test needs a few seconds.
-    let frozen = node2_agent_pid().expect("node2's agent runs");
-    signal(frozen, "-STOP");
-    struct Thaw(u32);
-    impl Drop for Thaw {
-        fn drop(&mut self) {
-            signal(self.0, "-CONT");
-        }
-    }
-    let thaw = Thaw(frozen);
+    let frozen = Frozen::freeze(node2_agent_pid().expect("node2's agent runs"));
 
     let updated = denylist(&["mkdir", "rmdir"]);
     let profiles: Api<SeccompProfile> = Api::all(client.clone());
@@ -285,7 +294,7 @@ async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catc
     );
 
     let back = Instant::now();
-    drop(thaw);
+    drop(frozen);
     wait_status(&name, "Installed", "2/2", Duration::from_secs(10)).await;
     println!("node2 back: Installed 2/2 after {:?}", back.elapsed());
     assert_eq!(fs::read(node2_profile_path(&name)).unwrap(), want.bytes);
