@@ -32,6 +32,9 @@ const NODE2: &str = "node2";
 /// it is /var/lib/kubelet.
 const NODE2_KUBELET_ROOT: &str = "/var/lib/seccompd-e2e/node2/kubelet";
 const LEASE: &str = "seccompd-status-writer";
+/// The controller's pods (manifests/controller.yaml).
+const CONTROLLER_SELECTOR: &str =
+    "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=controller";
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Where node2's agent installs profile `name`, as seen from the host.
@@ -89,15 +92,6 @@ fn agent_pid_where(in_cgroup: impl Fn(&str) -> bool) -> Option<u32> {
         let cgroup = fs::read_to_string(entry.path().join("cgroup")).ok()?;
         in_cgroup(&cgroup).then_some(pid)
     })
-}
-
-/// The agent's host PID on `node`.
-fn agent_pid_on(node: &str) -> Option<u32> {
-    if node == NODE2 {
-        node2_agent_pid()
-    } else {
-        agent_pid_where(|cgroup| cgroup.contains(":/kubepods/"))
-    }
 }
 
 async fn lease_holder(client: &Client) -> Option<String> {
@@ -224,23 +218,6 @@ async fn a_pod_on_node2_is_confined_by_a_seccompd_profile_and_not_by_runtime_def
     delete_profile(&client, &name).await;
 }
 
-/// The status writer runs in one of the agents; the lagging-node test stops node2's agent, so
-/// it first makes sure the writer is node1's (by restarting node2's agent if it holds the lease).
-async fn writer_on_node1(client: &Client) {
-    if lease_holder(client).await.as_deref() == Some(NODE2) {
-        let pid = node2_agent_pid().expect("node2's agent runs");
-        signal(pid, "-KILL");
-        eventually("the lease to move to node1", WAIT, || async {
-            match lease_holder(client).await {
-                Some(h) if h == "node1" => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
-        wait_agents_ready();
-    }
-}
-
 #[tokio::test]
 async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catches_up() {
     require_two_nodes();
@@ -248,7 +225,6 @@ async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catc
     let name = unique("lag");
     create_profile(&client, &name, &denylist(&["mkdir"])).await;
     wait_status(&name, "Installed", "2/2", WAIT).await;
-    writer_on_node1(&client).await;
 
     // Kept away: node2's agent is frozen (SIGSTOP), so it neither installs nor reports. Its
     // liveness probe would restart it after about 30 s; the test needs a few seconds.
@@ -314,21 +290,56 @@ async fn drift_on_node2_is_repaired_like_on_node1() {
     delete_profile(&client, &name).await;
 }
 
+/// Waits until both controller replicas are ready.
+fn wait_controller_ready() {
+    kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "rollout",
+        "status",
+        "deployment/seccompd-controller",
+        "--timeout=180s",
+    ]);
+}
+
+/// The status writer is the controller replica holding the Lease (its pod's name). Killing
+/// it (its pod deleted without grace, so that the same name never comes back) moves the Lease
+/// to the other replica.
 #[tokio::test]
 async fn killing_the_status_writer_moves_the_lease_and_statuses_keep_following() {
     require_two_nodes();
     let client = client().await;
     wait_agents_ready();
+    wait_controller_ready();
     let holder = eventually("a status writer", WAIT, || async {
         lease_holder(&client)
             .await
             .ok_or_else(|| "no holder".to_string())
     })
     .await;
-    let pid = agent_pid_on(&holder).unwrap_or_else(|| panic!("the agent on {holder} runs"));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), AGENT_NAMESPACE);
+    let standby: Vec<String> = pods
+        .list(&kube::api::ListParams::default().labels(CONTROLLER_SELECTOR))
+        .await
+        .expect("list the controller pods")
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .filter(|name| *name != holder)
+        .collect();
+    assert_eq!(standby.len(), 1, "one standby replica besides {holder}");
     let killed = Instant::now();
-    signal(pid, "-KILL");
-    let next = eventually("the lease to move to another agent", WAIT, || async {
+    kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "delete",
+        "pod",
+        &holder,
+        "--grace-period=0",
+        "--force",
+        "--wait=false",
+    ]);
+    let next = eventually("the lease to move to the other replica", WAIT, || async {
         match lease_holder(&client).await {
             Some(h) if h != holder => Ok(h),
             other => Err(format!("{other:?}")),
@@ -336,6 +347,7 @@ async fn killing_the_status_writer_moves_the_lease_and_statuses_keep_following()
     })
     .await;
     let failover = killed.elapsed();
+    assert_eq!(next, standby[0], "the standby replica took the lease");
 
     // Statuses keep following: a profile created now is reported on both nodes.
     let name = unique("failover");
@@ -347,7 +359,7 @@ async fn killing_the_status_writer_moves_the_lease_and_statuses_keep_following()
         killed.elapsed()
     );
     delete_profile(&client, &name).await;
-    wait_agents_ready();
+    wait_controller_ready();
 }
 
 #[tokio::test]
