@@ -21,7 +21,7 @@ use kube::{Api, Client};
 use lifecycle_support::component::{StoppedComponent, signal};
 use lifecycle_support::{
     AGENT_NAMESPACE, BUSYBOX, create_profile, delete_profile, denylist, rendered, time_until_bytes,
-    wait_for_bytes,
+    wait_controller_ready, wait_for_bytes, wait_status,
 };
 use seccompd::api::SeccompProfile;
 use seccompd::api::node_report::SeccompNodeReport;
@@ -51,29 +51,6 @@ fn require_two_nodes() {
         "these tests need node2: bring the cluster up with two nodes (`make cluster-up`, not \
          NODES=1); nodes: {nodes:?}"
     );
-}
-
-/// Waits until the profile's status says `phase` with INSTALLED `installed` for the current
-/// generation; returns the status.
-async fn wait_status(name: &str, phase: &str, installed: &str, timeout: Duration) -> Value {
-    eventually(
-        &format!("{name} to be {phase} {installed}"),
-        timeout,
-        || async {
-            let out = kubectl_ok(&["get", "seccompprofile", name, "-o", "json"]);
-            let profile: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-            let status = &profile["status"];
-            if status["phase"] == phase
-                && status["installed"] == installed
-                && status["observedGeneration"] == profile["metadata"]["generation"]
-            {
-                Ok(status.clone())
-            } else {
-                Err(status.to_string())
-            }
-        },
-    )
-    .await
 }
 
 /// The host PID of the seccompd agent running on node2: node2's pods live in cgroups under
@@ -288,18 +265,6 @@ async fn drift_on_node2_is_repaired_like_on_node1() {
     let deleted = time_until_bytes(&path, &want.bytes, Duration::from_secs(2));
     println!("node2 repaired: edited file in {edited:?}, deleted file in {deleted:?}");
     delete_profile(&client, &name).await;
-}
-
-/// Waits until both controller replicas are ready.
-fn wait_controller_ready() {
-    kubectl_ok(&[
-        "-n",
-        AGENT_NAMESPACE,
-        "rollout",
-        "status",
-        "deployment/seccompd-controller",
-        "--timeout=180s",
-    ]);
 }
 
 /// The status writer is the controller replica holding the Lease (its pod's name). Killing
