@@ -1,7 +1,7 @@
-//! The agent's metrics: one `prometheus-client` registry, recorded by its tasks and encoded
-//! in the Prometheus text format for `/metrics`. Names follow Prometheus conventions (the
-//! README's metrics table lists them): base units in the name, `_total` on counters (added by
-//! the encoder).
+//! The metrics of an agent or of the controller: one `prometheus-client` registry, recorded by
+//! its tasks and encoded in the Prometheus text format for `/metrics`. Names follow Prometheus
+//! conventions (the README's metrics table lists them): base units in the name, `_total` on
+//! counters (added by the encoder).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
