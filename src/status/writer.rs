@@ -454,4 +454,44 @@ mod tests {
         drop(profiles);
         api.expect_no_more().await;
     }
+
+    #[tokio::test]
+    async fn a_write_beyond_the_budget_waits_for_it_and_is_counted() {
+        let p = profile(None);
+        let hash = expected_hash(&p);
+        let snap = snapshot(&p, &[report("node1", &hash)]);
+        let (client, mut api) = mock_client();
+        let server = tokio::spawn(async move {
+            api.expect(
+                Method::PATCH,
+                "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status",
+                &["fieldManager=seccompd-status-writer", "force=true"],
+                StatusCode::OK,
+                json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
+                       "metadata": {"name": "p"}, "spec": {"defaultAction": "SCMP_ACT_ALLOW"}}),
+            )
+            .await;
+            api
+        });
+        let profiles = Api::<SeccompProfile>::all(client);
+        let start = Instant::now();
+        let mut budget = WriteBudget::new(1, start);
+        assert_eq!(budget.take(start), None, "the one write of this second");
+        let metrics = Metrics::default();
+        write_one(&profiles, &p, &snap, &mut budget, &metrics)
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_secs(1),
+            "waited for a token"
+        );
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains("\nseccompd_status_write_throttles_total 1\n"),
+            "{text}"
+        );
+        let api = server.await.unwrap();
+        drop(profiles);
+        api.expect_no_more().await;
+    }
 }
