@@ -163,5 +163,12 @@ if [ "$DEPLOY" = 1 ]; then
     "${KUBECTL[@]}" -n seccompd-system logs ds/seccompd-agent --tail=40 >&2 || true
     exit 1
   fi
+  # The controller writes the statuses tests wait for.
+  if ! "${KUBECTL[@]}" -n seccompd-system rollout status deployment/seccompd-controller --timeout=180s; then
+    log "Deployment seccompd-controller not ready:"
+    "${KUBECTL[@]}" -n seccompd-system get pods -o wide >&2 || true
+    "${KUBECTL[@]}" -n seccompd-system logs deployment/seccompd-controller --tail=40 >&2 || true
+    exit 1
+  fi
 fi
 log "cluster up: export KUBECONFIG=$CLUSTER/kubeconfig; kubectl at $CLUSTER/bin/kubectl"

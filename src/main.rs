@@ -18,6 +18,8 @@ enum Command {
     Crd,
     /// Run the node agent (as the DaemonSet does).
     Agent(seccompd::agent::AgentArgs),
+    /// Run the controller (as its Deployment does): the elected replica writes statuses.
+    Controller(seccompd::controller::ControllerArgs),
     /// Check seccomp profiles offline (exit 0 valid, 1 invalid, 2 bad usage).
     Validate(seccompd::cli::validate::ValidateArgs),
     /// Convert an OCI/Docker JSON profile into a SeccompProfile (YAML on stdout).
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Agent(args) => run_async(seccompd::agent::run(args)),
+        Command::Controller(args) => run_async(seccompd::controller::run(args)),
         Command::Validate(args) => seccompd::cli::validate::run(args),
         Command::Import(args) => seccompd::cli::import::run(args),
         Command::Run(args) => seccompd::cli::run::run(args),

@@ -141,6 +141,14 @@ fn only<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
+/// The object of `kind` named `name` in `objects`.
+fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
 fn agent_env(daemonset: &Value, name: &str) -> Option<String> {
     let env = daemonset["spec"]["template"]["spec"]["containers"][0]["env"].as_array()?;
     let var = env.iter().find(|e| e["name"] == name)?;
@@ -264,12 +272,34 @@ fn values_reach_the_objects() {
         container["ports"][0]["name"]
     );
     // Cluster-wide names carry the release, so two releases never share them.
-    let binding = only(&objects, "ClusterRoleBinding");
-    assert_eq!(binding["metadata"]["name"], "edge-seccompd-agent");
+    let binding = named(&objects, "ClusterRoleBinding", "edge-seccompd-agent");
     assert_eq!(binding["roleRef"]["name"], "edge-seccompd-agent");
     assert_eq!(
         binding["subjects"][0]["name"],
         pod["spec"]["serviceAccountName"]
+    );
+    // The controller follows the agents' DaemonSet by its name, and the admission policy
+    // matches the agents' ServiceAccount by its name.
+    let controller = named(&objects, "Deployment", "edge-seccompd-controller");
+    assert_eq!(
+        agent_env(controller, "AGENT_DAEMONSET").as_deref(),
+        Some("edge-seccompd-agent")
+    );
+    let binding = named(&objects, "ClusterRoleBinding", "edge-seccompd-controller");
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        controller["spec"]["template"]["spec"]["serviceAccountName"]
+    );
+    let role = named(&objects, "Role", "edge-seccompd-controller");
+    assert_eq!(role["rules"][2]["resourceNames"][0], "edge-seccompd-agent");
+    let policy = named(
+        &objects,
+        "ValidatingAdmissionPolicy",
+        "edge-seccompd-agent-node-restriction",
+    );
+    assert_eq!(
+        policy["spec"]["matchConditions"][0]["expression"],
+        "request.userInfo.username == \"system:serviceaccount:seccompd-system:edge-seccompd-agent\""
     );
 }
 
@@ -294,15 +324,24 @@ fn existing_namespace() {
         .collect();
     assert_eq!(
         namespaced.len(),
-        4,
-        "ServiceAccount, Role, RoleBinding, DaemonSet"
+        6,
+        "two ServiceAccounts, Role, RoleBinding, DaemonSet, Deployment"
     );
     for o in namespaced {
         assert_eq!(o["metadata"]["namespace"], "tools", "{}", key(o));
     }
+    for binding in objects.iter().filter(|o| o["kind"] == "ClusterRoleBinding") {
+        assert_eq!(
+            binding["subjects"][0]["namespace"],
+            "tools",
+            "{}",
+            key(binding)
+        );
+    }
+    let policy = only(&objects, "ValidatingAdmissionPolicy");
     assert_eq!(
-        only(&objects, "ClusterRoleBinding")["subjects"][0]["namespace"],
-        "tools"
+        policy["spec"]["matchConditions"][0]["expression"],
+        "request.userInfo.username == \"system:serviceaccount:tools:seccompd-agent\""
     );
 }
 

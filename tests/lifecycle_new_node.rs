@@ -20,8 +20,8 @@ use lifecycle_support::{
 
 const TAINT: &str = "seccompd.dev/agent-not-ready";
 
-/// Keeps the DaemonSet's pods off every node (a nodeSelector no node matches); dropping it
-/// lets them back, also when the test fails.
+/// Keeps the DaemonSet's pods off every node (a nodeSelector label no node has, beside the
+/// DaemonSet's own `kubernetes.io/os`); dropping it lets them back, also when the test fails.
 struct ParkedAgent;
 
 impl ParkedAgent {
@@ -51,15 +51,16 @@ impl Drop for ParkedAgent {
     }
 }
 
-/// Removes the nodeSelector that parks the DaemonSet.
+/// Removes the nodeSelector label that parks the DaemonSet (a merge patch's null), and only
+/// that one.
 const UNPARK: [&str; 7] = [
     "-n",
     AGENT_NAMESPACE,
     "patch",
     "ds/seccompd-agent",
-    "--type=json",
+    "--type=merge",
     "-p",
-    r#"[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]"#,
+    r#"{"spec":{"template":{"spec":{"nodeSelector":{"seccompd.dev/test-parked":null}}}}}"#,
 ];
 
 /// Puts the taint back on node1, as an admin or a tool might.

@@ -145,7 +145,7 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
     );
     wait_for_absence(&node_profile_path(&names[2]), Duration::from_secs(5)).await;
 
-    // The status pipeline (node report, elected status writer) has caught up too: the
+    // The status pipeline (node report, the controller's elected status writer) has caught up: the
     // profile created after the outage is reported Installed. Later tests start from a
     // cluster that has fully recovered.
     let profiles: Api<SeccompProfile> = Api::all(client.clone());

@@ -21,7 +21,7 @@ use kube::{Api, Client};
 use lifecycle_support::component::{StoppedComponent, signal};
 use lifecycle_support::{
     AGENT_NAMESPACE, BUSYBOX, create_profile, delete_profile, denylist, rendered, time_until_bytes,
-    wait_agents_rolled_out, wait_for_bytes,
+    wait_agents_rolled_out, wait_controller_ready, wait_for_bytes, wait_status,
 };
 use seccompd::api::SeccompProfile;
 use seccompd::api::node_report::SeccompNodeReport;
@@ -32,6 +32,9 @@ const NODE2: &str = "node2";
 /// it is /var/lib/kubelet.
 const NODE2_KUBELET_ROOT: &str = "/var/lib/seccompd-e2e/node2/kubelet";
 const LEASE: &str = "seccompd-status-writer";
+/// The controller's pods (manifests/controller.yaml).
+const CONTROLLER_SELECTOR: &str =
+    "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=controller";
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Where node2's agent installs profile `name`, as seen from the host.
@@ -48,29 +51,6 @@ fn require_two_nodes() {
         "these tests need node2: bring the cluster up with two nodes (`make cluster-up`, not \
          NODES=1); nodes: {nodes:?}"
     );
-}
-
-/// Waits until the profile's status says `phase` with INSTALLED `installed` for the current
-/// generation; returns the status.
-async fn wait_status(name: &str, phase: &str, installed: &str, timeout: Duration) -> Value {
-    eventually(
-        &format!("{name} to be {phase} {installed}"),
-        timeout,
-        || async {
-            let out = kubectl_ok(&["get", "seccompprofile", name, "-o", "json"]);
-            let profile: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-            let status = &profile["status"];
-            if status["phase"] == phase
-                && status["installed"] == installed
-                && status["observedGeneration"] == profile["metadata"]["generation"]
-            {
-                Ok(status.clone())
-            } else {
-                Err(status.to_string())
-            }
-        },
-    )
-    .await
 }
 
 /// The host PID of the seccompd agent running on node2: node2's pods live in cgroups under
@@ -91,16 +71,8 @@ fn agent_pid_where(in_cgroup: impl Fn(&str) -> bool) -> Option<u32> {
     })
 }
 
-/// The agent's host PID on `node`.
-fn agent_pid_on(node: &str) -> Option<u32> {
-    if node == NODE2 {
-        node2_agent_pid()
-    } else {
-        agent_pid_where(|cgroup| cgroup.contains(":/kubepods/"))
-    }
-}
-
-/// The node whose agent holds the status writer's Lease (its identity is `<node>_<start>`).
+/// The controller replica holding the status writer's Lease: its pod's name (the identity is
+/// `<pod>_<start time>`).
 async fn lease_holder(client: &Client) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), AGENT_NAMESPACE);
     leases
@@ -110,12 +82,7 @@ async fn lease_holder(client: &Client) -> Option<String> {
         .flatten()
         .and_then(|l| l.spec)
         .and_then(|s| s.holder_identity)
-}
-
-/// The node of the agent holding the Lease.
-async fn writer_node(client: &Client) -> Option<String> {
-    let holder = lease_holder(client).await?;
-    Some(seccompd::status::writer::candidate_node(&holder).to_string())
+        .map(|identity| seccompd::status::writer::candidate_pod(&identity).to_string())
 }
 
 /// A pod pinned to `node` that tries `mkdir` under the given pod-level seccomp profile and
@@ -235,24 +202,6 @@ impl Drop for Frozen {
     }
 }
 
-/// The status writer runs in one of the agents; the lagging-node test freezes node2's agent,
-/// so it first makes sure the writer is node1's: if node2's agent holds the lease, it is frozen
-/// until node1's agent has taken the lease over (a killed one would restart and compete).
-async fn writer_on_node1(client: &Client) {
-    if writer_node(client).await.as_deref() == Some(NODE2) {
-        let frozen = Frozen::freeze(node2_agent_pid().expect("node2's agent runs"));
-        eventually("the lease to move to node1", WAIT, || async {
-            match writer_node(client).await {
-                Some(h) if h == "node1" => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
-        drop(frozen);
-        wait_agents_rolled_out();
-    }
-}
-
 #[tokio::test]
 async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catches_up() {
     require_two_nodes();
@@ -260,7 +209,6 @@ async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catc
     let name = unique("lag");
     create_profile(&client, &name, &denylist(&["mkdir"])).await;
     wait_status(&name, "Installed", "2/2", WAIT).await;
-    writer_on_node1(&client).await;
 
     // Kept away: node2's agent is frozen (SIGSTOP), so it neither installs nor reports. Its
     // liveness probe would restart it after about 30 s; the test needs a few seconds.
@@ -318,22 +266,44 @@ async fn drift_on_node2_is_repaired_like_on_node1() {
     delete_profile(&client, &name).await;
 }
 
+/// The status writer is the controller replica holding the Lease (its pod's name). Killing
+/// it (its pod deleted without grace, so that the same name never comes back) moves the Lease
+/// to the other replica.
 #[tokio::test]
 async fn killing_the_status_writer_moves_the_lease_and_statuses_keep_following() {
     require_two_nodes();
     let client = client().await;
     wait_agents_rolled_out();
+    wait_controller_ready();
     let holder = eventually("a status writer", WAIT, || async {
         lease_holder(&client)
             .await
             .ok_or_else(|| "no holder".to_string())
     })
     .await;
-    let node = seccompd::status::writer::candidate_node(&holder).to_string();
-    let pid = agent_pid_on(&node).unwrap_or_else(|| panic!("the agent on {node} runs"));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), AGENT_NAMESPACE);
+    let standby: Vec<String> = pods
+        .list(&kube::api::ListParams::default().labels(CONTROLLER_SELECTOR))
+        .await
+        .expect("list the controller pods")
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .filter(|name| *name != holder)
+        .collect();
+    assert_eq!(standby.len(), 1, "one standby replica besides {holder}");
     let killed = Instant::now();
-    signal(pid, "-KILL");
-    let next = eventually("the lease to move to another agent", WAIT, || async {
+    kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "delete",
+        "pod",
+        &holder,
+        "--grace-period=0",
+        "--force",
+        "--wait=false",
+    ]);
+    let next = eventually("the lease to move to the other replica", WAIT, || async {
         match lease_holder(&client).await {
             Some(h) if h != holder => Ok(h),
             other => Err(format!("{other:?}")),
@@ -341,19 +311,19 @@ async fn killing_the_status_writer_moves_the_lease_and_statuses_keep_following()
     })
     .await;
     let failover = killed.elapsed();
+    assert_eq!(next, standby[0], "the standby replica took the lease");
 
     // Statuses keep following: a profile created now is reported on both nodes.
     let name = unique("failover");
     create_profile(&client, &name, &denylist(&["mkdir"])).await;
     wait_status(&name, "Installed", "2/2", WAIT).await;
     println!(
-        "status writer failover: {holder} (on {node}) killed, {next} took the lease after \
-         {failover:?}; \
+        "status writer failover: {holder} killed, {next} took the lease after {failover:?}; \
          a new profile Installed 2/2 {:?} after the kill",
         killed.elapsed()
     );
     delete_profile(&client, &name).await;
-    wait_agents_rolled_out();
+    wait_controller_ready();
 }
 
 #[tokio::test]

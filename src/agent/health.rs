@@ -1,7 +1,9 @@
-//! The agent's HTTP endpoint for probes and metrics (axum): `/healthz` (503 once the loop has
-//! not completed a pass for far longer than it should, see [`super::liveness`]), `/readyz`
-//! (503 until the first complete sync is done and the node's agent-not-ready taint is gone)
-//! and `/metrics` (Prometheus text format).
+//! The HTTP endpoint for probes and metrics (axum) of the agent and of the controller:
+//! `/healthz` (the agent's: 503 once the loop has not completed a pass for far longer than it
+//! should, see [`super::liveness`]), `/readyz` (the agent's: 503 until the first complete sync
+//! is done and the node's agent-not-ready taint is gone) and `/metrics` (Prometheus text
+//! format). The controller is alive and ready while it serves: a replica that is not elected
+//! is a ready standby.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,34 +21,44 @@ use super::decide::liveness::{Liveness, StallLimit, judge};
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::CONTENT_TYPE;
 
+/// Whose probes are served.
+#[derive(Clone, Copy, Debug)]
+pub enum Role {
+    /// A node agent, whose loop must complete a pass within `stall`.
+    Agent {
+        /// How long the loop may go without completing a pass.
+        stall: StallLimit,
+    },
+    /// The controller: alive and ready while it serves.
+    Controller,
+}
+
 /// What the handlers read.
 #[derive(Clone, Debug)]
 struct Probes {
     metrics: Arc<Metrics>,
-    stall: StallLimit,
+    role: Role,
 }
 
-/// Serves probes and metrics on `addr` until the task is dropped; `/healthz` fails once the
-/// loop has gone `stall` without completing a pass.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    stall: StallLimit,
-) -> std::io::Result<()> {
+/// Serves probes and metrics on `addr` until the task is dropped.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, role: Role) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    axum::serve(listener, router(metrics, stall)).await
+    axum::serve(listener, router(metrics, role)).await
 }
 
-fn router(metrics: Arc<Metrics>, stall: StallLimit) -> Router {
+fn router(metrics: Arc<Metrics>, role: Role) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(exposition))
-        .with_state(Probes { metrics, stall })
+        .with_state(Probes { metrics, role })
 }
 
 async fn healthz(State(p): State<Probes>) -> (StatusCode, String) {
-    match judge(p.metrics.last_progress(), Instant::now(), p.stall) {
+    let Role::Agent { stall } = p.role else {
+        return (StatusCode::OK, "ok\n".into());
+    };
+    match judge(p.metrics.last_progress(), Instant::now(), stall) {
         Liveness::Alive => (StatusCode::OK, "ok\n".into()),
         Liveness::Stalled { since, limit } => {
             warn!(
@@ -63,7 +75,10 @@ async fn healthz(State(p): State<Probes>) -> (StatusCode, String) {
 }
 
 async fn readyz(State(p): State<Probes>) -> (StatusCode, &'static str) {
-    readiness(p.metrics.synced(), p.metrics.ready())
+    match p.role {
+        Role::Agent { .. } => readiness(p.metrics.synced(), p.metrics.ready()),
+        Role::Controller => (StatusCode::OK, "serving\n"),
+    }
 }
 
 /// `/readyz`'s answer from the agent's two conditions.
@@ -113,14 +128,16 @@ mod tests {
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
-    fn limit() -> StallLimit {
-        StallLimit::for_longest_wait(Duration::from_secs(300))
+    fn agent() -> Role {
+        Role::Agent {
+            stall: StallLimit::for_longest_wait(Duration::from_secs(300)),
+        }
     }
 
     #[tokio::test]
     async fn readiness_follows_the_first_sync_and_the_taint() {
         let m = Arc::new(Metrics::default());
-        let router = router(m.clone(), limit());
+        let router = router(m.clone(), agent());
         assert_eq!(
             get(&router, "/readyz").await.0,
             StatusCode::SERVICE_UNAVAILABLE
@@ -135,7 +152,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_fresh_agent_is_alive() {
-        let router = router(Arc::new(Metrics::default()), limit());
+        let router = router(Arc::new(Metrics::default()), agent());
         assert_eq!(
             get(&router, "/healthz").await,
             (StatusCode::OK, "ok\n".into())
@@ -145,7 +162,12 @@ mod tests {
     #[tokio::test]
     async fn a_loop_without_a_pass_for_longer_than_the_limit_fails_liveness() {
         let m = Arc::new(Metrics::default());
-        let router = router(m.clone(), StallLimit::exactly(Duration::ZERO));
+        let router = router(
+            m.clone(),
+            Role::Agent {
+                stall: StallLimit::exactly(Duration::ZERO),
+            },
+        );
         let (status, body) = get(&router, "/healthz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.starts_with("no sync pass completed for"), "{body}");
@@ -155,7 +177,7 @@ mod tests {
     async fn metrics_are_served_in_the_prometheus_text_format() {
         let m = Arc::new(Metrics::default());
         m.set_synced();
-        let response = router(m, limit())
+        let response = router(m, agent())
             .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
             .await
             .unwrap();
@@ -168,8 +190,16 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_paths_are_not_found() {
-        let router = router(Arc::new(Metrics::default()), limit());
+        let router = router(Arc::new(Metrics::default()), agent());
         assert_eq!(get(&router, "/nope").await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn the_controller_is_alive_and_ready_while_it_serves() {
+        let router = router(Arc::new(Metrics::default()), Role::Controller);
+        assert_eq!(get(&router, "/healthz").await.0, StatusCode::OK);
+        assert_eq!(get(&router, "/readyz").await.0, StatusCode::OK);
+        assert_eq!(get(&router, "/metrics").await.0, StatusCode::OK);
     }
 
     #[test]

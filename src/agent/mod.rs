@@ -34,10 +34,6 @@ pub struct AgentArgs {
     #[arg(long, env = "KUBELET_ROOT", default_value = "/var/lib/kubelet")]
     pub kubelet_root: PathBuf,
 
-    /// Namespace for the status writer's election Lease.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "seccompd-system")]
-    pub namespace: String,
-
     /// Address of the /healthz, /readyz and /metrics endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:9810")]
     pub health_addr: SocketAddr,
@@ -45,11 +41,6 @@ pub struct AgentArgs {
     /// Seconds between full passes when nothing changes (changes are handled at once).
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
-
-    /// Take part in the election of the status writer. `false` for an agent that should only
-    /// keep its node's files, such as one run by hand or in a test beside the DaemonSet.
-    #[arg(long, env = "STATUS_WRITER", default_value_t = true, action = clap::ArgAction::Set)]
-    pub status_writer: bool,
 }
 
 impl AgentArgs {

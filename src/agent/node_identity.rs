@@ -152,4 +152,38 @@ mod tests {
         assert_eq!(object.uid.as_deref(), Some("u1"));
         assert_eq!(object.name.as_deref(), Some("node1"));
     }
+
+    /// The first identity is published while the watch goes on: updating the channel does
+    /// not wait on a borrow of it (which would block the worker thread for good).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_identity_reaches_the_receiver() {
+        use crate::apiserver::mock::mock_client;
+        use http::{Method, StatusCode};
+        use serde_json::json;
+
+        let (client, mut api) = mock_client();
+        let (mut identity, _task) = watch_identity(client, "node1");
+        api.expect(
+            Method::GET,
+            "/api/v1/nodes",
+            &["fieldSelector=metadata.name%3Dnode1", "limit=500"],
+            StatusCode::OK,
+            json!({
+                "apiVersion": "meta.k8s.io/v1",
+                "kind": "PartialObjectMetadataList",
+                "metadata": {"resourceVersion": "1"},
+                "items": [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                           "metadata": {"name": "node1", "uid": "u1", "resourceVersion": "1"}}],
+            }),
+        )
+        .await;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            identity.wait_for(|id| id.is_some()),
+        )
+        .await
+        .expect("the identity within 5 s")
+        .expect("the sender lives");
+        assert_eq!(*identity.borrow(), Some(id("u1")));
+    }
 }

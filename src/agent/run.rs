@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use kube::Client;
@@ -50,18 +50,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let resync = Duration::from_secs(args.resync_seconds);
     let stall = StallLimit::for_longest_wait(resync.max(RETRY));
     tokio::spawn(async move {
-        if let Err(err) = health::serve(health_addr, health_metrics, stall).await {
+        let role = health::Role::Agent { stall };
+        if let Err(err) = health::serve(health_addr, health_metrics, role).await {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
-    if args.status_writer {
-        tokio::spawn(crate::status::writer::run_elected(
-            client.clone(),
-            args.namespace.clone(),
-            crate::status::writer::candidate_identity(&args.node_name, SystemTime::now()),
-            metrics.clone(),
-        ));
-    }
     let (synced, synced_rx) = watch::channel(false);
     tokio::spawn(taint::keep_node_untainted(
         client.clone(),
@@ -218,7 +211,8 @@ fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), NodeCh
     crate::profile::check_for_node(profile).map(|_warnings| ())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

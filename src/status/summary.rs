@@ -207,6 +207,20 @@ fn ready_condition(
     }
 }
 
+/// Whether a node with `labels` is one the agents' DaemonSet runs on, so that it counts in a
+/// status: it has every label of the DaemonSet's `nodeSelector` (`None`: the DaemonSet is not
+/// known, and every node counts). The DaemonSet tolerates every taint and sets no affinity.
+pub fn runs_agent(
+    labels: &BTreeMap<String, String>,
+    node_selector: Option<&BTreeMap<String, String>>,
+) -> bool {
+    node_selector.is_none_or(|selector| {
+        selector
+            .iter()
+            .all(|(key, value)| labels.get(key) == Some(value))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,5 +417,27 @@ mod tests {
             assert_eq!(serde_json::to_value(phase).unwrap(), c.reason.as_str());
             assert_eq!(c.status == "True", phase == Phase::Installed);
         }
+    }
+
+    #[test]
+    fn a_node_counts_when_it_has_every_label_of_the_daemonsets_node_selector() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let linux = labels(&[("kubernetes.io/os", "linux")]);
+        let node = labels(&[("kubernetes.io/os", "linux"), ("zone", "a")]);
+        assert!(runs_agent(&node, Some(&linux)));
+        assert!(!runs_agent(
+            &labels(&[("kubernetes.io/os", "windows")]),
+            Some(&linux)
+        ));
+        assert!(!runs_agent(&labels(&[]), Some(&linux)), "a missing label");
+        let parked = labels(&[("kubernetes.io/os", "linux"), ("park", "yes")]);
+        assert!(!runs_agent(&node, Some(&parked)), "every label must match");
+        assert!(runs_agent(&node, Some(&labels(&[]))), "an empty selector");
+        assert!(runs_agent(&labels(&[]), None), "no DaemonSet known");
     }
 }

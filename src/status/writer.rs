@@ -1,11 +1,13 @@
-//! The status writer: one agent, elected through a Lease, watches every node's report and
-//! writes each SeccompProfile's status. Only the elected agent watches reports, so a node's
-//! report reaches one reader instead of every node.
+//! The status writer: one controller replica, elected through a Lease, watches every node's
+//! report and writes each SeccompProfile's status, at most so many writes a second. Only the
+//! elected replica watches reports, so a node's report reaches one reader instead of every
+//! node; only nodes the agents' DaemonSet runs on count.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
@@ -19,7 +21,8 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::summary::{Expected, NodeView, ProfileFacts, summarize};
+use super::rate::WriteBudget;
+use super::summary::{Expected, NodeView, ProfileFacts, runs_agent, summarize};
 use crate::api::{SeccompNodeReport, SeccompProfile};
 use crate::apiserver::reflect;
 use crate::profile::render::render;
@@ -48,32 +51,40 @@ pub enum StatusError {
     },
 }
 
-/// This process's identity in the election: the node's name, so `kubectl get lease` says
-/// where the writer runs, and when the process started, so that a restarted agent is a new
-/// candidate that waits for the lease to expire or be released, instead of taking over what
-/// its predecessor held as if nothing had happened.
-pub fn candidate_identity(node_name: &str, started: SystemTime) -> String {
+/// This process's identity in the election: its pod's name, so `kubectl get lease` says
+/// where the writer runs, and when the process started, so that a restarted container is a
+/// new candidate that waits for the lease to expire or be released, instead of taking over
+/// what its predecessor held as if nothing had happened.
+pub fn candidate_identity(pod_name: &str, started: SystemTime) -> String {
     let nanos = started
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("{node_name}_{nanos:x}")
+    format!("{pod_name}_{nanos:x}")
 }
 
-/// The node part of a candidate identity (see [`candidate_identity`]).
-pub fn candidate_node(identity: &str) -> &str {
-    identity.rsplit_once('_').map_or(identity, |(node, _)| node)
+/// The pod part of a candidate identity (see [`candidate_identity`]).
+pub fn candidate_pod(identity: &str) -> &str {
+    identity.rsplit_once('_').map_or(identity, |(pod, _)| pod)
+}
+
+/// What the elected writer needs to know.
+#[derive(Clone, Debug)]
+pub struct WriterSettings {
+    /// Namespace of the Lease and of the agents' DaemonSet.
+    pub namespace: String,
+    /// This replica's name in the election.
+    pub identity: String,
+    /// Name of the agents' DaemonSet, whose node selector says which nodes count.
+    pub agent_daemonset: String,
+    /// Status writes per second at most.
+    pub writes_per_second: u32,
 }
 
 /// Takes part in the election forever; while elected, keeps every status up to date.
-pub async fn run_elected(
-    client: Client,
-    namespace: String,
-    identity: String,
-    metrics: Arc<Metrics>,
-) {
+pub async fn run_elected(client: Client, settings: WriterSettings, metrics: Arc<Metrics>) {
     loop {
-        if let Err(err) = elect_and_write(client.clone(), &namespace, &identity, &metrics).await {
+        if let Err(err) = elect_and_write(client.clone(), &settings, &metrics).await {
             warn!(%err, "status writer stopped; retrying");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -82,13 +93,12 @@ pub async fn run_elected(
 
 async fn elect_and_write(
     client: Client,
-    namespace: &str,
-    identity: &str,
+    settings: &WriterSettings,
     metrics: &Metrics,
 ) -> Result<(), StatusError> {
     let manager = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
-        .with_namespace(namespace)
-        .with_identity(identity)
+        .with_namespace(&settings.namespace)
+        .with_identity(&settings.identity)
         .with_duration(15)
         .with_grace(5)
         .build()
@@ -102,7 +112,7 @@ async fn elect_and_write(
         }
         info!("elected status writer");
         tokio::select! {
-            _ = write_statuses(client.clone(), metrics) => {}
+            _ = write_statuses(client.clone(), settings, metrics) => {}
             _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break } } } => {
                 info!("no longer the status writer");
             }
@@ -121,9 +131,9 @@ async fn finish(
     }
 }
 
-/// Watches profiles, reports and nodes, and writes statuses on every change. Runs until
-/// dropped (when the lease is lost), which also ends its watches.
-async fn write_statuses(client: Client, metrics: &Metrics) {
+/// Watches profiles, reports, nodes and the agents' DaemonSet, and writes statuses on every
+/// change. Runs until dropped (when the lease is lost), which also ends its watches.
+async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Metrics) {
     let wake = Arc::new(Notify::new());
     let report_changes = metrics.report_changes();
     // Changes seen under an earlier lease are not this one's to time.
@@ -146,26 +156,35 @@ async fn write_statuses(client: Client, metrics: &Metrics) {
         |_| {},
         wake.clone(),
     );
+    let (agents, _agents_watch) = reflect::<DaemonSet>(
+        Api::namespaced(client.clone(), &settings.namespace),
+        watcher::Config::default().fields(&format!("metadata.name={}", settings.agent_daemonset)),
+        |d| d.status = None,
+        wake.clone(),
+    );
     for ready in [
         profiles.wait_until_ready().await.is_ok(),
         reports.wait_until_ready().await.is_ok(),
         nodes.wait_until_ready().await.is_ok(),
+        agents.wait_until_ready().await.is_ok(),
     ] {
         if !ready {
             return;
         }
     }
     let api = Api::<SeccompProfile>::all(client);
+    let mut budget = WriteBudget::new(settings.writes_per_second, Instant::now());
     loop {
         let mut retry = false;
         report_changes.pass_begins();
-        let snapshot = Snapshot::take(&profiles, &reports, &nodes);
+        let snapshot = Snapshot::take(&profiles, &reports, &nodes, &agents);
         for profile in snapshot.profiles.values() {
-            match write_one(&api, profile, &snapshot).await {
+            match write_one(&api, profile, &snapshot, &mut budget, metrics).await {
                 Ok(Written::Yes) => metrics.record_status_written(),
                 Ok(Written::Unchanged) => {}
                 Err(err) => {
                     warn!(%err, "status write failed; retrying");
+                    metrics.record_api_error();
                     retry = true;
                 }
             }
@@ -189,7 +208,7 @@ struct Snapshot {
     profiles: BTreeMap<String, Arc<SeccompProfile>>,
     /// Every node report, by node name.
     reports: BTreeMap<String, Arc<SeccompNodeReport>>,
-    /// Every node in the cluster.
+    /// Every node the agents' DaemonSet runs on.
     node_names: Vec<String>,
 }
 
@@ -198,7 +217,17 @@ impl Snapshot {
         profiles: &Store<SeccompProfile>,
         reports: &Store<SeccompNodeReport>,
         nodes: &Store<PartialObjectMeta<Node>>,
+        agents: &Store<DaemonSet>,
     ) -> Self {
+        // At most one: the watch selects the DaemonSet by name.
+        let agents = agents.state().into_iter().next();
+        let node_selector = agents.as_ref().map(|d| {
+            d.spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.node_selector.clone())
+                .unwrap_or_default()
+        });
         Self {
             profiles: profiles
                 .state()
@@ -210,7 +239,12 @@ impl Snapshot {
                 .into_iter()
                 .map(|r| (r.name_any(), r))
                 .collect(),
-            node_names: nodes.state().iter().map(|n| n.name_any()).collect(),
+            node_names: nodes
+                .state()
+                .iter()
+                .filter(|n| runs_agent(n.labels(), node_selector.as_ref()))
+                .map(|n| n.name_any())
+                .collect(),
         }
     }
 }
@@ -223,10 +257,13 @@ enum Written {
     Unchanged,
 }
 
+/// Writes `profile`'s status if it changed, once `budget` allows.
 async fn write_one(
     api: &Api<SeccompProfile>,
     profile: &SeccompProfile,
     snapshot: &Snapshot,
+    budget: &mut WriteBudget,
+    metrics: &Metrics,
 ) -> Result<Written, StatusError> {
     let name = profile.name_any();
     let expected = match resolve(&name, &profile.spec.0, |n| {
@@ -259,6 +296,10 @@ async fn write_one(
     if profile.status.as_ref() == Some(&status) {
         return Ok(Written::Unchanged);
     }
+    if let Some(wait) = budget.take(Instant::now()) {
+        metrics.record_status_write_throttled();
+        tokio::time::sleep(wait).await;
+    }
     let body = json!({
         "apiVersion": SeccompProfile::api_version(&()),
         "kind": SeccompProfile::kind(&()),
@@ -288,14 +329,21 @@ fn view_of<'a>(report: Option<&'a SeccompNodeReport>, profile: &str) -> NodeView
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_candidate_names_its_node_and_differs_from_its_predecessor() {
+    fn a_candidate_names_its_pod_and_differs_from_its_predecessor() {
         use std::time::{Duration, SystemTime};
-        let first = super::candidate_identity("node-a.example", SystemTime::UNIX_EPOCH);
+        let first =
+            super::candidate_identity("seccompd-controller-5d9f-abcde", SystemTime::UNIX_EPOCH);
         let later = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
-        let next = super::candidate_identity("node-a.example", later);
+        let next = super::candidate_identity("seccompd-controller-5d9f-abcde", later);
         assert_ne!(first, next);
-        assert_eq!(super::candidate_node(&first), "node-a.example");
-        assert_eq!(super::candidate_node(&next), "node-a.example");
+        assert_eq!(
+            super::candidate_pod(&first),
+            "seccompd-controller-5d9f-abcde"
+        );
+        assert_eq!(
+            super::candidate_pod(&next),
+            "seccompd-controller-5d9f-abcde"
+        );
     }
 
     use http::{Method, StatusCode};
@@ -370,7 +418,10 @@ mod tests {
             (got, api)
         });
         let profiles = Api::<SeccompProfile>::all(client);
-        write_one(&profiles, &p, &snap).await.unwrap();
+        let mut budget = WriteBudget::new(1, Instant::now());
+        write_one(&profiles, &p, &snap, &mut budget, &Metrics::default())
+            .await
+            .unwrap();
         let (got, api) = server.await.unwrap();
         assert_eq!(
             got.content_type.as_deref(),
@@ -431,7 +482,50 @@ mod tests {
         let snap = snapshot(&current, &reports);
         let (client, api) = mock_client();
         let profiles = Api::<SeccompProfile>::all(client);
-        write_one(&profiles, &current, &snap).await.unwrap();
+        let mut budget = WriteBudget::new(1, Instant::now());
+        write_one(&profiles, &current, &snap, &mut budget, &Metrics::default())
+            .await
+            .unwrap();
+        drop(profiles);
+        api.expect_no_more().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_beyond_the_budget_waits_for_it_and_is_counted() {
+        let p = profile(None);
+        let hash = expected_hash(&p);
+        let snap = snapshot(&p, &[report("node1", &hash)]);
+        let (client, mut api) = mock_client();
+        let server = tokio::spawn(async move {
+            api.expect(
+                Method::PATCH,
+                "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status",
+                &["fieldManager=seccompd-status-writer", "force=true"],
+                StatusCode::OK,
+                json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
+                       "metadata": {"name": "p"}, "spec": {"defaultAction": "SCMP_ACT_ALLOW"}}),
+            )
+            .await;
+            api
+        });
+        let profiles = Api::<SeccompProfile>::all(client);
+        let start = Instant::now();
+        let mut budget = WriteBudget::new(1, start);
+        assert_eq!(budget.take(start), None, "the one write of this second");
+        let metrics = Metrics::default();
+        write_one(&profiles, &p, &snap, &mut budget, &metrics)
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_secs(1),
+            "waited for a token"
+        );
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains("\nseccompd_status_write_throttles_total 1\n"),
+            "{text}"
+        );
+        let api = server.await.unwrap();
         drop(profiles);
         api.expect_no_more().await;
     }

@@ -1,7 +1,7 @@
-//! The agent's metrics: one `prometheus-client` registry, recorded by its tasks and encoded
-//! in the Prometheus text format for `/metrics`. Names follow Prometheus conventions (the
-//! README's metrics table lists them): base units in the name, `_total` on counters (added by
-//! the encoder).
+//! The metrics of an agent or of the controller: one `prometheus-client` registry, recorded by
+//! its tasks and encoded in the Prometheus text format for `/metrics`. Names follow Prometheus
+//! conventions (the README's metrics table lists them): base units in the name, `_total` on
+//! counters (added by the encoder).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -58,6 +58,8 @@ pub struct Metrics {
     file_errors: Counter,
     api_errors: Counter,
     passes: Counter,
+    status_writes: Counter,
+    status_write_throttles: Counter,
     retained: Gauge,
     synced_gauge: Gauge,
     ready_gauge: Gauge,
@@ -99,6 +101,8 @@ impl Metrics {
             file_errors: Counter::default(),
             api_errors: Counter::default(),
             passes: Counter::default(),
+            status_writes: Counter::default(),
+            status_write_throttles: Counter::default(),
             retained: Gauge::default(),
             synced_gauge: Gauge::default(),
             ready_gauge: Gauge::default(),
@@ -147,13 +151,23 @@ impl Metrics {
             ),
             (
                 "seccompd_api_errors",
-                "Failed API calls (node report, events, taint removal)",
+                "Failed API calls (node report, events, taint removal, status writes)",
                 &self.api_errors,
             ),
             (
                 "seccompd_sync_passes",
                 "Completed sync passes",
                 &self.passes,
+            ),
+            (
+                "seccompd_status_writes",
+                "SeccompProfile statuses written by the elected controller",
+                &self.status_writes,
+            ),
+            (
+                "seccompd_status_write_throttles",
+                "Status writes that waited for the controller's write budget",
+                &self.status_write_throttles,
             ),
         ];
         for (name, help, counter) in counters {
@@ -281,8 +295,15 @@ impl Metrics {
         self.report_changes.clone()
     }
 
-    /// A status write was made: timed from the report change its pass took in, if any.
+    /// A status write waits for the write budget (`--writes-per-second`).
+    pub fn record_status_write_throttled(&self) {
+        self.status_write_throttles.inc();
+    }
+
+    /// A status write was made: counted, and timed from the report change its pass took in,
+    /// if any.
     pub fn record_status_written(&self) {
+        self.status_writes.inc();
         if let Some(age) = self.report_changes.age() {
             self.report_to_status.observe(age.as_secs_f64());
         }

@@ -70,7 +70,6 @@ impl HostRoot {
             .env("NODE_NAME", HOST_NODE)
             .env("KUBELET_ROOT", &self.root)
             .env("HEALTH_ADDR", health)
-            .env("STATUS_WRITER", "false")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -19,7 +19,7 @@ use seccompd::api::{SeccompProfile, SeccompProfileSpec};
 use seccompd::profile::model::ProfileSpec;
 use seccompd::profile::render::{Rendered, render};
 use seccompd::profile::resolve::resolve;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{eventually, kubectl_ok};
 
@@ -381,4 +381,39 @@ pub async fn expected_dir(client: &Client) -> Result<storm::ExpectedDir, String>
         .await
         .map_err(|e| e.to_string())?;
     Ok(storm::expected_files(&list.items))
+}
+
+/// Waits until the profile's status says `phase` with INSTALLED `installed` for the current
+/// generation; returns the status.
+pub async fn wait_status(name: &str, phase: &str, installed: &str, timeout: Duration) -> Value {
+    eventually(
+        &format!("{name} to be {phase} {installed}"),
+        timeout,
+        || async {
+            let out = kubectl_ok(&["get", "seccompprofile", name, "-o", "json"]);
+            let profile: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+            let status = &profile["status"];
+            if status["phase"] == phase
+                && status["installed"] == installed
+                && status["observedGeneration"] == profile["metadata"]["generation"]
+            {
+                Ok(status.clone())
+            } else {
+                Err(status.to_string())
+            }
+        },
+    )
+    .await
+}
+
+/// Waits until both controller replicas are ready.
+pub fn wait_controller_ready() {
+    kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "rollout",
+        "status",
+        "deployment/seccompd-controller",
+        "--timeout=180s",
+    ]);
 }

@@ -27,3 +27,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/component: agent
 {{- end -}}
+
+{{/* What the controller's Deployment selects its pods by (immutable once installed). */}}
+{{- define "seccompd.controllerSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
