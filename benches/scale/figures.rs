@@ -35,10 +35,10 @@ pub struct RunFigures {
     pub status_max_bytes: usize,
     /// From SIGCONT to Installed on every node again.
     pub lag_recovery: Duration,
-    /// Simulated agents' resident memory at the end of the run.
+    /// Simulated agents' resident memory with all P profiles installed (after the updates).
     pub agent_rss_median_kib: u64,
     pub agent_rss_max_kib: u64,
-    /// The status writer's node and resident memory at the end of the run.
+    /// The status writer's node and resident memory at the same moment.
     pub writer_node: String,
     pub writer_rss_kib: u64,
     pub apiserver: Usage,
@@ -58,7 +58,8 @@ pub fn percentile_ms(samples: &[Duration], p: f64) -> f64 {
 
 impl RunFigures {
     fn per_change(&self, x: f64) -> f64 {
-        x / self.changes.max(1) as f64
+        // `+ 0.0` turns the -0.0 that summing nothing gives into 0.
+        x / self.changes.max(1) as f64 + 0.0
     }
 
     /// Writes to seccompd.dev resources per change (the change itself included).
@@ -124,7 +125,7 @@ impl RunFigures {
             &self.delete_gone,
         );
         println!(
-            "API server requests per change, by verb and resource ({} changes in {:.1} s; \
+            "API server requests per change, by verb and resource ({} changes; the run took {:.1} s; \
              includes the control plane's own background traffic and the bench's requests):",
             self.changes,
             self.window.as_secs_f64()
@@ -177,12 +178,12 @@ impl RunFigures {
             self.lag_recovery.as_secs_f64() * 1000.0
         );
         println!(
-            "status writer (in-cluster agent on {}): {} KiB resident",
-            self.writer_node, self.writer_rss_kib
+            "status writer (in-cluster agent on {}): {} KiB resident with the {} profiles installed",
+            self.writer_node, self.writer_rss_kib, self.profiles
         );
         println!(
-            "simulated agent: {} KiB resident (median; max {} KiB)",
-            self.agent_rss_median_kib, self.agent_rss_max_kib
+            "simulated agent: {} KiB resident with the {} profiles installed (median; max {} KiB)",
+            self.agent_rss_median_kib, self.profiles, self.agent_rss_max_kib
         );
         for (name, u) in [("kube-apiserver", &self.apiserver), ("etcd", &self.etcd)] {
             println!(

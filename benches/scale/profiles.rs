@@ -136,9 +136,15 @@ pub async fn wait_files(
     }
 }
 
+/// Whether `path` holds `want` (or is absent). A `stat` first, so that polling hundreds of
+/// directories reads only files of the right size and leaves the CPU to the agents.
 fn holds(path: &Path, want: Option<&[u8]>) -> bool {
+    let meta = fs::symlink_metadata(path);
     match want {
-        Some(bytes) => fs::read(path).is_ok_and(|b| b == bytes),
-        None => fs::symlink_metadata(path).is_err(),
+        Some(bytes) => {
+            meta.is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+                && fs::read(path).is_ok_and(|b| b == bytes)
+        }
+        None => meta.is_err(),
     }
 }

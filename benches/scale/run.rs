@@ -164,6 +164,9 @@ pub async fn run(
     let after = quiet(client, QUIET_LIMIT).await?;
     fig.traffic.add(&after.since(&before));
     let (events1, bytes1) = tracker.received();
+    // Memory with all P profiles installed and nothing going on.
+    (fig.agent_rss_median_kib, fig.agent_rss_max_kib) = agents_rss(fleet);
+    (fig.writer_node, fig.writer_rss_kib) = status_writer(client).await;
 
     // Every simulated node lags: the status lists them (at most 20 by name).
     fleet.freeze(true);
@@ -216,8 +219,6 @@ pub async fn run(
     fig.bench_watch_bytes = (bytes1 - bytes0) + (bytes3 - bytes2);
     fig.window = window.elapsed();
 
-    (fig.agent_rss_median_kib, fig.agent_rss_max_kib) = agents_rss(fleet);
-    (fig.writer_node, fig.writer_rss_kib) = status_writer(client).await;
     fig.apiserver = apiserver.finish();
     fig.etcd = etcd.finish();
     Ok(fig)
