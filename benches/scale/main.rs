@@ -150,6 +150,9 @@ async fn main() -> ExitCode {
 
 async fn bench(args: &Args, client: &Client, fleet: &mut Fleet) -> anyhow::Result<()> {
     let agent = args.agent.display().to_string();
+    if args.profiles == 0 || (args.nodes == 0 && !args.sweep) {
+        anyhow::bail!("--nodes and --profiles must be at least 1");
+    }
     if args.bulk {
         let kubectl = kubectl_command();
         return bulk::run(client, fleet, &kubectl, args.nodes, args.profiles).await;
