@@ -1,20 +1,30 @@
-# seccompd: one static binary in an otherwise empty image.
-# Build: docker build -t seccompd:dev .   (without Docker: see README, "Building the image")
+# seccompd: one static binary in an otherwise empty image, for linux/amd64 and linux/arm64.
+# Build: docker buildx build --platform linux/amd64,linux/arm64 -t seccompd:dev .
+#        (one platform: docker build -t seccompd:dev .; without Docker: see README,
+#        "Building the image")
 
-FROM docker.io/library/rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libseccomp-dev \
+# The build stage runs on the builder's own platform and cross-compiles for the target's,
+# with Debian's cross toolchain and the target's libseccomp (as hack/deps.sh installs them).
+FROM --platform=$BUILDPLATFORM docker.io/library/rust:1.95-bookworm AS build
+ARG TARGETARCH
+RUN set -eu; \
+    case "$TARGETARCH" in amd64) gcc=gcc-x86-64-linux-gnu ;; arm64) gcc=gcc-aarch64-linux-gnu ;; \
+      *) echo "unsupported TARGETARCH $TARGETARCH" >&2; exit 1 ;; esac; \
+    pkgs="libseccomp-dev:$TARGETARCH"; \
+    if [ "$TARGETARCH" != "$(dpkg --print-architecture)" ]; then \
+      dpkg --add-architecture "$TARGETARCH"; pkgs="$pkgs $gcc libc6-dev-$TARGETARCH-cross"; \
+    fi; \
+    apt-get update && apt-get install -y --no-install-recommends $pkgs \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 COPY crds ./crds
-# libseccomp is linked in statically and glibc too (static PIE); TLS is rustls, so no
-# OpenSSL. The explicit --target keeps build scripts and proc-macros dynamic.
-RUN LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
-    RUSTFLAGS='-C target-feature=+crt-static' \
-    cargo build --release --locked --target x86_64-unknown-linux-gnu --bin seccompd
+COPY hack/seccompd-bin.sh ./hack/
+# libseccomp and glibc linked in statically (static PIE); TLS is rustls, so no OpenSSL.
+RUN cp "$(hack/seccompd-bin.sh "$TARGETARCH")" /seccompd
 
 FROM scratch
-COPY --from=build /src/target/x86_64-unknown-linux-gnu/release/seccompd /seccompd
+COPY --from=build /seccompd /seccompd
 ENTRYPOINT ["/seccompd"]

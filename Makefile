@@ -6,12 +6,12 @@ SHELL := /bin/bash
 # Integration tests read the admin kubeconfig of the test cluster from here.
 SECCOMPD_KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
 export SECCOMPD_KUBECONFIG
-# The tests share one cluster and one node: run them one at a time.
+# The tests share one cluster: run them one at a time.
 INTEGRATION = cargo test --no-fail-fast --test '*' -- --test-threads=1
 
-.PHONY: test deps lint unit integration cluster-up cluster-down
+.PHONY: test deps lint unit arm64 integration cluster-up cluster-down
 
-deps:        ## Debian packages if missing + Kubernetes/etcd binaries (cached by version)
+deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Helm binaries (cached by version)
 	hack/deps.sh
 
 lint:
@@ -20,6 +20,10 @@ lint:
 
 unit:
 	cargo test --lib --bins
+
+# Before cluster-up, whose image (hack/seccompd-image.sh) then reuses the arm64 build.
+arm64:       ## cross-build for linux/arm64 and run `seccompd validate` under qemu-user
+	hack/arm64-check.sh
 
 cluster-up:  ## SECCOMPD_DEPLOY=0 for a cluster without seccompd
 	hack/cluster-up.sh
@@ -32,7 +36,7 @@ integration: ## against a running cluster (make cluster-up)
 
 # The cluster always comes down again, also when up or the tests fail; the exit code of
 # the first failure is kept.
-test: deps lint unit
+test: deps lint unit arm64
 	@rc=0; hack/cluster-up.sh && $(INTEGRATION) || rc=$$?; \
 	hack/cluster-down.sh || { [ $$rc -ne 0 ] || rc=1; }; \
 	exit $$rc

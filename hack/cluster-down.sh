@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Tear down what hack/cluster-up.sh created: processes (by recorded PID), containers,
-# mounts, network namespaces, veths and the bridge, cgroups, iptables rules, the service
-# route, sysctls, and the runtime directories. Idempotent: safe after a failed or partial
-# up, and when nothing is running. Keeps .cluster/logs for post-mortems.
+# Tear down what hack/cluster-up.sh created: node2 (hack/node2.sh down), processes (by
+# recorded PID), containers, mounts, network namespaces, veths and the bridge, cgroups,
+# iptables rules, the service route, sysctls, and the runtime directories. Idempotent: safe
+# after a failed or partial up, and when nothing is running. Keeps .cluster/logs for post-mortems.
 # --quiet: say nothing when there is nothing to do (used by cluster-up).
 set -uo pipefail   # no -e: every step is attempted even when an earlier one fails
 source "$(dirname "$0")/lib.sh"
@@ -11,44 +11,15 @@ say() { [ "$QUIET" = --quiet ] || log "$@"; }
 
 [ "$(id -u)" -eq 0 ] || { log "cluster-down needs root"; exit 1; }
 
-# stop NAME [BINARY]: TERM the recorded PID, KILL it after 5 s (no state needs saving).
-stop() {
-  local name=$1 exe=${2:-$1} pid
-  pid=$(cat "$RUN/pids/$name" 2>/dev/null) || return 0
-  if pid_is "$pid" "$exe"; then
-    log "stopping $name ($pid)"
-    kill "$pid" 2>/dev/null
-    for ((i = 0; i < 10; i++)); do pid_is "$pid" "$exe" || break; sleep 0.5; done
-    if pid_is "$pid" "$exe"; then kill -9 "$pid" 2>/dev/null; sleep 0.5; fi
-  fi
-  rm -f "$RUN/pids/$name"
-}
+# node2 first: its kubelet and containers, then its namespaces, veth, routes and rules.
+"$ROOT/hack/node2.sh" down
 
 # Node first (nothing restarts pods then), the runtime's containers, then the runtime.
 stop kube-proxy
 stop kubelet
-if [ -S "$CONTAINERD_SOCK" ] && "${CTR[@]}" version >/dev/null 2>&1; then
-  tasks=$("${CTR[@]}" tasks ls -q 2>/dev/null)
-  [ -z "$tasks" ] || say "removing containers"
-  for t in $tasks; do "${CTR[@]}" tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
-  # containerd's CRI deletes most exited tasks itself; delete the rest once they stopped.
-  for ((i = 0; i < 40; i++)); do
-    tasks=$("${CTR[@]}" tasks ls -q 2>/dev/null)
-    [ -n "$tasks" ] || break
-    for t in $tasks; do "${CTR[@]}" tasks delete "$t" >/dev/null 2>&1; done
-    sleep 0.25
-  done
-  for c in $("${CTR[@]}" containers ls -q 2>/dev/null); do "${CTR[@]}" containers delete "$c" >/dev/null 2>&1; done
-fi
+if [ -S "$CONTAINERD_SOCK" ]; then say "removing containers"; remove_containers "${CTR[@]}"; fi
 stop containerd
-# Shims of our containerd that outlived it (their command line names our socket).
-for p in /proc/[0-9]*; do
-  pid=${p#/proc/}
-  pid_is "$pid" containerd-shim-runc-v2 || continue
-  if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $CONTAINERD_SOCK "; then
-    log "killing leftover shim $pid"; kill -9 "$pid" 2>/dev/null
-  fi
-done
+kill_shims "$CONTAINERD_SOCK"
 stop kube-scheduler
 stop kube-controller-manager
 stop kube-apiserver
@@ -78,19 +49,17 @@ if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
 fi
 # libcni's result cache (hard-coded path): our network's and containerd's loopback entries.
 rm -f /var/lib/cni/results/"$CNI_NET"-* /var/lib/cni/results/cni-loopback-*
-rmdir /var/lib/cni/results /var/lib/cni /run/netns 2>/dev/null
+rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
+# `ip netns add` (node2's namespace) made /run/netns a bind mount of itself, once or more.
+while [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ] && mountpoint -q /run/netns; do
+  umount /run/netns || break
+done
+rmdir /run/netns 2>/dev/null
 
 # cgroups the kubelet made (cgroupfs driver, cgroup v1: one tree per controller). Processes
 # still in them are pod processes whose shim died with a killed run: end them first.
-for pid in $(cat /sys/fs/cgroup/pids/kubepods/{,*/,*/*/,*/*/*/}cgroup.procs 2>/dev/null | sort -u); do
-  log "killing leftover pod process $pid ($(cat "/proc/$pid/comm" 2>/dev/null))"; kill -9 "$pid" 2>/dev/null
-done
-sleep 0.2
-for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
-  [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-  [ -d "$d" ] && log "warning: could not remove cgroup $d"
-done
-
+kill_cgroup_procs kubepods
+remove_cgroup kubepods
 # iptables: kube-proxy's and the kubelet's KUBE-* chains, then our safety rule and route.
 if [ -x "$BIN/kube-proxy" ]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1; fi
 for ipt in iptables ip6tables; do

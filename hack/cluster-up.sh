@@ -1,58 +1,32 @@
 #!/usr/bin/env bash
 # Bring up the seccompd test cluster on this machine: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, containerd, kubelet and kube-proxy as host
-# processes (one real node, node1), then build the seccompd image, import it and deploy
-# manifests/. Needs root and the binaries from hack/k8s-bins.sh (`make deps`).
+# processes (node1, and node2 made of namespaces: hack/node2.sh), then build the seccompd
+# image, import it and deploy manifests/. Needs root; installs and builds what is missing
+# first (hack/deps.sh: Debian packages, Kubernetes and etcd from the Go module proxy).
 #
-# Env: SECCOMPD_DEPLOY=0 brings up the bare cluster only (no image build, no manifests).
+# Env: SECCOMPD_DEPLOY=0 brings up the bare cluster only (no image build, no manifests);
+# NODES=1 brings up node1 only (default 2).
 # Any cluster left by an earlier run is torn down first, so up always starts clean.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-DEPLOY=${SECCOMPD_DEPLOY:-1}
 
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
-  [ -x "$BIN/$b" ] || { log "missing $BIN/$b: run 'make deps' (hack/k8s-bins.sh)"; exit 1; }
-done
+
 [ "$(id -u)" -eq 0 ] || { log "cluster-up needs root"; exit 1; }
+case "$NODES" in 1 | 2) ;; *) log "NODES=$NODES: only 1 or 2 nodes are supported"; exit 1 ;; esac
+# Idempotent and quick when everything is there; builds Kubernetes on a fresh machine.
+"$ROOT/hack/deps.sh"
 
 "$ROOT/hack/cluster-down.sh" --quiet
 
 # Build the image first: a compile error should fail before anything is started.
 if [ "$DEPLOY" = 1 ]; then "$ROOT/hack/seccompd-image.sh" "$CLUSTER/images/seccompd.tar"; fi
 
-mkdir -p "$CLUSTER"/{bin,etc,images,logs} "$RUN"/{pids,cni/net.d} "$VARLIB"
+mkdir -p "$CLUSTER"/{bin,etc,images,logs} "$RUN"/pids "$VARLIB"
 rm -f "$CLUSTER"/logs/*.log
 ln -sfn "$BIN/kubectl" "$CLUSTER/bin/kubectl"
 KUBECTL=("$BIN/kubectl" --kubeconfig "$CLUSTER/kubeconfig" --cache-dir "$CLUSTER/kube-cache" --request-timeout=10s)
 
-# start NAME CMD...: run CMD in the background, log to .cluster/logs/NAME.log, record its PID.
-start() {
-  local name=$1; shift
-  "$@" </dev/null >>"$CLUSTER/logs/$name.log" 2>&1 &
-  echo $! >"$RUN/pids/$name"
-}
-
-# wait_for NAME WHAT SECONDS CMD...: poll CMD (which must not hang: give it a timeout) until
-# it succeeds; fail with the tail of NAME's log if NAME dies or time runs out.
-wait_for() {
-  local name=$1 what=$2 secs=$3 pid
-  local end=$((SECONDS + secs))
-  shift 3
-  pid=$(cat "$RUN/pids/$name")
-  until "$@" >/dev/null 2>&1; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "$name exited; last lines of $CLUSTER/logs/$name.log:"
-    elif [ $SECONDS -ge $end ]; then
-      log "$name: not $what after $secs s; last lines of $CLUSTER/logs/$name.log:"
-    else
-      sleep 0.5
-      continue
-    fi
-    tail -n 40 "$CLUSTER/logs/$name.log" >&2
-    exit 1
-  done
-  log "$name: $what"
-}
 CURL=(curl -fs --max-time 3)
 
 # ---------------------------------------------------------------------------- host prep
@@ -75,8 +49,15 @@ iptables -C FORWARD -s "$CLUSTER_CIDR" -o "$IFACE" -j DROP 2>/dev/null ||
   iptables -I FORWARD -s "$CLUSTER_CIDR" -o "$IFACE" -j DROP
 echo "$IFACE" >"$RUN/iface"
 
+# node2's network namespace and its link to the host, now: the first `ip netns add` turns
+# /run/netns into a bind mount of itself, which would hide the netns mounts of any pod
+# sandbox made before it.
+if [ "$NODES" = 2 ]; then "$ROOT/hack/node2.sh" network; fi
+
 # ---------------------------------------------------------------------------- PKI
-"$ROOT/hack/gen-pki.sh" "$CLUSTER" "$NODE" "$NODE_IP" "$SERVICE_IP"
+NODE_NAMES=("$NODE")
+[ "$NODES" = 1 ] || NODE_NAMES+=("$NODE2")
+"$ROOT/hack/gen-pki.sh" "$CLUSTER" "$NODE_IP" "$SERVICE_IP" "${NODE_NAMES[@]}"
 PKI=$CLUSTER/pki
 
 # ---------------------------------------------------------------------------- control plane
@@ -127,56 +108,10 @@ wait_for kube-controller-manager healthy 60 "${CURL[@]}" -k https://127.0.0.1:10
 wait_for kube-scheduler healthy 60 "${CURL[@]}" -k https://127.0.0.1:10259/healthz
 
 # ---------------------------------------------------------------------------- node: runtime
-# One bridge network for pods. ipMasq false: pod traffic is never NATed to the VM's address.
-cat >"$RUN/cni/net.d/10-$CNI_NET.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "$CNI_NET",
-  "plugins": [{
-    "type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]],
-             "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$RUN/cni/ipam"}
-  }]
-}
-EOF
-
-# Own containerd instance (own root, state, socket, CNI dir): never touches a system one.
-cat >"$CLUSTER/etc/containerd.toml" <<EOF
-version = 2
-root = "$VARLIB/containerd"
-state = "$RUN/containerd"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
-
-[grpc]
-  address = "$CONTAINERD_SOCK"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$VARLIB/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  # Imported by this script before the kubelet starts; never pulled.
-  sandbox_image = "$PAUSE_IMAGE"
-  # This VM lacks CAP_SYS_RESOURCE: lowering oom_score_adj (sandboxes get -998) fails and
-  # with it every pod, unless containerd clamps the value to its own.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false  # cgroupfs, as the kubelet's cgroupDriver
-        Root = "$RUN/runc"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$RUN/cni/net.d"
-    max_conf_num = 1
-EOF
-# Images are only ever imported. Should anything still try to pull one, containerd's
-# only way out is this proxy: a closed local port (and no DNS lookup of the registry).
-start containerd env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
-  containerd --config "$CLUSTER/etc/containerd.toml"
+write_cni_config "$RUN/cni/net.d" "$POD_CIDR" "$RUN/cni/ipam"
+write_containerd_config "$CLUSTER/etc/containerd.toml" "$VARLIB/containerd" "$RUN/containerd" \
+  "$CONTAINERD_SOCK" "$RUN/runc" "$RUN/cni/net.d"
+start containerd "${CONTAINERD_ENV[@]}" containerd --config "$CLUSTER/etc/containerd.toml"
 wait_for containerd serving 30 "${CTR[@]}" --timeout 3s version
 
 # Images, all imported here so that nothing is ever pulled:
@@ -192,87 +127,30 @@ mapfile -t applets < <(/bin/busybox --list | grep -vx busybox | sed 's|.*|link:/
 python3 "$ROOT/hack/mkoci.py" "$CLUSTER/images/busybox.tar" "$BUSYBOX_IMAGE" '["/bin/sh"]' \
   /bin/busybox=/bin/busybox "${applets[@]}"
 "$ROOT/hack/demo-image.sh" "$CLUSTER/images/demo.tar"
-for image in pause busybox demo seccompd; do
-  [ "$image" != seccompd ] || [ "$DEPLOY" = 1 ] || continue
-  "${CTR[@]}" images import "$CLUSTER/images/$image.tar" >/dev/null
-done
+[ "$DEPLOY" = 1 ] || rm -f "$CLUSTER/images/seccompd.tar"
+import_images "${CTR[@]}"
 log "images imported: $("${CTR[@]}" images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
 
 # ---------------------------------------------------------------------------- node: kubelet
 mkdir -p "$KUBELET_ROOT" "$POD_LOGS"
-cat >"$CLUSTER/etc/kubelet.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-# This VM has cgroup v1 (hybrid); kubelet 1.35 refuses it unless told (config file only).
-failCgroupV1: false
-# containerd 1.6 does not report its cgroup driver (no RuntimeConfig RPC): the kubelet
-# falls back to this value, which must match containerd's SystemdCgroup = false.
-cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-# The VM cannot lower oom_score_adj (default -999 would only log errors).
-oomScoreAdj: 0
-failSwapOn: false
-address: $NODE_IP
-port: 10250
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $PKI/ca.crt}
-authorization: {mode: Webhook}
-rotateCertificates: false
-serverTLSBootstrap: false
-clusterDomain: cluster.local
-# No cluster DNS and an empty resolv.conf: pods get no nameserver, so they never try the
-# VM's resolver (IP literals only; in-cluster config dials $SERVICE_IP).
-resolvConf: ""
-podLogsDir: $POD_LOGS
-volumePluginDir: $KUBELET_ROOT/volume-plugins  # default is under /usr/libexec
-maxPods: 32
-# Absolute eviction thresholds; never garbage-collect images (ours cannot be pulled back).
-evictionHard: {memory.available: 100Mi, nodefs.available: 512Mi, nodefs.inodesFree: "1%", imagefs.available: 512Mi}
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-EOF
-# As the README tells users: the node registers with this taint and its seccompd agent removes
-# it after the first complete sync, so no confined pod lands before its profiles. Not on a
-# bare cluster, where no agent would ever remove it.
-if [ "$DEPLOY" = 1 ]; then
-  cat >>"$CLUSTER/etc/kubelet.yaml" <<EOF
-registerWithTaints:
-  - {key: seccompd.dev/agent-not-ready, effect: NoSchedule}
-EOF
-fi
+write_kubelet_config "$CLUSTER/etc/kubelet.yaml" "$NODE_IP" "$CONTAINERD_SOCK" "$POD_LOGS"
 start kubelet "$BIN/kubelet" --config="$CLUSTER/etc/kubelet.yaml" \
-  --kubeconfig="$CLUSTER/etc/kubelet.kubeconfig" \
+  --kubeconfig="$CLUSTER/etc/kubelet-$NODE.kubeconfig" \
   --hostname-override="$NODE" --node-ip="$NODE_IP" --v=2
 wait_for kubelet healthy 60 "${CURL[@]}" http://127.0.0.1:10248/healthz
 wait_for kubelet "registered $NODE" 60 "${KUBECTL[@]}" get node "$NODE"
 wait_for kubelet "Ready" 120 "${KUBECTL[@]}" wait --for=condition=Ready "node/$NODE" --timeout=5s
 
 # ---------------------------------------------------------------------------- node: kube-proxy
-# iptables mode, so pods reach the API at $SERVICE_IP:443 (kube-rs in-cluster config).
-cat >"$CLUSTER/etc/kube-proxy.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-clientConnection: {kubeconfig: $CLUSTER/etc/kube-proxy.kubeconfig}
-hostnameOverride: $NODE
-mode: iptables
-clusterCIDR: $CLUSTER_CIDR
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-nodePortAddresses: [primary]
-# Leave conntrack sysctls and route_localnet alone.
-conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
-iptables: {localhostNodePorts: false}
-EOF
+write_kube_proxy_config "$CLUSTER/etc/kube-proxy.yaml" "$NODE"
 start kube-proxy "$BIN/kube-proxy" --config="$CLUSTER/etc/kube-proxy.yaml" --v=1
 # Ready when the `kubernetes` Service VIP answers through kube-proxy's DNAT.
 wait_for kube-proxy "serving https://$SERVICE_IP" 60 "${CURL[@]}" --cacert "$PKI/ca.crt" "https://$SERVICE_IP/readyz"
 # The controller-manager has made the service accounts pods need.
 wait_for kube-controller-manager "made service accounts" 60 "${KUBECTL[@]}" -n default get serviceaccount default
+
+# ---------------------------------------------------------------------------- node2
+if [ "$NODES" = 2 ]; then "$ROOT/hack/node2.sh" up; fi
 
 # ---------------------------------------------------------------------------- seccompd
 if [ "$DEPLOY" = 1 ]; then

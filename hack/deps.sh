@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install what `make test` needs on a fresh machine of this kind, idempotently: Debian
-# packages (only when missing, so a warm machine does not touch apt) and the Kubernetes
-# binaries (hack/k8s-bins.sh, cached by version outside the repo).
+# packages (only when missing, so a warm machine does not touch apt), the Kubernetes
+# binaries (hack/k8s-bins.sh), Prometheus for the scrape test (hack/prometheus-bin.sh) and
+# Helm for the chart tests (hack/helm-bin.sh), all cached by version outside the repo.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PKGS=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl curl
-  gcc libc6-dev python3 busybox-static libseccomp-dev pkg-config util-linux procps findutils)
+  gcc libc6-dev python3 busybox-static libseccomp-dev pkg-config util-linux procps findutils
+  # The arm64 build (hack/seccompd-bin.sh arm64) and its check under qemu (hack/arm64-check.sh).
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross libseccomp-dev:arm64 qemu-user-static)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -13,10 +16,14 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
+  # Packages named :arm64 come from the arm64 architecture, which dpkg must know first.
+  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The Debian containerd package may start a system containerd where systemd runs; the
 # cluster uses its own instance and socket, so that one is simply left alone.
-command -v go >/dev/null || { echo "deps: Go toolchain not found (needed to build Kubernetes)" >&2; exit 1; }
+command -v go >/dev/null || { echo "deps: Go toolchain not found (needed to build Kubernetes and Prometheus)" >&2; exit 1; }
 "$ROOT/hack/k8s-bins.sh"
+"$ROOT/hack/prometheus-bin.sh"
+"$ROOT/hack/helm-bin.sh"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Usage: hack/gen-pki.sh DIR NODE_NAME NODE_IP SERVICE_IP
+# Usage: hack/gen-pki.sh DIR NODE_IP SERVICE_IP NODE_NAME...
 # Writes a throwaway CA, the serving/client certificates of the test cluster and one
 # kubeconfig per client into DIR. Identities are chosen so that only built-in authorization
 # is needed: admin and the apiserver's kubelet client are in system:masters, the kubelet is
-# system:node:NODE (Node authorizer), the other components have bootstrap RBAC bindings.
+# system:node:NODE_NAME (Node authorizer), one per node, the other components have bootstrap RBAC bindings.
 set -euo pipefail
-DIR=$1 NODE=$2 NODE_IP=$3 SVC_IP=$4
+DIR=$1 NODE_IP=$2 SVC_IP=$3
+shift 3
+NODE_NAMES=("$@")
 DAYS=3650
 mkdir -p "$DIR/pki" "$DIR/etc"
 cd "$DIR/pki"
@@ -36,7 +38,9 @@ cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-clien
 cert kube-controller-manager  "/CN=system:kube-controller-manager"                 clientAuth
 cert kube-scheduler           "/CN=system:kube-scheduler"                          clientAuth
 cert kube-proxy               "/CN=system:kube-proxy"                              clientAuth
-cert kubelet                  "/O=system:nodes/CN=system:node:$NODE"               clientAuth
+for node in "${NODE_NAMES[@]}"; do
+  cert "kubelet-$node" "/O=system:nodes/CN=system:node:$node" clientAuth
+done
 # Service-account token signing key pair.
 openssl genrsa -out sa.key 2048 2>/dev/null
 openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
@@ -66,6 +70,6 @@ KUBECONFIG
   chmod 600 "$out"
 }
 kubeconfig "$DIR/kubeconfig" "https://127.0.0.1:6443" admin
-for c in kube-controller-manager kube-scheduler kube-proxy kubelet; do
+for c in kube-controller-manager kube-scheduler kube-proxy "${NODE_NAMES[@]/#/kubelet-}"; do
   kubeconfig "$DIR/etc/$c.kubeconfig" "https://$NODE_IP:6443" "$c"
 done

@@ -10,7 +10,8 @@ K8S_VERSION=$(awk '$1=="k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$ROOT
 # The binaries hack/k8s-bins.sh builds, cached by the version and a digest of every pin and
 # source in tools/ (so changing the etcd pin, say, builds afresh instead of reusing stale ones).
 PINS_DIGEST=$(cd "$ROOT/tools" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
-BIN=${SECCOMPD_CACHE:-$HOME/.cache/seccompd}/k8s/$K8S_VERSION-$PINS_DIGEST
+CACHE=${SECCOMPD_CACHE:-$HOME/.cache/seccompd}  # built tools, outside any clone
+BIN=$CACHE/k8s/$K8S_VERSION-$PINS_DIGEST
 
 CLUSTER=$ROOT/.cluster          # kubeconfig, bin/kubectl, pki/, etc/, logs/, images/
 RUN=/run/seccompd-e2e           # pids/, saved sysctls, containerd state+socket, runc state, CNI
@@ -20,6 +21,25 @@ POD_LOGS=/var/log/seccompd-e2e/pods
 
 NODE=node1
 POD_CIDR=10.244.0.0/24          # the node's pods (static, from the CNI config)
+DEPLOY=${SECCOMPD_DEPLOY:-1}   # 0: a bare cluster, without seccompd (no image, no manifests)
+NODES=${NODES:-2}               # 2: node1 plus node2 (hack/node2.sh); 1: node1 only
+
+# node2: a second real node on this machine, made of namespaces (hack/node2.sh). Its network
+# namespace is joined to the host by a veth pair; its addresses exist only on this machine.
+NODE2=node2
+NODE2_NETNS=seccompd-node2
+NODE2_HOST_VETH=sd-node2        # host end; the other end is eth0 inside the namespace
+NODE2_HOST_IP=10.250.0.1        # host end of the /30
+NODE2_IP=10.250.0.2             # node2's own address (kubelet, kube-proxy, node InternalIP)
+NODE2_LINK_NET=10.250.0.0/30
+NODE2_POD_CIDR=10.244.1.0/24
+NODE2_RUN=$RUN/node2            # containerd state+socket, runc state, CNI, node2's /run/netns
+NODE2_VARLIB=$VARLIB/node2      # containerd root, node2's kubelet root, CNI cache, logs
+NODE2_KUBELET_ROOT=$NODE2_VARLIB/kubelet   # seen as /var/lib/kubelet inside node2
+NODE2_CONTAINERD_SOCK=$NODE2_RUN/containerd/containerd.sock
+NODE2_CTR=(ctr --address "$NODE2_CONTAINERD_SOCK" --namespace k8s.io)
+NODE2_CGROUP=node2              # the kubelet's cgroupRoot, in every v1 controller
+CGROUP_CONTROLLERS=(blkio cpu cpuacct cpuset devices freezer memory pids systemd)
 CLUSTER_CIDR=10.244.0.0/16
 SERVICE_CIDR=10.96.0.0/24
 SERVICE_IP=10.96.0.1            # `kubernetes` Service: what in-cluster clients dial
@@ -52,4 +72,243 @@ pid_is() {
   [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
   [ "$(basename "${exe% (deleted)}")" = "$name" ]
+}
+
+# ---------------------------------------------------------------------------- processes
+# start NAME CMD...: run CMD in the background, log to .cluster/logs/NAME.log, record its PID.
+start() {
+  local name=$1; shift
+  "$@" </dev/null >>"$CLUSTER/logs/$name.log" 2>&1 &
+  echo $! >"$RUN/pids/$name"
+}
+
+# wait_for NAME WHAT SECONDS CMD...: poll CMD (which must not hang: give it a timeout) until
+# it succeeds; fail with the tail of NAME's log if NAME dies or time runs out.
+wait_for() {
+  local name=$1 what=$2 secs=$3 pid
+  local end=$((SECONDS + secs))
+  shift 3
+  pid=$(cat "$RUN/pids/$name")
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited; last lines of $CLUSTER/logs/$name.log:"
+    elif [ $SECONDS -ge $end ]; then
+      log "$name: not $what after $secs s; last lines of $CLUSTER/logs/$name.log:"
+    else
+      sleep 0.5
+      continue
+    fi
+    tail -n 40 "$CLUSTER/logs/$name.log" >&2
+    exit 1
+  done
+  log "$name: $what"
+}
+
+# stop NAME [BINARY]: TERM the recorded PID, KILL it after 5 s (no state needs saving).
+stop() {
+  local name=$1 exe=${2:-$1} pid i
+  pid=$(cat "$RUN/pids/$name" 2>/dev/null) || return 0
+  if pid_is "$pid" "$exe"; then
+    log "stopping $name ($pid)"
+    kill "$pid" 2>/dev/null
+    for ((i = 0; i < 10; i++)); do pid_is "$pid" "$exe" || break; sleep 0.5; done
+    if pid_is "$pid" "$exe"; then kill -9 "$pid" 2>/dev/null; sleep 0.5; fi
+  fi
+  rm -f "$RUN/pids/$name"
+}
+
+# remove_containers CTR...: kill and delete every task and container of a containerd that
+# serves (CTR is its ctr command line).
+remove_containers() {
+  local tasks t c i
+  "$@" version >/dev/null 2>&1 || return 0
+  tasks=$("$@" tasks ls -q 2>/dev/null)
+  for t in $tasks; do "$@" tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
+  # containerd's CRI deletes most exited tasks itself; delete the rest once they stopped.
+  for ((i = 0; i < 40; i++)); do
+    tasks=$("$@" tasks ls -q 2>/dev/null)
+    [ -n "$tasks" ] || break
+    for t in $tasks; do "$@" tasks delete "$t" >/dev/null 2>&1; done
+    sleep 0.25
+  done
+  for c in $("$@" containers ls -q 2>/dev/null); do "$@" containers delete "$c" >/dev/null 2>&1; done
+}
+
+# kill_shims SOCKET: shims of the containerd at SOCKET that outlived it (their command line
+# names the socket).
+kill_shims() {
+  local sock=$1 p pid
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    pid_is "$pid" containerd-shim-runc-v2 || continue
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $sock "; then
+      log "killing leftover shim $pid"; kill -9 "$pid" 2>/dev/null
+    fi
+  done
+}
+
+# kill_cgroup_procs CGROUP: SIGKILL every process in CGROUP (a path below the v1 pids
+# controller) and its descendants: pod processes whose shim died with a killed run.
+kill_cgroup_procs() {
+  local dir=/sys/fs/cgroup/pids/$1 pid
+  [ -d "$dir" ] || return 0
+  for pid in $(find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u); do
+    log "killing leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in $1"
+    kill -9 "$pid" 2>/dev/null
+  done
+  sleep 0.2
+}
+
+# remove_cgroup CGROUP: remove CGROUP from every v1 controller, deepest first.
+remove_cgroup() {
+  local d
+  for d in /sys/fs/cgroup/*/"$1"; do
+    [ -d "$d" ] || continue
+    find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+    [ -d "$d" ] && log "warning: could not remove cgroup $d"
+  done
+  return 0
+}
+
+# ---------------------------------------------------------------------------- node configs
+# The same node configuration for node1 and node2, differing only in what is given here.
+
+# write_cni_config DIR SUBNET IPAM_DIR: one bridge network for pods. ipMasq false: pod
+# traffic is never NATed to the node's address.
+write_cni_config() {
+  mkdir -p "$1"
+  cat >"$1/10-$CNI_NET.conflist" <<EOF2
+{
+  "cniVersion": "1.0.0",
+  "name": "$CNI_NET",
+  "plugins": [{
+    "type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$2"}]],
+             "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$3"}
+  }]
+}
+EOF2
+}
+
+# write_containerd_config OUT ROOT STATE SOCKET RUNC_ROOT CNI_CONF_DIR: an own containerd
+# instance (own root, state, socket, CNI dir) that never touches a system one.
+write_containerd_config() {
+  cat >"$1" <<EOF2
+version = 2
+root = "$2"
+state = "$3"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
+
+[grpc]
+  address = "$4"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$2/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  # Imported by cluster-up before the kubelet starts; never pulled.
+  sandbox_image = "$PAUSE_IMAGE"
+  # This VM lacks CAP_SYS_RESOURCE: lowering oom_score_adj (sandboxes get -998) fails and
+  # with it every pod, unless containerd clamps the value to its own.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false  # cgroupfs, as the kubelet's cgroupDriver
+        Root = "$5"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$6"
+    max_conf_num = 1
+EOF2
+}
+
+# Images are only ever imported. Should anything still try to pull one, containerd's only way
+# out is this proxy: a closed local port (and no DNS lookup of the registry).
+CONTAINERD_ENV=(env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=)
+
+# import_images CTR...: import the images cluster-up packed into $CLUSTER/images.
+import_images() {
+  local image
+  for image in pause busybox demo seccompd; do
+    [ -f "$CLUSTER/images/$image.tar" ] || continue
+    "$@" images import "$CLUSTER/images/$image.tar" >/dev/null
+  done
+}
+
+# write_kubelet_config OUT ADDRESS RUNTIME_SOCKET POD_LOGS_DIR [CGROUP_ROOT]
+write_kubelet_config() {
+  local out=$1 address=$2 sock=$3 pod_logs=$4 cgroup_root=${5:-}
+  cat >"$out" <<EOF2
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# This VM has cgroup v1 (hybrid); kubelet 1.35 refuses it unless told (config file only).
+failCgroupV1: false
+# containerd 1.6 does not report its cgroup driver (no RuntimeConfig RPC): the kubelet
+# falls back to this value, which must match containerd's SystemdCgroup = false.
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$sock
+# The VM cannot lower oom_score_adj (default -999 would only log errors).
+oomScoreAdj: 0
+failSwapOn: false
+address: $address
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $CLUSTER/pki/ca.crt}
+authorization: {mode: Webhook}
+rotateCertificates: false
+serverTLSBootstrap: false
+clusterDomain: cluster.local
+# No cluster DNS and an empty resolv.conf: pods get no nameserver, so they never try the
+# VM's resolver (IP literals only; in-cluster config dials $SERVICE_IP).
+resolvConf: ""
+podLogsDir: $pod_logs
+volumePluginDir: $KUBELET_ROOT/volume-plugins  # default is under /usr/libexec
+maxPods: 32
+# Absolute eviction thresholds; never garbage-collect images (ours cannot be pulled back).
+evictionHard: {memory.available: 100Mi, nodefs.available: 512Mi, nodefs.inodesFree: "1%", imagefs.available: 512Mi}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+EOF2
+  if [ -n "$cgroup_root" ]; then
+    echo "# Its own cgroup tree, so two kubelets on one machine never manage the same cgroups." >>"$out"
+    echo "cgroupRoot: /$cgroup_root" >>"$out"
+  fi
+  # As the README tells users: the node registers with this taint and its seccompd agent
+  # removes it after the first complete sync, so no confined pod lands before its profiles.
+  # Not on a bare cluster, where no agent would ever remove it.
+  if [ "$DEPLOY" = 1 ]; then
+    cat >>"$out" <<EOF2
+registerWithTaints:
+  - {key: seccompd.dev/agent-not-ready, effect: NoSchedule}
+EOF2
+  fi
+}
+
+# write_kube_proxy_config OUT NODE: iptables mode, so pods reach the API at $SERVICE_IP:443
+# (kube-rs in-cluster config). Each node's kube-proxy programs its own network namespace.
+write_kube_proxy_config() {
+  cat >"$1" <<EOF2
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $CLUSTER/etc/kube-proxy.kubeconfig}
+hostnameOverride: $2
+mode: iptables
+clusterCIDR: $CLUSTER_CIDR
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: [primary]
+# Leave conntrack sysctls and route_localnet alone.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+iptables: {localhostNodePorts: false}
+EOF2
 }

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod api;
 pub mod apiserver;
 pub mod cli;
+pub mod host;
 pub mod node;
 pub mod profile;
 pub mod status;

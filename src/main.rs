@@ -22,6 +22,18 @@ enum Command {
     Validate(seccompd::cli::validate::ValidateArgs),
     /// Convert an OCI/Docker JSON profile into a SeccompProfile (YAML on stdout).
     Import(seccompd::cli::import::ImportArgs),
+    /// Run a command on this machine under a seccomp profile.
+    ///
+    /// The command's exit status passes through; 125 when it could not be started.
+    Run(seccompd::cli::run::RunArgs),
+    /// Run a command and write a SeccompProfile allowing the system calls it made.
+    ///
+    /// Records the calls of the command and of all its threads and descendants. The command's
+    /// exit status passes through; 125 when it could not be started.
+    Record(seccompd::cli::record::RecordArgs),
+    /// Started by `record`: runs the command under the recording filter.
+    #[command(name = seccompd::host::recorder::HELPER_SUBCOMMAND, hide = true)]
+    RecordExec(seccompd::cli::record::RecordExecArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +52,9 @@ fn main() -> ExitCode {
         Command::Agent(args) => run_async(seccompd::agent::run(args)),
         Command::Validate(args) => seccompd::cli::validate::run(args),
         Command::Import(args) => seccompd::cli::import::run(args),
+        Command::Run(args) => seccompd::cli::run::run(args),
+        Command::Record(args) => seccompd::cli::record::run(args),
+        Command::RecordExec(args) => seccompd::cli::record::run_helper(args),
     }
 }
 

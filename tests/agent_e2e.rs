@@ -97,7 +97,8 @@ async fn applied_profile_is_installed_updated_and_removed() {
     wait_for_file(&name, &expected_file(&first)).await;
     let installed = wait_for_phase(&api, &name, Phase::Installed).await;
     let status = installed.status.expect("status");
-    assert_eq!(status.installed.as_deref(), Some("1/1"));
+    let everywhere = common::installed_everywhere();
+    assert_eq!(status.installed.as_deref(), Some(everywhere.as_str()));
     assert_eq!(
         status.localhost_profile.as_deref(),
         Some(format!("seccompd/{name}.json").as_str())
@@ -117,7 +118,14 @@ async fn applied_profile_is_installed_updated_and_removed() {
     assert_eq!(mode & 0o777, 0o644);
 
     let table = kubectl_ok(&["get", "seccompprofiles", &name]);
-    for column in ["STATUS", "INSTALLED", "PROFILE", "AGE", "Installed", "1/1"] {
+    for column in [
+        "STATUS",
+        "INSTALLED",
+        "PROFILE",
+        "AGE",
+        "Installed",
+        &everywhere,
+    ] {
         assert!(table.contains(column), "{column} missing from:\n{table}");
     }
     assert!(table.contains(&format!("seccompd/{name}.json")), "{table}");

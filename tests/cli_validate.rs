@@ -2,39 +2,12 @@
 //! locations, several documents per file, bases among the inputs, hostile inputs answered
 //! quickly. Runs offline.
 
+mod cli_support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts that standard output contains `text`, showing the output otherwise.
-    fn assert_stdout_has(&self, text: &str) {
-        assert!(
-            self.stdout.contains(text),
-            "{:?} not in:\n{}",
-            text,
-            self.stdout
-        );
-    }
-}
-
-fn seccompd(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_seccompd"))
-        .args(args)
-        .output()
-        .expect("running seccompd");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use cli_support::seccompd;
 
 fn temp_file(name: &str, content: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("seccompd-cli-{}", std::process::id()));

@@ -1,5 +1,6 @@
 //! Smoke test of the test cluster that `make cluster-up` (hack/cluster-up.sh) brings up:
-//! exactly one node, Ready, and the seccompd agent DaemonSet fully rolled out on it.
+//! node1 and node2 (node1 alone with `NODES=1`, as hack/lib.sh reads it), Ready, and the
+//! seccompd agent DaemonSet fully rolled out on them.
 //!
 //! Reads the admin kubeconfig from `SECCOMPD_KUBECONFIG` (the Makefile sets it to
 //! `.cluster/kubeconfig`; see tests/common). Without a cluster the test fails: it never
@@ -26,28 +27,37 @@ fn is_ready(node: &Node) -> bool {
         .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
+/// The nodes hack/cluster-up.sh brings up: `NODES` (default 2) of node1, node2.
+fn expected_nodes() -> Vec<String> {
+    let count: usize = std::env::var("NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
+    (1..=count).map(|i| format!("node{i}")).collect()
+}
+
 #[tokio::test]
-async fn one_node_is_ready() {
+async fn the_nodes_are_ready() {
     let nodes: Api<Node> = Api::all(client().await);
     let list = nodes
         .list(&ListParams::default())
         .await
         .expect("listing nodes");
-    let names: Vec<_> = list.items.iter().map(|n| n.metadata.name.clone()).collect();
-    assert_eq!(
-        list.items.len(),
-        1,
-        "expected exactly one node, got {names:?}"
-    );
-    assert!(
-        is_ready(&list.items[0]),
-        "node {:?} is not Ready: {:?}",
-        names[0],
-        list.items[0]
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-    );
+    let mut names: Vec<String> = list
+        .items
+        .iter()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, expected_nodes());
+    for node in &list.items {
+        assert!(
+            is_ready(node),
+            "node {:?} is not Ready: {:?}",
+            node.metadata.name,
+            node.status.as_ref().and_then(|s| s.conditions.as_ref())
+        );
+    }
 }
 
 /// Fully rolled out: the controller has seen the current spec, and every node that should

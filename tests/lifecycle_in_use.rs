@@ -12,7 +12,7 @@ use common::{client, eventually, node_profile_path, unique};
 use kube::Api;
 use lifecycle_support::{
     create_pod, create_profile, delete_pod, delete_profile, denylist, events, sleeper,
-    time_until_bytes, wait_for_absence, wait_for_bytes, wait_running,
+    time_until_bytes, wait_for_absence, wait_for_agent_passes, wait_for_bytes, wait_running,
 };
 use seccompd::api::{NodeProfileState, SeccompNodeReport, SeccompProfile};
 
@@ -98,7 +98,7 @@ async fn deleted_profile_stays_while_pods_use_it_and_goes_with_the_last_one() {
     );
 
     // The file stays, and is repaired like any other.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_for_agent_passes(&client, 2).await;
     assert_eq!(fs::read(&path).expect("the file stays"), want.bytes);
     fs::remove_file(&path).expect("delete the kept file behind the agent's back");
     let took = time_until_bytes(&path, &want.bytes, Duration::from_secs(1));
@@ -106,7 +106,7 @@ async fn deleted_profile_stays_while_pods_use_it_and_goes_with_the_last_one() {
 
     // One user left: still kept.
     delete_pod(&client, &pod_a).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for_agent_passes(&client, 2).await;
     assert_eq!(
         fs::read(&path).expect("kept for the second pod"),
         want.bytes

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{client, eventually, unique};
 use lifecycle_support::{
     create_pod, create_profile, delete_pod, delete_profile, denylist, events, sleeper,
+    wait_for_agent_passes,
 };
 
 #[tokio::test]
@@ -55,7 +56,7 @@ async fn pod_with_a_misspelt_profile_gets_a_warning_with_the_closest_names() {
     );
 
     // Announced once, not on every pass.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_for_agent_passes(&client, 2).await;
     assert_eq!(
         events(&client, "default", &pod, "SeccompProfileMissing")
             .await

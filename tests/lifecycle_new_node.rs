@@ -236,14 +236,7 @@ async fn node_registered_with_the_taint_gets_no_confined_pod_before_its_profile_
     );
     let node = nodes.get("node1").await.expect("get node1");
     assert!(!has_taint(&node), "the agent removed the taint");
-    kubectl_ok(&[
-        "-n",
-        AGENT_NAMESPACE,
-        "rollout",
-        "status",
-        "ds/seccompd-agent",
-        "--timeout=120s",
-    ]);
+    lifecycle_support::wait_agents_rolled_out();
     lifecycle_support::wait_running(&client, &pod).await;
     drop(parked);
 

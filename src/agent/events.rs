@@ -12,13 +12,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, Client, Resource};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use super::AgentError;
-use super::node_ref::NodeRef;
-use super::notices::{Notice, pod_list};
-use super::suggest::missing_profile_note;
+use super::decide::notices::{Notice, pod_list};
+use super::decide::suggest::missing_profile_note;
+use super::node_identity::NodeIdentity;
 use crate::api::SeccompProfile;
 use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
@@ -45,11 +45,15 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 /// Largest event note the API accepts.
 const MAX_NOTE_BYTES: usize = 1024;
 
-/// Starts the event sender for node `node_name`.
-pub fn spawn(client: Client, node_name: &str, metrics: Arc<Metrics>) -> EventSender {
+/// Starts the event sender for node `node_name`, whose identity `node` follows.
+pub fn spawn(
+    client: Client,
+    node_name: &str,
+    node: watch::Receiver<Option<NodeIdentity>>,
+    metrics: Arc<Metrics>,
+) -> EventSender {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let node = NodeRef::new(client.clone(), node_name);
-    tokio::spawn(send_all(client, node, rx, metrics));
+    tokio::spawn(send_all(client, node_name.to_string(), node, rx, metrics));
     EventSender { tx }
 }
 
@@ -70,14 +74,15 @@ impl EventSender {
 
 async fn send_all(
     client: Client,
-    mut node: NodeRef,
+    node_name: String,
+    node: watch::Receiver<Option<NodeIdentity>>,
     mut notices: mpsc::Receiver<Notice>,
     metrics: Arc<Metrics>,
 ) {
     while let Some(notice) = notices.recv().await {
         let since = Instant::now();
         let mut backoff = api_backoff();
-        while let Err(err) = send_one(&client, &mut node, &notice).await {
+        while let Err(err) = send_one(&client, &node_name, &node, &notice).await {
             metrics.record_api_error();
             if since.elapsed() > GIVE_UP_AFTER {
                 warn!(%err, ?notice, "giving up on an event");
@@ -89,9 +94,18 @@ async fn send_all(
     }
 }
 
-async fn send_one(client: &Client, node: &mut NodeRef, notice: &Notice) -> Result<(), AgentError> {
-    let node_obj = node.object_ref().await?;
-    let event = event_for(notice, &node_obj, node.name(), Timestamp::now());
+async fn send_one(
+    client: &Client,
+    node_name: &str,
+    node: &watch::Receiver<Option<NodeIdentity>>,
+    notice: &Notice,
+) -> Result<(), AgentError> {
+    let node_obj = node
+        .borrow()
+        .as_ref()
+        .map(NodeIdentity::object_reference)
+        .ok_or_else(|| AgentError::NodeUnknown(node_name.to_string()))?;
+    let event = event_for(notice, &node_obj, node_name, Timestamp::now());
     let namespace = event.metadata.namespace.clone().unwrap_or_default();
     Api::<Event>::namespaced(client.clone(), &namespace)
         .create(&PostParams::default(), &event)
@@ -209,7 +223,7 @@ fn truncate(mut text: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::pods::PodRef;
+    use crate::agent::decide::pods::PodRef;
 
     fn node() -> ObjectReference {
         ObjectReference {

@@ -1,17 +1,18 @@
 //! The node agent: keeps this node's profile directory in line with the API and reports back.
+//!
+//! [`decide`] holds the pure decisions; the modules here are the tasks that do the I/O: the
+//! loop ([`mod@run`]) and its pass over the directory ([`sync`]), the watched [`sources`], the
+//! report [`publish`]er, [`events`], the [`taint`] and the node's identity
+//! ([`node_identity`]). Where a task has a decision of its own (`needs_apply`,
+//! `removal_patch`, `next_identity`), it is a pure function beside it, tested apart.
 
-pub mod desired;
+pub mod decide;
 pub mod events;
 pub mod health;
-pub mod node_ref;
-pub mod notices;
-pub mod plan;
-pub mod pods;
+pub mod node_identity;
 pub mod publish;
-pub mod report;
 pub mod run;
 pub mod sources;
-pub mod suggest;
 pub mod sync;
 pub mod taint;
 
@@ -74,4 +75,7 @@ pub enum AgentError {
     /// The profile directory could not be used.
     #[error(transparent)]
     Dir(#[from] crate::node::dir::DirError),
+    /// The Node object of this node has not been seen (yet, or since it was deleted).
+    #[error("node {0} is not known to the API server (yet)")]
+    NodeUnknown(String),
 }

@@ -1,63 +1,178 @@
-//! Writes this node's SeccompNodeReport, only when its content changes, from a task of its
-//! own: the loop hands over the latest report and never waits for the API server, so files
-//! are kept right through an API outage.
+//! Writes this node's SeccompNodeReport from a task of its own: when its content changes, when
+//! the stored report was deleted or changed behind the agent's back, and when the Node was
+//! recreated. The loop hands over the latest report and never waits for the API server, so
+//! files are kept right through an API outage.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::utils::Backoff;
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing::warn;
 
 use super::AgentError;
-use super::node_ref::NodeRef;
+use super::node_identity::NodeIdentity;
 use crate::api::{SeccompNodeReport, SeccompNodeReportSpec};
-use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
+use crate::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
+use crate::profile::render::ContentHash;
 use crate::telemetry::Metrics;
 
 /// Field manager of the agent's writes.
 pub const AGENT_MANAGER: &str = "seccompd-agent";
 
 /// Starts the publisher of node `node_name`'s report; send it each new report. Only the
-/// latest one matters: a report superseded while the API is unreachable is never sent.
+/// latest one matters: a report superseded while the API is unreachable is never sent. The
+/// publisher also watches the report itself, and applies it again when it was deleted or
+/// changed behind the agent's back, and when the Node is recreated (`node` follows its
+/// identity: the report is owned by the Node).
 pub fn spawn(
     client: Client,
     node_name: &str,
+    node: watch::Receiver<Option<NodeIdentity>>,
     metrics: Arc<Metrics>,
 ) -> watch::Sender<Option<SeccompNodeReportSpec>> {
     let (tx, rx) = watch::channel(None);
-    let publisher = ReportPublisher::new(client, node_name);
-    tokio::spawn(publish_latest(publisher, rx, metrics));
+    let wake = Arc::new(Notify::new());
+    let (stored, stored_watch) = reflect(
+        Api::<SeccompNodeReport>::all(client.clone()),
+        watcher::Config::default().fields(&format!("metadata.name={node_name}")),
+        |r| r.metadata.managed_fields = None,
+        wake.clone(),
+    );
+    let publisher = ReportPublisher::new(client);
+    tokio::spawn(async move {
+        let _stored_watch = stored_watch;
+        let inputs = Inputs {
+            reports: rx,
+            node,
+            stored,
+            wake,
+        };
+        publish_latest(publisher, inputs, metrics).await;
+    });
     tx
 }
 
-async fn publish_latest(
-    mut publisher: ReportPublisher,
-    mut reports: watch::Receiver<Option<SeccompNodeReportSpec>>,
-    metrics: Arc<Metrics>,
-) {
-    while reports.changed().await.is_ok() {
-        let mut backoff = api_backoff();
-        loop {
-            let Some(spec) = reports.borrow_and_update().clone() else {
-                break;
-            };
-            match publisher.publish(spec).await {
-                Ok(()) => break,
-                Err(err) => {
-                    warn!(%err, "cannot publish the node report; retrying");
-                    metrics.record_api_error();
+/// What the publisher follows.
+struct Inputs {
+    /// The latest report from the loop.
+    reports: watch::Receiver<Option<SeccompNodeReportSpec>>,
+    /// This node's identity.
+    node: watch::Receiver<Option<NodeIdentity>>,
+    /// The report as the API server has it.
+    stored: Store<SeccompNodeReport>,
+    /// Woken by every change of `stored`.
+    wake: Arc<Notify>,
+}
+
+impl Inputs {
+    /// The stored report, once the watch has listed it: `Some(None)` when there is none,
+    /// `None` while it is not known.
+    fn stored(&self, node_name: &str) -> Option<Option<Arc<SeccompNodeReport>>> {
+        let listed = self.stored.wait_until_ready().now_or_never()?.is_ok();
+        listed.then(|| self.stored.get(&ObjectRef::new(node_name)))
+    }
+
+    /// Waits until a report, the identity or the stored report changes; `false` when the
+    /// loop is gone.
+    async fn changed(&mut self) -> bool {
+        tokio::select! {
+            changed = self.reports.changed() => changed.is_ok(),
+            changed = self.node.changed() => changed.is_ok(),
+            _ = self.wake.notified() => true,
+        }
+    }
+}
+
+async fn publish_latest(mut publisher: ReportPublisher, mut inputs: Inputs, metrics: Arc<Metrics>) {
+    let mut backoff = api_backoff();
+    loop {
+        let wanted = inputs.reports.borrow_and_update().clone();
+        let node = inputs.node.borrow_and_update().clone();
+        if let (Some(spec), Some(node)) = (wanted, node) {
+            let stored = inputs.stored(&node.name);
+            let observed = stored.as_ref().map(|s| s.as_deref().map(Observed::of));
+            if needs_apply(&spec, &node, publisher.last.as_ref(), observed.as_ref()) {
+                match publisher.publish(&node, spec).await {
+                    Ok(()) => backoff.reset(),
+                    Err(err) => {
+                        warn!(%err, "cannot publish the node report; retrying");
+                        metrics.record_api_error();
+                        // Retry after the backoff, or at once when something changes.
+                        let pause = backoff.next().unwrap_or(MAX_API_BACKOFF);
+                        tokio::select! {
+                            alive = inputs.changed() => if !alive { return },
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                        continue;
+                    }
                 }
             }
-            // Retry after the backoff, or at once with a newer report.
-            let pause = backoff.next().unwrap_or(MAX_API_BACKOFF);
-            tokio::select! {
-                changed = reports.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(pause) => {}
-            }
+        }
+        if !inputs.changed().await {
+            return;
+        }
+    }
+}
+
+/// What the agent last applied: the report, for which Node, and the resourceVersion the API
+/// server gave it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    /// The report's spec.
+    pub spec: SeccompNodeReportSpec,
+    /// The Node it is owned by.
+    pub node: NodeIdentity,
+    /// metadata.resourceVersion after the apply.
+    pub resource_version: Option<String>,
+}
+
+/// The stored report as far as the decision goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    /// Its spec.
+    pub spec: SeccompNodeReportSpec,
+    /// metadata.resourceVersion.
+    pub resource_version: Option<String>,
+}
+
+impl Observed {
+    /// The parts of a stored report the decision reads.
+    pub fn of(report: &SeccompNodeReport) -> Self {
+        Self {
+            spec: report.spec.clone(),
+            resource_version: report.metadata.resource_version.clone(),
+        }
+    }
+}
+
+/// Whether `wanted` must be applied: it differs from what was last applied, the Node was
+/// recreated since, or the stored report (`observed`: `None` while unknown, `Some(None)` when
+/// there is none) is not what the agent last wrote. A stored report whose resourceVersion is
+/// the one the agent's own apply returned is taken as written, so that a spec the API server
+/// normalizes differently never makes the publisher apply in a loop.
+pub fn needs_apply(
+    wanted: &SeccompNodeReportSpec,
+    node: &NodeIdentity,
+    last: Option<&Applied>,
+    observed: Option<&Option<Observed>>,
+) -> bool {
+    let Some(last) = last else { return true };
+    if last.spec != *wanted || last.node != *node {
+        return true;
+    }
+    match observed {
+        None => false,
+        Some(None) => true,
+        Some(Some(stored)) => {
+            stored.resource_version != last.resource_version && stored.spec != last.spec
         }
     }
 }
@@ -65,7 +180,7 @@ async fn publish_latest(
 /// The content hashes of node `node_name`'s last report, by profile: what the agent had
 /// installed or kept before it (re)started. Empty when there is no report or the API does not
 /// answer within a few seconds; the agent then simply learns nothing from it.
-pub async fn reported_hashes(client: &Client, node_name: &str) -> BTreeMap<String, String> {
+pub async fn reported_hashes(client: &Client, node_name: &str) -> BTreeMap<String, ContentHash> {
     let api: Api<SeccompNodeReport> = Api::all(client.clone());
     let report = match tokio::time::timeout(Duration::from_secs(5), api.get_opt(node_name)).await {
         Ok(Ok(Some(report))) => report,
@@ -90,34 +205,33 @@ pub async fn reported_hashes(client: &Client, node_name: &str) -> BTreeMap<Strin
 /// Publishes one node's report, owned by its Node so that it goes when the node goes.
 pub struct ReportPublisher {
     api: Api<SeccompNodeReport>,
-    node: NodeRef,
-    last: Option<SeccompNodeReportSpec>,
+    last: Option<Applied>,
 }
 
 impl ReportPublisher {
-    /// Prepares to publish the report of `node_name`.
-    pub fn new(client: Client, node_name: &str) -> Self {
+    /// Prepares to publish reports through `client`.
+    pub fn new(client: Client) -> Self {
         Self {
-            api: Api::all(client.clone()),
-            node: NodeRef::new(client, node_name),
+            api: Api::all(client),
             last: None,
         }
     }
 
-    /// Applies `spec` unless it equals what was last applied.
-    pub async fn publish(&mut self, spec: SeccompNodeReportSpec) -> Result<(), AgentError> {
-        if self.last.as_ref() == Some(&spec) {
-            return Ok(());
-        }
-        let owner = self.node.owner().await?;
-        let name = self.node.name().to_string();
+    /// Applies `spec` as the report of `node` (server-side apply, forced: the agent owns it).
+    pub async fn publish(
+        &mut self,
+        node: &NodeIdentity,
+        spec: SeccompNodeReportSpec,
+    ) -> Result<(), AgentError> {
+        let name = node.name.clone();
         let body = json!({
             "apiVersion": SeccompNodeReport::api_version(&()),
             "kind": SeccompNodeReport::kind(&()),
-            "metadata": { "name": name, "ownerReferences": [owner] },
+            "metadata": { "name": name, "ownerReferences": [node.owner_reference()] },
             "spec": spec,
         });
-        self.api
+        let applied = self
+            .api
             .patch(
                 &name,
                 &PatchParams::apply(AGENT_MANAGER).force(),
@@ -128,7 +242,259 @@ impl ReportPublisher {
                 context: format!("apply SeccompNodeReport {name}"),
                 source,
             })?;
-        self.last = Some(spec);
+        self.last = Some(Applied {
+            spec,
+            node: node.clone(),
+            resource_version: applied.metadata.resource_version,
+        });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{Method, StatusCode};
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::{NodeProfileState, ProfileReport};
+    use crate::apiserver::mock::mock_client;
+    use crate::profile::render::ContentHash;
+    use crate::telemetry::Metrics;
+
+    fn node(uid: &str) -> NodeIdentity {
+        NodeIdentity {
+            name: "node1".into(),
+            uid: uid.into(),
+        }
+    }
+
+    fn spec(hash: &str) -> SeccompNodeReportSpec {
+        SeccompNodeReportSpec {
+            synced: true,
+            profiles: vec![ProfileReport {
+                name: "p".into(),
+                state: NodeProfileState::Installed,
+                generation: Some(1),
+                content_hash: Some(ContentHash::from(hash)),
+                reason: None,
+            }],
+        }
+    }
+
+    fn applied(hash: &str, uid: &str, rv: &str) -> Applied {
+        Applied {
+            spec: spec(hash),
+            node: node(uid),
+            resource_version: Some(rv.into()),
+        }
+    }
+
+    fn observed(hash: &str, rv: &str) -> Observed {
+        Observed {
+            spec: spec(hash),
+            resource_version: Some(rv.into()),
+        }
+    }
+
+    #[test]
+    fn applies_a_new_report_and_not_the_same_one_twice() {
+        assert!(needs_apply(&spec("a"), &node("u1"), None, None));
+        let last = applied("a", "u1", "7");
+        assert!(!needs_apply(&spec("a"), &node("u1"), Some(&last), None));
+        assert!(!needs_apply(
+            &spec("a"),
+            &node("u1"),
+            Some(&last),
+            Some(&Some(observed("a", "7")))
+        ));
+        assert!(needs_apply(&spec("b"), &node("u1"), Some(&last), None));
+    }
+
+    #[test]
+    fn reapplies_a_report_deleted_or_overwritten_behind_its_back() {
+        let last = applied("a", "u1", "7");
+        assert!(needs_apply(
+            &spec("a"),
+            &node("u1"),
+            Some(&last),
+            Some(&None)
+        ));
+        assert!(needs_apply(
+            &spec("a"),
+            &node("u1"),
+            Some(&last),
+            Some(&Some(observed("forged", "9")))
+        ));
+        // Another writer touched it without changing the spec: nothing to repair.
+        assert!(!needs_apply(
+            &spec("a"),
+            &node("u1"),
+            Some(&last),
+            Some(&Some(observed("a", "9")))
+        ));
+        // Its own write, read back in another form: never a loop.
+        assert!(!needs_apply(
+            &spec("a"),
+            &node("u1"),
+            Some(&last),
+            Some(&Some(observed("normalized", "7")))
+        ));
+    }
+
+    #[test]
+    fn reapplies_when_the_node_was_recreated() {
+        let last = applied("a", "u1", "7");
+        assert!(needs_apply(
+            &spec("a"),
+            &node("u2"),
+            Some(&last),
+            Some(&Some(observed("a", "7")))
+        ));
+    }
+
+    #[tokio::test]
+    async fn publish_applies_the_report_owned_by_the_node_and_remembers_it() {
+        let (client, mut api) = mock_client();
+        let mut publisher = ReportPublisher::new(client);
+        let server = tokio::spawn(async move {
+            let got = api
+                .expect(
+                    Method::PATCH,
+                    "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1",
+                    &["fieldManager=seccompd-agent", "force=true"],
+                    StatusCode::OK,
+                    json!({
+                        "apiVersion": "seccompd.dev/v1alpha1",
+                        "kind": "SeccompNodeReport",
+                        "metadata": {"name": "node1", "resourceVersion": "42"},
+                        "spec": {"synced": true, "profiles": []},
+                    }),
+                )
+                .await;
+            (got, api)
+        });
+        publisher
+            .publish(&node("u1"), spec("sha256:a"))
+            .await
+            .unwrap();
+        let (got, api) = server.await.unwrap();
+        assert_eq!(
+            got.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
+        assert_eq!(
+            got.body,
+            json!({
+                "apiVersion": "seccompd.dev/v1alpha1",
+                "kind": "SeccompNodeReport",
+                "metadata": {
+                    "name": "node1",
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": "u1"}],
+                },
+                "spec": {
+                    "synced": true,
+                    "profiles": [{"name": "p", "state": "Installed", "generation": 1, "contentHash": "sha256:a"}],
+                },
+            })
+        );
+        assert_eq!(publisher.last, Some(applied("sha256:a", "u1", "42")));
+        drop(publisher);
+        api.expect_no_more().await;
+    }
+
+    /// A stored report as the watch would deliver it.
+    fn stored(hash: &str, rv: &str) -> SeccompNodeReport {
+        let mut report = SeccompNodeReport::new("node1", spec(hash));
+        report.metadata.resource_version = Some(rv.into());
+        report
+    }
+
+    /// The API server's answer to an apply: the report with resourceVersion `rv`.
+    fn answer(rv: &str) -> serde_json::Value {
+        json!({
+            "apiVersion": "seccompd.dev/v1alpha1",
+            "kind": "SeccompNodeReport",
+            "metadata": {"name": "node1", "resourceVersion": rv},
+            "spec": {"synced": true, "profiles": []},
+        })
+    }
+
+    const REPORT: &str = "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1";
+    const APPLY: &[&str] = &["fieldManager=seccompd-agent", "force=true"];
+
+    #[tokio::test]
+    async fn the_task_reapplies_a_deleted_report_and_follows_a_recreated_node_only() {
+        let (client, mut api) = mock_client();
+        let (reports_tx, reports) = watch::channel(Some(spec("sha256:a")));
+        let (node_tx, node_rx) = watch::channel(Some(node("u1")));
+        let (store, mut writer) = kube::runtime::reflector::store::<SeccompNodeReport>();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let wake = Arc::new(Notify::new());
+        let inputs = Inputs {
+            reports,
+            node: node_rx,
+            stored: store,
+            wake: wake.clone(),
+        };
+        let task = tokio::spawn(publish_latest(
+            ReportPublisher::new(client),
+            inputs,
+            Arc::new(Metrics::default()),
+        ));
+        let owner =
+            |uid: &str| json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": uid}]);
+
+        // No report stored yet: applied.
+        let first = api
+            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("1"))
+            .await;
+        assert_eq!(first.body["metadata"]["ownerReferences"], owner("u1"));
+        // The watch brings the agent's own write back, then someone deletes the report.
+        writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "1")));
+        wake.notify_one();
+        tokio::task::yield_now().await;
+        writer.apply_watcher_event(&watcher::Event::Delete(stored("sha256:a", "1")));
+        wake.notify_one();
+        let again = api
+            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("2"))
+            .await;
+        assert_eq!(again.body, first.body, "the same report, applied again");
+        writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "2")));
+        wake.notify_one();
+
+        // The Node is recreated: the report is applied with the new owner.
+        node_tx.send_replace(Some(node("u2")));
+        let moved = api
+            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("3"))
+            .await;
+        assert_eq!(moved.body["metadata"]["ownerReferences"], owner("u2"));
+
+        // The loop is gone: the task ends, and nothing else was sent (the agent's own writes,
+        // read back, made no request).
+        drop(reports_tx);
+        task.await.unwrap();
+        api.expect_no_more().await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_apply_is_an_error_and_not_remembered() {
+        let (client, mut api) = mock_client();
+        let mut publisher = ReportPublisher::new(client);
+        let server = tokio::spawn(async move {
+            api.expect(
+                Method::PATCH,
+                "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1",
+                &["fieldManager=seccompd-agent", "force=true"],
+                StatusCode::FORBIDDEN,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden", "message": "no"}),
+            )
+            .await;
+        });
+        let err = publisher.publish(&node("u1"), spec("sha256:a")).await;
+        server.await.unwrap();
+        assert!(matches!(err, Err(AgentError::Kube { .. })), "{err:?}");
+        assert_eq!(publisher.last, None);
     }
 }

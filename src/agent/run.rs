@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use kube::Client;
@@ -13,19 +13,21 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
-use super::desired::ProfileInput;
+use super::decide::desired::ProfileInput;
+use super::decide::liveness::StallLimit;
+use super::decide::notices::Announcer;
+use super::decide::pods::{PodRef, profile_users};
+use super::decide::report::{retained_reports, unknown_state_reports};
 use super::events::EventSender;
-use super::notices::Announcer;
-use super::pods::{PodRef, profile_users};
-use super::report::retained_reports;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome};
-use super::{events, health, publish, taint};
+use super::{events, health, node_identity, publish, taint};
 use crate::api::SeccompNodeReportSpec;
 use crate::node::dir::ProfileDir;
+use crate::profile::check::NodeCheckError;
 use crate::telemetry::{self, Metrics};
 
-/// How soon a pass that could not write everything is tried again.
+/// How soon a pass whose directory could not be listed is tried again.
 const RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -40,13 +42,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
-    let sources = Sources::start(&client, &args.node_name, &wake);
+    let sources = Sources::start(&client, &args.node_name, &wake, metrics.profile_changes());
     let _dir_watch = watch_dir(dir.path(), wake.clone())
         .with_context(|| format!("cannot watch {}", dir.path().display()))?;
     let health_addr = args.health_addr;
     let health_metrics = metrics.clone();
+    let resync = Duration::from_secs(args.resync_seconds);
+    let stall = StallLimit::for_longest_wait(resync.max(RETRY));
     tokio::spawn(async move {
-        if let Err(err) = health::serve(health_addr, health_metrics).await {
+        if let Err(err) = health::serve(health_addr, health_metrics, stall).await {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
@@ -54,7 +58,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         tokio::spawn(crate::status::writer::run_elected(
             client.clone(),
             args.namespace.clone(),
-            args.node_name.clone(),
+            crate::status::writer::candidate_identity(&args.node_name, SystemTime::now()),
+            metrics.clone(),
         ));
     }
     let (synced, synced_rx) = watch::channel(false);
@@ -74,23 +79,34 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         pods = sources.pods.len(),
         "first complete lists received"
     );
+    // This node's name and uid, resolved once and replaced when the Node is recreated.
+    let (node, _node_watch) = node_identity::watch_identity(client.clone(), &args.node_name);
     let mut sync = NodeSync::new(dir, node_check);
     sync.trust_reported(publish::reported_hashes(&client, &args.node_name).await);
     let mut agent = Agent {
         sync,
         announcer: Announcer::default(),
-        reports: publish::spawn(client.clone(), &args.node_name, metrics.clone()),
-        events: events::spawn(client, &args.node_name, metrics.clone()),
+        reports: publish::spawn(
+            client.clone(),
+            &args.node_name,
+            node.clone(),
+            metrics.clone(),
+        ),
+        events: events::spawn(client, &args.node_name, node, metrics.clone()),
         synced,
         metrics,
     };
 
-    let resync = Duration::from_secs(args.resync_seconds);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     // Passes are synchronous and may take seconds; this future is the one the binary's
     // runtime blocks on (src/main.rs), so they never occupy a worker that spawned tasks need.
     loop {
-        let wait = if agent.pass(&sources) { resync } else { RETRY };
+        let wait = match agent.pass(&sources) {
+            Ok(None) => resync,
+            // Only what failed is retried then; a wake-up before it finds it waiting.
+            Ok(Some(due)) => due.saturating_duration_since(Instant::now()).min(resync),
+            Err(()) => RETRY,
+        };
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -113,8 +129,10 @@ struct Agent {
 }
 
 impl Agent {
-    /// One pass from the sources' current state; false when it must be retried soon.
-    fn pass(&mut self, sources: &Sources) -> bool {
+    /// One pass from the sources' current state. `Ok` with when something that failed is due
+    /// again (if anything); `Err` when the directory could not be listed at all.
+    fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, ()> {
+        self.metrics.pass_begins();
         let snapshot = sources.profiles.state();
         let inputs: Vec<ProfileInput<'_>> = snapshot
             .iter()
@@ -129,15 +147,22 @@ impl Agent {
             .filter(|name| !existing.contains(name.as_str()))
             .cloned()
             .collect();
-        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics) {
+        let now = Instant::now();
+        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics, now) {
             Ok(outcome) => outcome,
             Err(err) => {
                 warn!(%err, "sync pass failed; retrying");
                 self.metrics.record_error();
-                return false;
+                // Nothing on disk is known now: no profile may still be reported Installed.
+                let reason = format!("the profile directory cannot be listed: {err}");
+                self.reports.send_replace(Some(SeccompNodeReportSpec {
+                    synced: self.metrics.synced(),
+                    profiles: unknown_state_reports(&inputs, &reason),
+                }));
+                return Err(());
             }
         };
-        self.metrics.record_pass();
+        self.metrics.record_pass(outcome.retry_at.is_none());
         let (retained, missing) = split_unknown(&users, &unknown, &outcome);
         self.metrics.set_retained(retained.len());
         let notices = self
@@ -146,15 +171,17 @@ impl Agent {
         for notice in notices {
             self.events.send(notice);
         }
-        let complete = outcome.complete;
+        let retry_at = outcome.retry_at;
         self.reports
             .send_replace(Some(node_report(outcome, &users)));
-        if complete && !self.metrics.synced() {
-            info!("first complete sync: every valid profile is installed");
+        // Every profile has its outcome now, installed or an error of its own: one profile
+        // that cannot be written must not keep the node tainted.
+        if !self.metrics.synced() {
+            info!("first complete sync: every profile has its outcome on this node");
             self.metrics.set_synced();
             self.synced.send_replace(true);
         }
-        complete
+        Ok(retry_at)
     }
 }
 
@@ -187,7 +214,7 @@ fn node_report(
 }
 
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.
-fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), String> {
+fn node_check(profile: &crate::profile::render::OciProfile) -> Result<(), NodeCheckError> {
     crate::profile::check_for_node(profile).map(|_warnings| ())
 }
 

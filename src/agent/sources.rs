@@ -12,9 +12,10 @@ use kube::{Api, Client};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-use super::pods::slim;
+use super::decide::pods::slim;
 use crate::api::SeccompProfile;
 use crate::apiserver::{WatchTask, reflect};
+use crate::telemetry::{ChangeClock, ClockedWake};
 
 /// The reflector stores the loop reads.
 pub struct Sources {
@@ -27,13 +28,19 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Starts both watches; every change wakes `wake`.
-    pub fn start(client: &Client, node_name: &str, wake: &Arc<Notify>) -> Self {
+    /// Starts both watches; every change wakes `wake`, and a profile change is noted on
+    /// `profile_changes` (for the change-to-file latency).
+    pub fn start(
+        client: &Client,
+        node_name: &str,
+        wake: &Arc<Notify>,
+        profile_changes: Arc<ChangeClock>,
+    ) -> Self {
         let (profiles, profiles_watch) = reflect(
             Api::<SeccompProfile>::all(client.clone()),
             watcher::Config::default(),
             |_| {},
-            wake.clone(),
+            ClockedWake::new(wake.clone(), profile_changes),
         );
         // Only this node's pods: the API server filters, so no agent sees the whole cluster.
         let (pods, pods_watch) = reflect(

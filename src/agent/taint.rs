@@ -122,7 +122,79 @@ async fn try_untaint(nodes: &Api<Node>, node_name: &str) -> Result<bool, AgentEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apiserver::mock::mock_client;
+    use http::{Method, StatusCode};
     use serde_json::json;
+
+    #[tokio::test]
+    async fn untainting_reads_the_node_then_patches_exactly_our_taint_away() {
+        let (client, mut api) = mock_client();
+        let taints = json!([
+            {"key": "other", "effect": "NoExecute"},
+            {"key": "seccompd.dev/agent-not-ready", "effect": "NoSchedule"},
+        ]);
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"}, "spec": {"taints": taints}});
+        let server = tokio::spawn(async move {
+            let get = api
+                .expect(
+                    Method::GET,
+                    "/api/v1/nodes/node1",
+                    &[],
+                    StatusCode::OK,
+                    node.clone(),
+                )
+                .await;
+            assert_eq!(get.body, serde_json::Value::Null);
+            let patch = api
+                .expect(
+                    Method::PATCH,
+                    "/api/v1/nodes/node1",
+                    &[],
+                    StatusCode::OK,
+                    node,
+                )
+                .await;
+            (patch, api)
+        });
+        let nodes = Api::<Node>::all(client);
+        assert!(try_untaint(&nodes, "node1").await.unwrap());
+        let (patch, api) = server.await.unwrap();
+        assert_eq!(
+            patch.content_type.as_deref(),
+            Some("application/json-patch+json")
+        );
+        assert_eq!(
+            patch.body,
+            json!([
+                {"op": "test", "path": "/spec/taints/1",
+                 "value": {"key": "seccompd.dev/agent-not-ready", "effect": "NoSchedule"}},
+                {"op": "remove", "path": "/spec/taints/1"},
+            ])
+        );
+        drop(nodes);
+        api.expect_no_more().await;
+    }
+
+    #[tokio::test]
+    async fn a_node_without_the_taint_is_only_read() {
+        let (client, mut api) = mock_client();
+        let server = tokio::spawn(async move {
+            api.expect(
+                Method::GET,
+                "/api/v1/nodes/node1",
+                &[],
+                StatusCode::OK,
+                json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"}}),
+            )
+            .await;
+            api
+        });
+        let nodes = Api::<Node>::all(client);
+        assert!(!try_untaint(&nodes, "node1").await.unwrap());
+        let api = server.await.unwrap();
+        drop(nodes);
+        api.expect_no_more().await;
+    }
 
     fn node(taints: serde_json::Value) -> Node {
         serde_json::from_value(json!({"metadata": {"name": "n"}, "spec": {"taints": taints}}))

@@ -5,7 +5,10 @@ pub mod node_report;
 pub mod profile;
 
 pub use node_report::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
-pub use profile::{NodeProblem, Phase, SeccompProfile, SeccompProfileSpec, SeccompProfileStatus};
+pub use profile::{
+    CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,
+    SeccompProfileStatus,
+};
 
 /// The API group of every seccompd resource.
 pub const GROUP: &str = "seccompd.dev";
@@ -15,5 +18,8 @@ pub const PROFILE_SUBDIR: &str = "seccompd";
 
 /// The `localhostProfile` value that makes a pod use profile `name`.
 pub fn localhost_profile(name: &str) -> String {
-    format!("{PROFILE_SUBDIR}/{name}.json")
+    format!(
+        "{PROFILE_SUBDIR}/{name}{}",
+        crate::profile::limits::FILE_SUFFIX
+    )
 }

@@ -6,6 +6,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::profile::render::ContentHash;
+
 /// What one node's seccompd agent has installed. Named after the node and owned by its Node
 /// object, so it disappears with the node. Written by the agent; do not edit.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -53,7 +55,7 @@ pub struct ProfileReport {
     pub generation: Option<i64>,
     /// sha256 of the installed file, when installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_hash: Option<String>,
+    pub content_hash: Option<ContentHash>,
     /// Why the profile is not installed as specified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

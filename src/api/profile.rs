@@ -9,7 +9,21 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::profile::limits::MAX_PROFILE_NAME_LEN;
 use crate::profile::model::ProfileSpec;
+use crate::profile::render::ContentHash;
+
+/// `metadata.name` is at most [`MAX_PROFILE_NAME_LEN`] characters, so that the node's file
+/// `<name>.json` fits a file name.
+fn name_rule() -> kube::core::Rule {
+    let message = format!(
+        "metadata.name may have at most {MAX_PROFILE_NAME_LEN} characters, so that the node's file <name>.json fits a file name: shorten it"
+    );
+    kube::core::Rule::new(format!(
+        "size(self.metadata.name) <= {MAX_PROFILE_NAME_LEN}"
+    ))
+    .message(kube::core::Message::Message(message))
+}
 
 /// A seccomp profile that seccompd installs on every node as
 /// `<kubelet root>/seccomp/seccompd/<name>.json`. Reference it from a pod with
@@ -22,10 +36,7 @@ use crate::profile::model::ProfileSpec;
     shortname = "scp",
     category = "seccompd",
     status = "SeccompProfileStatus",
-    // <name>.json must fit a file name (validate::MAX_PROFILE_NAME_LEN).
-    validation = Rule::new("size(self.metadata.name) <= 250").message(
-        "metadata.name may have at most 250 characters, so that the node's file <name>.json fits a file name: shorten it"
-    ),
+    validation = name_rule(),
     printcolumn(
         name = "Status",
         type_ = "string",
@@ -83,7 +94,7 @@ pub struct SeccompProfileStatus {
     /// sha256 of the file content the current spec renders to; nodes report the hash they
     /// installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_hash: Option<String>,
+    pub content_hash: Option<ContentHash>,
 
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,7 +118,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// Summary state of a profile across the cluster.
+/// Type of the condition that says whether every node has the current version.
+pub const CONDITION_READY: &str = "Ready";
+
+/// Summary state of a profile across the cluster; also the `reason` of its Ready condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Phase {
     /// Every node has the current version.
@@ -122,6 +136,19 @@ pub enum Phase {
     Error,
 }
 
+impl Phase {
+    /// The phase as written in the API: `status.phase` and the Ready condition's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Installed => "Installed",
+            Phase::Pending => "Pending",
+            Phase::Partial => "Partial",
+            Phase::Invalid => "Invalid",
+            Phase::Error => "Error",
+        }
+    }
+}
+
 /// A node that does not have the current version of a profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -129,7 +156,21 @@ pub struct NodeProblem {
     /// The node's name.
     pub node_name: String,
     /// Pending, Outdated, Invalid or Error.
-    pub state: String,
+    pub state: NodeProblemState,
     /// Why, in words, with the fix where there is one.
     pub reason: String,
+}
+
+/// Why a node lacks the current version of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum NodeProblemState {
+    /// The node's agent has not installed the current version yet (no agent, not synced,
+    /// or not yet seen).
+    Pending,
+    /// The node has an older version installed.
+    Outdated,
+    /// The node rejected the profile.
+    Invalid,
+    /// The node failed to install the profile.
+    Error,
 }

@@ -2,8 +2,10 @@
 //! by the agent and the status writer alike.
 
 pub mod backoff;
+#[cfg(test)]
+pub mod mock;
 pub mod reflect;
 pub mod watch_retry;
 
 pub use backoff::{MAX_API_BACKOFF, api_backoff};
-pub use reflect::{WatchTask, reflect};
+pub use reflect::{Wake, WatchTask, reflect};

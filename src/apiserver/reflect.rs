@@ -17,6 +17,19 @@ use super::watch_retry::WatchRetry;
 /// owner decides how long its watch lives (the status writer's end with its lease).
 pub type WatchTask = AbortOnDropHandle<()>;
 
+/// What a watch does on every change: wake a loop, and possibly note when (see
+/// [`crate::telemetry::ChangeClock`]).
+pub trait Wake: Send + 'static {
+    /// A change arrived.
+    fn wake(&self);
+}
+
+impl Wake for Arc<Notify> {
+    fn wake(&self) {
+        self.notify_one();
+    }
+}
+
 /// Mirrors `api` into a store that keeps its last complete state through errors; every
 /// change wakes `wake`, and `trim` shrinks each object before it is stored. The watch runs
 /// until the returned task is dropped.
@@ -24,7 +37,7 @@ pub fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     trim: fn(&mut K),
-    wake: Arc<Notify>,
+    wake: impl Wake,
 ) -> (Store<K>, WatchTask)
 where
     K: Resource<DynamicType = ()>
@@ -43,7 +56,7 @@ where
         let mut retry = WatchRetry::new();
         while let Some(event) = events.next().await {
             match &event {
-                Ok(_) => wake.notify_one(),
+                Ok(_) => wake.wake(),
                 // The store keeps its last complete state: readers never see a partial one.
                 Err(err) => warn!(%err, %kind, "watch failed; retrying"),
             }

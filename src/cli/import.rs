@@ -8,13 +8,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::api::{SeccompProfile, SeccompProfileSpec};
-use crate::profile::check::{NodeRuntime, check_resolved};
 use crate::profile::compile::native_arch;
 use crate::profile::decode::{self, Document};
 use crate::profile::import::{DEFAULT_CAPABILITIES, Target, import, parse_kernel};
 use crate::profile::model::Arch;
-use crate::profile::resolve::resolve;
-use crate::profile::validate::{validate_bounds, validate_profile_name};
 
 /// Arguments of `seccompd import`.
 #[derive(Args, Debug)]
@@ -109,12 +106,7 @@ pub fn run(args: ImportArgs) -> ExitCode {
     for note in &notes {
         eprintln!("note: {note}");
     }
-    let mut findings = validate_profile_name(&args.name);
-    // An imported spec has no base, so resolving it only changes its type.
-    if let Ok(oci) = resolve(&args.name, &spec, |_| None) {
-        findings.extend(validate_bounds(&oci, "spec"));
-        findings.extend(check_resolved(&oci, arch, &NodeRuntime::default(), "spec"));
-    }
+    let findings = super::check_new_profile(&args.name, &spec, arch);
     for w in &findings.warnings {
         eprintln!("warning: {w}");
     }

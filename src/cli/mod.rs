@@ -1,14 +1,20 @@
-//! Offline subcommands: `seccompd validate` and `seccompd import`. Thin glue between files,
-//! the terminal and [`crate::profile`].
+//! Offline subcommands: `seccompd validate`, `seccompd import`, `seccompd run` and
+//! `seccompd record`. Thin glue between files, the terminal, [`crate::profile`] and
+//! [`crate::host`].
 
 pub mod import;
+pub mod record;
+pub mod run;
 pub mod validate;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::profile::decode::MAX_INPUT_BYTES;
-use crate::profile::model::Arch;
+use crate::profile::check::{NodeRuntime, check_resolved};
+use crate::profile::limits::MAX_INPUT_BYTES;
+use crate::profile::model::{Arch, ProfileSpec};
+use crate::profile::resolve::resolve;
+use crate::profile::validate::{Findings, validate_bounds, validate_profile_name};
 
 /// Exit status for bad usage or an unreadable file.
 pub const EXIT_USAGE: u8 = 2;
@@ -46,4 +52,16 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, String> {
 pub fn usage_error(command: &str, message: &str) -> ExitCode {
     eprintln!("seccompd {command}: {message}");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// Checks a SeccompProfile seccompd is about to write (imported or recorded, so without a
+/// base) as the API server and a node of `arch` running the default runtime would.
+pub fn check_new_profile(name: &str, spec: &ProfileSpec, arch: Arch) -> Findings {
+    let mut findings = validate_profile_name(name);
+    // Without a base, resolving only changes the type.
+    if let Ok(oci) = resolve(name, spec, |_| None) {
+        findings.extend(validate_bounds(&oci, "spec"));
+        findings.extend(check_resolved(&oci, arch, &NodeRuntime::default(), "spec"));
+    }
+    findings
 }

@@ -12,15 +12,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
 
-use crate::profile::render::content_hash;
+use crate::profile::limits;
+use crate::profile::render::{ContentHash, content_hash};
 
-/// Largest file the agent reads back to compare. Anything larger cannot be one of ours and is
-/// replaced without being read in full.
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest file the agent reads back to compare ([`limits::MAX_FILE_BYTES`]). Anything larger
+/// cannot be one of ours and is replaced without being read in full.
+const MAX_FILE_BYTES: u64 = limits::MAX_FILE_BYTES as u64;
 
 /// Prefix of the temporary files an atomic write creates; a leftover one (after a crash) is a
 /// stray the next sync removes.
 pub const TEMP_PREFIX: &str = ".seccompd-tmp-";
+
+/// Length of every temporary name: the prefix, the process id in 8 hex digits, `-` and a
+/// counter in 16. Fixed, so that it fits NAME_MAX whatever the profile's name.
+pub const TEMP_NAME_LEN: usize = TEMP_PREFIX.len() + 8 + 1 + 16;
+
+const _: () = assert!(TEMP_NAME_LEN <= limits::NAME_MAX);
 
 /// Mode of installed profile files: readable by the runtime, writable only by root.
 const FILE_MODE: u32 = 0o644;
@@ -46,15 +53,19 @@ pub enum DirError {
 /// What kind of thing sits at a name in the directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
-    /// A regular file no larger than [`MAX_FILE_BYTES`], with the hash of its content.
+    /// A regular file no larger than [`limits::MAX_FILE_BYTES`], with the hash of its content.
     File {
         /// `sha256:<hex>` of the content.
-        hash: String,
+        hash: ContentHash,
     },
-    /// A regular file larger than [`MAX_FILE_BYTES`].
+    /// A regular file larger than [`limits::MAX_FILE_BYTES`].
     Oversized,
     /// A symlink, directory, fifo, socket or device: never one of ours.
     NotAFile(EntryKind),
+    /// An entry that cannot be inspected or read (for example a file of another user with
+    /// mode 000): never one of ours, which are readable by everyone. Replacing or removing it
+    /// needs only write access to the directory.
+    Unreadable(String),
 }
 
 /// The type of a non-regular entry.
@@ -117,7 +128,9 @@ impl ProfileDir {
         &self.path
     }
 
-    /// Lists every entry with what it is; regular files are hashed.
+    /// Lists every entry with what it is; regular files are hashed. Only a failure to list
+    /// the directory fails the scan: an entry that cannot be inspected or read is listed as
+    /// [`Entry::Unreadable`], so that one bad entry never hides the others.
     pub fn scan(&self) -> Result<BTreeMap<OsString, Entry>, DirError> {
         let mut out = BTreeMap::new();
         let entries = fs::read_dir(&self.path).map_err(io_err("list", &self.path))?;
@@ -129,7 +142,10 @@ impl ProfileDir {
             let kind = match entry.file_type() {
                 Ok(t) => t,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("inspect", &path)(e)),
+                Err(e) => {
+                    out.insert(name, Entry::Unreadable(format!("inspect: {e}")));
+                    continue;
+                }
             };
             let value = if kind.is_symlink() {
                 Entry::NotAFile(EntryKind::Symlink)
@@ -144,7 +160,7 @@ impl ProfileDir {
                     // Swapped for something else since listing: not ours either way.
                     Ok(Contents::NotRegular) => Entry::NotAFile(EntryKind::Special),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_err("read", &path)(e)),
+                    Err(e) => Entry::Unreadable(format!("read: {e}")),
                 }
             } else {
                 Entry::NotAFile(EntryKind::Special)
@@ -177,12 +193,7 @@ impl ProfileDir {
     /// under a temporary name in the same directory.
     pub fn stage(&self, name: &OsStr, bytes: &[u8]) -> Result<StagedWrite, DirError> {
         let target = self.child(name)?;
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = self.path.join(format!(
-            "{TEMP_PREFIX}{}-{n}-{}",
-            std::process::id(),
-            name.to_string_lossy()
-        ));
+        let temp = self.path.join(temp_name());
         let result = write_new_file(&temp, bytes);
         if let Err(e) = result {
             let _ = fs::remove_file(&temp);
@@ -247,6 +258,13 @@ impl ProfileDir {
         }
         Ok(self.path.join(name))
     }
+}
+
+/// A fresh temporary name of exactly [`TEMP_NAME_LEN`] bytes, unique within the process and,
+/// by the process id, among processes.
+fn temp_name() -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{TEMP_PREFIX}{:08x}-{n:016x}", std::process::id())
 }
 
 /// True for a single path component that stays in the directory: no `/`, not `.` or `..`,
@@ -365,6 +383,19 @@ mod tests {
         );
         pd.remove(&strays[0]).unwrap();
         assert_eq!(pd.scan().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_longest_profile_name_can_be_written_and_temporary_names_have_a_fixed_length() {
+        let (_tmp, pd) = dir();
+        let name = format!("{}.json", "a".repeat(limits::MAX_PROFILE_NAME_LEN));
+        assert_eq!(name.len(), limits::NAME_MAX);
+        let staged = pd.stage(os(&name), b"{}").unwrap();
+        let temp = staged.temp.file_name().unwrap().len();
+        assert_eq!(temp, TEMP_NAME_LEN);
+        pd.commit(staged).unwrap();
+        assert_eq!(pd.read(os(&name)).unwrap().unwrap(), b"{}");
+        assert_eq!(temp_name().len(), TEMP_NAME_LEN);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::compile::{self, native_arch};
 use super::model::{Arch, Flag};
-use super::render::OciProfile;
+use super::render::{OciProfile, render};
 use super::validate::{self, Findings, Problem};
 
 /// What the node's container runtime accepts beyond what every supported runtime does.
@@ -21,13 +21,25 @@ pub struct NodeRuntime {
     pub riscv64: bool,
 }
 
+/// Why a profile is not installed on this node.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NodeCheckError {
+    /// A verdict: the profile must not be installed here; the reason names the field and the
+    /// fix. The same content always gets the same verdict, so it may be remembered.
+    #[error("{0}")]
+    Rejected(String),
+    /// No verdict: the check could not finish (the compile ran out of time or failed for a
+    /// reason of its own). It is tried again later, never remembered as a rejection.
+    #[error("the node check could not finish ({0}); it is tried again")]
+    Unfinished(String),
+}
+
 /// Checks a resolved profile for this node (its native architecture, the default
-/// [`NodeRuntime`]). `Ok` carries warnings; `Err` the reason the profile must not be
-/// installed, naming the field and the fix. Never panics; returns within about
-/// [`compile::COMPILE_BUDGET`].
+/// [`NodeRuntime`]). `Ok` carries warnings; `Err` says why the profile is not installed.
+/// Never panics; returns within about [`super::limits::COMPILE_BUDGET`].
 ///
 /// Paths start at `spec.`; with a `baseProfileName`, rule indexes count the bases' rules first.
-pub fn check_for_node(profile: &OciProfile) -> Result<Vec<String>, String> {
+pub fn check_for_node(profile: &OciProfile) -> Result<Vec<String>, NodeCheckError> {
     check_for_node_with(profile, &NodeRuntime::default())
 }
 
@@ -35,35 +47,71 @@ pub fn check_for_node(profile: &OciProfile) -> Result<Vec<String>, String> {
 pub fn check_for_node_with(
     profile: &OciProfile,
     runtime: &NodeRuntime,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, NodeCheckError> {
     let Some(arch) = native_arch() else {
-        return Err(format!(
+        return Err(NodeCheckError::Rejected(format!(
             "this node's architecture ({}) is not one seccompd can compile for",
             std::env::consts::ARCH
-        ));
+        )));
     };
-    let findings = check_resolved(profile, arch, runtime, "spec");
+    let findings = judge(profile, arch, runtime, "spec")
+        .map_err(|e| NodeCheckError::Unfinished(e.to_string()))?;
     if findings.is_valid() {
         Ok(findings.warnings.iter().map(Problem::to_string).collect())
     } else {
-        Err(findings
-            .errors
-            .iter()
-            .map(Problem::to_string)
-            .collect::<Vec<_>>()
-            .join("; "))
+        Err(NodeCheckError::Rejected(
+            findings
+                .errors
+                .iter()
+                .map(Problem::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ))
     }
 }
 
 /// Everything wrong with `profile` on a node of architecture `arch` running `runtime`.
-/// `root` prefixes field paths (`"spec"`, or `""` for a plain OCI file).
+/// `root` prefixes field paths (`"spec"`, or `""` for a plain OCI file). A compile that could
+/// not finish is one more error here (the CLI has nothing to retry).
 pub fn check_resolved(
     profile: &OciProfile,
     arch: Arch,
     runtime: &NodeRuntime,
     root: &str,
 ) -> Findings {
+    judge(profile, arch, runtime, root).unwrap_or_else(|unfinished| Findings {
+        errors: vec![Problem {
+            path: whole(root),
+            message: unfinished.to_string(),
+        }],
+        warnings: vec![],
+    })
+}
+
+/// The path of the whole profile in messages.
+fn whole(root: &str) -> String {
+    if root.is_empty() {
+        "profile".to_string()
+    } else {
+        root.to_string()
+    }
+}
+
+/// The findings, or the compile error that left the check without a verdict.
+fn judge(
+    profile: &OciProfile,
+    arch: Arch,
+    runtime: &NodeRuntime,
+    root: &str,
+) -> Result<Findings, compile::CompileError> {
     let mut findings = validate::validate_resolved(profile, root);
+    if let Err(too_large) = render(profile).check_size() {
+        findings.errors.push(Problem {
+            path: whole(root),
+            message: too_large.to_string(),
+        });
+        return Ok(findings);
+    }
     let at = |field: String| {
         if root.is_empty() {
             field
@@ -99,7 +147,7 @@ pub fn check_resolved(
     }
     if !findings.is_valid() {
         // libseccomp may misbehave on values validation refused (errno truncation).
-        return findings;
+        return Ok(findings);
     }
     match compile::compile(profile, arch) {
         Ok(compiled) => findings
@@ -108,21 +156,15 @@ pub fn check_resolved(
                 path: at("syscalls".into()),
                 message,
             })),
+        Err(err) if err.is_unfinished() => return Err(err),
         Err(err) => {
             let text = err.to_string();
             let (path, message) = match text.split_once(": ") {
                 Some((p, m)) if !p.contains(' ') => (at(p.to_string()), m.to_string()),
-                _ => (
-                    if root.is_empty() {
-                        "profile".to_string()
-                    } else {
-                        root.to_string()
-                    },
-                    text,
-                ),
+                _ => (whole(root), text),
             };
             findings.errors.push(Problem { path, message });
         }
     }
-    findings
+    Ok(findings)
 }

@@ -4,7 +4,8 @@
 //! is weighed up front and the compile runs in a thread with a deadline.
 
 use std::io::Read;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -14,27 +15,10 @@ use libseccomp::{
 };
 use thiserror::Error;
 
+use super::limits::{COMPILE_BUDGET, MAX_BPF_INSTRUCTIONS, MAX_ERRNO, MAX_WEIGHT};
 use super::model::{Action, Arch, ArgCondition, Operator, SyscallRule};
 use super::render::OciProfile;
-use super::validate::{MAX_ERRNO, is_big_endian};
-
-/// The kernel refuses seccomp programs longer than this (BPF_MAXINSNS).
-pub const MAX_BPF_INSTRUCTIONS: usize = 4096;
-
-/// Upper bound on [`weight`]. libseccomp 2.5's compile time grows with the square or cube of
-/// the program it builds, and argument conditions dominate it (measured here with distinct
-/// values: 2000 one-condition (call, rule) pairs 2 s; 1000 two-condition pairs 7 s; 500
-/// four-condition pairs 7 s; 500 six-condition pairs 27 s; runc spent over 40 s on 6000
-/// one-condition rules). At this bound the slowest shape takes about 3 s on an idle core (up
-/// to 10 s on this 2-core VM under a full build), and a profile above it is almost always over
-/// the kernel's 4096-instruction limit anyway. Real profiles weigh far less (Docker's
-/// default: 7).
-pub const MAX_WEIGHT: usize = 1_200;
-
-/// How long one compile may take before it is abandoned: a backstop well above the slowest
-/// profile [`MAX_WEIGHT`] admits, so that a busy node does not turn a heavy but valid profile
-/// into a timeout. Callers should check each profile version once (cache by content hash).
-pub const COMPILE_BUDGET: Duration = Duration::from_secs(30);
+use super::validate::is_big_endian;
 
 /// Why libseccomp (or the kernel's limits) would refuse a profile.
 #[derive(Debug, Error)]
@@ -95,7 +79,7 @@ pub enum CompileError {
     },
     /// The profile is too big to compile within the time budget.
     #[error(
-        "syscalls: the profile has {weight} argument conditions over all its (system call, rule) pairs, over the {MAX_WEIGHT} libseccomp compiles in reasonable time (such filters nearly always exceed the kernel's 4096-instruction limit too): drop argument conditions or merge rules"
+        "syscalls: the profile has {weight} argument conditions over all its (system call, rule) pairs, over the {MAX_WEIGHT} libseccomp compiles in reasonable time (such filters nearly always exceed the kernel's {MAX_BPF_INSTRUCTIONS}-instruction limit too): drop argument conditions or merge rules"
     )]
     TooComplex {
         /// The profile's [`weight`].
@@ -109,6 +93,24 @@ pub enum CompileError {
     /// The compile thread or the export pipe failed; not the profile's fault.
     #[error("compiling the filter failed: {0}")]
     Internal(String),
+    /// An earlier compile that ran out of time has not stopped yet; no second one is started
+    /// beside it.
+    #[error("an earlier compile that ran out of time is still stopping")]
+    Busy,
+}
+
+impl CompileError {
+    /// True when the compile did not reach a verdict on the profile (it ran out of time, or
+    /// failed or waited for reasons of its own): worth trying again later, never to be
+    /// remembered as a rejection. libseccomp failing to create, set up or export the filter
+    /// counts as its own failure: validation has refused every value that would make it
+    /// refuse them (a rule it refuses is a verdict, [`CompileError::Rule`]).
+    pub fn is_unfinished(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout | Self::Internal(_) | Self::Busy | Self::Filter { .. }
+        )
+    }
 }
 
 /// What a successful compile found.
@@ -179,27 +181,90 @@ pub fn weight(profile: &OciProfile) -> usize {
 ///
 /// Expects a profile that passed [`super::validate::validate_resolved`]; values libseccomp
 /// would truncate are refused here too.
+///
+/// The compile runs in a thread of its own. One that runs out of time is told to stop, and
+/// does so before its next rule or before the export (libseccomp cannot be interrupted inside
+/// a call); while it has not stopped, further compiles answer [`CompileError::Busy`] instead of
+/// starting a second one, so at most one abandoned compile ever runs. (A child process could
+/// be killed outright, but it would need an entry point of its own in the binary and a process
+/// per compile; with the work bounded up front by [`MAX_WEIGHT`], a thread that stops before
+/// its next rule and is never doubled bounds the waste as well.)
 pub fn compile(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileError> {
+    compile_within(profile, target, COMPILE_BUDGET, &ABANDONED)
+}
+
+/// [`compile`] with a given budget, counting abandoned threads in `abandoned_count`.
+fn compile_within(
+    profile: &OciProfile,
+    target: Arch,
+    budget: Duration,
+    abandoned_count: &'static AtomicUsize,
+) -> Result<Compiled, CompileError> {
     let weight = weight(profile);
     if weight > MAX_WEIGHT {
         return Err(CompileError::TooComplex { weight });
     }
+    if abandoned_count.load(Ordering::Acquire) > 0 {
+        return Err(CompileError::Busy);
+    }
     let (tx, rx) = mpsc::channel();
     let owned = profile.clone();
+    let state = Arc::new(AtomicU8::new(RUNNING));
+    let thread_state = state.clone();
     thread::Builder::new()
         .name("seccomp-compile".into())
         .spawn(move || {
-            // The receiver may be gone after a timeout; nothing to do then.
-            let _ = tx.send(compile_now(&owned, target));
+            let result = compile_now(&owned, target, &thread_state);
+            if thread_state
+                .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Abandoned: the caller counted this thread, and nobody waits for the result.
+                abandoned_count.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+            // The receiver may be gone; nothing to do then.
+            let _ = tx.send(result);
         })
         .map_err(|e| CompileError::Internal(format!("cannot start the compile thread: {e}")))?;
-    match rx.recv_timeout(COMPILE_BUDGET) {
+    match rx.recv_timeout(budget) {
         Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(CompileError::Timeout),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            // Counted before the thread can see the abandonment, so its decrement never
+            // comes first.
+            abandoned_count.fetch_add(1, Ordering::AcqRel);
+            if state
+                .compare_exchange(
+                    RUNNING,
+                    ABANDONED_STATE,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_err()
+            {
+                // It finished just now after all: nothing runs on.
+                abandoned_count.fetch_sub(1, Ordering::AcqRel);
+                return rx.recv().unwrap_or(Err(CompileError::Timeout));
+            }
+            Err(CompileError::Timeout)
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(CompileError::Internal(
             "the compile thread ended without an answer".into(),
         )),
     }
+}
+
+/// Compile threads that ran out of time and have not stopped yet (0 or 1).
+static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+
+/// States of one compile: running, finished with a result, or abandoned by its caller.
+const RUNNING: u8 = 0;
+const DONE: u8 = 1;
+const ABANDONED_STATE: u8 = 2;
+
+/// Whether the caller gave up on this compile.
+fn abandoned(state: &AtomicU8) -> bool {
+    state.load(Ordering::Acquire) == ABANDONED_STATE
 }
 
 /// The runtime's mapping of an action and its errno.
@@ -256,7 +321,46 @@ fn arch_reason(arch: Arch, target: Arch) -> &'static str {
     }
 }
 
-fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileError> {
+fn compile_now(
+    profile: &OciProfile,
+    target: Arch,
+    state: &AtomicU8,
+) -> Result<Compiled, CompileError> {
+    let (ctx, warnings) = build_filter_unless(profile, target, || abandoned(state))?;
+    if abandoned(state) {
+        return Err(CompileError::Timeout);
+    }
+    let instructions = export_len(&ctx)? / 8;
+    if instructions > MAX_BPF_INSTRUCTIONS {
+        return Err(CompileError::TooLarge {
+            instructions,
+            target,
+        });
+    }
+    Ok(Compiled {
+        instructions,
+        warnings,
+    })
+}
+
+/// Builds the libseccomp filter for `profile` on a node of architecture `target`, the way
+/// runc 1.1 does; `seccompd run` loads what this builds, so a profile runs as it was checked.
+/// Returns the filter and the warnings of [`Compiled`]. Unbounded in time: call [`compile`]
+/// first for a profile that may be heavy.
+pub fn build_filter(
+    profile: &OciProfile,
+    target: Arch,
+) -> Result<(ScmpFilterContext, Vec<String>), CompileError> {
+    build_filter_unless(profile, target, || false)
+}
+
+/// [`build_filter`], giving up with [`CompileError::Timeout`] before the next rule once
+/// `abandoned` says so.
+fn build_filter_unless(
+    profile: &OciProfile,
+    target: Arch,
+    abandoned: impl Fn() -> bool,
+) -> Result<(ScmpFilterContext, Vec<String>), CompileError> {
     let mut warnings = Vec::new();
     let default = scmp_action(
         profile.default_action,
@@ -292,6 +396,9 @@ fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileEr
     }
     let mut unknown = Vec::new();
     for (i, rule) in profile.syscalls.iter().enumerate() {
+        if abandoned() {
+            return Err(CompileError::Timeout);
+        }
         add_rule(&mut ctx, rule, i, profile, &mut unknown)?;
     }
     if !unknown.is_empty() {
@@ -303,17 +410,7 @@ fn compile_now(profile: &OciProfile, target: Arch) -> Result<Compiled, CompileEr
             unknown.join(", ")
         ));
     }
-    let instructions = export_len(&ctx)? / 8;
-    if instructions > MAX_BPF_INSTRUCTIONS {
-        return Err(CompileError::TooLarge {
-            instructions,
-            target,
-        });
-    }
-    Ok(Compiled {
-        instructions,
-        warnings,
-    })
+    Ok((ctx, warnings))
 }
 
 fn add_rule(
@@ -560,6 +657,33 @@ mod tests {
             compile(&spread(MAX_WEIGHT + 1, 1), Arch::X86_64),
             Err(CompileError::TooComplex { .. })
         ));
+    }
+
+    #[test]
+    fn a_compile_out_of_time_is_unfinished_stops_and_is_never_doubled() {
+        static ABANDONED_HERE: AtomicUsize = AtomicUsize::new(0);
+        let heavy = spread(MAX_WEIGHT / 6, 6);
+        let small = denylist(vec![arg_rule(&["mkdir"], 0, 1)]);
+        let err =
+            compile_within(&heavy, Arch::X86_64, Duration::ZERO, &ABANDONED_HERE).unwrap_err();
+        assert!(matches!(err, CompileError::Timeout), "{err}");
+        assert!(err.is_unfinished());
+        // The abandoned thread may still be stopping: no second compile beside it.
+        let start = Instant::now();
+        loop {
+            match compile_within(&small, Arch::X86_64, COMPILE_BUDGET, &ABANDONED_HERE) {
+                Err(CompileError::Busy) => {
+                    assert!(start.elapsed() < COMPILE_BUDGET, "it stops on its own");
+                    thread::sleep(Duration::from_millis(5));
+                }
+                other => {
+                    assert!(other.is_ok(), "{other:?}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(ABANDONED_HERE.load(Ordering::Acquire), 0);
+        assert!(!CompileError::TooComplex { weight: 1 }.is_unfinished());
     }
 
     #[test]

@@ -8,12 +8,10 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use thiserror::Error;
 
+use super::limits::MAX_INPUT_BYTES;
 use super::model::{Action, Arch, ArgCondition, Flag, ProfileSpec, SyscallRule};
 use super::render::OciProfile;
 use super::validate::{Findings, Problem};
-
-/// Largest input accepted, in bytes. The API server stores objects of at most 1.5 MiB.
-pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why an input could not be read as a profile.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -1,8 +1,10 @@
 //! Rendering: the exact bytes written to a node, and their content hash.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::limits::MAX_FILE_BYTES;
 use super::model::{Action, Arch, Flag, SyscallRule};
 
 /// A self-contained profile in the plain OCI format that containerd, CRI-O, runc and crun read
@@ -32,7 +34,64 @@ pub struct Rendered {
     /// The file's bytes: pretty JSON with a trailing newline, fields in a fixed order.
     pub bytes: Vec<u8>,
     /// `sha256:<hex>` of `bytes`.
-    pub hash: String,
+    pub hash: ContentHash,
+}
+
+/// `sha256:<hex>` of a profile file's bytes: what the status expects, what nodes report and
+/// what the agent compares files by. A type of its own, so that a hash never passes for a name.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    /// The hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// The `sha256:<hex>` text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A hash as read back from the API (a report or a status), taken as written.
+impl From<&str> for ContentHash {
+    fn from(text: &str) -> Self {
+        Self(text.to_string())
+    }
+}
+
+impl std::fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A rendered profile larger than a node reads back ([`MAX_FILE_BYTES`]): every scan would find
+/// it oversized and write it again.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the profile renders to {size} bytes with its bases, over the {} MiB bound on a profile file (MAX_FILE_BYTES): remove or merge rules, or extend fewer or smaller bases",
+    MAX_FILE_BYTES / (1024 * 1024)
+)]
+pub struct TooLarge {
+    /// The rendered size in bytes.
+    pub size: usize,
+}
+
+impl Rendered {
+    /// Whether the file fits [`MAX_FILE_BYTES`].
+    pub fn check_size(&self) -> Result<(), TooLarge> {
+        let size = self.bytes.len();
+        if size > MAX_FILE_BYTES {
+            Err(TooLarge { size })
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Renders `profile` to the bytes a node stores. The same profile always gives the same bytes.
@@ -45,8 +104,8 @@ pub fn render(profile: &OciProfile) -> Rendered {
 }
 
 /// `sha256:<hex>` of `bytes`, the form used in status and on disk comparisons.
-pub fn content_hash(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+pub fn content_hash(bytes: &[u8]) -> ContentHash {
+    ContentHash::of(bytes)
 }
 
 #[cfg(test)]
@@ -125,9 +184,23 @@ mod tests {
     }
 
     #[test]
+    fn a_rendering_over_the_file_bound_is_refused_with_the_bound_and_the_fix() {
+        let mut big = sample();
+        big.syscalls[0].names = vec!["read".repeat(64); MAX_FILE_BYTES / 256 + 1];
+        let err = render(&big).check_size().unwrap_err();
+        assert!(err.size > MAX_FILE_BYTES);
+        let text = err.to_string();
+        assert!(
+            text.contains("MAX_FILE_BYTES") && text.contains("4 MiB"),
+            "{text}"
+        );
+        assert!(render(&sample()).check_size().is_ok());
+    }
+
+    #[test]
     fn hash_is_sha256_of_bytes() {
         assert_eq!(
-            content_hash(b""),
+            content_hash(b"").as_str(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

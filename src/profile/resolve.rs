@@ -5,12 +5,9 @@ use std::collections::BTreeSet;
 
 use thiserror::Error;
 
+use super::limits::MAX_BASE_DEPTH;
 use super::model::ProfileSpec;
 use super::render::OciProfile;
-
-/// How many bases a chain may have. Deep chains are almost certainly mistakes and would make
-/// every profile change fan out widely.
-pub const MAX_BASE_DEPTH: usize = 16;
 
 /// Why a profile's bases cannot be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -1,6 +1,6 @@
 //! The apply-time half of validation: JSON-schema bounds and CEL rules
 //! (`x-kubernetes-validations`) that the model's `#[schemars(transform = ...)]` attributes add
-//! to the SeccompProfile CRD. They mirror [`super::validate`] for what can be judged from one
+//! to the SeccompProfile CRD, with the bounds of [`super::limits`]. They mirror [`super::validate`] for what can be judged from one
 //! object, each with a message that names the field and the fix.
 //!
 //! Bounds (`maxItems`, `maxLength`) keep the rules within the API server's CEL cost budget:
@@ -9,11 +9,11 @@
 use schemars::Schema;
 use serde_json::{Value, json};
 
-use super::syscalls;
-use super::validate::{
+use super::limits::{
     MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
-    MAX_PROFILE_NAME_LEN, MAX_RULES,
+    MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN,
 };
+use super::syscalls;
 
 /// Actions that let the call run.
 const RUNS: &str = "['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG']";
@@ -159,7 +159,7 @@ pub fn syscall_names(schema: &mut Schema) {
         .join(", ");
     let item = json!({
         "type": "string",
-        "maxLength": syscalls::MAX_NAME_LEN,
+        "maxLength": MAX_SYSCALL_NAME_LEN,
         "x-kubernetes-validations": [
             {
                 "rule": "size(self) > 0",

@@ -7,15 +7,13 @@
 
 pub use super::syscall_names::{LIBSECCOMP_VERSION, SYSCALL_NAMES};
 
-/// Longest name accepted. The longest real one is about 25 characters; the bound keeps the
-/// CEL cost estimate and the validator's work small.
-pub const MAX_NAME_LEN: usize = 64;
+use super::limits::MAX_SYSCALL_NAME_LEN;
 
-/// Whether `name` has the shape of a system call name: 1 to [`MAX_NAME_LEN`] characters from
+/// Whether `name` has the shape of a system call name: 1 to [`MAX_SYSCALL_NAME_LEN`] characters from
 /// `a-z`, `0-9` and `_`.
 pub fn is_well_formed(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
+        && name.len() <= MAX_SYSCALL_NAME_LEN
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -68,7 +66,7 @@ pub fn all_names() -> Vec<&'static str> {
 /// The known name closest to `name` by edit distance, when it is close enough to be a likely
 /// typo (at most 2 edits, or a case difference).
 pub fn suggest(name: &str) -> Option<&'static str> {
-    if name.len() > MAX_NAME_LEN * 2 {
+    if name.len() > MAX_SYSCALL_NAME_LEN * 2 {
         return None;
     }
     let lower = name.to_ascii_lowercase();
@@ -241,7 +239,7 @@ mod tests {
         assert!(!is_well_formed(""));
         assert!(!is_well_formed("Read"));
         assert!(!is_well_formed("read\n"));
-        assert!(!is_well_formed(&"a".repeat(MAX_NAME_LEN + 1)));
+        assert!(!is_well_formed(&"a".repeat(MAX_SYSCALL_NAME_LEN + 1)));
     }
 
     #[test]

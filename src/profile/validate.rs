@@ -6,26 +6,13 @@
 
 use std::fmt;
 
+use super::limits::{
+    MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
+    MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN,
+};
 use super::model::{Action, Arch, ArgCondition, Flag, ProfileSpec, SyscallRule};
 use super::render::OciProfile;
 use super::syscalls;
-
-/// Highest errno a rule may return; libseccomp 2.5 rejects 4095 and above.
-pub const MAX_ERRNO: u32 = 4094;
-/// Highest system call argument index (six arguments, 0 to 5).
-pub const MAX_ARG_INDEX: u32 = 5;
-/// Most rules one SeccompProfile may hold (bounds the CRD's CEL cost and the compile time).
-pub const MAX_RULES: usize = 512;
-/// Most names one rule may list.
-pub const MAX_NAMES_PER_RULE: usize = 512;
-/// Most argument conditions one rule may hold (one per argument).
-pub const MAX_ARGS_PER_RULE: usize = 6;
-/// Most entries in `architectures`.
-pub const MAX_ARCHITECTURES: usize = 32;
-/// Most entries in `flags`.
-pub const MAX_FLAGS: usize = 8;
-/// Longest SeccompProfile name: `<name>.json` must fit a file name (255 bytes).
-pub const MAX_PROFILE_NAME_LEN: usize = 250;
 
 /// System calls the runtime's init process makes after loading the filter when
 /// `no_new_privs` is off (the Kubernetes default unless `allowPrivilegeEscalation: false`):
@@ -467,7 +454,7 @@ fn check_name(name: &str, path: &str, out: &mut Findings) {
             format!(
                 "{} is not a system call name (lowercase letters, digits and '_', at most {} characters){hint}",
                 shorten(name),
-                syscalls::MAX_NAME_LEN
+                MAX_SYSCALL_NAME_LEN
             ),
         );
         return;

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    NodeProblem, NodeProfileState, Phase, ProfileReport, SeccompProfileStatus, localhost_profile,
+    CONDITION_READY, NodeProblem, NodeProblemState, NodeProfileState, Phase, ProfileReport,
+    SeccompProfileStatus, localhost_profile,
 };
+use crate::profile::render::ContentHash;
 
 /// How many lagging nodes the status lists by name; the rest are counted. Keeps the object
 /// small on large clusters.
@@ -17,7 +19,7 @@ pub const MAX_LISTED_NODES: usize = 20;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expected {
     /// Nodes should report Installed with this content hash.
-    Hash(String),
+    Hash(ContentHash),
     /// The profile cannot be installed anywhere (for example a missing base), for this reason.
     Invalid(String),
 }
@@ -60,7 +62,7 @@ pub fn summarize(
             None => installed += 1,
             Some((state, reason)) => problems.push(NodeProblem {
                 node_name: node.to_string(),
-                state: state.to_string(),
+                state,
                 reason,
             }),
         }
@@ -101,52 +103,55 @@ fn judge_node(
     expected: &Expected,
     generation: Option<i64>,
     view: NodeView<'_>,
-) -> Option<(&'static str, String)> {
+) -> Option<(NodeProblemState, String)> {
     let report = match view {
         NodeView::NoAgent => {
             return Some((
-                "Pending",
+                NodeProblemState::Pending,
                 "no seccompd agent has reported from this node".into(),
             ));
         }
         NodeView::Syncing => {
             return Some((
-                "Pending",
+                NodeProblemState::Pending,
                 "the agent has not finished its first sync".into(),
             ));
         }
         NodeView::Reported(None) => {
-            return Some(("Pending", "the agent has not seen this profile yet".into()));
+            return Some((
+                NodeProblemState::Pending,
+                "the agent has not seen this profile yet".into(),
+            ));
         }
         NodeView::Reported(Some(r)) => r,
     };
     let current = report.generation >= generation;
     match (report.state, expected) {
         (NodeProfileState::Installed, Expected::Hash(h))
-            if report.content_hash.as_deref() == Some(h.as_str()) =>
+            if report.content_hash.as_ref() == Some(h) =>
         {
             None
         }
         (NodeProfileState::Installed, _) => Some((
-            "Outdated",
+            NodeProblemState::Outdated,
             format!(
                 "has {} installed, not the current version",
                 report
                     .content_hash
-                    .as_deref()
-                    .unwrap_or("an unknown version")
+                    .as_ref()
+                    .map_or("an unknown version", ContentHash::as_str)
             ),
         )),
         (NodeProfileState::Invalid, _) if current => Some((
-            "Invalid",
+            NodeProblemState::Invalid,
             report.reason.clone().unwrap_or_else(|| "rejected".into()),
         )),
         (NodeProfileState::Error, _) if current => Some((
-            "Error",
+            NodeProblemState::Error,
             report.reason.clone().unwrap_or_else(|| "failed".into()),
         )),
         _ => Some((
-            "Pending",
+            NodeProblemState::Pending,
             "the agent has not processed the current generation yet".into(),
         )),
     }
@@ -159,10 +164,13 @@ fn phase_of(expected: &Expected, installed: u32, total: u32, problems: &[NodePro
     if total > 0 && installed == total {
         return Phase::Installed;
     }
-    if problems.iter().any(|p| p.state == "Invalid") {
+    if problems
+        .iter()
+        .any(|p| p.state == NodeProblemState::Invalid)
+    {
         return Phase::Invalid;
     }
-    if problems.iter().any(|p| p.state == "Error") {
+    if problems.iter().any(|p| p.state == NodeProblemState::Error) {
         return Phase::Error;
     }
     if installed > 0 {
@@ -185,14 +193,14 @@ fn ready_condition(
         "False"
     };
     let last_transition_time = previous
-        .and_then(|p| p.conditions.iter().find(|c| c.type_ == "Ready"))
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == CONDITION_READY))
         .filter(|c| c.status == status)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or_else(|| now.clone());
     Condition {
-        type_: "Ready".into(),
+        type_: CONDITION_READY.into(),
         status: status.into(),
-        reason: format!("{phase:?}"),
+        reason: phase.as_str().into(),
         message,
         observed_generation: generation,
         last_transition_time,
@@ -237,7 +245,10 @@ mod tests {
     }
 
     fn ready(s: &SeccompProfileStatus) -> &Condition {
-        s.conditions.iter().find(|c| c.type_ == "Ready").unwrap()
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_READY)
+            .unwrap()
     }
 
     #[test]
@@ -280,15 +291,15 @@ mod tests {
         let states: Vec<_> = s
             .nodes
             .iter()
-            .map(|p| (p.node_name.as_str(), p.state.as_str()))
+            .map(|p| (p.node_name.as_str(), p.state))
             .collect();
         assert_eq!(
             states,
             [
-                ("n2", "Outdated"),
-                ("n3", "Pending"),
-                ("n4", "Pending"),
-                ("n5", "Pending")
+                ("n2", NodeProblemState::Outdated),
+                ("n3", NodeProblemState::Pending),
+                ("n4", NodeProblemState::Pending),
+                ("n5", NodeProblemState::Pending)
             ]
         );
         assert!(s.nodes[0].reason.contains("sha256:old"));
@@ -305,7 +316,7 @@ mod tests {
         );
         let s = summarize(&facts(&[("n1", NodeView::Reported(Some(&r)))]), None, &t(1));
         assert_eq!(s.phase, Some(Phase::Invalid));
-        assert_eq!(s.nodes[0].state, "Invalid");
+        assert_eq!(s.nodes[0].state, NodeProblemState::Invalid);
         assert_eq!(s.nodes[0].reason, "spec.architectures[0]: big-endian");
     }
 
@@ -330,7 +341,7 @@ mod tests {
         let r = failed(NodeProfileState::Invalid, 1, "old problem");
         let s = summarize(&facts(&[("n1", NodeView::Reported(Some(&r)))]), None, &t(1));
         assert_eq!(s.phase, Some(Phase::Pending));
-        assert_eq!(s.nodes[0].state, "Pending");
+        assert_eq!(s.nodes[0].state, NodeProblemState::Pending);
     }
 
     #[test]
@@ -377,5 +388,20 @@ mod tests {
         let lagging = facts(&[("n1", NodeView::NoAgent)]);
         let changed = summarize(&lagging, Some(&again), &t(30));
         assert_eq!(ready(&changed).last_transition_time, t(30));
+    }
+
+    #[test]
+    fn the_ready_reason_is_the_phase_as_the_api_writes_it() {
+        for phase in [
+            Phase::Installed,
+            Phase::Pending,
+            Phase::Partial,
+            Phase::Invalid,
+            Phase::Error,
+        ] {
+            let c = ready_condition(phase, String::new(), None, None, &t(1));
+            assert_eq!(serde_json::to_value(phase).unwrap(), c.reason.as_str());
+            assert_eq!(c.status == "True", phase == Phase::Installed);
+        }
     }
 }

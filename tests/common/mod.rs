@@ -120,3 +120,18 @@ pub fn unique(prefix: &str) -> String {
 pub fn node_profile_path(name: &str) -> PathBuf {
     PathBuf::from("/var/lib/kubelet/seccomp/seccompd").join(format!("{name}.json"))
 }
+
+/// The names of the cluster's nodes (node1, and node2 unless the cluster was brought up with
+/// `NODES=1`).
+pub fn node_names() -> Vec<String> {
+    kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// What INSTALLED says for a profile on every node: `n/n`.
+pub fn installed_everywhere() -> String {
+    let n = node_names().len();
+    format!("{n}/{n}")
+}

@@ -1,7 +1,8 @@
-//! Stops one of the test cluster's host processes (kube-apiserver, kubelet) and starts it
-//! again exactly as hack/cluster-up.sh did: same binary and arguments (read from /proc), same
-//! log file, the new PID in the PID file that hack/cluster-down.sh reads. The guard restarts
-//! it when dropped, also on a panic.
+//! Stops one of the test cluster's host processes (kube-apiserver, kubelet, node2-kubelet)
+//! and starts it again exactly as hack/cluster-up.sh did: same binary and arguments (read
+//! from /proc), same log file, the new PID in the PID file that hack/cluster-down.sh reads,
+//! and for node2's components the same namespaces (hack/node2.sh). The guard restarts it when
+//! dropped, also on a panic.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt;
@@ -14,9 +15,14 @@ use crate::common::kubeconfig_path;
 /// Where hack/cluster-up.sh records each component's PID.
 const PID_DIR: &str = "/run/seccompd-e2e/pids";
 
+/// The PID files of node2's components start with this; they run in the namespaces the
+/// process in `node2-launcher` holds.
+const NODE2_PREFIX: &str = "node2-";
+
 /// A stopped component; dropping it starts it again.
 pub struct StoppedComponent {
     name: &'static str,
+    /// For node2's components: `nsenter` into node2's namespaces, then the component's own.
     argv: Vec<String>,
     cwd: PathBuf,
     log: PathBuf,
@@ -26,30 +32,27 @@ pub struct StoppedComponent {
 impl StoppedComponent {
     /// Stops the running `name` (SIGTERM, SIGKILL after 5 s) and waits until it is gone.
     pub fn stop(name: &'static str) -> Self {
-        let pid_file = PathBuf::from(PID_DIR).join(name);
-        let pid: u32 = fs::read_to_string(&pid_file)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "reading {}: {e}: is the test cluster up?",
-                    pid_file.display()
-                )
-            })
-            .trim()
-            .parse()
-            .expect("a PID in the PID file");
+        let pid = recorded_pid(name);
+        let binary = name.strip_prefix(NODE2_PREFIX).unwrap_or(name);
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         let exe = fs::read_link(proc_dir.join("exe")).expect("the component's process runs");
         assert!(
-            exe.file_name().is_some_and(|n| n == name),
-            "PID {pid} is {}, not {name}",
+            exe.file_name().is_some_and(|n| n == binary),
+            "PID {pid} is {}, not {binary}",
             exe.display()
         );
-        let argv: Vec<String> = fs::read(proc_dir.join("cmdline"))
-            .expect("reading its command line")
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
+        let mut argv: Vec<String> = Vec::new();
+        if name.starts_with(NODE2_PREFIX) {
+            let launcher = recorded_pid("node2-launcher").to_string();
+            argv.extend(["nsenter", "-t", &launcher, "-m", "-n", "--"].map(String::from));
+        }
+        argv.extend(
+            fs::read(proc_dir.join("cmdline"))
+                .expect("reading its command line")
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned()),
+        );
         let cwd = fs::read_link(proc_dir.join("cwd")).unwrap_or_else(|_| "/".into());
         // cluster-up.sh appends each component's output to logs/NAME.log in the .cluster
         // directory that also holds the admin kubeconfig.
@@ -116,8 +119,23 @@ impl StoppedComponent {
     }
 }
 
+/// The PID hack/cluster-up.sh recorded for `name`.
+fn recorded_pid(name: &str) -> u32 {
+    let pid_file = PathBuf::from(PID_DIR).join(name);
+    fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| {
+            panic!(
+                "reading {}: {e}: is the test cluster up?",
+                pid_file.display()
+            )
+        })
+        .trim()
+        .parse()
+        .expect("a PID in the PID file")
+}
+
 /// Sends `sig` (as `kill` spells it) to `pid`.
-fn signal(pid: u32, sig: &str) {
+pub fn signal(pid: u32, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &pid.to_string()])
         .status()

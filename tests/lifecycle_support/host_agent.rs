@@ -35,17 +35,41 @@ impl HostRoot {
 
     /// Starts one agent process.
     pub fn spawn(&self, binary: &Path, kubeconfig: &Path) -> HostAgent {
+        self.spawn_with(binary, kubeconfig, &HostOptions::default())
+    }
+
+    /// Starts one agent process as `options` say.
+    pub fn spawn_with(&self, binary: &Path, kubeconfig: &Path, options: &HostOptions) -> HostAgent {
         let log = File::options()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("opening the agent log");
-        let child = Command::new(binary)
+        let mut command = if options.drop_capabilities {
+            // As in the DaemonSet: root, with every capability dropped (so root cannot read a
+            // mode-000 file of another user).
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--bounding-set=-all",
+                "--inh-caps=-all",
+                "--ambient-caps=-all",
+                "--",
+            ])
+            .arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        };
+        let health = match options.health_port {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => "127.0.0.1:0".to_string(),
+        };
+        let child = command
             .arg("agent")
             .env("KUBECONFIG", kubeconfig)
             .env("NODE_NAME", HOST_NODE)
             .env("KUBELET_ROOT", &self.root)
-            .env("HEALTH_ADDR", "127.0.0.1:0")
+            .env("HEALTH_ADDR", health)
             .env("STATUS_WRITER", "false")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -55,6 +79,21 @@ impl HostRoot {
             .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         HostAgent { child }
     }
+}
+
+/// How to start a host agent.
+#[derive(Clone, Debug, Default)]
+pub struct HostOptions {
+    /// Serve /healthz, /readyz and /metrics on this local port (default: any free port).
+    pub health_port: Option<u16>,
+    /// Run with every capability dropped, as the DaemonSet does.
+    pub drop_capabilities: bool,
+}
+
+/// A local port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free local port");
+    listener.local_addr().expect("its address").port()
 }
 
 /// A running host agent; killed with SIGKILL when dropped.

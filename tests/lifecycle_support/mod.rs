@@ -26,6 +26,10 @@ use crate::common::{eventually, kubectl_ok};
 /// The namespace of the agent's DaemonSet.
 pub const AGENT_NAMESPACE: &str = "seccompd-system";
 
+/// The node these tests work on: its directories are the host's own (`node_dir`), its pods
+/// are the ones they create. node2 (hack/node2.sh) has tests of its own (tests/two_nodes.rs).
+pub const NODE: &str = "node1";
+
 /// The image test pods run (imported by hack/cluster-up.sh, never pulled).
 pub const BUSYBOX: &str = "localhost/busybox:e2e";
 
@@ -121,7 +125,8 @@ fn time_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Du
     }
 }
 
-/// A pod in `default` on node1 that sleeps under the given seccomp settings.
+/// A pod in `default` on node1 (by its nodeSelector: it is still scheduled, so taints count)
+/// that sleeps under the given seccomp settings.
 /// `pod_level` and `container_level` are localhostProfile values.
 pub fn sleeper(name: &str, pod_level: Option<&str>, container_level: Option<&str>) -> Pod {
     let localhost = |p: &str| json!({"type": "Localhost", "localhostProfile": p});
@@ -138,6 +143,7 @@ pub fn sleeper(name: &str, pod_level: Option<&str>, container_level: Option<&str
     let mut spec = json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 0,
+        "nodeSelector": {"kubernetes.io/hostname": NODE},
         "containers": [container],
     });
     if let Some(p) = pod_level {
@@ -212,7 +218,7 @@ pub async fn events(client: &Client, namespace: &str, regarding: &str, reason: &
         .collect()
 }
 
-/// The agent's pods (normally the one on node1), each with whether it is Ready.
+/// The agent's pods on node1 (normally one), each with whether it is Ready.
 pub fn agent_pods() -> Vec<(String, bool)> {
     kubectl_ok(&[
         "-n",
@@ -221,6 +227,8 @@ pub fn agent_pods() -> Vec<(String, bool)> {
         "pods",
         "-l",
         "app.kubernetes.io/component=agent",
+        "--field-selector",
+        &format!("spec.nodeName={NODE}"),
         "-o",
         "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
     ])
@@ -230,6 +238,18 @@ pub fn agent_pods() -> Vec<(String, bool)> {
         Some((name.to_string(), ready == "True"))
     })
     .collect()
+}
+
+/// Waits until every agent pod of the DaemonSet runs the current template and is ready.
+pub fn wait_agents_rolled_out() {
+    kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "rollout",
+        "status",
+        "ds/seccompd-agent",
+        "--timeout=180s",
+    ]);
 }
 
 /// The name of the agent pod on node1.
@@ -253,6 +273,67 @@ pub fn agent_metrics() -> BTreeMap<String, f64> {
     parse_metrics(&text)
 }
 
+/// Waits until the in-cluster agent has completed `more` sync passes beyond those it had
+/// done when called, waking it meanwhile by creating and deleting a scratch SeccompProfile.
+/// Tests that assert something did NOT happen wait for this instead of sleeping: the agent has
+/// then looked at the unchanged state again, and would have acted on it.
+pub async fn wait_for_agent_passes(client: &Client, more: u64) {
+    const PASSES: &str = "seccompd_sync_passes_total";
+    let passes = || agent_metrics().get(PASSES).copied().unwrap_or(0.0);
+    let target = passes() + more as f64;
+    let scratch = crate::common::unique("wake");
+    let present = std::sync::atomic::AtomicBool::new(false);
+    eventually(
+        &format!("{more} more passes of the agent"),
+        Duration::from_secs(60),
+        || async {
+            let done = passes();
+            if done >= target {
+                return Ok(());
+            }
+            // Each change of the profile list wakes one pass.
+            if present.fetch_xor(true, std::sync::atomic::Ordering::AcqRel) {
+                delete_profile(client, &scratch).await;
+            } else {
+                create_profile(client, &scratch, &denylist(&["mkdir"])).await;
+            }
+            Err(format!("{done} passes, waiting for {target}"))
+        },
+    )
+    .await;
+    delete_profile(client, &scratch).await;
+}
+
+/// The metrics of a host agent serving on `port`, by series; empty while it does not answer.
+pub fn host_metrics(port: u16) -> std::collections::BTreeMap<String, f64> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "2",
+            &format!("http://127.0.0.1:{port}/metrics"),
+        ])
+        .output()
+        .expect("running curl");
+    parse_metrics(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Waits until the host agent serving on `port` has completed its first sync (what makes a
+/// node's agent ready and lifts the node's taint).
+pub async fn wait_host_synced(port: u16) {
+    eventually(
+        "the agent's first sync",
+        Duration::from_secs(60),
+        || async {
+            match host_metrics(port).get("seccompd_synced") {
+                Some(v) if *v == 1.0 => Ok(()),
+                other => Err(format!("seccompd_synced = {other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
 /// Prometheus text to series → value.
 pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     text.lines()
@@ -264,13 +345,13 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// The agent's log lines of the last `since` (e.g. "2m").
+/// The log lines of node1's agent of the last `since` (e.g. "2m").
 pub fn agent_logs(since: &str) -> String {
     kubectl_ok(&[
         "-n",
         AGENT_NAMESPACE,
         "logs",
-        "ds/seccompd-agent",
+        &agent_pod(),
         &format!("--since={since}"),
     ])
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use seccompd::agent::desired::{CheckCache, ProfileInput, desired_state};
-use seccompd::agent::plan::Target;
+use seccompd::agent::decide::desired::{CheckCache, ProfileInput, desired_state};
+use seccompd::agent::decide::plan::Target;
 use seccompd::api::{SeccompProfile, SeccompProfileSpec};
 use seccompd::node::dir::TEMP_PREFIX;
 use seccompd::profile::model::ProfileSpec;
@@ -220,9 +220,12 @@ impl ExpectedDir {
 /// The expected directory for `profiles`, judged exactly as the agent judges them.
 pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
     let inputs: Vec<ProfileInput<'_>> = profiles.iter().filter_map(ProfileInput::of).collect();
-    let desired = desired_state(&inputs, &mut CheckCache::default(), |p| {
-        seccompd::profile::check_for_node(p).map(|_| ())
-    });
+    let desired = desired_state(
+        &inputs,
+        &mut CheckCache::default(),
+        |p| seccompd::profile::check_for_node(p).map(|_| ()),
+        std::time::Instant::now(),
+    );
     let mut out = ExpectedDir {
         files: BTreeMap::new(),
         either: BTreeSet::new(),
@@ -233,7 +236,7 @@ pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
             Target::Install(r) => {
                 out.files.insert(file, r.bytes);
             }
-            Target::Invalid(_) => {
+            Target::Invalid(_) | Target::Unchecked { .. } => {
                 out.either.insert(file);
             }
         }

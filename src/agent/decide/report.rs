@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use super::desired::ProfileInput;
 use super::notices::pod_list;
 use super::plan::{DesiredProfile, Target};
 use super::pods::PodRef;
 use crate::api::{NodeProfileState, ProfileReport};
+use crate::profile::render::ContentHash;
 
 /// The node's report: one entry per profile, sorted by name.
 ///
@@ -26,6 +28,13 @@ pub fn node_reports(
                     (NodeProfileState::Installed, Some(r.hash.clone()), None)
                 }
                 (Target::Invalid(why), _) => (NodeProfileState::Invalid, None, Some(why.clone())),
+                (Target::Unchecked { reason, .. }, _) => (
+                    NodeProfileState::Error,
+                    None,
+                    Some(format!(
+                        "the node check could not finish: {reason}; retrying"
+                    )),
+                ),
             };
             ProfileReport {
                 name: name.clone(),
@@ -41,7 +50,7 @@ pub fn node_reports(
 /// Report entries for deleted profiles whose file stays: `kept` maps each to the hash of its
 /// file, `users` names the pods that use it.
 pub fn retained_reports(
-    kept: &BTreeMap<String, String>,
+    kept: &BTreeMap<String, ContentHash>,
     users: &BTreeMap<String, Vec<PodRef>>,
 ) -> Vec<ProfileReport> {
     kept.iter()
@@ -59,6 +68,23 @@ pub fn retained_reports(
             }
         })
         .collect()
+}
+
+/// Report entries when the directory could not even be listed: every profile is an `Error`
+/// with `reason`, since what its file holds is unknown.
+pub fn unknown_state_reports(profiles: &[ProfileInput<'_>], reason: &str) -> Vec<ProfileReport> {
+    let mut out: Vec<ProfileReport> = profiles
+        .iter()
+        .map(|p| ProfileReport {
+            name: p.name.to_string(),
+            state: NodeProfileState::Error,
+            generation: p.generation,
+            content_hash: None,
+            reason: Some(reason.to_string()),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 #[cfg(test)]
@@ -94,8 +120,8 @@ mod tests {
         let by_name: BTreeMap<_, _> = got.iter().map(|r| (r.name.as_str(), r)).collect();
         assert_eq!(by_name["ok"].state, NodeProfileState::Installed);
         assert_eq!(
-            by_name["ok"].content_hash.as_deref(),
-            Some(content_hash(b"A").as_str())
+            by_name["ok"].content_hash.as_ref(),
+            Some(&content_hash(b"A"))
         );
         assert_eq!(by_name["ok"].generation, Some(4));
         assert_eq!(by_name["broken-disk"].state, NodeProfileState::Error);
@@ -111,7 +137,7 @@ mod tests {
 
     #[test]
     fn retained_profiles_name_their_pods() {
-        let kept = BTreeMap::from([("old".to_string(), "sha256:o".to_string())]);
+        let kept = BTreeMap::from([("old".to_string(), ContentHash::from("sha256:o"))]);
         let users = BTreeMap::from([(
             "old".to_string(),
             vec![PodRef {
@@ -123,7 +149,7 @@ mod tests {
         let got = retained_reports(&kept, &users);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].state, NodeProfileState::Retained);
-        assert_eq!(got[0].content_hash.as_deref(), Some("sha256:o"));
+        assert_eq!(got[0].content_hash, Some(ContentHash::from("sha256:o")));
         assert!(
             got[0]
                 .reason
@@ -131,5 +157,30 @@ mod tests {
                 .unwrap()
                 .ends_with("use it: ns/web")
         );
+    }
+
+    #[test]
+    fn an_unlisted_directory_reports_every_profile_as_error_without_a_hash() {
+        let spec: crate::profile::model::ProfileSpec =
+            serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})).unwrap();
+        let inputs = [
+            ProfileInput {
+                name: "b",
+                generation: Some(2),
+                spec: &spec,
+            },
+            ProfileInput {
+                name: "a",
+                generation: Some(1),
+                spec: &spec,
+            },
+        ];
+        let got = unknown_state_reports(&inputs, "permission denied");
+        let names: Vec<_> = got.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(got.iter().all(|r| r.state == NodeProfileState::Error
+            && r.content_hash.is_none()
+            && r.reason.as_deref() == Some("permission denied")));
+        assert_eq!(got[1].generation, Some(2));
     }
 }

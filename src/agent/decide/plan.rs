@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 
 use crate::node::dir::Entry;
-use crate::profile::render::Rendered;
+use crate::profile::limits::FILE_SUFFIX;
+use crate::profile::render::{ContentHash, Rendered};
 
 /// What the API wants on this node for one profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,14 @@ pub enum Target {
     Install(Rendered),
     /// Invalid: nothing new is written; the last valid file (if any) stays.
     Invalid(String),
+    /// The node check could not finish for this rendering and is tried again later; until
+    /// then it is treated like an invalid one (the last valid file, if any, stays).
+    Unchecked {
+        /// The content hash of the rendering that waits for its check.
+        hash: ContentHash,
+        /// Why the check did not finish.
+        reason: String,
+    },
 }
 
 /// Files to write and to remove, in that order.
@@ -81,12 +90,12 @@ pub enum RemovalReason {
 
 /// The file name a profile is installed under.
 pub fn file_name(profile: &str) -> OsString {
-    OsString::from(format!("{profile}.json"))
+    OsString::from(format!("{profile}{FILE_SUFFIX}"))
 }
 
 /// The profile a file name belongs to, if it has the form `<profile>.json`.
 pub fn profile_of(file_name: &OsStr) -> Option<&str> {
-    let name = file_name.to_str()?.strip_suffix(".json")?;
+    let name = file_name.to_str()?.strip_suffix(FILE_SUFFIX)?;
     (!name.is_empty() && !name.starts_with('.')).then_some(name)
 }
 
@@ -97,7 +106,10 @@ pub fn profile_of(file_name: &OsStr) -> Option<&str> {
 /// * `actual`: the directory as scanned.
 /// * `last_good`: the last valid rendering written per profile, so that an invalid update can
 ///   still have its previous file repaired.
-/// * `retained`: deleted profiles whose file must stay because pods on this node use them.
+/// * `retained`: referenced profiles the API does not have. A file stays at such a name only
+///   when the agent vouches for it (it is in `last_good`: written by this agent, or found
+///   with the hash of its last report); anything else there is foreign, even though a pod
+///   references the name.
 pub fn plan(
     desired: &BTreeMap<String, DesiredProfile>,
     actual: &BTreeMap<OsString, Entry>,
@@ -111,7 +123,9 @@ pub fn plan(
         let content = match &want.target {
             Target::Install(rendered) => Some(rendered),
             // Keep what is there; only restore it if we know the last valid bytes.
-            Target::Invalid(_) => last_good.get(name).filter(|_| on_disk.is_some()),
+            Target::Invalid(_) | Target::Unchecked { .. } => {
+                last_good.get(name).filter(|_| on_disk.is_some())
+            }
         };
         push_write_if_differs(&mut out, name, file, on_disk, content, last_good.get(name));
     }
@@ -123,15 +137,18 @@ pub fn plan(
     }
     let written: BTreeSet<&OsStr> = out.writes.iter().map(|w| w.file_name.as_os_str()).collect();
     for (file, entry) in actual {
-        let owner = profile_of(file).filter(|p| desired.contains_key(*p) || retained.contains(*p));
+        let owner = profile_of(file).filter(|p| {
+            desired.contains_key(*p) || (retained.contains(*p) && last_good.contains_key(*p))
+        });
         // A profile's name keeps a regular file (perhaps the last valid version) or gets one
         // written over whatever is there; a symlink, fifo or directory never stays.
         let keep = written.contains(file.as_os_str()) || matches!(entry, Entry::File { .. });
         if owner.is_some() && keep {
             continue;
         }
+        let unvouched = profile_of(file).is_some_and(|p| retained.contains(p));
         let why = match (owner, profile_of(file), entry) {
-            (None, Some(_), Entry::File { .. }) => RemovalReason::ProfileGone,
+            (None, Some(_), Entry::File { .. }) if !unvouched => RemovalReason::ProfileGone,
             _ => RemovalReason::Foreign,
         };
         out.removals.push(Removal {
@@ -405,24 +422,18 @@ mod tests {
     }
 
     #[test]
-    fn retained_profile_with_unknown_bytes_keeps_only_a_regular_file() {
-        let retained = BTreeSet::from(["used".to_string(), "gone".to_string()]);
-        let kept = plan(
-            &desired(&[]),
-            &actual(&[("used.json", file("U"))]),
-            &BTreeMap::new(),
-            &retained,
-        );
-        assert_eq!(
-            kept,
-            Plan::default(),
-            "after a restart the file stays as found"
-        );
+    fn a_referenced_name_keeps_only_a_file_the_agent_vouches_for() {
+        // A pod references "used", which the API does not have. Without a version the agent
+        // wrote or found with its last report's hash, whatever is there is foreign: a pod
+        // must not run under content nobody validated.
+        let retained = BTreeSet::from(["used".to_string()]);
         for entry in [
+            file("U"),
             Entry::NotAFile(EntryKind::Symlink),
             Entry::NotAFile(EntryKind::Directory),
             Entry::NotAFile(EntryKind::Special),
             Entry::Oversized,
+            Entry::Unreadable("permission denied".into()),
         ] {
             let p = plan(
                 &desired(&[]),
@@ -437,6 +448,45 @@ mod tests {
                 "{entry:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_unreadable_entry_at_a_profile_name_is_rewritten() {
+        let p = plan(
+            &desired(&[("a", install("A"))]),
+            &actual(&[("a.json", Entry::Unreadable("permission denied".into()))]),
+            &BTreeMap::from([("a".to_string(), rendered("A"))]),
+            &BTreeSet::new(),
+        );
+        assert_eq!(names(&p.writes), ["a"]);
+        assert_eq!(p.writes[0].kind, WriteKind::Repair);
+        assert!(p.removals.is_empty());
+    }
+
+    #[test]
+    fn an_unchecked_profile_keeps_its_last_valid_file_like_an_invalid_one() {
+        let unchecked = DesiredProfile {
+            generation: Some(2),
+            target: Target::Unchecked {
+                hash: content_hash(b"A2"),
+                reason: "timed out".into(),
+            },
+        };
+        let last_good = BTreeMap::from([("a".to_string(), rendered("A1"))]);
+        let kept = plan(
+            &desired(&[("a", unchecked.clone())]),
+            &actual(&[("a.json", file("A1"))]),
+            &last_good,
+            &BTreeSet::new(),
+        );
+        assert_eq!(kept, Plan::default());
+        let fresh = plan(
+            &desired(&[("a", unchecked)]),
+            &actual(&[]),
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
+        assert_eq!(fresh, Plan::default(), "nothing unchecked is written");
     }
 
     #[test]

@@ -1,0 +1,19 @@
+//! Logs and metrics: the tracing subscriber, the metrics the `/metrics` endpoint serves, and
+//! the clocks behind its latency histograms.
+
+pub mod change_clock;
+pub mod metrics;
+
+pub use change_clock::{ChangeClock, ClockedWake};
+pub use metrics::{FileChange, Metrics};
+
+/// Installs the log subscriber: plain text to stderr, level from `RUST_LOG` (default info).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

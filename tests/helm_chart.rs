@@ -1,0 +1,601 @@
+//! The Helm chart (charts/seccompd): `helm lint`, the same objects as manifests/, values that
+//! reach the objects they name, and a release's life on the test cluster.
+//!
+//! Helm comes from `make deps` (hack/helm-bin.sh builds it into the cache; `SECCOMPD_HELM`
+//! overrides the path) and kubectl from hack/k8s-bins.sh; a test fails when either is missing.
+//! Every test here but `install_upgrade_uninstall` runs offline.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+use common::{eventually, kubeconfig_path, kubectl_ok, repo_path};
+
+/// Labels Helm's bookkeeping puts on every object of the chart (templates/_helpers.tpl) and
+/// kustomize does not; the comparison with manifests/ ignores them.
+const HELM_LABELS: [&str; 4] = [
+    "helm.sh/chart",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+];
+
+/// A binary a hack/ script names: the script's stdout, which must be an existing file.
+fn cached_binary(what: &str, script: &str) -> PathBuf {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(repo_path(""))
+        .output()
+        .unwrap_or_else(|e| panic!("running bash for the {what} path: {e}"));
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        path.is_file(),
+        "no {what} at {}: run `make deps`",
+        path.display()
+    );
+    path
+}
+
+fn helm_bin() -> PathBuf {
+    match std::env::var_os("SECCOMPD_HELM") {
+        Some(path) => PathBuf::from(path),
+        None => cached_binary("helm", "hack/helm-bin.sh --print"),
+    }
+}
+
+/// The kubectl hack/k8s-bins.sh built (the one `make cluster-up` links into .cluster/bin).
+fn kubectl_bin() -> PathBuf {
+    cached_binary("kubectl", "source hack/lib.sh && echo \"$BIN/kubectl\"")
+}
+
+fn run(bin: PathBuf, args: &[&str]) -> Output {
+    Command::new(&bin)
+        .args(args)
+        .current_dir(repo_path(""))
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
+}
+
+/// Stdout of a command that must succeed.
+fn ok(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn helm_ok(args: &[&str]) -> String {
+    ok(&format!("helm {args:?}"), run(helm_bin(), args))
+}
+
+/// `helm template` of charts/seccompd as release `release` with `--set` values `sets`.
+fn template(release: &str, sets: &[&str]) -> Vec<Value> {
+    let mut args = vec!["template", release, "charts/seccompd", "--include-crds"];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    parse_objects(&helm_ok(&args))
+}
+
+fn parse_objects(yaml: &str) -> Vec<Value> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("parsing rendered YAML");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// kind/namespace/name: what tells two objects of a rendering apart.
+fn key(object: &Value) -> String {
+    let meta = &object["metadata"];
+    format!(
+        "{}/{}/{}",
+        object["kind"].as_str().unwrap_or("?"),
+        meta["namespace"].as_str().unwrap_or(""),
+        meta["name"].as_str().unwrap_or("?")
+    )
+}
+
+/// `object` without Helm's bookkeeping labels (on the object and on a pod template).
+fn without_helm_labels(mut object: Value) -> Value {
+    for pointer in ["/metadata", "/spec/template/metadata"] {
+        let Some(meta) = object.pointer_mut(pointer).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
+            labels.retain(|k, _| !HELM_LABELS.contains(&k.as_str()));
+            if labels.is_empty() {
+                meta.remove("labels");
+            }
+        }
+    }
+    object
+}
+
+fn by_key(objects: Vec<Value>) -> BTreeMap<String, Value> {
+    objects
+        .into_iter()
+        .map(|o| (key(&o), without_helm_labels(o)))
+        .collect()
+}
+
+/// The one object of `kind` in `objects`.
+fn only<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<_> = objects.iter().filter(|o| o["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "expected one {kind}, got {}", found.len());
+    found[0]
+}
+
+fn agent_env(daemonset: &Value, name: &str) -> Option<String> {
+    let env = daemonset["spec"]["template"]["spec"]["containers"][0]["env"].as_array()?;
+    let var = env.iter().find(|e| e["name"] == name)?;
+    var["value"].as_str().map(str::to_string)
+}
+
+#[test]
+fn lint() {
+    helm_ok(&["lint", "--strict", "charts/seccompd"]);
+    helm_ok(&[
+        "lint",
+        "--strict",
+        "charts/seccompd",
+        "--set",
+        "metrics.podMonitor.enabled=true",
+    ]);
+}
+
+/// With its default values and release name `seccompd`, the chart renders exactly what
+/// `kubectl kustomize manifests/` does (CRDs included), apart from Helm's own labels.
+#[test]
+fn template_matches_kustomize() {
+    let helm = by_key(template("seccompd", &[]));
+    let kustomize = by_key(parse_objects(&ok(
+        "kubectl kustomize manifests/",
+        run(kubectl_bin(), &["kustomize", "manifests/"]),
+    )));
+    assert_eq!(
+        helm.keys().collect::<Vec<_>>(),
+        kustomize.keys().collect::<Vec<_>>(),
+        "the chart and manifests/ render different objects"
+    );
+    let mut differences = Vec::new();
+    for (key, object) in &helm {
+        differ(object, &kustomize[key], key.clone(), &mut differences);
+    }
+    assert!(
+        differences.is_empty(),
+        "the chart (left) and manifests/ (right) differ:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// Collects the paths where `a` and `b` differ, with both values.
+fn differ(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let (l, r) = (
+                    &x.get(k).cloned().unwrap_or_default(),
+                    &y.get(k).cloned().unwrap_or_default(),
+                );
+                differ(l, r, format!("{path}.{k}"), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (l, r)) in x.iter().zip(y).enumerate() {
+                differ(l, r, format!("{path}[{i}]"), out);
+            }
+        }
+        // kustomize writes the CRDs' `minimum: 0.0` as 0.
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => {}
+        _ if a != b => out.push(format!("{path}: {a} | {b}")),
+        _ => {}
+    }
+}
+
+/// Each value changes every place that depends on it, and names follow the release.
+#[test]
+fn values_reach_the_objects() {
+    let objects = template(
+        "edge",
+        &[
+            "kubeletRoot=/data/kubelet/",
+            "logLevel=seccompd=debug",
+            "metrics.port=9900",
+            "metrics.podAnnotations.prometheus\\.io/scrape=true",
+            "metrics.podMonitor.enabled=true",
+            "image.repository=registry.example/seccompd",
+            "image.tag=v1",
+            "image.pullPolicy=IfNotPresent",
+            "nodeSelector.kubernetes\\.io/arch=arm64",
+            "resources.limits.memory=128Mi",
+        ],
+    );
+    let ds = only(&objects, "DaemonSet");
+    assert_eq!(ds["metadata"]["name"], "edge-seccompd-agent");
+    let pod = &ds["spec"]["template"];
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["image"], "registry.example/seccompd:v1");
+    assert_eq!(container["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(container["resources"]["limits"]["memory"], "128Mi");
+    assert_eq!(pod["spec"]["nodeSelector"]["kubernetes.io/arch"], "arm64");
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+    // The kubelet root moves the hostPath, the mount and what the agent is told together.
+    assert_eq!(
+        agent_env(ds, "KUBELET_ROOT").as_deref(),
+        Some("/data/kubelet")
+    );
+    let dir = "/data/kubelet/seccomp/seccompd";
+    assert_eq!(pod["spec"]["volumes"][0]["hostPath"]["path"], dir);
+    assert_eq!(container["volumeMounts"][0]["mountPath"], dir);
+    assert_eq!(agent_env(ds, "RUST_LOG").as_deref(), Some("seccompd=debug"));
+    // The port moves the container port and the agent's listen address together.
+    assert_eq!(container["ports"][0]["containerPort"], 9900);
+    assert_eq!(
+        agent_env(ds, "HEALTH_ADDR").as_deref(),
+        Some("0.0.0.0:9900")
+    );
+
+    let monitor = only(&objects, "PodMonitor");
+    assert_eq!(
+        monitor["spec"]["selector"]["matchLabels"],
+        ds["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        monitor["spec"]["podMetricsEndpoints"][0]["port"],
+        container["ports"][0]["name"]
+    );
+    // Cluster-wide names carry the release, so two releases never share them.
+    let binding = only(&objects, "ClusterRoleBinding");
+    assert_eq!(binding["metadata"]["name"], "edge-seccompd-agent");
+    assert_eq!(binding["roleRef"]["name"], "edge-seccompd-agent");
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        pod["spec"]["serviceAccountName"]
+    );
+}
+
+/// Into the release's own namespace, with the Namespace left to the user.
+#[test]
+fn existing_namespace() {
+    let objects = parse_objects(&helm_ok(&[
+        "template",
+        "seccompd",
+        "charts/seccompd",
+        "--namespace",
+        "tools",
+        "--set",
+        "namespace.create=false",
+        "--set",
+        "namespace.name=",
+    ]));
+    assert!(objects.iter().all(|o| o["kind"] != "Namespace"));
+    let namespaced: Vec<_> = objects
+        .iter()
+        .filter(|o| !o["metadata"]["namespace"].is_null())
+        .collect();
+    assert_eq!(
+        namespaced.len(),
+        4,
+        "ServiceAccount, Role, RoleBinding, DaemonSet"
+    );
+    for o in namespaced {
+        assert_eq!(o["metadata"]["namespace"], "tools", "{}", key(o));
+    }
+    assert_eq!(
+        only(&objects, "ClusterRoleBinding")["subjects"][0]["namespace"],
+        "tools"
+    );
+}
+
+/// Helm stores a release in its namespace before creating anything, so the namespace the
+/// chart creates cannot be that one: the chart says so instead of failing at install.
+#[test]
+fn created_namespace_is_not_the_releases() {
+    let out = run(
+        helm_bin(),
+        &[
+            "template",
+            "seccompd",
+            "charts/seccompd",
+            "-n",
+            "seccompd-system",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "namespace.create=true needs a namespace.name other than the release's namespace"
+        ),
+        "{stderr}"
+    );
+}
+
+// ---- on the test cluster ----
+
+const RELEASE: &str = "seccompd-chart-test";
+/// The release's record lives here; its objects in a namespace of their own (`RELEASE`),
+/// which the chart creates (values.yaml, `namespace`).
+const RELEASE_NAMESPACE: &str = "default";
+const MANIFESTS_NAMESPACE: &str = "seccompd-system";
+const AGENT_SELECTOR: &str = "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=agent";
+
+fn helm_cluster(args: &[&str]) -> Output {
+    let kubeconfig = kubeconfig_path();
+    let mut all = vec!["--kubeconfig", kubeconfig.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    run(helm_bin(), &all)
+}
+
+fn helm_cluster_ok(args: &[&str]) -> String {
+    ok(&format!("helm {args:?}"), helm_cluster(args))
+}
+
+/// Puts the cluster back as `make cluster-up` left it, whether the test passed or not: the
+/// release gone and seccompd from manifests/ rolled out again.
+struct RestoreManifests;
+
+impl Drop for RestoreManifests {
+    fn drop(&mut self) {
+        let _ = helm_cluster(&["uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait"]);
+        let steps: [&[&str]; 3] = [
+            &[
+                "delete",
+                "namespace",
+                RELEASE,
+                "--ignore-not-found",
+                "--wait",
+            ],
+            &["apply", "-k", "manifests/"],
+            &[
+                "-n",
+                MANIFESTS_NAMESPACE,
+                "rollout",
+                "status",
+                "ds/seccompd-agent",
+                "--timeout=180s",
+            ],
+        ];
+        for args in steps {
+            let out = common::kubectl(args);
+            if !out.status.success() {
+                let msg = format!(
+                    "restoring seccompd from manifests/: kubectl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                if std::thread::panicking() {
+                    eprintln!("{msg}");
+                } else {
+                    panic!("{msg}");
+                }
+            }
+        }
+    }
+}
+
+/// Agent pods of the DaemonSet in `namespace`: (uid, ready, RUST_LOG).
+async fn agent_pods(client: &Client, namespace: &str) -> Vec<(String, bool, Option<String>)> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(AGENT_SELECTOR))
+        .await
+        .expect("listing agent pods");
+    list.items
+        .iter()
+        .map(|p| {
+            let ready = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let log = p.spec.as_ref().and_then(|s| {
+                let env = s.containers.first()?.env.as_ref()?;
+                env.iter().find(|e| e.name == "RUST_LOG")?.value.clone()
+            });
+            (p.metadata.uid.clone().unwrap_or_default(), ready, log)
+        })
+        .collect()
+}
+
+/// Waits until `namespace` runs `desired` ready agent pods, none of them in `old`, all
+/// with RUST_LOG `log`; returns their uids.
+async fn wait_for_agents(
+    client: &Client,
+    namespace: &str,
+    desired: usize,
+    old: &[String],
+    log: &str,
+) -> Vec<String> {
+    eventually(
+        &format!("{desired} ready agent(s) in {namespace} with RUST_LOG={log}"),
+        Duration::from_secs(180),
+        || async {
+            let pods = agent_pods(client, namespace).await;
+            let done = pods.len() == desired
+                && pods.iter().all(|(uid, ready, l)| {
+                    *ready && !old.contains(uid) && l.as_deref() == Some(log)
+                });
+            if done {
+                Ok(pods.into_iter().map(|(uid, ..)| uid).collect())
+            } else {
+                Err(format!("{pods:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// `helm install`, `helm upgrade` with a changed value, `helm uninstall` on the test cluster.
+///
+/// The cluster already runs seccompd from manifests/ in seccompd-system. A release beside
+/// it would put two agents on the node, writing the same profile directory and the same
+/// SeccompNodeReport, and elect two status writers for the same statuses. So the test
+/// deletes only that DaemonSet (and waits for its pods to be gone; the CRDs, the profiles,
+/// its RBAC and namespace stay), installs the release with names of its own (cluster-wide:
+/// `seccompd-chart-test-agent`; namespace `seccompd-chart-test`, made by the chart; release
+/// record in `default`), and at the end, also when it fails (`RestoreManifests`), uninstalls
+/// the release, re-applies manifests/ and waits for the rollout, so the tests after it find
+/// the cluster as before.
+///
+/// Asserts: the install brings up a ready agent on every node; an upgrade that changes
+/// `logLevel` changes the DaemonSet's pod template and replaces every agent pod with a ready
+/// one carrying the new value; the uninstall leaves no object of the release (its namespace,
+/// namespaced and cluster-wide objects, its release record) but keeps the CRDs.
+#[tokio::test]
+async fn install_upgrade_uninstall() {
+    helm_bin();
+    let client = common::client().await;
+    let _restore = RestoreManifests;
+
+    let nodes = kubectl_ok(&["get", "nodes", "-o", "name"]).lines().count();
+    kubectl_ok(&[
+        "-n",
+        MANIFESTS_NAMESPACE,
+        "delete",
+        "daemonset",
+        "seccompd-agent",
+        "--ignore-not-found",
+        "--wait",
+    ]);
+    eventually(
+        "the manifests/ agent pods to be gone",
+        Duration::from_secs(120),
+        || async {
+            let pods = agent_pods(&client, MANIFESTS_NAMESPACE).await;
+            if pods.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{pods:?}"))
+            }
+        },
+    )
+    .await;
+
+    let namespace_value = format!("namespace.name={RELEASE}");
+    helm_cluster_ok(&[
+        "install",
+        RELEASE,
+        "charts/seccompd",
+        "-n",
+        RELEASE_NAMESPACE,
+        "--set",
+        &namespace_value,
+        "--wait",
+        "--timeout",
+        "3m",
+    ]);
+    let installed = wait_for_agents(&client, RELEASE, nodes, &[], "info").await;
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), RELEASE);
+    let ds_name = format!("{RELEASE}-agent");
+    let before = daemonsets
+        .get(&ds_name)
+        .await
+        .expect("the release's DaemonSet");
+
+    helm_cluster_ok(&[
+        "upgrade",
+        RELEASE,
+        "charts/seccompd",
+        "-n",
+        RELEASE_NAMESPACE,
+        "--reuse-values",
+        "--set",
+        "logLevel=debug",
+        "--wait",
+        "--timeout",
+        "3m",
+    ]);
+    let after = daemonsets
+        .get(&ds_name)
+        .await
+        .expect("the release's DaemonSet");
+    assert_ne!(
+        before.spec.as_ref().map(|s| &s.template),
+        after.spec.as_ref().map(|s| &s.template),
+        "the upgrade did not change the pod template"
+    );
+    assert!(after.metadata.generation > before.metadata.generation);
+    wait_for_agents(&client, RELEASE, nodes, &installed, "debug").await;
+
+    helm_cluster_ok(&["uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait"]);
+    let instance = format!("app.kubernetes.io/instance={RELEASE}");
+    eventually(
+        "no object of the release left",
+        Duration::from_secs(120),
+        || async {
+            let secrets = format!("owner=helm,name={RELEASE}");
+            let queries: [&[&str]; 4] = [
+                &[
+                    "get",
+                    "namespace",
+                    RELEASE,
+                    "-o",
+                    "name",
+                    "--ignore-not-found",
+                ],
+                &[
+                    "get",
+                    "clusterroles,clusterrolebindings",
+                    "-l",
+                    &instance,
+                    "-o",
+                    "name",
+                ],
+                &[
+                    "get",
+                    "daemonsets,pods,serviceaccounts,roles,rolebindings",
+                    "-A",
+                    "-l",
+                    &instance,
+                    "-o",
+                    "name",
+                ],
+                // The release record.
+                &[
+                    "-n",
+                    RELEASE_NAMESPACE,
+                    "get",
+                    "secrets",
+                    "-l",
+                    &secrets,
+                    "-o",
+                    "name",
+                ],
+            ];
+            let text: String = queries.into_iter().map(kubectl_ok).collect();
+            if text.trim().is_empty() {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        },
+    )
+    .await;
+    kubectl_ok(&[
+        "get",
+        "crd",
+        "seccompprofiles.seccompd.dev",
+        "seccompnodereports.seccompd.dev",
+    ]);
+}
