@@ -55,7 +55,7 @@ pub async fn run(
     let dirs: Vec<PathBuf> = fleet.nodes.iter().map(|n| n.dir()).collect();
     let v1 = profiles::file_bytes(1)?;
 
-    let manifest = fleet_file(fleet, "profiles.yaml");
+    let manifest = fleet.scratch("profiles.yaml");
     let docs: Vec<String> = names
         .iter()
         .map(|n| serde_json::to_string(&profiles::object(n, 1, &fleet.run_id)))
@@ -136,10 +136,6 @@ pub async fn run(
     }
     .print();
     Ok(())
-}
-
-fn fleet_file(fleet: &Fleet, name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("seccompd-scale-{}-{name}", fleet.run_id))
 }
 
 /// Waits until every profile's file is right in every directory; the time since `start`.

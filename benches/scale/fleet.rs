@@ -18,7 +18,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use seccompd::api::SeccompNodeReport;
@@ -108,6 +108,11 @@ impl Fleet {
             http: HttpClient::builder(TokioExecutor::new()).build_http(),
             inotify_restore: None,
         })
+    }
+
+    /// A file in the run's directory (removed with it at clean-up).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.base.join(name)
     }
 
     /// The label selector of this run's objects.
@@ -271,14 +276,15 @@ impl Fleet {
         }
     }
 
-    /// Waits until the DaemonSet's pod is bound on every new node and the node lifecycle
-    /// controller has replaced the `not-ready` taint the API server adds at registration
-    /// (both happen once per Node). Goes on with a warning if that takes too long: it only
+    /// Waits until the DaemonSet's pod is bound on every new node, the node lifecycle
+    /// controller has replaced the `not-ready` taint the API server adds at registration and
+    /// has registered the node (its `RegisteredNode` event): all of it happens once per Node. Goes on with a warning if that takes too long: it only
     /// skews the figures, it does not make them wrong.
     async fn settle(&self, names: &[String]) {
         let want: BTreeSet<&str> = names.iter().map(String::as_str).collect();
         let nodes: Api<Node> = Api::all(self.client.clone());
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), AGENT_NAMESPACE);
+        let events: Api<Event> = Api::namespaced(self.client.clone(), "default");
         let start = Instant::now();
         let mut last = String::new();
         while start.elapsed() < START_LIMIT {
@@ -315,11 +321,29 @@ impl Fleet {
                 }
             };
             let unbound = want.iter().filter(|n| !bound.contains(**n)).count();
-            if tainted == 0 && unbound == 0 {
+            let registered: BTreeSet<String> = match events
+                .list(&ListParams::default().fields("reason=RegisteredNode"))
+                .await
+            {
+                Ok(list) => list
+                    .items
+                    .into_iter()
+                    .filter_map(|e| e.involved_object.name)
+                    .collect(),
+                Err(e) => {
+                    error = Some(e.to_string());
+                    BTreeSet::new()
+                }
+            };
+            let unseen = want.iter().filter(|n| !registered.contains(**n)).count();
+            if tainted == 0 && unbound == 0 && unseen == 0 {
                 return;
             }
             last = error.unwrap_or_else(|| {
-                format!("{tainted} nodes still tainted not-ready, {unbound} without a bound DaemonSet pod")
+                format!(
+                    "{tainted} nodes still tainted not-ready, {unbound} without a bound \
+                     DaemonSet pod, {unseen} not yet registered by the node lifecycle controller"
+                )
             });
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -377,8 +401,9 @@ fn node_name(i: usize) -> String {
 }
 
 /// A Node as a kubelet that has gone silent leaves it: every condition Unknown, tainted
-/// unreachable, with capacity so that the DaemonSet's pod can be bound to it. The node
-/// lifecycle controller then has nothing to change (see the bench's doc comment).
+/// unreachable (NoSchedule), with capacity so that the DaemonSet's pod can be bound to it.
+/// The node lifecycle controller then has no condition to change (see the bench's doc
+/// comment). No NoExecute taint: the controller removes it from every Node it sees first.
 fn sim_node_object(name: &str, run_id: &str) -> Node {
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let condition = |kind: &str| {
@@ -407,7 +432,6 @@ fn sim_node_object(name: &str, run_id: &str) -> Node {
         "spec": {
             "taints": [
                 {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
-                {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": now},
             ],
         },
         "status": {

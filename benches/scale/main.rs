@@ -43,16 +43,16 @@
 //! conditions, swaps its taints and queues it for tainting. All of that is control-plane work
 //! unrelated to seccompd, landing in the middle of the measurements on a two-core machine. So
 //! the bench registers each Node the way a node whose kubelet has gone silent looks: every
-//! condition `Unknown`, tainted `node.kubernetes.io/unreachable` (NoSchedule and NoExecute),
-//! with capacity. The DaemonSet's pods are then bound at once and stay Pending (no kubelet
-//! ever runs them; they tolerate the taints, so nothing evicts them), the node lifecycle
-//! controller has no condition to change, and the Nodes carry the label
-//! `node.kubernetes.io/exclude-disruption` so that 200 silent nodes do not put the real nodes'
-//! zone into "partial disruption". Before measuring, the bench waits until every DaemonSet
-//! pod is bound and the `not-ready` taint the API server adds at registration has been
-//! replaced. What remains is the node lifecycle controller's rate-limited NoExecute pass,
-//! which refreshes one Node's taint every 10 s: a trickle visible as `PATCH nodes` in the
-//! by-verb table. Real DaemonSet pods for the simulated agents were not an option: the node's
+//! condition `Unknown`, tainted `node.kubernetes.io/unreachable:NoSchedule`, with capacity.
+//! The DaemonSet's pods are then bound at once and stay Pending (no kubelet ever runs them;
+//! they tolerate every taint, so nothing evicts them), the node lifecycle controller has no
+//! condition to change, and the Nodes carry the label `node.kubernetes.io/exclude-disruption`
+//! so that 200 silent nodes do not put the real nodes' zone into "partial disruption". Before
+//! measuring, the bench waits until every DaemonSet pod is bound, the `not-ready` taint the
+//! API server adds at registration has been replaced and the node lifecycle controller has
+//! registered every Node (its `RegisteredNode` event). What remains is that controller's
+//! rate-limited NoExecute pass, which taints one silent Node every 10 s: a trickle visible
+//! as `GET`/`PATCH nodes` in the by-verb table. Real DaemonSet pods for the simulated agents were not an option: the node's
 //! kubelet is the thing being simulated away.
 //!
 //! **Clean-up**, also on failure, panic and Ctrl-C/SIGTERM: the agents are killed, the

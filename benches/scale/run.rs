@@ -75,10 +75,13 @@ pub async fn status_writer(client: &Client) -> (String, u64) {
         .flatten()
         .and_then(|l| l.spec?.holder_identity)
         .unwrap_or_default();
-    let rss = procs::in_cluster_agent_pid(&holder)
+    // The identity is the node name, or `<node>_<suffix>` where candidates on one node must
+    // be told apart.
+    let node = holder.split('_').next().unwrap_or_default().to_string();
+    let rss = procs::in_cluster_agent_pid(&node)
         .and_then(procs::rss_kib)
         .unwrap_or(0);
-    (holder, rss)
+    (node, rss)
 }
 
 /// Resident memory of every simulated agent: (median, max) in KiB.
