@@ -1,0 +1,220 @@
+//! Many profiles at once (issue 12, section 4): `kubectl apply` of P profiles in one file, then
+//! the time to every file on every simulated node and to every profile `Installed`; a cold
+//! start of a simulated agent with those files on disk (and once with an empty directory); the
+//! agents' and the status writer's resident memory when idle with P profiles.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use kube::Client;
+
+use crate::apimetrics::quiet;
+use crate::fleet::Fleet;
+use crate::profiles;
+use crate::run::{Cluster, QUIET_LIMIT, agents_rss, status_writer};
+use crate::tracker::Tracker;
+
+/// How long the whole bulk change may take before the run fails (a bound, not a goal).
+const BULK_LIMIT: Duration = Duration::from_secs(600);
+
+/// How often the P files are polled.
+const BULK_POLL: Duration = Duration::from_millis(10);
+
+/// What the bulk run measured.
+struct BulkFigures {
+    nodes: usize,
+    profiles: usize,
+    apply: Duration,
+    files: Duration,
+    installed: Duration,
+    idle_agent_rss_kib: u64,
+    writer_node: String,
+    writer_rss_kib: u64,
+    cold_start: Duration,
+    cold_start_rss_kib: u64,
+    cold_start_empty: Duration,
+    delete_gone: Duration,
+}
+
+/// Runs the bulk measurement with `nodes` simulated nodes and `count` profiles.
+pub async fn run(
+    client: &Client,
+    fleet: &mut Fleet,
+    kubectl: &[String],
+    nodes: usize,
+    count: usize,
+) -> anyhow::Result<()> {
+    fleet.grow(nodes).await?;
+    let cluster = Cluster::look(client).await?;
+    let total = (nodes + cluster.real_nodes.len()) as u32;
+    let tracker = Tracker::start(client.clone(), &fleet.selector(), total).await?;
+    let names: Vec<String> = (0..count).map(profiles::name).collect();
+    let dirs: Vec<PathBuf> = fleet.nodes.iter().map(|n| n.dir()).collect();
+    let v1 = profiles::file_bytes(1)?;
+
+    let manifest = fleet.scratch("profiles.yaml");
+    let docs: Vec<String> = names
+        .iter()
+        .map(|n| serde_json::to_string(&profiles::object(n, 1, &fleet.run_id)))
+        .collect::<Result<_, _>>()
+        .context("serializing the profiles")?;
+    // JSON is YAML: one document per profile.
+    fs::write(&manifest, docs.join("\n---\n")).context("writing the profiles' manifest")?;
+    quiet(client, QUIET_LIMIT).await?;
+
+    let apply_start = Instant::now();
+    kubectl_ok(kubectl, &["apply", "-f", &manifest.to_string_lossy()])?;
+    let applied = Instant::now();
+    let files = wait_all_files(&dirs, &names, Some(&v1), applied).await?;
+    let installed = loop {
+        let (done, last) = tracker.installed_count(&names, 1);
+        if done == names.len() {
+            break last.map_or(Duration::ZERO, |t| t.saturating_duration_since(applied));
+        }
+        if applied.elapsed() > BULK_LIMIT {
+            bail!(
+                "{done} of {} profiles Installed after {BULK_LIMIT:?}",
+                names.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    quiet(client, QUIET_LIMIT).await?;
+    let (_, idle_agent_rss_kib) = agents_rss(fleet);
+    let (writer_node, writer_rss_kib) = status_writer(client).await;
+
+    // Cold start with every file on disk: the first complete sync verifies them all.
+    fleet.stop_agent(0);
+    fleet.restart_agent(0)?;
+    let cold_start = fleet.wait_ready(0, BULK_LIMIT).await?;
+    wait_all_files(&dirs[..1], &names, Some(&v1), Instant::now()).await?;
+    quiet(client, QUIET_LIMIT).await?;
+    let cold_start_rss_kib = fleet.nodes[0]
+        .pid()
+        .and_then(crate::procs::rss_kib)
+        .unwrap_or(0);
+
+    // Cold start with an empty directory: the first complete sync writes them all.
+    fleet.stop_agent(0);
+    for name in &names {
+        let _ = fs::remove_file(dirs[0].join(format!("{name}.json")));
+    }
+    fleet.restart_agent(0)?;
+    let cold_start_empty = fleet.wait_ready(0, BULK_LIMIT).await?;
+    wait_all_files(&dirs[..1], &names, Some(&v1), Instant::now()).await?;
+    quiet(client, QUIET_LIMIT).await?;
+
+    kubectl_ok(
+        kubectl,
+        &[
+            "delete",
+            "seccompprofiles",
+            "-l",
+            &fleet.selector(),
+            "--wait=false",
+        ],
+    )?;
+    let deleted = Instant::now();
+    let delete_gone = wait_all_files(&dirs, &names, None, deleted).await?;
+
+    BulkFigures {
+        nodes,
+        profiles: count,
+        apply: applied - apply_start,
+        files,
+        installed,
+        idle_agent_rss_kib,
+        writer_node,
+        writer_rss_kib,
+        cold_start,
+        cold_start_rss_kib,
+        cold_start_empty,
+        delete_gone,
+    }
+    .print();
+    Ok(())
+}
+
+/// Waits until every profile's file is right in every directory; the time since `start`.
+async fn wait_all_files(
+    dirs: &[PathBuf],
+    names: &[String],
+    want: Option<&[u8]>,
+    start: Instant,
+) -> anyhow::Result<Duration> {
+    let mut last = Duration::ZERO;
+    for name in names {
+        last = profiles::wait_files(dirs, name, want, start, BULK_LIMIT, BULK_POLL).await?;
+    }
+    Ok(last)
+}
+
+fn kubectl_ok(kubectl: &[String], args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(&kubectl[0])
+        .args(&kubectl[1..])
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", kubectl[0]))?;
+    if !out.status.success() {
+        bail!(
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+impl BulkFigures {
+    fn print(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let (n, p) = (self.nodes, self.profiles);
+        println!();
+        println!("== scale bulk: {p} profiles in one kubectl apply, {n} simulated nodes");
+        println!(
+            "kubectl apply of {p} profiles took            {:>9.1} ms",
+            ms(self.apply)
+        );
+        println!(
+            "apply returned -> all files on all {n} nodes   {:>9.1} ms",
+            ms(self.files)
+        );
+        println!(
+            "apply returned -> all {p} Installed           {:>9.1} ms",
+            ms(self.installed)
+        );
+        println!(
+            "simulated agent idle with {p} profiles:        {:>9} KiB resident (max over agents)",
+            self.idle_agent_rss_kib
+        );
+        println!(
+            "status writer (on {}) idle with {p} profiles:  {:>9} KiB resident",
+            self.writer_node, self.writer_rss_kib
+        );
+        println!(
+            "agent cold start, {p} files on disk -> verified, /readyz 200: {:.1} ms ({} KiB resident after)",
+            ms(self.cold_start),
+            self.cold_start_rss_kib
+        );
+        println!(
+            "agent cold start, empty directory -> {p} files written, /readyz 200: {:.1} ms",
+            ms(self.cold_start_empty)
+        );
+        println!(
+            "delete of {p} profiles -> all files gone from {n} nodes: {:.1} ms",
+            ms(self.delete_gone)
+        );
+        println!(
+            "scale-bulk: nodes={n} profiles={p} apply_ms={:.0} files_ms={:.1} installed_ms={:.1} cold_start_ms={:.1} cold_start_empty_ms={:.1} agent_rss_kib={} writer_rss_kib={}",
+            ms(self.apply),
+            ms(self.files),
+            ms(self.installed),
+            ms(self.cold_start),
+            ms(self.cold_start_empty),
+            self.idle_agent_rss_kib,
+            self.writer_rss_kib
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Processes seen from /proc: resident memory, CPU time, and the host PID of the in-cluster
+//! status writer (found by its cgroup).
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::task::AbortOnDropHandle;
+
+/// Where the test cluster records its control plane's PIDs.
+const PID_DIR: &str = "/run/seccompd-e2e/pids";
+
+/// The seccompd binary's process name.
+const AGENT_COMM: &str = "seccompd";
+
+/// VmRSS of `pid` in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// User plus system CPU seconds `pid` has used.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised name; utime and stime are fields 14 and 15 of stat(5).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks as f64 / hz as f64)
+}
+
+/// The PID of a control plane component (`kube-apiserver`, `etcd`).
+pub fn control_plane_pid(name: &str) -> Option<u32> {
+    fs::read_to_string(Path::new(PID_DIR).join(name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The node whose pods a cgroup path belongs to: node1's pods are under `/kubepods`, a
+/// namespace node's under `/<node>/kubepods` (node2: `/node2/kubepods`).
+pub fn node_of_cgroup(path: &str) -> Option<String> {
+    if path.starts_with("/kubepods") {
+        return Some("node1".into());
+    }
+    let (node, rest) = path.strip_prefix('/')?.split_once('/')?;
+    rest.starts_with("kubepods").then(|| node.to_string())
+}
+
+/// The host PID of the in-cluster agent on `node`: a `seccompd` process in that node's pod
+/// cgroups (simulated agents run outside any pod cgroup).
+pub fn in_cluster_agent_pid(node: &str) -> Option<u32> {
+    fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() != AGENT_COMM {
+                return false;
+            }
+            let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            cgroup
+                .lines()
+                .filter_map(|l| l.splitn(3, ':').nth(2))
+                .any(|path| node_of_cgroup(path).as_deref() == Some(node))
+        })
+}
+
+/// One control plane process over a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    /// CPU seconds used during the run.
+    pub cpu_s: f64,
+    /// Resident memory at the start, the end and the highest seen (KiB).
+    pub rss_start_kib: u64,
+    pub rss_end_kib: u64,
+    pub rss_peak_kib: u64,
+}
+
+/// Samples a process's resident memory every 250 ms until finished.
+pub struct Sampler {
+    pid: Option<u32>,
+    cpu_start: f64,
+    usage: Arc<Mutex<Usage>>,
+    _task: AbortOnDropHandle<()>,
+}
+
+impl Sampler {
+    /// Starts sampling `pid` (nothing when the PID is unknown: the figures stay 0).
+    pub fn start(pid: Option<u32>) -> Self {
+        let rss = pid.and_then(rss_kib).unwrap_or(0);
+        let usage = Arc::new(Mutex::new(Usage {
+            rss_start_kib: rss,
+            rss_peak_kib: rss,
+            ..Usage::default()
+        }));
+        let shared = usage.clone();
+        let task = tokio::spawn(async move {
+            let Some(pid) = pid else { return };
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if let (Some(rss), Ok(mut u)) = (rss_kib(pid), shared.lock()) {
+                    u.rss_peak_kib = u.rss_peak_kib.max(rss);
+                }
+            }
+        });
+        Self {
+            pid,
+            cpu_start: pid.and_then(cpu_seconds).unwrap_or(0.0),
+            usage,
+            _task: AbortOnDropHandle::new(task),
+        }
+    }
+
+    /// The usage from the start until now.
+    pub fn finish(self) -> Usage {
+        let mut usage = self.usage.lock().map(|u| *u).unwrap_or_default();
+        if let Some(pid) = self.pid {
+            usage.cpu_s = cpu_seconds(pid).unwrap_or(0.0) - self.cpu_start;
+            usage.rss_end_kib = rss_kib(pid).unwrap_or(0);
+            usage.rss_peak_kib = usage.rss_peak_kib.max(usage.rss_end_kib);
+        }
+        usage
+    }
+}
