@@ -184,7 +184,7 @@ impl RunFigures {
             self.lag_recovery.as_secs_f64() * 1000.0
         );
         println!(
-            "status writer (in-cluster agent on {}): {} KiB resident with the {} profiles installed",
+            "status writer (controller {}): {} KiB resident with the {} profiles installed",
             self.writer_node, self.writer_rss_kib, self.profiles
         );
         println!(

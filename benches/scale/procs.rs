@@ -48,33 +48,19 @@ pub fn control_plane_pid(name: &str) -> Option<u32> {
         .ok()
 }
 
-/// The node whose pods a cgroup path belongs to: node1's pods are under `/kubepods`, a
-/// namespace node's under `/<node>/kubepods` (node2: `/node2/kubepods`).
-pub fn node_of_cgroup(path: &str) -> Option<String> {
-    if path.starts_with("/kubepods") {
-        return Some("node1".into());
-    }
-    let (node, rest) = path.strip_prefix('/')?.split_once('/')?;
-    rest.starts_with("kubepods").then(|| node.to_string())
-}
-
-/// The host PID of the in-cluster agent on `node`: a `seccompd` process in that node's pod
-/// cgroups (simulated agents run outside any pod cgroup).
-pub fn in_cluster_agent_pid(node: &str) -> Option<u32> {
+/// The host PID of the `seccompd` process in the pod with uid `pod_uid` (cgroupfs names a
+/// pod's cgroup `pod<uid>`).
+pub fn pod_process_pid(pod_uid: &str) -> Option<u32> {
+    let needle = format!("/pod{pod_uid}/");
     fs::read_dir("/proc")
         .ok()?
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .find(|pid| {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() != AGENT_COMM {
-                return false;
-            }
-            let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-            cgroup
-                .lines()
-                .filter_map(|l| l.splitn(3, ':').nth(2))
-                .any(|path| node_of_cgroup(path).as_deref() == Some(node))
+            comm.trim() == AGENT_COMM
+                && fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                    .is_ok_and(|cgroup| cgroup.contains(&needle))
         })
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use seccompd::api::{SeccompNodeReport, SeccompProfile};
@@ -75,13 +75,20 @@ pub async fn status_writer(client: &Client) -> (String, u64) {
         .flatten()
         .and_then(|l| l.spec?.holder_identity)
         .unwrap_or_default();
-    // The identity is the node name, or `<node>_<suffix>` where candidates on one node must
-    // be told apart.
-    let node = holder.split('_').next().unwrap_or_default().to_string();
-    let rss = procs::in_cluster_agent_pid(&node)
+    // The writer is a controller replica; its identity is `<pod>_<start time>`.
+    let pod_name = seccompd::status::writer::candidate_pod(&holder).to_string();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), AGENT_NAMESPACE);
+    let pod = pods.get_opt(&pod_name).await.ok().flatten();
+    let node = pod
+        .as_ref()
+        .and_then(|p| p.spec.as_ref()?.node_name.clone())
+        .unwrap_or_default();
+    let rss = pod
+        .and_then(|p| p.metadata.uid)
+        .and_then(|uid| procs::pod_process_pid(&uid))
         .and_then(procs::rss_kib)
         .unwrap_or(0);
-    (node, rss)
+    (format!("{pod_name} on {node}"), rss)
 }
 
 /// Resident memory of every simulated agent: (median, max) in KiB.
