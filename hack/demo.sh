@@ -52,11 +52,20 @@ trap cleanup EXIT
 section() { printf '\n### %s\n\n' "$*"; }
 say() { printf '%s\n' "$*" | fold -s -w 96; }
 
+# quoted ARGS...: ARGS as a shell would need them typed.
+quoted() {
+  local arg out=()
+  for arg; do
+    if [[ $arg =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+=("$arg"); else out+=("'${arg//\'/\'\\\'\'}'"); fi
+  done
+  echo "${out[*]}"
+}
+
 # show CMD...: prints `$ CMD`, runs it, prints its output (stdout and stderr, as a terminal
 # would) and keeps it in $OUT; returns CMD's status.
 OUT=
 show() {
-  printf '$ %s\n' "$*"
+  printf '$ %s\n' "$(quoted "$@")"
   local rc=0
   OUT=$("$@" 2>&1) || rc=$?
   [ -z "$OUT" ] || printf '%s\n' "$OUT"
@@ -163,10 +172,10 @@ say "The container runtime (containerd here) gives every container its default c
 echo
 pod captest-root 0
 caps captest-root
-root_eff=$(cap CapEff) root_bnd=$(cap CapBnd)
+root_eff=$(cap CapEff) root_prm=$(cap CapPrm) root_bnd=$(cap CapBnd)
 decode "$(printf '%016x' "$root_eff")"
 check "root holds the runtime's default set (effective = permitted = bounding), NET_BIND_SERVICE among it" \
-  test "$root_eff" -ne 0 -a "$root_eff" = "$(cap CapPrm)" -a "$root_eff" = "$root_bnd" \
+  test "$root_eff" -ne 0 -a "$root_eff" = "$root_prm" -a "$root_eff" = "$root_bnd" \
   -a $((root_eff & NET_BIND_SERVICE)) -ne 0
 
 section "Capabilities: a pod running as a non-root UID"
@@ -183,9 +192,10 @@ echo
 pod bind-root 0 "        drop: [ALL]
         add: [NET_BIND_SERVICE]"
 caps bind-root
-decode "$(printf '%016x' "$(cap CapEff)")"
+bind_eff=$(cap CapEff)
+decode "$(printf '%016x' "$bind_eff")"
 check "root with drop ALL, add NET_BIND_SERVICE holds exactly NET_BIND_SERVICE" \
-  test "$(cap CapEff)" = $NET_BIND_SERVICE
+  test "$bind_eff" = $NET_BIND_SERVICE
 say "busybox httpd binds its port, then goes to the background (it exits 1 if it cannot bind):"
 echo
 show kubectl -n "$NS" exec bind-root -- httpd -p 80
@@ -226,6 +236,7 @@ printf '$ seccompd import %s --name %s > %s\n' "$SEED_PROFILE" "$PROFILE" "$TMP/
 seccompd import "$SEED_PROFILE" --name "$PROFILE" >"$TMP/$PROFILE.yaml" 2>"$TMP/import.err"
 imported=$?
 cat "$TMP/import.err"
+echo
 show cat "$TMP/$PROFILE.yaml"
 if [ $imported != 0 ]; then
   check "seccompd import turns $SEED_PROFILE into a SeccompProfile" false
