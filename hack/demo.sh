@@ -292,7 +292,7 @@ finished() {
     case $phase in Succeeded | Failed) break ;; esac
     sleep 1
   done
-  show kubectl -n "$NS" get pod "$1" >&2
+  show kubectl -n "$NS" get pod "$1" -o wide >&2
   echo "$phase"
 }
 
