@@ -318,8 +318,12 @@ echo
 seccomp_pod seccomp-lsl-test '["ls", "-l", "/"]' Container
 phase=$(finished seccomp-lsl-test)
 show kubectl -n "$NS" logs seccomp-lsl-test
-check "ls -l / fails with Operation not permitted under $PROFILE" \
-  test "$phase" = Failed -a -n "$(grep -F 'Operation not permitted' <<<"$OUT")"
+# The seed's CentOS ls fails outright; Debian's ls prints the denials per entry and goes on
+# (the pod may complete): the check is the denial, and the phase is shown as it is.
+echo "pod phase: $phase"
+echo
+check "ls -l / is denied system calls (Operation not permitted) under $PROFILE" \
+  test -n "$(grep -F 'Operation not permitted' <<<"$OUT")"
 
 # ---- summary --------------------------------------------------------------------------------
 
