@@ -25,7 +25,7 @@ unit:
 arm64:       ## cross-build for linux/arm64 and run `seccompd validate` under qemu-user
 	hack/arm64-check.sh
 
-cluster-up:  ## SECCOMPD_DEPLOY=0 for a cluster without seccompd
+cluster-up:  ## node1 and node2; NODES=1 for node1 only, SECCOMPD_DEPLOY=0 without seccompd
 	hack/cluster-up.sh
 
 cluster-down:
