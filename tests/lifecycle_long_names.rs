@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{client, kubeconfig_path, node_profile_path, unique};
-use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port};
+use lifecycle_support::host_agent::HostRoot;
 use lifecycle_support::{
     agent_pods, create_profile, delete_profile, denylist, wait_for_bytes, wait_host_synced,
 };
@@ -42,13 +42,8 @@ async fn names_of_every_length_up_to_the_bound_install_and_a_restarted_agent_com
     let client = client().await;
     let work = tempfile::tempdir().expect("a scratch directory");
     let root = HostRoot::new(work.path());
-    let port = free_port();
-    let options = HostOptions {
-        health_port: Some(port),
-        drop_capabilities: true,
-    };
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_seccompd"));
-    let agent = root.spawn_with(&binary, &kubeconfig_path(), &options);
+    let (agent, _) = root.spawn_as_in_the_daemonset(&binary, &kubeconfig_path());
 
     let prefix = unique("len");
     let spec = denylist(&["mkdir"]);
@@ -80,13 +75,7 @@ async fn names_of_every_length_up_to_the_bound_install_and_a_restarted_agent_com
     // A restarted agent completes its first sync (the step that makes a node ready and lifts
     // its taint) with every one of them present.
     agent.kill9();
-    // A fresh port: the old one may linger in TIME_WAIT.
-    let port = free_port();
-    let options = HostOptions {
-        health_port: Some(port),
-        ..options
-    };
-    let _agent = root.spawn_with(&binary, &kubeconfig_path(), &options);
+    let (_agent, port) = root.spawn_as_in_the_daemonset(&binary, &kubeconfig_path());
     wait_host_synced(port).await;
 
     // The in-cluster agent installs the longest name too, and stays ready.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{client, kubeconfig_path, unique};
-use lifecycle_support::host_agent::{HostOptions, HostRoot, free_port};
+use lifecycle_support::host_agent::HostRoot;
 use lifecycle_support::{
     create_profile, delete_profile, denylist, wait_for_bytes, wait_host_synced,
 };
@@ -44,13 +44,8 @@ async fn an_unreadable_file_of_another_user_is_repaired_and_other_profiles_keep_
     let client = client().await;
     let work = tempfile::tempdir().expect("a scratch directory");
     let root = HostRoot::new(work.path());
-    let port = free_port();
-    let options = HostOptions {
-        health_port: Some(port),
-        drop_capabilities: true,
-    };
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_seccompd"));
-    let agent = root.spawn_with(&binary, &kubeconfig_path(), &options);
+    let (agent, _) = root.spawn_as_in_the_daemonset(&binary, &kubeconfig_path());
     let file = |name: &str| root.dir().join(format!("{name}.json"));
 
     let first = unique("unreadable");
@@ -70,13 +65,7 @@ async fn an_unreadable_file_of_another_user_is_repaired_and_other_profiles_keep_
     plant_unreadable(work.path(), &file(&first));
     let third = unique("meanwhile");
     let want_third = create_profile(&client, &third, &denylist(&["chroot"])).await;
-    // A fresh port: the old one may linger in TIME_WAIT.
-    let port = free_port();
-    let options = HostOptions {
-        health_port: Some(port),
-        ..options
-    };
-    let _agent = root.spawn_with(&binary, &kubeconfig_path(), &options);
+    let (_agent, port) = root.spawn_as_in_the_daemonset(&binary, &kubeconfig_path());
     wait_host_synced(port).await;
     wait_for_repair(&file(&first), &want.bytes).await;
     wait_for_bytes(&file(&third), &want_third.bytes, Duration::from_secs(30)).await;

@@ -39,6 +39,18 @@ impl HostRoot {
     }
 
     /// Starts one agent process as `options` say.
+    /// Starts one agent process as the DaemonSet runs it (every capability dropped) with its
+    /// health endpoint on a fresh local port (a port used before may linger in TIME_WAIT);
+    /// returns the agent and that port.
+    pub fn spawn_as_in_the_daemonset(&self, binary: &Path, kubeconfig: &Path) -> (HostAgent, u16) {
+        let port = free_port();
+        let options = HostOptions {
+            health_port: Some(port),
+            drop_capabilities: true,
+        };
+        (self.spawn_with(binary, kubeconfig, &options), port)
+    }
+
     pub fn spawn_with(&self, binary: &Path, kubeconfig: &Path, options: &HostOptions) -> HostAgent {
         let log = File::options()
             .create(true)
