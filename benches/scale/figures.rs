@@ -28,7 +28,8 @@ pub struct RunFigures {
     /// Watch events (and approximate bytes) the bench's own watch received in them.
     pub bench_watch_events: u64,
     pub bench_watch_bytes: u64,
-    /// One simulated node's SeccompNodeReport with all P profiles: JSON bytes, entries.
+    /// One simulated node's SeccompNodeReport with all P profiles installed: JSON bytes, and
+    /// the exceptions it lists.
     pub report_bytes: usize,
     pub report_entries: usize,
     /// The largest SeccompProfile status seen while every simulated agent was stopped.
@@ -173,7 +174,7 @@ impl RunFigures {
             self.watch_bytes_per_change()
         );
         println!(
-            "node report: {} bytes with {} entries; report bytes sent per change: {:.0}",
+            "node report: {} bytes, {} exceptions listed; report bytes sent per change: {:.0}",
             self.report_bytes,
             self.report_entries,
             self.report_bytes_per_change()

@@ -12,7 +12,7 @@ use kube::{Api, Client};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-use super::decide::pods::slim;
+use super::decide::{desired, pods};
 use crate::api::SeccompProfile;
 use crate::apiserver::{WatchTask, reflect};
 use crate::telemetry::{ChangeClock, ClockedWake};
@@ -39,14 +39,14 @@ impl Sources {
         let (profiles, profiles_watch) = reflect(
             Api::<SeccompProfile>::all(client.clone()),
             watcher::Config::default(),
-            |_| {},
+            desired::slim,
             ClockedWake::new(wake.clone(), profile_changes),
         );
         // Only this node's pods: the API server filters, so no agent sees the whole cluster.
         let (pods, pods_watch) = reflect(
             Api::<Pod>::all(client.clone()),
             watcher::Config::default().fields(&format!("spec.nodeName={node_name}")),
-            slim,
+            pods::slim,
             wake.clone(),
         );
         Self {
