@@ -55,11 +55,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
+    // This node's identity (replaced when the Node is recreated) and its taint, from one watch.
+    let node = node_identity::watch_node(client.clone(), &args.node_name);
     let (synced, synced_rx) = watch::channel(false);
     tokio::spawn(taint::keep_node_untainted(
         client.clone(),
         args.node_name.clone(),
         synced_rx,
+        node.tainted.clone(),
         metrics.clone(),
     ));
 
@@ -72,8 +75,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         pods = sources.pods.len(),
         "first complete lists received"
     );
-    // This node's name and uid, resolved once and replaced when the Node is recreated.
-    let (node, _node_watch) = node_identity::watch_identity(client.clone(), &args.node_name);
     let mut sync = NodeSync::new(dir, node_check);
     sync.trust_reported(publish::last_report(&client, &args.node_name).await);
     let mut agent = Agent {
@@ -82,10 +83,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         reports: publish::spawn(
             client.clone(),
             &args.node_name,
-            node.clone(),
+            node.identity.clone(),
             metrics.clone(),
         ),
-        events: events::spawn(client, &args.node_name, node, metrics.clone()),
+        events: events::spawn(
+            client,
+            &args.node_name,
+            node.identity.clone(),
+            metrics.clone(),
+        ),
         synced,
         metrics,
     };
