@@ -381,14 +381,8 @@ mod tests {
         let count = OWN_WRITES_REMEMBERED + 3;
         let server = tokio::spawn(async move {
             for rv in 0..count {
-                api.expect(
-                    Method::PATCH,
-                    REPORT,
-                    APPLY,
-                    StatusCode::OK,
-                    answer(&rv.to_string()),
-                )
-                .await;
+                api.expect_apply(REPORT, AGENT_MANAGER, answer(&rv.to_string()))
+                    .await;
             }
             api
         });
@@ -422,20 +416,7 @@ mod tests {
         let (client, mut api) = mock_client();
         let mut publisher = ReportPublisher::new(client);
         let server = tokio::spawn(async move {
-            let got = api
-                .expect(
-                    Method::PATCH,
-                    "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1",
-                    &["fieldManager=seccompd-agent", "force=true"],
-                    StatusCode::OK,
-                    json!({
-                        "apiVersion": "seccompd.dev/v1alpha1",
-                        "kind": "SeccompNodeReport",
-                        "metadata": {"name": "node1", "resourceVersion": "42"},
-                        "spec": {"synced": true},
-                    }),
-                )
-                .await;
+            let got = api.expect_apply(REPORT, AGENT_MANAGER, answer("42")).await;
             (got, api)
         });
         publisher
@@ -444,11 +425,7 @@ mod tests {
             .unwrap();
         let (got, api) = server.await.unwrap();
         assert_eq!(
-            got.content_type.as_deref(),
-            Some("application/apply-patch+yaml")
-        );
-        assert_eq!(
-            got.body,
+            got,
             json!({
                 "apiVersion": "seccompd.dev/v1alpha1",
                 "kind": "SeccompNodeReport",
@@ -487,7 +464,6 @@ mod tests {
     }
 
     const REPORT: &str = "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1";
-    const APPLY: &[&str] = &["fieldManager=seccompd-agent", "force=true"];
 
     #[tokio::test]
     async fn the_task_reapplies_a_deleted_report_and_follows_a_recreated_node_only() {
@@ -513,29 +489,23 @@ mod tests {
             |uid: &str| json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": uid}]);
 
         // No report stored yet: applied.
-        let first = api
-            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("1"))
-            .await;
-        assert_eq!(first.body["metadata"]["ownerReferences"], owner("u1"));
+        let first = api.expect_apply(REPORT, AGENT_MANAGER, answer("1")).await;
+        assert_eq!(first["metadata"]["ownerReferences"], owner("u1"));
         // The watch brings the agent's own write back, then someone deletes the report.
         writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "1")));
         wake.notify_one();
         tokio::task::yield_now().await;
         writer.apply_watcher_event(&watcher::Event::Delete(stored("sha256:a", "1")));
         wake.notify_one();
-        let again = api
-            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("2"))
-            .await;
-        assert_eq!(again.body, first.body, "the same report, applied again");
+        let again = api.expect_apply(REPORT, AGENT_MANAGER, answer("2")).await;
+        assert_eq!(again, first, "the same report, applied again");
         writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "2")));
         wake.notify_one();
 
         // The Node is recreated: the report is applied with the new owner.
         node_tx.send_replace(Some(node("u2")));
-        let moved = api
-            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("3"))
-            .await;
-        assert_eq!(moved.body["metadata"]["ownerReferences"], owner("u2"));
+        let moved = api.expect_apply(REPORT, AGENT_MANAGER, answer("3")).await;
+        assert_eq!(moved["metadata"]["ownerReferences"], owner("u2"));
 
         // The loop is gone: the task ends, and nothing else was sent (the agent's own writes,
         // read back, made no request).

@@ -325,7 +325,6 @@ mod tests {
         );
     }
 
-    use http::{Method, StatusCode};
     use serde_json::{Value, json};
 
     use std::collections::BTreeMap;
@@ -375,6 +374,14 @@ mod tests {
         (snap, tracker)
     }
 
+    const STATUS: &str = "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status";
+
+    /// The API server's answer to a status apply.
+    fn answer() -> Value {
+        json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
+               "metadata": {"name": "p"}, "spec": {"defaultAction": "SCMP_ACT_ALLOW"}})
+    }
+
     fn expected_hash(profile: &SeccompProfile) -> String {
         render(&resolve("p", &profile.spec.0, |_| None).unwrap())
             .hash
@@ -388,20 +395,7 @@ mod tests {
         let (snap, tracker) = seen(&p, &[report("node1", &hash)]);
         let (client, mut api) = mock_client();
         let server = tokio::spawn(async move {
-            let got = api
-                .expect(
-                    Method::PATCH,
-                    "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status",
-                    &["fieldManager=seccompd-status-writer", "force=true"],
-                    StatusCode::OK,
-                    json!({
-                        "apiVersion": "seccompd.dev/v1alpha1",
-                        "kind": "SeccompProfile",
-                        "metadata": {"name": "p"},
-                        "spec": {"defaultAction": "SCMP_ACT_ALLOW"},
-                    }),
-                )
-                .await;
+            let got = api.expect_apply(STATUS, STATUS_MANAGER, answer()).await;
             (got, api)
         });
         let profiles = Api::<SeccompProfile>::all(client);
@@ -410,12 +404,7 @@ mod tests {
         write_one(&profiles, &p, &facts, &mut budget, &Metrics::default())
             .await
             .unwrap();
-        let (got, api) = server.await.unwrap();
-        assert_eq!(
-            got.content_type.as_deref(),
-            Some("application/apply-patch+yaml")
-        );
-        let body = got.body;
+        let (body, api) = server.await.unwrap();
         assert_eq!(body["apiVersion"], "seccompd.dev/v1alpha1");
         assert_eq!(body["kind"], "SeccompProfile");
         let status = &body["status"];
@@ -480,15 +469,7 @@ mod tests {
         let (snap, tracker) = seen(&p, &[report("node1", &hash)]);
         let (client, mut api) = mock_client();
         let server = tokio::spawn(async move {
-            api.expect(
-                Method::PATCH,
-                "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status",
-                &["fieldManager=seccompd-status-writer", "force=true"],
-                StatusCode::OK,
-                json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
-                       "metadata": {"name": "p"}, "spec": {"defaultAction": "SCMP_ACT_ALLOW"}}),
-            )
-            .await;
+            api.expect_apply(STATUS, STATUS_MANAGER, answer()).await;
             api
         });
         let profiles = Api::<SeccompProfile>::all(client);
