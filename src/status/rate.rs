@@ -1,7 +1,54 @@
-//! The status writer's budget of API writes: a token bucket, so that a burst of report
-//! changes on a large cluster becomes a steady trickle of status writes instead of a storm.
+//! The status writer's pace of API writes: a token bucket, so that a burst of report changes
+//! on a large cluster becomes a steady trickle of status writes instead of a storm, and a
+//! pacer, so that a profile on its way to many nodes is not rewritten for every node that
+//! confirms it (each status write reaches every agent's watch).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use crate::api::{Phase, SeccompProfileStatus};
+
+/// How often at most the status of a profile still on its way to every node (Pending or
+/// Partial, same generation) is rewritten only to move its count.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When each profile's status was last written.
+#[derive(Clone, Debug, Default)]
+pub struct ProgressPacer {
+    written: BTreeMap<String, Instant>,
+}
+
+impl ProgressPacer {
+    /// `None` to write `next` now; `Some(due)` when it only moves the progress of a profile on
+    /// its way (see [`PROGRESS_INTERVAL`]) and can wait until `due`. Every other change (a
+    /// new generation, Installed, Invalid, Error, the first status) is written at once.
+    pub fn hold(
+        &self,
+        name: &str,
+        previous: Option<&SeccompProfileStatus>,
+        next: &SeccompProfileStatus,
+        now: Instant,
+    ) -> Option<Instant> {
+        let on_the_way =
+            |s: &SeccompProfileStatus| matches!(s.phase, Some(Phase::Pending | Phase::Partial));
+        let previous = previous?;
+        let only_progress = on_the_way(previous)
+            && on_the_way(next)
+            && previous.observed_generation == next.observed_generation;
+        let due = *self.written.get(name)? + PROGRESS_INTERVAL;
+        (only_progress && due > now).then_some(due)
+    }
+
+    /// Notes that `name`'s status was written at `now`.
+    pub fn written(&mut self, name: &str, now: Instant) {
+        self.written.insert(name.to_string(), now);
+    }
+
+    /// Forgets the profiles for which `keep` is false.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.written.retain(|name, _| keep(name));
+    }
+}
 
 /// A token bucket holding at most `per_second` tokens, refilled at `per_second` a second.
 #[derive(Clone, Debug)]
@@ -36,6 +83,60 @@ impl WriteBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status(phase: Phase, generation: i64) -> SeccompProfileStatus {
+        SeccompProfileStatus {
+            phase: Some(phase),
+            observed_generation: Some(generation),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn progress_alone_waits_for_its_interval_and_news_does_not() {
+        let t0 = Instant::now();
+        let mut pacer = ProgressPacer::default();
+        let partial = status(Phase::Partial, 2);
+        assert_eq!(
+            pacer.hold("p", None, &partial, t0),
+            None,
+            "the first status"
+        );
+        pacer.written("p", t0);
+        let pending = status(Phase::Pending, 2);
+        let soon = t0 + Duration::from_millis(300);
+        assert_eq!(
+            pacer.hold("p", Some(&pending), &partial, soon),
+            Some(t0 + PROGRESS_INTERVAL)
+        );
+        assert_eq!(
+            pacer.hold("p", Some(&pending), &partial, t0 + PROGRESS_INTERVAL),
+            None
+        );
+        for news in [
+            status(Phase::Installed, 2),
+            status(Phase::Error, 2),
+            status(Phase::Invalid, 2),
+            status(Phase::Partial, 3),
+        ] {
+            assert_eq!(
+                pacer.hold("p", Some(&partial), &news, soon),
+                None,
+                "{news:?}"
+            );
+        }
+        assert_eq!(
+            pacer.hold("q", Some(&pending), &partial, soon),
+            None,
+            "another profile"
+        );
+        pacer.retain(|name| name != "p");
+        assert_eq!(
+            pacer.hold("p", Some(&pending), &partial, soon),
+            None,
+            "forgotten"
+        );
+    }
 
     #[test]
     fn a_full_bucket_lets_a_burst_through_then_spaces_writes() {

@@ -3,7 +3,7 @@
 //! elected replica watches reports, so a node's report reaches one reader instead of every
 //! node; only nodes the agents' DaemonSet runs on count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::rate::WriteBudget;
+use super::rate::{ProgressPacer, WriteBudget};
 use super::summary::{ProfileFacts, runs_agent, summarize};
 use super::tracker::{Revisit, Snapshot, Tracker};
 use crate::api::{SeccompNodeReport, SeccompProfile};
@@ -180,9 +180,13 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Met
         }
     }
     let api = Api::<SeccompProfile>::all(client);
-    let mut budget = WriteBudget::new(settings.writes_per_second, Instant::now());
+    let mut pace = Pace {
+        budget: WriteBudget::new(settings.writes_per_second, Instant::now()),
+        progress: ProgressPacer::default(),
+    };
     let mut tracker = Tracker::default();
     let mut failed = BTreeSet::new();
+    let mut held: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
         report_changes.pass_begins();
         let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents);
@@ -190,16 +194,27 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Met
             Revisit::All => snapshot.profiles.keys().cloned().collect(),
             Revisit::Some(names) => names,
         };
-        // Writes that failed are tried again whether or not anything changed since.
+        // Writes that failed are tried again whether or not anything changed since, and
+        // progress that was held back is written once its time has come.
         todo.extend(std::mem::take(&mut failed));
+        let now = Instant::now();
+        todo.extend(
+            held.extract_if(.., |_, due| *due <= now)
+                .map(|(name, _)| name),
+        );
+        pace.progress
+            .retain(|name| snapshot.profiles.contains_key(name));
         for name in todo {
             let Some(profile) = snapshot.profiles.get(&name) else {
                 continue;
             };
             let facts = tracker.facts(&snapshot, profile);
-            match write_one(&api, profile, &facts, &mut budget, metrics).await {
+            match write_one(&api, profile, &facts, &mut pace, metrics).await {
                 Ok(Written::Yes) => metrics.record_status_written(),
                 Ok(Written::Unchanged) => {}
+                Ok(Written::Later(due)) => {
+                    held.insert(name, due);
+                }
                 Err(err) => {
                     warn!(%err, "status write failed; retrying");
                     metrics.record_api_error();
@@ -207,12 +222,16 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Met
                 }
             }
         }
-        report_changes.pass_ends(failed.is_empty());
-        let wait = if failed.is_empty() {
-            Duration::from_secs(300)
-        } else {
-            Duration::from_secs(2)
-        };
+        report_changes.pass_ends(failed.is_empty() && held.is_empty());
+        let retry = (!failed.is_empty()).then(|| Instant::now() + Duration::from_secs(2));
+        let wait = held
+            .values()
+            .copied()
+            .chain(retry)
+            .min()
+            .map_or(Duration::from_secs(300), |due| {
+                due.saturating_duration_since(Instant::now())
+            });
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -267,14 +286,23 @@ enum Written {
     Yes,
     /// The status already said what it would have written.
     Unchanged,
+    /// The change only moves the progress of a profile written a moment ago: written at
+    /// this time if nothing else changes it first.
+    Later(Instant),
 }
 
-/// Writes `profile`'s status, summarized from `facts`, if it changed, once `budget` allows.
+/// How fast statuses are written: the write budget, and the pacer of progress-only changes.
+struct Pace {
+    budget: WriteBudget,
+    progress: ProgressPacer,
+}
+
+/// Writes `profile`'s status, summarized from `facts`, if it changed, once `pace` allows.
 async fn write_one(
     api: &Api<SeccompProfile>,
     profile: &SeccompProfile,
     facts: &ProfileFacts<'_>,
-    budget: &mut WriteBudget,
+    pace: &mut Pace,
     metrics: &Metrics,
 ) -> Result<Written, StatusError> {
     let name = profile.name_any();
@@ -283,7 +311,13 @@ async fn write_one(
     if profile.status.as_ref() == Some(&status) {
         return Ok(Written::Unchanged);
     }
-    if let Some(wait) = budget.take(Instant::now()) {
+    if let Some(due) = pace
+        .progress
+        .hold(&name, profile.status.as_ref(), &status, Instant::now())
+    {
+        return Ok(Written::Later(due));
+    }
+    if let Some(wait) = pace.budget.take(Instant::now()) {
         metrics.record_status_write_throttled();
         tokio::time::sleep(wait).await;
     }
@@ -302,6 +336,7 @@ async fn write_one(
         name: name.clone(),
         source,
     })?;
+    pace.progress.written(&name, Instant::now());
     Ok(Written::Yes)
 }
 
@@ -376,6 +411,13 @@ mod tests {
 
     const STATUS: &str = "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status";
 
+    fn pace(budget: WriteBudget) -> Pace {
+        Pace {
+            budget,
+            progress: ProgressPacer::default(),
+        }
+    }
+
     /// The API server's answer to a status apply.
     fn answer() -> Value {
         json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
@@ -399,9 +441,9 @@ mod tests {
             (got, api)
         });
         let profiles = Api::<SeccompProfile>::all(client);
-        let mut budget = WriteBudget::new(1, Instant::now());
+        let mut pace = pace(WriteBudget::new(1, Instant::now()));
         let facts = tracker.facts(&snap, &p);
-        write_one(&profiles, &p, &facts, &mut budget, &Metrics::default())
+        write_one(&profiles, &p, &facts, &mut pace, &Metrics::default())
             .await
             .unwrap();
         let (body, api) = server.await.unwrap();
@@ -447,17 +489,39 @@ mod tests {
         let (snap, tracker) = seen(&current, &reports);
         let (client, api) = mock_client();
         let profiles = Api::<SeccompProfile>::all(client);
-        let mut budget = WriteBudget::new(1, Instant::now());
+        let mut pace = pace(WriteBudget::new(1, Instant::now()));
         let facts = tracker.facts(&snap, &current);
-        write_one(
+        write_one(&profiles, &current, &facts, &mut pace, &Metrics::default())
+            .await
+            .unwrap();
+        drop(profiles);
+        api.expect_no_more().await;
+    }
+
+    #[tokio::test]
+    async fn progress_written_a_moment_ago_is_held_back_without_a_request() {
+        let pending = json!({"phase": "Pending", "observedGeneration": 3, "installed": "0/2"});
+        let p = profile(Some(pending));
+        let hash = expected_hash(&p);
+        let (snap, tracker) = seen(&p, &[report("node1", &hash)]);
+        let (client, api) = mock_client();
+        let profiles = Api::<SeccompProfile>::all(client);
+        let mut pace = pace(WriteBudget::new(1, Instant::now()));
+        let written = Instant::now();
+        pace.progress.written("p", written);
+        let got = write_one(
             &profiles,
-            &current,
-            &facts,
-            &mut budget,
+            &p,
+            &tracker.facts(&snap, &p),
+            &mut pace,
             &Metrics::default(),
         )
         .await
         .unwrap();
+        assert!(
+            matches!(got, Written::Later(due) if due == written + crate::status::rate::PROGRESS_INTERVAL),
+            "Partial 1/2 after Pending 0/2 waits"
+        );
         drop(profiles);
         api.expect_no_more().await;
     }
@@ -474,14 +538,18 @@ mod tests {
         });
         let profiles = Api::<SeccompProfile>::all(client);
         let start = Instant::now();
-        let mut budget = WriteBudget::new(1, start);
-        assert_eq!(budget.take(start), None, "the one write of this second");
+        let mut pace = pace(WriteBudget::new(1, start));
+        assert_eq!(
+            pace.budget.take(start),
+            None,
+            "the one write of this second"
+        );
         let metrics = Metrics::default();
         write_one(
             &profiles,
             &p,
             &tracker.facts(&snap, &p),
-            &mut budget,
+            &mut pace,
             &metrics,
         )
         .await
