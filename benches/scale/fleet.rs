@@ -195,7 +195,6 @@ impl Fleet {
             .env("NODE_NAME", &node.name)
             .env("KUBELET_ROOT", &node.root)
             .env("HEALTH_ADDR", format!("127.0.0.1:{}", node.port))
-            .env("STATUS_WRITER", "false")
             .env("RUST_LOG", "info")
             .env(RUN_ENV, &self.run_id)
             .stdin(Stdio::null())
