@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::decide::{desired, pods};
 use crate::api::SeccompProfile;
-use crate::apiserver::{WatchTask, reflect};
+use crate::apiserver::{WatchTask, reflect, reflect_specs};
 use crate::telemetry::{ChangeClock, ClockedWake};
 
 /// The reflector stores the loop reads.
@@ -36,7 +36,8 @@ impl Sources {
         wake: &Arc<Notify>,
         profile_changes: Arc<ChangeClock>,
     ) -> Self {
-        let (profiles, profiles_watch) = reflect(
+        // Specs only: the status writer's writes would otherwise wake every agent for nothing.
+        let (profiles, profiles_watch) = reflect_specs(
             Api::<SeccompProfile>::all(client.clone()),
             watcher::Config::default(),
             desired::slim,

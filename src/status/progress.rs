@@ -8,7 +8,7 @@
 //! that epoch) or none. Nodes never list what they have installed, so a report stays small
 //! however many profiles there are, and a change costs work for the changed profile only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::api::SeccompNodeReportSpec;
 use crate::profile::digest::SetDigest;
@@ -36,6 +36,11 @@ pub enum Holding {
     Unconfirmed,
 }
 
+/// How many past epochs' digests are kept, so that a node whose report is a few changes
+/// behind (as every node is during a burst of changes) still confirms the epoch it has
+/// reached, instead of confirming nothing until the burst is over.
+pub const RECENT_EPOCHS: usize = 1024;
+
 /// The controller's memory of expectations and of the epoch each node has confirmed.
 #[derive(Clone, Debug, Default)]
 pub struct Progress {
@@ -46,6 +51,11 @@ pub struct Progress {
     by_epoch: BTreeMap<u64, BTreeSet<String>>,
     /// Per node, the latest epoch its digest matched.
     confirmed: BTreeMap<String, u64>,
+    /// The digests of the last [`RECENT_EPOCHS`] epochs (oldest first), and by digest the
+    /// latest epoch that had it.
+    recent: VecDeque<(u64, SetDigest)>,
+    /// By digest: the latest epoch with that digest and how many profiles it expected.
+    recent_by_digest: HashMap<SetDigest, (u64, usize)>,
 }
 
 impl Progress {
@@ -77,13 +87,53 @@ impl Progress {
                 .or_default()
                 .insert(name.to_string());
         }
+        self.remember_epoch();
         true
     }
 
-    /// Compares node `node`'s report with the expected set. Returns the profiles whose state on
-    /// this node may differ from what the last call knew (all of them, the first time the
-    /// node confirms anything).
+    /// Notes the digest of the epoch that just began, forgetting the oldest beyond
+    /// [`RECENT_EPOCHS`].
+    fn remember_epoch(&mut self) {
+        self.recent.push_back((self.epoch, self.digest));
+        self.recent_by_digest
+            .insert(self.digest, (self.epoch, self.expected.len()));
+        while self.recent.len() > RECENT_EPOCHS {
+            if let Some((epoch, digest)) = self.recent.pop_front()
+                && self.recent_by_digest.get(&digest).map(|(e, _)| *e) == Some(epoch)
+            {
+                self.recent_by_digest.remove(&digest);
+            }
+        }
+    }
+
+    /// Compares node `node`'s report with the expected set, now or (for a report without
+    /// exceptions) at a recent epoch. Returns the profiles whose state on this node may differ
+    /// from what the last call knew (all of them, the first time the node confirms anything).
     pub fn observe(&mut self, node: &str, report: &SeccompNodeReportSpec) -> BTreeSet<String> {
+        let Some(reached) = self.epoch_of(report) else {
+            return BTreeSet::new();
+        };
+        let before = self.confirmed.get(node).copied();
+        if before.is_some_and(|b| b >= reached) {
+            return BTreeSet::new();
+        }
+        self.confirmed.insert(node.to_string(), reached);
+        match before {
+            Some(before) => self
+                .by_epoch
+                .range(before + 1..=reached)
+                .flat_map(|(_, names)| names.iter().cloned())
+                .collect(),
+            None => self
+                .by_epoch
+                .range(..=reached)
+                .flat_map(|(_, names)| names.iter().cloned())
+                .collect(),
+        }
+    }
+
+    /// The latest epoch whose expected set `report` shows installed, less its exceptions.
+    fn epoch_of(&self, report: &SeccompNodeReportSpec) -> Option<u64> {
         let mut digest = self.digest;
         let mut installable = self.expected.len();
         for exception in &report.exceptions {
@@ -92,17 +142,18 @@ impl Progress {
                 installable -= 1;
             }
         }
-        if digest != report.installed_digest || installable != report.installed as usize {
-            return BTreeSet::new();
+        if digest == report.installed_digest && installable == report.installed as usize {
+            return Some(self.epoch);
         }
-        match self.confirmed.insert(node.to_string(), self.epoch) {
-            Some(before) => self
-                .by_epoch
-                .range(before + 1..)
-                .flat_map(|(_, names)| names.iter().cloned())
-                .collect(),
-            None => self.expected.keys().cloned().collect(),
+        // Exceptions are subtracted with today's hashes, which an older epoch may not have
+        // had: only a report without any is compared with the past.
+        if !report.exceptions.is_empty() {
+            return None;
         }
+        self.recent_by_digest
+            .get(&report.installed_digest)
+            .filter(|(_, count)| *count == report.installed as usize)
+            .map(|(epoch, _)| *epoch)
     }
 
     /// The current epoch: it moves whenever an expectation changes.
@@ -242,6 +293,45 @@ mod tests {
         assert_eq!(changed, names(&["a", "new"]));
         p.forget("n1");
         assert_eq!(p.holding("n1", "a"), Holding::Unconfirmed);
+    }
+
+    #[test]
+    fn a_node_a_few_changes_behind_confirms_the_epoch_it_reached() {
+        let mut p = Progress::default();
+        p.expect("a", Some(&h("A")));
+        p.observe("n1", &report(&[("a", "A")], &[]));
+        p.expect("b", Some(&h("B")));
+        p.expect("c", Some(&h("C")));
+        p.expect("d", Some(&h("D")));
+        // The node has b, not yet c and d.
+        let changed = p.observe("n1", &report(&[("a", "A"), ("b", "B")], &[]));
+        assert_eq!(changed, names(&["b"]));
+        assert_eq!(p.holding("n1", "b"), Holding::Current);
+        assert_eq!(p.holding("n1", "c"), Holding::Unconfirmed);
+        // An older report again (a lagging watch) takes nothing back.
+        assert!(p.observe("n1", &report(&[("a", "A")], &[])).is_empty());
+        assert_eq!(p.holding("n1", "b"), Holding::Current);
+        let changed = p.observe(
+            "n1",
+            &report(&[("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")], &[]),
+        );
+        assert_eq!(changed, names(&["c", "d"]));
+        // A node that first reports an older set confirms only what that set holds.
+        let changed = p.observe("n2", &report(&[("a", "A"), ("b", "B")], &[]));
+        assert_eq!(changed, names(&["a", "b"]));
+        assert_eq!(p.holding("n2", "c"), Holding::Unconfirmed);
+    }
+
+    #[test]
+    fn epochs_older_than_the_window_are_forgotten() {
+        let mut p = Progress::default();
+        p.expect("first", Some(&h("1")));
+        for i in 0..RECENT_EPOCHS {
+            p.expect(&format!("p{i}"), Some(&h(&i.to_string())));
+        }
+        assert!(p.observe("n1", &report(&[("first", "1")], &[])).is_empty());
+        assert_eq!(p.recent.len(), RECENT_EPOCHS);
+        assert_eq!(p.recent_by_digest.len(), RECENT_EPOCHS);
     }
 
     #[test]
