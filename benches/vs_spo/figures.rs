@@ -326,7 +326,7 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
     );
     let width = rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
     println!(
-        "| {:<width$} | {:>12} | {:>12} | {:>9} |",
+        "| {:<width$} | {:>12} | {:>12} | {:>12} |",
         "figure", "seccompd", "SPO", "SPO/seccompd"
     );
     println!(
