@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::apimetrics::Scrape;
 use crate::procs::Usage;
+use crate::stats::percentile_ms;
 
 /// Everything one run (N simulated nodes, P profiles) measured.
 #[derive(Default)]
@@ -44,17 +45,6 @@ pub struct RunFigures {
     pub writer_rss_kib: u64,
     pub apiserver: Usage,
     pub etcd: Usage,
-}
-
-/// Nearest-rank percentile of `samples` in milliseconds (0 when there are none).
-pub fn percentile_ms(samples: &[Duration], p: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1000.0
 }
 
 impl RunFigures {

@@ -65,14 +65,18 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+#[path = "../shared/apimetrics.rs"]
 mod apimetrics;
 mod bulk;
 mod figures;
 mod fleet;
 mod plot;
+#[path = "../shared/procs.rs"]
 mod procs;
 mod profiles;
 mod run;
+#[path = "../shared/stats.rs"]
+mod stats;
 mod tracker;
 
 use std::panic::AssertUnwindSafe;
