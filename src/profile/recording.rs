@@ -40,6 +40,14 @@ impl RecordedCalls {
         }
     }
 
+    /// The names per ABI, each sorted, ABIs in declaration order.
+    pub fn by_arch(&self) -> impl Iterator<Item = (Arch, &BTreeSet<String>)> {
+        self.by_arch
+            .iter()
+            .filter(|(_, names)| !names.is_empty())
+            .map(|(arch, names)| (*arch, names))
+    }
+
     /// The distinct names over all ABIs, sorted.
     pub fn names(&self) -> BTreeSet<&str> {
         self.by_arch
@@ -241,6 +249,9 @@ mod tests {
         assert_eq!(profile_name_for("./My_Tool"), "my-tool");
         assert_eq!(profile_name_for("/bin/["), FALLBACK_PROFILE_NAME);
         assert_eq!(profile_name_for("..."), FALLBACK_PROFILE_NAME);
+        // The built-in recording profile's name is reserved.
+        assert!(!validate_profile_name(crate::profile::limits::RECORD_PROFILE).is_valid());
+        assert_eq!(profile_name_for("/usr/bin/record"), FALLBACK_PROFILE_NAME);
         assert_eq!(profile_name_for(""), FALLBACK_PROFILE_NAME);
         let long = "a".repeat(300);
         let name = profile_name_for(&long);
