@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use k8s_openapi::api::core::v1::Pod;
 use kube::core::{Selector, SelectorExt};
 
 use super::cgroup::{ContainerId, PodUid};
@@ -38,6 +39,47 @@ pub struct PodView {
     pub containers: HashMap<ContainerId, String>,
 }
 
+impl PodView {
+    /// What a pod object says; `None` without a uid or name.
+    pub fn of(pod: &Pod) -> Option<Self> {
+        let meta = &pod.metadata;
+        let status = pod.status.as_ref();
+        let phase = status.and_then(|s| s.phase.as_deref());
+        let statuses = status.into_iter().flat_map(|s| {
+            [
+                &s.container_statuses,
+                &s.init_container_statuses,
+                &s.ephemeral_container_statuses,
+            ]
+            .into_iter()
+            .flatten()
+            .flatten()
+        });
+        let mut containers = HashMap::new();
+        for c in statuses {
+            // A restarted container's previous instance recorded calls too.
+            let previous = c
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .and_then(|t| t.container_id.as_deref());
+            for id in [c.container_id.as_deref(), previous].into_iter().flatten() {
+                if let Some(id) = ContainerId::from_status(id) {
+                    containers.insert(id, c.name.clone());
+                }
+            }
+        }
+        Some(Self {
+            uid: PodUid(meta.uid.clone()?),
+            name: meta.name.clone()?,
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            labels: meta.labels.clone().unwrap_or_default(),
+            ended: matches!(phase, Some("Succeeded" | "Failed")),
+            containers,
+        })
+    }
+}
+
 /// A recording's selector, checked once.
 #[derive(Clone, Debug)]
 pub struct Selection {
@@ -55,6 +97,11 @@ impl Selection {
             namespace: namespace.to_string(),
             selector,
         })
+    }
+
+    /// The selector, for listing the selected pods.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
     }
 
     /// Whether the recording selects `pod`.
@@ -418,6 +465,49 @@ mod tests {
         assert_eq!(out.status.phase, Some(RecordingPhase::Completed));
         assert_eq!(out.status.lost_records, 4);
         assert!(out.status.message.unwrap().contains("4 audit record"));
+    }
+
+    #[test]
+    fn a_pod_object_gives_its_containers_by_id_and_whether_it_ended() {
+        let id = |c: char| c.to_string().repeat(64);
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "ls"}},
+            "status": {
+                "phase": "Succeeded",
+                "containerStatuses": [{
+                    "name": "main", "image": "i", "imageID": "", "ready": false,
+                    "restartCount": 1, "containerID": format!("containerd://{}", id('a')),
+                    "lastState": {"terminated": {"exitCode": 1,
+                        "containerID": format!("containerd://{}", id('b'))}}
+                }],
+                "initContainerStatuses": [{
+                    "name": "init", "image": "i", "imageID": "", "ready": false,
+                    "restartCount": 0, "containerID": format!("containerd://{}", id('c'))
+                }]
+            }
+        }))
+        .unwrap();
+        let view = PodView::of(&pod).unwrap();
+        assert!(view.ended);
+        assert_eq!((view.name.as_str(), view.namespace.as_str()), ("p", "ns"));
+        assert_eq!(view.labels["app"], "ls");
+        let mut names: Vec<(String, String)> = view
+            .containers
+            .iter()
+            .map(|(k, v)| (k.0[..1].to_string(), v.clone()))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ("a".to_string(), "main".to_string()),
+                ("b".to_string(), "main".to_string()),
+                ("c".to_string(), "init".to_string())
+            ]
+        );
+        let mut running = pod.clone();
+        running.status.as_mut().unwrap().phase = Some("Running".to_string());
+        assert!(!PodView::of(&running).unwrap().ended);
     }
 
     #[test]

@@ -1,0 +1,118 @@
+//! The recorder's audit source on this host (needs root: `CAP_AUDIT_READ` and
+//! `CAP_AUDIT_CONTROL` in the host's namespaces): `ls /` run by `seccompd run` under the
+//! built-in recording profile (SCMP_ACT_LOG) sends one record per call to the audit
+//! multicast group, and the calls they name are exactly those `seccompd record` (seccomp user
+//! notification) records for the same command. The kernel's `audit_lost` counter is readable.
+
+mod cli_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cli_support::seccompd;
+use seccompd::agent::decide::builtin::record_spec;
+use seccompd::profile::compile::native_arch;
+use seccompd::profile::decode::{Document, decode};
+use seccompd::profile::render::render;
+use seccompd::profile::resolve::resolve;
+use seccompd::recorder::audit_socket::{AuditReader, Received, audit_lost};
+use seccompd::recorder::decide::audit::{HostPid, SeccompRecord};
+
+/// How long the records of a finished command may take to arrive.
+const ARRIVAL: Duration = Duration::from_secs(5);
+
+/// Starts a thread that forwards every seccomp record of the multicast group.
+fn listen() -> mpsc::Receiver<SeccompRecord> {
+    let mut reader = AuditReader::subscribe().expect("joining the audit multicast group");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        loop {
+            match reader.receive().expect("receiving audit records") {
+                Received::Seccomp(text) => {
+                    let record = SeccompRecord::parse(&text).expect("a seccomp record");
+                    if tx.send(record).is_err() {
+                        return;
+                    }
+                }
+                Received::Overflow => panic!("the audit socket overflowed"),
+                Received::Other => {}
+            }
+        }
+    });
+    rx
+}
+
+/// The names `seccompd record` records for `ls /`.
+fn recorded_by_notification(dir: &Path) -> BTreeSet<String> {
+    let out = dir.join("ls.yaml");
+    let rec = seccompd(&["record", "-o", out.to_str().unwrap(), "--", "ls", "/"]);
+    assert_eq!(rec.code, 0, "{}", rec.stderr);
+    rec.assert_stdout_has("usr");
+    let bytes = std::fs::read(&out).unwrap();
+    let Some(Document::Resource(res)) = decode(&bytes).unwrap().pop() else {
+        panic!("a SeccompProfile expected")
+    };
+    res.spec.syscalls[0].names.iter().cloned().collect()
+}
+
+#[test]
+fn a_command_under_the_recording_profile_sends_every_call_to_the_multicast_group() {
+    let arch = native_arch().expect("a known architecture");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("record.json");
+    let oci = resolve("record", &record_spec(arch), |_| None).unwrap();
+    std::fs::write(&profile, render(&oci).bytes).unwrap();
+    let lost_before = audit_lost().expect("AUDIT_GET (run as root)");
+
+    let records = listen();
+    let child = Command::new(env!("CARGO_BIN_EXE_seccompd"))
+        .args([
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--",
+            "ls",
+            "/",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting seccompd run");
+    let pid = HostPid(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "usr")
+    );
+
+    // `seccompd run` execs `ls` in its own process, so every record of the command has its
+    // PID; the last call is exit_group.
+    let mut audited = BTreeSet::new();
+    let deadline = Instant::now() + ARRIVAL;
+    while !audited.contains("exit_group") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let record = records
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no exit_group within {ARRIVAL:?}; got {audited:?}"));
+        if record.pid == pid {
+            let call = record.call().expect("a call libseccomp names");
+            assert_eq!(call.arch, arch);
+            assert!(
+                record.comm == "ls" || record.comm == "seccompd",
+                "{record:?}"
+            );
+            audited.insert(call.name);
+        }
+    }
+    assert_eq!(
+        audited,
+        recorded_by_notification(dir.path()),
+        "the audit records name exactly the calls seccompd record sees"
+    );
+    let lost_after = audit_lost().expect("AUDIT_GET");
+    assert!(lost_after >= lost_before);
+}
