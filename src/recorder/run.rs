@@ -420,3 +420,160 @@ async fn apply_profile(
         .with_context(|| format!("writing SeccompProfile {name}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{Method, StatusCode};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::apiserver::mock::mock_client;
+    use crate::recorder::decide::audit::NamedCall;
+    use crate::recorder::decide::cgroup::{Attribution, ContainerId};
+
+    const RECORDING: &str =
+        "/apis/seccompd.dev/v1alpha1/namespaces/default/seccompprofilerecordings/rec/status";
+    const ID: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn recording(status: Value, version: &str) -> Value {
+        json!({
+            "apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfileRecording",
+            "metadata": {"name": "rec", "namespace": "default", "uid": "rec-uid",
+                         "resourceVersion": version},
+            "spec": {"podSelector": {"matchLabels": {"app": "ls"}}, "profileName": "ls"},
+            "status": status,
+        })
+    }
+
+    fn ended_pod() -> Value {
+        json!({
+            "metadata": {"name": "ls-1", "namespace": "default", "uid": "pod-uid",
+                         "labels": {"app": "ls"}},
+            "spec": {"nodeName": "node1", "containers": [{"name": "main"}]},
+            "status": {"phase": "Succeeded", "containerStatuses": [{
+                "name": "main", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "containerID": format!("containerd://{ID}")}]},
+        })
+    }
+
+    /// One tick of a recording whose only pod has ended: this node's part, then (every part
+    /// being final) the profile and the outcome, over the status it was decided from; the next
+    /// tick finds it Completed and writes nothing.
+    #[tokio::test]
+    async fn an_ended_pod_gives_the_part_the_profile_and_the_outcome_in_that_order() {
+        let (client, mut api) = mock_client();
+        let mut recorder = Recorder {
+            client,
+            node: "node1".to_string(),
+            arch: Arch::X86_64,
+            tally: NodeTally::default(),
+            pods: HashMap::new(),
+            written: HashMap::new(),
+            kernel_lost_readable: false,
+        };
+        let at = Attribution {
+            pod: PodUid("pod-uid".to_string()),
+            container: ContainerId(ID.to_string()),
+        };
+        for name in ["write", "read"] {
+            let call = NamedCall {
+                arch: Arch::X86_64,
+                name: name.to_string(),
+            };
+            recorder.note(Seen::Call(at.clone(), call));
+        }
+        let pod: Pod = serde_json::from_value(ended_pod()).unwrap();
+        let views = vec![PodView::of(&pod).unwrap()];
+        let rec: SeccompProfileRecording =
+            serde_json::from_value(recording(json!({}), "6")).unwrap();
+
+        let server = tokio::spawn(async move {
+            let part = api
+                .expect(
+                    Method::PATCH,
+                    RECORDING,
+                    &["fieldManager=seccompd-recorder-node1", "force=true"],
+                    StatusCode::OK,
+                    recording(json!({}), "7"),
+                )
+                .await;
+            let want_part = json!({"nodeName": "node1", "pods": ["ls-1"],
+                "calls": [{"arch": "SCMP_ARCH_X86_64", "names": ["read", "write"]}],
+                "finished": true, "lostRecords": 0});
+            assert_eq!(part.body["status"], json!({"nodes": [want_part.clone()]}));
+            assert_eq!(part.body["metadata"]["name"], "rec");
+            api.expect(
+                Method::GET,
+                RECORDING,
+                &[],
+                StatusCode::OK,
+                recording(json!({"nodes": [want_part]}), "7"),
+            )
+            .await;
+            api.expect(
+                Method::GET,
+                "/api/v1/namespaces/default/pods",
+                &["labelSelector=app%3Dls"],
+                StatusCode::OK,
+                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {},
+                       "items": [ended_pod()]}),
+            )
+            .await;
+            let profile = api
+                .expect(
+                    Method::PATCH,
+                    "/apis/seccompd.dev/v1alpha1/seccompprofiles/ls",
+                    &["fieldManager=seccompd-recorder", "force=true"],
+                    StatusCode::OK,
+                    json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
+                           "metadata": {"name": "ls"}, "spec": {"defaultAction": "SCMP_ACT_ERRNO"}}),
+                )
+                .await;
+            assert_eq!(profile.body["kind"], "SeccompProfile");
+            assert_eq!(profile.body["spec"]["defaultAction"], "SCMP_ACT_ERRNO");
+            assert_eq!(
+                profile.body["spec"]["syscalls"][0]["names"],
+                json!(["read", "write"])
+            );
+            assert_eq!(
+                profile.body["metadata"]["annotations"][RECORDED_BY],
+                "default/rec"
+            );
+            let outcome = api
+                .expect(
+                    Method::PATCH,
+                    RECORDING,
+                    &["fieldManager=seccompd-recorder", "force=true"],
+                    StatusCode::OK,
+                    recording(json!({}), "8"),
+                )
+                .await;
+            assert_eq!(outcome.body["metadata"]["resourceVersion"], "7");
+            let status = &outcome.body["status"];
+            assert_eq!(status["phase"], "Completed");
+            assert_eq!(status["profile"], "ls");
+            assert_eq!(
+                (&status["podsSeen"], &status["callsRecorded"]),
+                (&json!(1), &json!(2))
+            );
+            assert!(
+                status.get("nodes").is_none(),
+                "each node writes its own part"
+            );
+            // The next tick: the part is as written; the recording is Completed.
+            api.expect(
+                Method::GET,
+                RECORDING,
+                &[],
+                StatusCode::OK,
+                recording(json!({"phase": "Completed"}), "8"),
+            )
+            .await;
+            api
+        });
+        recorder.tick_one(&rec, &views, 0).await.unwrap();
+        recorder.tick_one(&rec, &views, 0).await.unwrap();
+        drop(recorder);
+        server.await.unwrap().expect_no_more().await;
+    }
+}
