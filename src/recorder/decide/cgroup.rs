@@ -148,6 +148,22 @@ mod tests {
         assert_eq!(attribute(&text), want());
     }
 
+    /// As read on the test cluster's machine (cgroup v1, cgroupfs, node2 under /node2).
+    #[test]
+    fn cgroup_v1_lines_of_this_machine() {
+        let text = "9:name=systemd:/node2/kubepods/burstable/pod6a788be9-7e55-4549-b0a6-7077f3a6f2f4/feac2e2d8403bf2c67c06c20809044482dbf72348e941eee09f56e6daaec8651\n8:pids:/node2/kubepods/burstable/pod6a788be9-7e55-4549-b0a6-7077f3a6f2f4/feac2e2d8403bf2c67c06c20809044482dbf72348e941eee09f56e6daaec8651\n";
+        assert_eq!(
+            attribute(text),
+            Some(Attribution {
+                pod: PodUid("6a788be9-7e55-4549-b0a6-7077f3a6f2f4".to_string()),
+                container: ContainerId(
+                    "feac2e2d8403bf2c67c06c20809044482dbf72348e941eee09f56e6daaec8651".to_string()
+                ),
+            })
+        );
+        assert_eq!(attribute("9:name=systemd:/\n8:pids:/\n"), None);
+    }
+
     #[test]
     fn host_processes_and_pod_level_cgroups_are_no_container() {
         assert_eq!(attribute("0::/system.slice/containerd.service\n"), None);
