@@ -2,7 +2,7 @@
 //! `CAP_AUDIT_CONTROL` in the host's namespaces): `ls /` run by `seccompd run` under the
 //! built-in recording profile (SCMP_ACT_LOG) sends one record per call to the audit
 //! multicast group, and the calls they name are exactly those `seccompd record` (seccomp user
-//! notification) records for the same command. The kernel's `audit_lost` counter is readable.
+//! notification) records for the same command. The kernel's audit status (`audit_lost`) is readable.
 
 mod cli_support;
 
@@ -18,7 +18,7 @@ use seccompd::profile::compile::native_arch;
 use seccompd::profile::decode::{Document, decode};
 use seccompd::profile::render::render;
 use seccompd::profile::resolve::resolve;
-use seccompd::recorder::audit_socket::{AuditReader, Received, audit_lost};
+use seccompd::recorder::audit_socket::{AuditReader, Received, audit_status};
 use seccompd::recorder::decide::audit::{HostPid, SeccompRecord};
 
 /// How long the records of a finished command may take to arrive.
@@ -65,7 +65,8 @@ fn a_command_under_the_recording_profile_sends_every_call_to_the_multicast_group
     let profile = dir.path().join("record.json");
     let oci = resolve("record", &record_spec(arch), |_| None).unwrap();
     std::fs::write(&profile, render(&oci).bytes).unwrap();
-    let lost_before = audit_lost().expect("AUDIT_GET (run as root)");
+    let before = audit_status().expect("AUDIT_GET (run as root)");
+    eprintln!("kernel audit status: {before:?}");
 
     let records = listen();
     let child = Command::new(env!("CARGO_BIN_EXE_seccompd"))
@@ -113,6 +114,6 @@ fn a_command_under_the_recording_profile_sends_every_call_to_the_multicast_group
         recorded_by_notification(dir.path()),
         "the audit records name exactly the calls seccompd record sees"
     );
-    let lost_after = audit_lost().expect("AUDIT_GET");
-    assert!(lost_after >= lost_before);
+    let after = audit_status().expect("AUDIT_GET");
+    assert!(after.lost >= before.lost);
 }

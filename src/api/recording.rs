@@ -29,7 +29,9 @@ fn profile_name_rule() -> kube::core::Rule {
 /// Needs the recorder (an opt-in DaemonSet; see the README). The recorded pods must run under
 /// the built-in profile that logs every call:
 /// `securityContext.seccompProfile: {type: Localhost, localhostProfile: seccompd/record.json}`.
-/// Create the recording before the pods: calls made before it exists are not recorded.
+/// The recorder notes the calls of every container on its node that runs under that profile,
+/// so the recording may come before or after its pods, as long as the recorder ran while they
+/// did.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "seccompd.dev",

@@ -105,10 +105,20 @@ impl AuditReader {
     }
 }
 
-/// How many records the kernel has dropped since boot (`audit_lost`), of any kind: when its
-/// backlog was full, or over its rate limit. Needs `CAP_AUDIT_CONTROL` in the initial PID
-/// namespace.
-pub fn audit_lost() -> Result<u32, AuditSocketError> {
+/// What `AUDIT_GET` tells of the kernel's audit queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditStatus {
+    /// Records the kernel has dropped since boot (`audit_lost`), of any kind: when its
+    /// backlog was full, or over its rate limit.
+    pub lost: u32,
+    /// How many records may wait in its queue (`audit_backlog_limit`).
+    pub backlog_limit: u32,
+    /// Records waiting now.
+    pub backlog: u32,
+}
+
+/// The kernel's audit status. Needs `CAP_AUDIT_CONTROL` in the initial PID namespace.
+pub fn audit_status() -> Result<AuditStatus, AuditSocketError> {
     let mut socket =
         Socket::new(NETLINK_AUDIT).map_err(io_err("opening a NETLINK_AUDIT socket"))?;
     socket
@@ -136,7 +146,11 @@ pub fn audit_lost() -> Result<u32, AuditSocketError> {
         Ok(Some(NetlinkMessage {
             payload: NetlinkPayload::InnerMessage(AuditMessage::GetStatus(Some(status))),
             ..
-        })) => Ok(status.lost),
+        })) => Ok(AuditStatus {
+            lost: status.lost,
+            backlog_limit: status.backlog_limit,
+            backlog: status.backlog,
+        }),
         Ok(Some(NetlinkMessage {
             payload: NetlinkPayload::Error(e),
             ..

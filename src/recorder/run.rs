@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use super::RecorderArgs;
-use super::audit_socket::audit_lost;
+use super::audit_socket::audit_status;
 use super::decide::cgroup::PodUid;
 use super::decide::outcome::{PodView, SelectedPod, Selection, node_part, outcome};
 use super::decide::tally::NodeTally;
@@ -53,8 +53,15 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
     // First, so that missing privileges fail the pod at once.
     reader::spawn(args.proc_root.clone(), to_loop)
         .context("cannot read the kernel's audit records")?;
-    let kernel_lost = match audit_lost() {
-        Ok(n) => Some(n),
+    let kernel_lost = match audit_status() {
+        Ok(status) => {
+            info!(
+                lost = status.lost,
+                backlog_limit = status.backlog_limit,
+                "the kernel's audit queue"
+            );
+            Some(status.lost)
+        }
         Err(err) => {
             warn!(%err, "cannot read the kernel's count of dropped audit records; only this recorder's own losses are reported");
             None
@@ -169,8 +176,8 @@ impl Recorder {
     /// The node's losses so far: the kernel's (when readable) and this recorder's.
     fn losses(&mut self) -> u64 {
         let kernel = if self.kernel_lost_readable {
-            match audit_lost() {
-                Ok(n) => u64::from(n),
+            match audit_status() {
+                Ok(status) => u64::from(status.lost),
                 Err(err) => {
                     warn!(%err, "cannot read the kernel's count of dropped audit records any more");
                     self.kernel_lost_readable = false;
