@@ -9,7 +9,7 @@ export SECCOMPD_KUBECONFIG
 # The tests share one cluster: run them one at a time.
 INTEGRATION = cargo test --no-fail-fast --test '*' -- --test-threads=1
 
-.PHONY: test deps lint unit arm64 integration cluster-up cluster-down demo
+.PHONY: test deps lint unit arm64 integration cluster-up cluster-down demo bench-spo
 
 deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Helm binaries (cached by version)
 	hack/deps.sh
@@ -36,6 +36,9 @@ integration: ## against a running cluster (make cluster-up)
 
 demo:        ## the seed walkthrough, step by step with real output, on a running cluster
 	hack/demo.sh
+
+bench-spo:   ## seccompd and the Security Profiles Operator side by side on a running cluster (not part of test)
+	hack/bench-spo.sh
 
 # The cluster always comes down again, also when up or the tests fail; the exit code of
 # the first failure is kept.

@@ -245,10 +245,13 @@ else
   show kubectl wait --for=jsonpath='{.status.phase}'=Installed "seccompprofile/$PROFILE" --timeout=${WAIT}s
   show kubectl get seccompprofiles
   installed=$(kubectl get seccompprofile "$PROFILE" -o jsonpath='{.status.installed}')
-  show kubectl get seccompnodereports -o "jsonpath={range .items[*]}{.metadata.name}: {.spec.profiles[?(@.name==\"$PROFILE\")].state}{\"\\n\"}{end}"
+  # A node's report counts what it installed and lists only what it did not (exceptions).
+  show kubectl get seccompnodereports
   every=1
   for node in $NODES; do
-    grep -qx "$node: Installed" <<<"$OUT" || every=0
+    listed=$(kubectl get seccompnodereport "$node" \
+      -o "jsonpath={.spec.synced} {.spec.exceptions[?(@.name==\"$PROFILE\")].state}")
+    [ "$listed" = "true " ] || every=0
   done
   n=$(wc -w <<<"$NODES")
   check "$PROFILE is installed on every node ($n/$n)" test "$installed" = "$n/$n" -a $every = 1

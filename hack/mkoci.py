@@ -8,6 +8,7 @@ Usage: mkoci.py OUT.tar IMAGE_REF ENTRYPOINT_JSON [--platform linux/ARCH] ENTRY 
   Each --platform starts the entries of one platform's image (ARCH: amd64, arm64, ...);
   without one, the entries make an image for this machine's platform. Several platforms
   make a multi-platform image: IMAGE_REF names an image index of their manifests.
+  Env MKOCI_USER (e.g. 65535:65535) sets the image's default user; unset, root.
 
 There is no registry and no container engine on the test machines, so the images the
 cluster runs are written here by hand: an OCI image layout (oci-layout, index.json,
@@ -110,6 +111,8 @@ def main(argv):
             },
             "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
         }
+        if os.environ.get("MKOCI_USER"):
+            config["config"]["User"] = os.environ["MKOCI_USER"]
         manifest = {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",

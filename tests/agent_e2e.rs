@@ -74,6 +74,17 @@ async fn wait_for_phase(api: &Api<SeccompProfile>, name: &str, phase: Phase) -> 
     .await
 }
 
+/// The status's Ready condition.
+fn ready_condition(
+    status: &seccompd::api::SeccompProfileStatus,
+) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("a Ready condition")
+}
+
 #[tokio::test]
 async fn crd_from_crds_dir_is_established() {
     let out = kubectl_ok(&[
@@ -105,11 +116,7 @@ async fn applied_profile_is_installed_updated_and_removed() {
         Some(format!("seccompd/{name}.json").as_str())
     );
     assert_eq!(status.content_hash, Some(expected_file(&first).hash));
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = ready_condition(&status);
     assert_eq!(ready.status, "True");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &fs::metadata(node_profile_path(&name))
@@ -175,11 +182,7 @@ async fn missing_base_is_reported_and_nothing_is_written() {
         .expect("create");
     let p = wait_for_phase(&api, &name, Phase::Invalid).await;
     let status = p.status.expect("status");
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = ready_condition(&status);
     assert_eq!(ready.status, "False");
     assert!(ready.message.contains("no-such-base"), "{}", ready.message);
     assert!(
@@ -209,11 +212,7 @@ async fn invalid_update_keeps_the_last_valid_file() {
     .expect("update to an invalid spec");
     let p = wait_for_phase(&api, &name, Phase::Invalid).await;
     let status = p.status.expect("status");
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = ready_condition(&status);
     assert!(ready.message.contains("missing-base"), "{}", ready.message);
     assert_eq!(
         fs::read(node_profile_path(&name)).expect("the old file stays"),

@@ -219,7 +219,7 @@ fn report(node: &str) -> Value {
         "apiVersion": "seccompd.dev/v1alpha1",
         "kind": "SeccompNodeReport",
         "metadata": {"name": node},
-        "spec": {"synced": true, "profiles": []},
+        "spec": {"synced": true, "exceptions": []},
     })
 }
 

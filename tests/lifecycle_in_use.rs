@@ -24,7 +24,11 @@ async fn report_entry(
 ) -> Option<seccompd::api::ProfileReport> {
     let reports: Api<SeccompNodeReport> = Api::all(client.clone());
     let report = reports.get("node1").await.ok()?;
-    report.spec.profiles.into_iter().find(|p| p.name == profile)
+    report
+        .spec
+        .exceptions
+        .into_iter()
+        .find(|p| p.name == profile)
 }
 
 #[tokio::test]

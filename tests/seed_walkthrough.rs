@@ -81,6 +81,8 @@ async fn seed_ls_profile_confines_pods_at_pod_and_container_level() {
             .await
             .expect("delete pod");
     }
+    // Leaves the cluster as it found it (`make demo` applies the same profile).
+    kubectl_ok(&["delete", "-f", &example("centos8-ls-profile.yaml")]);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::apimetrics::Scrape;
 use crate::procs::Usage;
+use crate::stats::percentile_ms;
 
 /// Everything one run (N simulated nodes, P profiles) measured.
 #[derive(Default)]
@@ -28,7 +29,8 @@ pub struct RunFigures {
     /// Watch events (and approximate bytes) the bench's own watch received in them.
     pub bench_watch_events: u64,
     pub bench_watch_bytes: u64,
-    /// One simulated node's SeccompNodeReport with all P profiles: JSON bytes, entries.
+    /// One simulated node's SeccompNodeReport with all P profiles installed: JSON bytes, and
+    /// the exceptions it lists.
     pub report_bytes: usize,
     pub report_entries: usize,
     /// The largest SeccompProfile status seen while every simulated agent was stopped.
@@ -43,17 +45,6 @@ pub struct RunFigures {
     pub writer_rss_kib: u64,
     pub apiserver: Usage,
     pub etcd: Usage,
-}
-
-/// Nearest-rank percentile of `samples` in milliseconds (0 when there are none).
-pub fn percentile_ms(samples: &[Duration], p: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1000.0
 }
 
 impl RunFigures {
@@ -173,7 +164,7 @@ impl RunFigures {
             self.watch_bytes_per_change()
         );
         println!(
-            "node report: {} bytes with {} entries; report bytes sent per change: {:.0}",
+            "node report: {} bytes, {} exceptions listed; report bytes sent per change: {:.0}",
             self.report_bytes,
             self.report_entries,
             self.report_bytes_per_change()

@@ -195,8 +195,9 @@ impl Fleet {
             .env("NODE_NAME", &node.name)
             .env("KUBELET_ROOT", &node.root)
             .env("HEALTH_ADDR", format!("127.0.0.1:{}", node.port))
-            .env("STATUS_WRITER", "false")
             .env("RUST_LOG", "info")
+            // As the DaemonSet runs it (manifests/daemonset.yaml).
+            .env("GLIBC_TUNABLES", "glibc.malloc.arena_max=1")
             .env(RUN_ENV, &self.run_id)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -15,8 +15,8 @@
 //!
 //! **A simulated node** is a Node object created through the API and a real `seccompd agent`
 //! process on the host with that node name, a kubelet root of its own under /tmp, its own
-//! health port and `STATUS_WRITER=false` (the status writer stays the in-cluster agent that
-//! holds the Lease). Nothing else runs behind the Node: no kubelet, no containers.
+//! health port. The status writer is the controller replica (`seccompd controller`) that
+//! holds the Lease. Nothing else runs behind the Node: no kubelet, no containers.
 //!
 //! **A run** creates P profiles one at a time, then updates each, then deletes each; every
 //! change is followed until it is done (the file with the exact rendered bytes in every
@@ -33,8 +33,9 @@
 //! watchers of SeccompProfiles: the events it received are taken out (their bytes as
 //! re-serialized JSON, near what the server sent).
 //!
-//! **The DaemonSet and fake Nodes.** The agent's DaemonSet tolerates every taint and has no
-//! node selector, so it wants a pod on every simulated Node, and nothing can stop it without
+//! **The DaemonSet and fake Nodes.** The agent's DaemonSet tolerates every taint and selects
+//! only `kubernetes.io/os: linux`, which the simulated Nodes carry (the status counts only the
+//! nodes the DaemonSet selects), so it wants a pod on every simulated Node, and nothing can stop it without
 //! changing the deployed DaemonSet (which would restart the real agents). Left alone this
 //! happens: the DaemonSet controller creates N pods; without capacity on the Node the
 //! scheduler could not bind them and would retry them on every Node event, writing
@@ -64,14 +65,18 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+#[path = "../shared/apimetrics.rs"]
 mod apimetrics;
 mod bulk;
 mod figures;
 mod fleet;
 mod plot;
+#[path = "../shared/procs.rs"]
 mod procs;
 mod profiles;
 mod run;
+#[path = "../shared/stats.rs"]
+mod stats;
 mod tracker;
 
 use std::panic::AssertUnwindSafe;

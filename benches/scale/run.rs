@@ -159,7 +159,7 @@ pub async fn run(
             .await
             .context("reading a node report")?;
         fig.report_bytes = serde_json::to_vec(&report).map(|b| b.len()).unwrap_or(0);
-        fig.report_entries = report.spec.profiles.len();
+        fig.report_entries = report.spec.exceptions.len();
     }
 
     // Update.

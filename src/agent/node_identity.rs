@@ -1,19 +1,19 @@
-//! This node as the API knows it: its name and the uid of its current Node object, for owner
-//! references and for events about the node. Resolved once by a watch of the Node, and
-//! replaced when the Node is recreated (a node that re-registers gets a new uid, and what the
-//! old one owned is garbage-collected).
+//! This node as the API knows it, from one watch of its Node object: its name and the uid of
+//! the current Node, for owner references and for events about the node (replaced when the
+//! Node is recreated: a node that re-registers gets a new uid, and what the old one owned is
+//! garbage-collected), and whether it carries the agent-not-ready taint.
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 use kube::{Client, Resource};
 use tokio::sync::watch;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
 
+use super::taint::removal_patch;
 use crate::apiserver::watch_retry::WatchRetry;
 
 /// The node's name and the uid of its current Node object.
@@ -62,7 +62,7 @@ impl NodeIdentity {
 /// Pure, so that every case is tested with plain values.
 pub fn next_identity(
     current: Option<&NodeIdentity>,
-    event: &watcher::Event<PartialObjectMeta<Node>>,
+    event: &watcher::Event<Node>,
 ) -> Option<Option<NodeIdentity>> {
     let seen = match event {
         watcher::Event::Apply(node) | watcher::Event::InitApply(node) => NodeIdentity::of(node),
@@ -72,15 +72,21 @@ pub fn next_identity(
     (seen.as_ref() != current).then_some(seen)
 }
 
-/// Watches Node `name` (its metadata only) and keeps the returned receiver at its identity:
-/// `None` until it is first seen and while it does not exist. The watch runs until the
-/// returned task is dropped.
-pub fn watch_identity(
-    client: Client,
-    name: &str,
-) -> (watch::Receiver<Option<NodeIdentity>>, AbortOnDropHandle<()>) {
-    let (tx, rx) = watch::channel(None);
-    let nodes = Api::<PartialObjectMeta<Node>>::all(client);
+/// What the one watch of this node's Node object keeps up to date.
+pub struct NodeWatch {
+    /// The node's identity: `None` until it is first seen and while it does not exist.
+    pub identity: watch::Receiver<Option<NodeIdentity>>,
+    /// Whether the Node carries the agent-not-ready taint: `None` until it is first seen.
+    pub tainted: watch::Receiver<Option<bool>>,
+    /// The watch; it runs until this is dropped.
+    pub task: AbortOnDropHandle<()>,
+}
+
+/// Watches Node `name`.
+pub fn watch_node(client: Client, name: &str) -> NodeWatch {
+    let (identity_tx, identity) = watch::channel(None);
+    let (tainted_tx, tainted) = watch::channel(None);
+    let nodes = Api::<Node>::all(client);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let task = tokio::spawn(async move {
         let mut events = watcher(nodes, config).boxed();
@@ -88,12 +94,19 @@ pub fn watch_identity(
         while let Some(event) = events.next().await {
             match &event {
                 Ok(event) => {
-                    // Not in the `if let`: its temporaries (a read guard of `tx`) would live
-                    // through the body, and `send_replace` would wait on that guard forever.
-                    let next = next_identity(tx.borrow().as_ref(), event);
+                    // Not in the `if let`: its temporaries (a read guard of the sender) would
+                    // live through the body, and `send_replace` would wait on that guard
+                    // forever.
+                    let next = next_identity(identity_tx.borrow().as_ref(), event);
                     if let Some(next) = next {
                         info!(identity = ?next, "this node's identity");
-                        tx.send_replace(next);
+                        identity_tx.send_replace(next);
+                    }
+                    if let watcher::Event::Apply(node) | watcher::Event::InitApply(node) = event {
+                        tainted_tx.send_if_modified(|seen| {
+                            let now = Some(removal_patch(node).is_some());
+                            std::mem::replace(seen, now) != now
+                        });
                     }
                 }
                 Err(err) => warn!(%err, "watch of this node failed; retrying"),
@@ -101,15 +114,19 @@ pub fn watch_identity(
             retry.settle(&event).await;
         }
     });
-    (rx, AbortOnDropHandle::new(task))
+    NodeWatch {
+        identity,
+        tainted,
+        task: AbortOnDropHandle::new(task),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn node(uid: &str) -> PartialObjectMeta<Node> {
-        let mut n = PartialObjectMeta::<Node>::default();
+    fn node(uid: &str) -> Node {
+        let mut n = Node::default();
         n.metadata.name = Some("node1".into());
         n.metadata.uid = Some(uid.into());
         n
@@ -156,24 +173,29 @@ mod tests {
     /// The first identity is published while the watch goes on: updating the channel does
     /// not wait on a borrow of it (which would block the worker thread for good).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_first_identity_reaches_the_receiver() {
+    async fn the_first_identity_and_the_taint_reach_the_receivers() {
         use crate::apiserver::mock::mock_client;
         use http::{Method, StatusCode};
         use serde_json::json;
 
         let (client, mut api) = mock_client();
-        let (mut identity, _task) = watch_identity(client, "node1");
+        let NodeWatch {
+            mut identity,
+            mut tainted,
+            task: _task,
+        } = watch_node(client, "node1");
         api.expect(
             Method::GET,
             "/api/v1/nodes",
             &["fieldSelector=metadata.name%3Dnode1", "limit=500"],
             StatusCode::OK,
             json!({
-                "apiVersion": "meta.k8s.io/v1",
-                "kind": "PartialObjectMetadataList",
+                "apiVersion": "v1",
+                "kind": "NodeList",
                 "metadata": {"resourceVersion": "1"},
-                "items": [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-                           "metadata": {"name": "node1", "uid": "u1", "resourceVersion": "1"}}],
+                "items": [{"apiVersion": "v1", "kind": "Node",
+                           "metadata": {"name": "node1", "uid": "u1", "resourceVersion": "1"},
+                           "spec": {"taints": [{"key": "seccompd.dev/agent-not-ready", "effect": "NoSchedule"}]}}],
             }),
         )
         .await;
@@ -185,5 +207,13 @@ mod tests {
         .expect("the identity within 5 s")
         .expect("the sender lives");
         assert_eq!(*identity.borrow(), Some(id("u1")));
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tainted.wait_for(|t| t.is_some()),
+        )
+        .await
+        .expect("the taint within 5 s")
+        .expect("the sender lives");
+        assert_eq!(*tainted.borrow(), Some(true));
     }
 }

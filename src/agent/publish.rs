@@ -3,7 +3,6 @@
 //! recreated. The loop hands over the latest report and never waits for the API server, so
 //! files are kept right through an API outage.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,6 @@ use super::AgentError;
 use super::node_identity::NodeIdentity;
 use crate::api::{SeccompNodeReport, SeccompNodeReportSpec};
 use crate::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
-use crate::profile::render::ContentHash;
 use crate::telemetry::Metrics;
 
 /// Field manager of the agent's writes.
@@ -122,16 +120,28 @@ async fn publish_latest(mut publisher: ReportPublisher, mut inputs: Inputs, metr
     }
 }
 
-/// What the agent last applied: the report, for which Node, and the resourceVersion the API
-/// server gave it.
+/// How many of its own writes' resourceVersions the publisher remembers: the watch of the
+/// stored report can lag several applies behind on a busy API server, and an event of the
+/// agent's own earlier write is no reason to apply again.
+const OWN_WRITES_REMEMBERED: usize = 16;
+
+/// What the agent last applied: the report, for which Node, and the resourceVersions the API
+/// server gave its recent applies.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Applied {
     /// The report's spec.
     pub spec: SeccompNodeReportSpec,
     /// The Node it is owned by.
     pub node: NodeIdentity,
-    /// metadata.resourceVersion after the apply.
-    pub resource_version: Option<String>,
+    /// metadata.resourceVersion after each of the last few applies, the latest last.
+    pub resource_versions: Vec<String>,
+}
+
+impl Applied {
+    /// Whether the API server gave `resource_version` to one of the agent's recent applies.
+    fn wrote(&self, resource_version: Option<&String>) -> bool {
+        resource_version.is_some_and(|rv| self.resource_versions.contains(rv))
+    }
 }
 
 /// The stored report as far as the decision goes.
@@ -156,8 +166,9 @@ impl Observed {
 /// Whether `wanted` must be applied: it differs from what was last applied, the Node was
 /// recreated since, or the stored report (`observed`: `None` while unknown, `Some(None)` when
 /// there is none) is not what the agent last wrote. A stored report whose resourceVersion is
-/// the one the agent's own apply returned is taken as written, so that a spec the API server
-/// normalizes differently never makes the publisher apply in a loop.
+/// one the agent's own recent applies returned is taken as written: a spec the API server
+/// normalizes differently never makes the publisher apply in a loop, and a watch that lags
+/// behind the agent's own applies never makes it apply twice.
 pub fn needs_apply(
     wanted: &SeccompNodeReportSpec,
     node: &NodeIdentity,
@@ -172,34 +183,27 @@ pub fn needs_apply(
         None => false,
         Some(None) => true,
         Some(Some(stored)) => {
-            stored.resource_version != last.resource_version && stored.spec != last.spec
+            !last.wrote(stored.resource_version.as_ref()) && stored.spec != last.spec
         }
     }
 }
 
-/// The content hashes of node `node_name`'s last report, by profile: what the agent had
-/// installed or kept before it (re)started. Empty when there is no report or the API does not
-/// answer within a few seconds; the agent then simply learns nothing from it.
-pub async fn reported_hashes(client: &Client, node_name: &str) -> BTreeMap<String, ContentHash> {
+/// Node `node_name`'s last report: what the agent had installed or kept before it
+/// (re)started. `None` when there is none or the API does not answer within a few seconds;
+/// the agent then simply learns nothing from it.
+pub async fn last_report(client: &Client, node_name: &str) -> Option<SeccompNodeReportSpec> {
     let api: Api<SeccompNodeReport> = Api::all(client.clone());
-    let report = match tokio::time::timeout(Duration::from_secs(5), api.get_opt(node_name)).await {
-        Ok(Ok(Some(report))) => report,
-        Ok(Ok(None)) => return BTreeMap::new(),
+    match tokio::time::timeout(Duration::from_secs(5), api.get_opt(node_name)).await {
+        Ok(Ok(report)) => report.map(|r| r.spec),
         Ok(Err(err)) => {
             warn!(%err, "cannot read this node's last report");
-            return BTreeMap::new();
+            None
         }
         Err(_) => {
             warn!("no answer reading this node's last report");
-            return BTreeMap::new();
+            None
         }
-    };
-    report
-        .spec
-        .profiles
-        .into_iter()
-        .filter_map(|p| Some((p.name, p.content_hash?)))
-        .collect()
+    }
 }
 
 /// Publishes one node's report, owned by its Node so that it goes when the node goes.
@@ -242,10 +246,20 @@ impl ReportPublisher {
                 context: format!("apply SeccompNodeReport {name}"),
                 source,
             })?;
+        let mut resource_versions = self
+            .last
+            .take()
+            .map(|last| last.resource_versions)
+            .unwrap_or_default();
+        resource_versions.extend(applied.metadata.resource_version);
+        let surplus = resource_versions
+            .len()
+            .saturating_sub(OWN_WRITES_REMEMBERED);
+        resource_versions.drain(..surplus);
         self.last = Some(Applied {
             spec,
             node: node.clone(),
-            resource_version: applied.metadata.resource_version,
+            resource_versions,
         });
         Ok(())
     }
@@ -257,8 +271,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::{NodeProfileState, ProfileReport};
     use crate::apiserver::mock::mock_client;
+    use crate::profile::digest::SetDigest;
     use crate::profile::render::ContentHash;
     use crate::telemetry::Metrics;
 
@@ -272,13 +286,9 @@ mod tests {
     fn spec(hash: &str) -> SeccompNodeReportSpec {
         SeccompNodeReportSpec {
             synced: true,
-            profiles: vec![ProfileReport {
-                name: "p".into(),
-                state: NodeProfileState::Installed,
-                generation: Some(1),
-                content_hash: Some(ContentHash::from(hash)),
-                reason: None,
-            }],
+            installed: 1,
+            installed_digest: SetDigest::of_set([("p", &ContentHash::from(hash))]),
+            exceptions: vec![],
         }
     }
 
@@ -286,7 +296,7 @@ mod tests {
         Applied {
             spec: spec(hash),
             node: node(uid),
-            resource_version: Some(rv.into()),
+            resource_versions: vec![rv.into()],
         }
     }
 
@@ -343,6 +353,54 @@ mod tests {
     }
 
     #[test]
+    fn an_event_of_its_own_earlier_write_is_no_reason_to_apply_again() {
+        let mut last = applied("b", "u1", "8");
+        last.resource_versions.insert(0, "7".into());
+        // The watch lags: it brings the agent's write of "a" after "b" was applied.
+        assert!(!needs_apply(
+            &spec("b"),
+            &node("u1"),
+            Some(&last),
+            Some(&Some(observed("a", "7")))
+        ));
+        assert!(
+            needs_apply(
+                &spec("b"),
+                &node("u1"),
+                Some(&last),
+                Some(&Some(observed("a", "6")))
+            ),
+            "a version the agent did not write is someone else's"
+        );
+    }
+
+    #[tokio::test]
+    async fn publish_remembers_its_last_few_resource_versions() {
+        let (client, mut api) = mock_client();
+        let mut publisher = ReportPublisher::new(client);
+        let count = OWN_WRITES_REMEMBERED + 3;
+        let server = tokio::spawn(async move {
+            for rv in 0..count {
+                api.expect_apply(REPORT, AGENT_MANAGER, answer(&rv.to_string()))
+                    .await;
+            }
+            api
+        });
+        for i in 0..count {
+            publisher
+                .publish(&node("u1"), spec(&format!("sha256:{i}")))
+                .await
+                .unwrap();
+        }
+        let api = server.await.unwrap();
+        let kept = &publisher.last.as_ref().unwrap().resource_versions;
+        let want: Vec<String> = (3..count).map(|rv| rv.to_string()).collect();
+        assert_eq!(kept, &want, "the latest, oldest first");
+        drop(publisher);
+        api.expect_no_more().await;
+    }
+
+    #[test]
     fn reapplies_when_the_node_was_recreated() {
         let last = applied("a", "u1", "7");
         assert!(needs_apply(
@@ -358,20 +416,7 @@ mod tests {
         let (client, mut api) = mock_client();
         let mut publisher = ReportPublisher::new(client);
         let server = tokio::spawn(async move {
-            let got = api
-                .expect(
-                    Method::PATCH,
-                    "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1",
-                    &["fieldManager=seccompd-agent", "force=true"],
-                    StatusCode::OK,
-                    json!({
-                        "apiVersion": "seccompd.dev/v1alpha1",
-                        "kind": "SeccompNodeReport",
-                        "metadata": {"name": "node1", "resourceVersion": "42"},
-                        "spec": {"synced": true, "profiles": []},
-                    }),
-                )
-                .await;
+            let got = api.expect_apply(REPORT, AGENT_MANAGER, answer("42")).await;
             (got, api)
         });
         publisher
@@ -380,11 +425,7 @@ mod tests {
             .unwrap();
         let (got, api) = server.await.unwrap();
         assert_eq!(
-            got.content_type.as_deref(),
-            Some("application/apply-patch+yaml")
-        );
-        assert_eq!(
-            got.body,
+            got,
             json!({
                 "apiVersion": "seccompd.dev/v1alpha1",
                 "kind": "SeccompNodeReport",
@@ -394,7 +435,9 @@ mod tests {
                 },
                 "spec": {
                     "synced": true,
-                    "profiles": [{"name": "p", "state": "Installed", "generation": 1, "contentHash": "sha256:a"}],
+                    "installed": 1,
+                    "installedDigest": SetDigest::of_set([("p", &ContentHash::from("sha256:a"))]).to_hex(),
+                    "exceptions": [],
                 },
             })
         );
@@ -416,12 +459,11 @@ mod tests {
             "apiVersion": "seccompd.dev/v1alpha1",
             "kind": "SeccompNodeReport",
             "metadata": {"name": "node1", "resourceVersion": rv},
-            "spec": {"synced": true, "profiles": []},
+            "spec": {"synced": true},
         })
     }
 
     const REPORT: &str = "/apis/seccompd.dev/v1alpha1/seccompnodereports/node1";
-    const APPLY: &[&str] = &["fieldManager=seccompd-agent", "force=true"];
 
     #[tokio::test]
     async fn the_task_reapplies_a_deleted_report_and_follows_a_recreated_node_only() {
@@ -447,29 +489,23 @@ mod tests {
             |uid: &str| json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": uid}]);
 
         // No report stored yet: applied.
-        let first = api
-            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("1"))
-            .await;
-        assert_eq!(first.body["metadata"]["ownerReferences"], owner("u1"));
+        let first = api.expect_apply(REPORT, AGENT_MANAGER, answer("1")).await;
+        assert_eq!(first["metadata"]["ownerReferences"], owner("u1"));
         // The watch brings the agent's own write back, then someone deletes the report.
         writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "1")));
         wake.notify_one();
         tokio::task::yield_now().await;
         writer.apply_watcher_event(&watcher::Event::Delete(stored("sha256:a", "1")));
         wake.notify_one();
-        let again = api
-            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("2"))
-            .await;
-        assert_eq!(again.body, first.body, "the same report, applied again");
+        let again = api.expect_apply(REPORT, AGENT_MANAGER, answer("2")).await;
+        assert_eq!(again, first, "the same report, applied again");
         writer.apply_watcher_event(&watcher::Event::Apply(stored("sha256:a", "2")));
         wake.notify_one();
 
         // The Node is recreated: the report is applied with the new owner.
         node_tx.send_replace(Some(node("u2")));
-        let moved = api
-            .expect(Method::PATCH, REPORT, APPLY, StatusCode::OK, answer("3"))
-            .await;
-        assert_eq!(moved.body["metadata"]["ownerReferences"], owner("u2"));
+        let moved = api.expect_apply(REPORT, AGENT_MANAGER, answer("3")).await;
+        assert_eq!(moved["metadata"]["ownerReferences"], owner("u2"));
 
         // The loop is gone: the task ends, and nothing else was sent (the agent's own writes,
         // read back, made no request).

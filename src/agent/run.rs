@@ -18,7 +18,7 @@ use super::decide::desired::ProfileInput;
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
 use super::decide::pods::{PodRef, profile_users};
-use super::decide::report::{retained_reports, unknown_state_reports};
+use super::decide::report::{report_spec, retained_reports, unknown_state_reports};
 use super::events::EventSender;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome};
@@ -59,11 +59,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
+    // This node's identity (replaced when the Node is recreated) and its taint, from one watch.
+    let node = node_identity::watch_node(client.clone(), &args.node_name);
     let (synced, synced_rx) = watch::channel(false);
     tokio::spawn(taint::keep_node_untainted(
         client.clone(),
         args.node_name.clone(),
         synced_rx,
+        node.tainted.clone(),
         metrics.clone(),
     ));
 
@@ -76,20 +79,23 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         pods = sources.pods.len(),
         "first complete lists received"
     );
-    // This node's name and uid, resolved once and replaced when the Node is recreated.
-    let (node, _node_watch) = node_identity::watch_identity(client.clone(), &args.node_name);
     let mut sync = NodeSync::new(dir, node_check);
-    sync.trust_reported(publish::reported_hashes(&client, &args.node_name).await);
+    sync.trust_reported(publish::last_report(&client, &args.node_name).await);
     let mut agent = Agent {
         sync,
         announcer: Announcer::default(),
         reports: publish::spawn(
             client.clone(),
             &args.node_name,
-            node.clone(),
+            node.identity.clone(),
             metrics.clone(),
         ),
-        events: events::spawn(client, &args.node_name, node, metrics.clone()),
+        events: events::spawn(
+            client,
+            &args.node_name,
+            node.identity.clone(),
+            metrics.clone(),
+        ),
         synced,
         metrics,
         record_profile: record_spec(arch),
@@ -155,10 +161,10 @@ impl Agent {
                 self.metrics.record_error();
                 // Nothing on disk is known now: no profile may still be reported Installed.
                 let reason = format!("the profile directory cannot be listed: {err}");
-                self.reports.send_replace(Some(SeccompNodeReportSpec {
-                    synced: self.metrics.synced(),
-                    profiles: unknown_state_reports(&inputs, &reason),
-                }));
+                self.reports.send_replace(Some(report_spec(
+                    self.metrics.synced(),
+                    unknown_state_reports(&inputs, &reason),
+                )));
                 return Err(());
             }
         };
@@ -199,18 +205,14 @@ fn split_unknown(
         .partition(|(name, _)| outcome.kept.contains_key(name))
 }
 
-/// The report: every profile's outcome plus the retained ones, sorted by name.
+/// The report: every profile's outcome plus the retained ones.
 fn node_report(
     outcome: PassOutcome,
     users: &BTreeMap<String, Vec<PodRef>>,
 ) -> SeccompNodeReportSpec {
     let mut profiles = outcome.reports;
     profiles.extend(retained_reports(&outcome.kept, users));
-    profiles.sort_by(|a, b| a.name.cmp(&b.name));
-    SeccompNodeReportSpec {
-        synced: true,
-        profiles,
-    }
+    report_spec(true, profiles)
 }
 
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.

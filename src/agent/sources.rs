@@ -12,9 +12,9 @@ use kube::{Api, Client};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-use super::decide::pods::slim;
+use super::decide::{desired, pods};
 use crate::api::SeccompProfile;
-use crate::apiserver::{WatchTask, reflect};
+use crate::apiserver::{WatchTask, reflect, reflect_specs};
 use crate::telemetry::{ChangeClock, ClockedWake};
 
 /// The reflector stores the loop reads.
@@ -36,17 +36,18 @@ impl Sources {
         wake: &Arc<Notify>,
         profile_changes: Arc<ChangeClock>,
     ) -> Self {
-        let (profiles, profiles_watch) = reflect(
+        // Specs only: the status writer's writes would otherwise wake every agent for nothing.
+        let (profiles, profiles_watch) = reflect_specs(
             Api::<SeccompProfile>::all(client.clone()),
             watcher::Config::default(),
-            |_| {},
+            desired::slim,
             ClockedWake::new(wake.clone(), profile_changes),
         );
         // Only this node's pods: the API server filters, so no agent sees the whole cluster.
         let (pods, pods_watch) = reflect(
             Api::<Pod>::all(client.clone()),
             watcher::Config::default().fields(&format!("spec.nodeName={node_name}")),
-            slim,
+            pods::slim,
             wake.clone(),
         );
         Self {

@@ -11,9 +11,9 @@ use super::decide::desired::{CheckCache, ProfileInput, desired_state};
 use super::decide::plan::{
     DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, file_name, plan,
 };
-use super::decide::report::node_reports;
+use super::decide::report::{node_reports, vouched_files};
 use super::decide::retry::RetryBook;
-use crate::api::ProfileReport;
+use crate::api::{ProfileReport, SeccompNodeReportSpec};
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::profile::check::NodeCheckError;
 use crate::profile::render::{ContentHash, OciProfile, Rendered, content_hash};
@@ -29,9 +29,9 @@ pub struct NodeSync {
     /// The last valid rendering written per profile, to repair files of profiles whose spec
     /// has since become invalid, or that were deleted while pods still use them.
     last_good: BTreeMap<String, Rendered>,
-    /// Content hashes the agent reported before it (re)started: a file on disk with exactly
-    /// that hash is one it wrote, so its bytes can serve as the last valid version.
-    reported: BTreeMap<String, ContentHash>,
+    /// The report the agent published before it (re)started: files on disk it vouches for
+    /// are ones the agent wrote, so their bytes can serve as the last valid versions.
+    reported: Option<SeccompNodeReportSpec>,
     check: NodeCheck,
     /// Profiles whose file could not be written, by name, keyed to the content attempted.
     write_retries: RetryBook<String>,
@@ -49,18 +49,18 @@ impl NodeSync {
             dir,
             cache: CheckCache::default(),
             last_good: BTreeMap::new(),
-            reported: BTreeMap::new(),
+            reported: None,
             check: Box::new(check),
             write_retries: RetryBook::default(),
             removal_retries: RetryBook::default(),
         }
     }
 
-    /// Remembers the hashes of the agent's last report (by profile name), so that the first
-    /// pass can take the files that still match them as the last valid versions. Without it a
-    /// restarted agent could keep, but not repair, the file of a deleted profile pods use.
-    pub fn trust_reported(&mut self, hashes: BTreeMap<String, ContentHash>) {
-        self.reported = hashes;
+    /// Remembers the agent's last report, so that the first pass can take the files it
+    /// vouches for as the last valid versions. Without it a restarted agent could keep, but
+    /// not repair, the file of a deleted profile pods use.
+    pub fn trust_reported(&mut self, last: Option<SeccompNodeReportSpec>) {
+        self.reported = last;
     }
 
     /// Brings the directory in line with `profiles` (a complete list) at time `now`.
@@ -206,10 +206,13 @@ impl NodeSync {
         removed
     }
 
-    /// Takes files that hold exactly what the last report said as the last valid versions
-    /// (once, on the first pass after a start).
+    /// Takes the files the last report vouches for as the last valid versions (once, on the
+    /// first pass after a start).
     fn learn_reported(&mut self, actual: &BTreeMap<OsString, Entry>) {
-        for (name, hash) in std::mem::take(&mut self.reported) {
+        let Some(last) = self.reported.take() else {
+            return;
+        };
+        for (name, hash) in vouched_files(&last, actual) {
             if self.last_good.contains_key(&name) {
                 continue;
             }
@@ -371,11 +374,12 @@ mod tests {
             .unwrap();
         let hash = out.reports[0].content_hash.clone().unwrap();
         let bytes = fs::read(&path).unwrap();
+        let last_report = crate::agent::decide::report::report_spec(true, out.reports);
 
         // A new agent process, after the profile was deleted: pods still use it.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
         let mut second = NodeSync::new(dir, |_| Ok(()));
-        second.trust_reported(BTreeMap::from([("used".to_string(), hash.clone())]));
+        second.trust_reported(Some(last_report));
         let kept = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
         assert_eq!(kept.kept["used"], hash);
         fs::write(&path, b"tampered").unwrap();
@@ -392,10 +396,13 @@ mod tests {
         let (tmp, mut sync, metrics) = agent();
         let path = tmp.path().join("seccompd/used.json");
         fs::write(&path, b"tampered while the agent was down").unwrap();
-        sync.trust_reported(BTreeMap::from([(
-            "used".to_string(),
-            ContentHash::from("sha256:what-it-wrote"),
-        )]));
+        let wrote = ContentHash::from("sha256:what-it-wrote");
+        sync.trust_reported(Some(SeccompNodeReportSpec {
+            synced: true,
+            installed: 1,
+            installed_digest: crate::profile::digest::SetDigest::of_set([("used", &wrote)]),
+            exceptions: vec![],
+        }));
         let used = BTreeSet::from(["used".to_string()]);
         let out = sync.pass(&[], &used, &metrics, Instant::now()).unwrap();
         // Never taken for a valid version, so not kept: nobody vouches for its content.

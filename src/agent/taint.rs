@@ -3,19 +3,16 @@
 //! the taint from its own node, and again whenever it comes back (a node re-registered by its
 //! kubelet carries it anew).
 
-use futures::StreamExt;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch as JsonPatch, PatchOperation, RemoveOperation, TestOperation};
 use k8s_openapi::api::core::v1::{Node, Taint};
 use kube::api::{Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::AgentError;
-use crate::apiserver::watch_retry::WatchRetry;
 use crate::apiserver::{MAX_API_BACKOFF, api_backoff};
 use crate::telemetry::Metrics;
 
@@ -48,29 +45,30 @@ pub fn removal_patch(node: &Node) -> Option<JsonPatch> {
 }
 
 /// Waits for the first complete sync (`synced` turns true), then keeps this node free of the
-/// agent-not-ready taint for as long as the agent runs. Marks the agent ready once the node
+/// agent-not-ready taint for as long as the agent runs, following `tainted` (whether the Node
+/// carries it, from the agent's one watch of its Node). Marks the agent ready once the node
 /// is free of it.
 pub async fn keep_node_untainted(
     client: Client,
     node_name: String,
     mut synced: watch::Receiver<bool>,
+    mut tainted: watch::Receiver<Option<bool>>,
     metrics: Arc<Metrics>,
 ) {
     if synced.wait_for(|done| *done).await.is_err() {
         return;
     }
     let nodes = Api::<Node>::all(client);
-    let config = watcher::Config::default().fields(&format!("metadata.name={node_name}"));
-    let mut events = watcher(nodes.clone(), config).applied_objects().boxed();
-    let mut retry = WatchRetry::new();
-    // The watch lists the node first, so its current taints are handled at once.
-    while let Some(event) = events.next().await {
-        match &event {
-            Ok(node) if removal_patch(node).is_none() => metrics.set_untainted(),
-            Ok(_) => untaint(&nodes, &node_name, &metrics).await,
-            Err(err) => warn!(%err, "watch of this node failed; retrying"),
+    loop {
+        let carries = *tainted.borrow_and_update();
+        match carries {
+            Some(true) => untaint(&nodes, &node_name, &metrics).await,
+            Some(false) => metrics.set_untainted(),
+            None => {}
         }
-        retry.settle(&event).await;
+        if tainted.changed().await.is_err() {
+            return;
+        }
     }
 }
 

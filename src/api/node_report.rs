@@ -6,6 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::profile::digest::SetDigest;
 use crate::profile::render::ContentHash;
 
 /// What one node's seccompd agent has installed. Named after the node and owned by its Node
@@ -24,6 +25,18 @@ use crate::profile::render::ContentHash;
         description = "The agent has completed its first sync"
     ),
     printcolumn(
+        name = "Installed",
+        type_ = "integer",
+        json_path = ".spec.installed",
+        description = "Profiles installed as specified on this node"
+    ),
+    printcolumn(
+        name = "Exceptions",
+        type_ = "string",
+        json_path = ".spec.exceptions[*].name",
+        description = "Profiles not installed as specified"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -36,10 +49,22 @@ pub struct SeccompNodeReportSpec {
     #[serde(default)]
     pub synced: bool,
 
-    /// The outcome for each SeccompProfile this node knows about, by profile name.
+    /// How many profiles are installed on this node exactly as specified.
+    #[serde(default)]
+    pub installed: u32,
+
+    /// A digest of the profiles installed as specified: the sum (mod 2^256) of sha256(name,
+    /// NUL, content hash) over them, 64 hex digits. The controller computes the same digest
+    /// from the SeccompProfiles it sees; equal digests mean the node has every one of them, so
+    /// the report stays this small however many profiles there are.
+    #[serde(default)]
+    pub installed_digest: SetDigest,
+
+    /// Only the profiles this node does not have installed as specified, by name: rejected
+    /// (Invalid), failed (Error), or deleted but kept for pods that use them (Retained).
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
-    pub profiles: Vec<ProfileReport>,
+    pub exceptions: Vec<ProfileReport>,
 }
 
 /// One node's outcome for one profile.
@@ -66,7 +91,8 @@ pub struct ProfileReport {
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 pub enum NodeProfileState {
-    /// The file is on the node with `contentHash`.
+    /// The file is on the node with `contentHash`. Installed profiles are counted in the
+    /// report's digest, not listed.
     Installed,
     /// The profile was rejected (by validation or this node's seccomp library); any earlier
     /// valid version stays on disk.

@@ -85,6 +85,33 @@ impl MockApi {
         Received { content_type, body }
     }
 
+    /// Takes the next request, asserts it is a forced server-side apply (PATCH, apply content
+    /// type) by `field_manager` on `path`, answers 200 with `response`, and returns the
+    /// applied body.
+    pub async fn expect_apply(
+        &mut self,
+        path: &str,
+        field_manager: &str,
+        response: Value,
+    ) -> Value {
+        let manager = format!("fieldManager={field_manager}");
+        let got = self
+            .expect(
+                Method::PATCH,
+                path,
+                &[&manager, "force=true"],
+                StatusCode::OK,
+                response,
+            )
+            .await;
+        assert_eq!(
+            got.content_type.as_deref(),
+            Some("application/apply-patch+yaml"),
+            "server-side apply of {path}"
+        );
+        got.body
+    }
+
     /// Asserts that no further request comes, once every client of this server is dropped.
     pub async fn expect_no_more(mut self) {
         if let Some((request, _)) = self.handle.next_request().await {

@@ -8,4 +8,4 @@ pub mod reflect;
 pub mod watch_retry;
 
 pub use backoff::{MAX_API_BACKOFF, api_backoff};
-pub use reflect::{Wake, WatchTask, reflect};
+pub use reflect::{Wake, WatchTask, reflect, reflect_specs};

@@ -36,7 +36,9 @@ pub struct ControllerArgs {
     pub health_addr: SocketAddr,
 
     /// Status writes per second at most (a token bucket of this many, refilled each second).
-    #[arg(long, env = "STATUS_WRITES_PER_SECOND", default_value_t = 20,
+    /// A profile normally needs one write (its Installed status); 100 keep up with `kubectl
+    /// create` of a thousand profiles at once.
+    #[arg(long, env = "STATUS_WRITES_PER_SECOND", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub writes_per_second: u32,
 }

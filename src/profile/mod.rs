@@ -3,6 +3,7 @@
 pub mod check;
 pub mod compile;
 pub mod decode;
+pub mod digest;
 pub mod import;
 pub mod limits;
 pub mod model;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::progress::Holding;
 use crate::api::{
     CONDITION_READY, NodeProblem, NodeProblemState, NodeProfileState, Phase, ProfileReport,
     SeccompProfileStatus, localhost_profile,
@@ -31,8 +32,13 @@ pub enum NodeView<'a> {
     NoAgent,
     /// The agent has not finished its first sync.
     Syncing,
-    /// The agent has synced; this is its entry for the profile, if it has one.
-    Reported(Option<&'a ProfileReport>),
+    /// The agent has synced.
+    Reported {
+        /// The profile's entry among the node's exceptions, if it has one.
+        exception: Option<&'a ProfileReport>,
+        /// What the node's digest says it holds of the profile.
+        holding: Holding,
+    },
 }
 
 /// Everything the decision needs about one profile.
@@ -117,13 +123,32 @@ fn judge_node(
                 "the agent has not finished its first sync".into(),
             ));
         }
-        NodeView::Reported(None) => {
+        NodeView::Reported {
+            exception: None,
+            holding: Holding::Current,
+        } => return None,
+        NodeView::Reported {
+            exception: None,
+            holding: Holding::Earlier,
+        } => {
             return Some((
-                NodeProblemState::Pending,
-                "the agent has not seen this profile yet".into(),
+                NodeProblemState::Outdated,
+                "has an earlier version installed; the agent has not confirmed the current one yet"
+                    .into(),
             ));
         }
-        NodeView::Reported(Some(r)) => r,
+        NodeView::Reported {
+            exception: None,
+            holding: Holding::Unconfirmed,
+        } => {
+            return Some((
+                NodeProblemState::Pending,
+                "the agent has not confirmed this profile yet".into(),
+            ));
+        }
+        NodeView::Reported {
+            exception: Some(r), ..
+        } => r,
     };
     let current = report.generation >= generation;
     match (report.state, expected) {
@@ -229,13 +254,23 @@ mod tests {
         Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
     }
 
-    fn installed(hash: &str, generation: i64) -> ProfileReport {
-        ProfileReport {
-            name: "p".into(),
-            state: NodeProfileState::Installed,
-            generation: Some(generation),
-            content_hash: Some(hash.into()),
-            reason: None,
+    const CURRENT: NodeView<'static> = NodeView::Reported {
+        exception: None,
+        holding: Holding::Current,
+    };
+    const EARLIER: NodeView<'static> = NodeView::Reported {
+        exception: None,
+        holding: Holding::Earlier,
+    };
+    const UNCONFIRMED: NodeView<'static> = NodeView::Reported {
+        exception: None,
+        holding: Holding::Unconfirmed,
+    };
+
+    fn listed(r: &ProfileReport) -> NodeView<'_> {
+        NodeView::Reported {
+            exception: Some(r),
+            holding: Holding::Unconfirmed,
         }
     }
 
@@ -267,15 +302,7 @@ mod tests {
 
     #[test]
     fn all_nodes_current_is_installed_and_ready() {
-        let r = installed("sha256:new", 2);
-        let s = summarize(
-            &facts(&[
-                ("n1", NodeView::Reported(Some(&r))),
-                ("n2", NodeView::Reported(Some(&r))),
-            ]),
-            None,
-            &t(10),
-        );
+        let s = summarize(&facts(&[("n1", CURRENT), ("n2", CURRENT)]), None, &t(10));
         assert_eq!(s.phase, Some(Phase::Installed));
         assert_eq!(s.installed.as_deref(), Some("2/2"));
         assert_eq!(s.localhost_profile.as_deref(), Some("seccompd/p.json"));
@@ -287,15 +314,13 @@ mod tests {
 
     #[test]
     fn lagging_nodes_are_named_with_their_reason() {
-        let new = installed("sha256:new", 2);
-        let old = installed("sha256:old", 1);
         let s = summarize(
             &facts(&[
-                ("n1", NodeView::Reported(Some(&new))),
-                ("n2", NodeView::Reported(Some(&old))),
+                ("n1", CURRENT),
+                ("n2", EARLIER),
                 ("n3", NodeView::NoAgent),
                 ("n4", NodeView::Syncing),
-                ("n5", NodeView::Reported(None)),
+                ("n5", UNCONFIRMED),
             ]),
             None,
             &t(10),
@@ -316,7 +341,8 @@ mod tests {
                 ("n5", NodeProblemState::Pending)
             ]
         );
-        assert!(s.nodes[0].reason.contains("sha256:old"));
+        assert!(s.nodes[0].reason.contains("earlier version"));
+        assert!(s.nodes[3].reason.contains("not confirmed this profile"));
         assert_eq!(ready(&s).status, "False");
         assert!(ready(&s).message.contains("n2"));
     }
@@ -328,7 +354,7 @@ mod tests {
             2,
             "spec.architectures[0]: big-endian",
         );
-        let s = summarize(&facts(&[("n1", NodeView::Reported(Some(&r)))]), None, &t(1));
+        let s = summarize(&facts(&[("n1", listed(&r))]), None, &t(1));
         assert_eq!(s.phase, Some(Phase::Invalid));
         assert_eq!(s.nodes[0].state, NodeProblemState::Invalid);
         assert_eq!(s.nodes[0].reason, "spec.architectures[0]: big-endian");
@@ -336,16 +362,8 @@ mod tests {
 
     #[test]
     fn write_failure_is_error() {
-        let ok = installed("sha256:new", 2);
         let r = failed(NodeProfileState::Error, 2, "No space left on device");
-        let s = summarize(
-            &facts(&[
-                ("n1", NodeView::Reported(Some(&ok))),
-                ("n2", NodeView::Reported(Some(&r))),
-            ]),
-            None,
-            &t(1),
-        );
+        let s = summarize(&facts(&[("n1", CURRENT), ("n2", listed(&r))]), None, &t(1));
         assert_eq!(s.phase, Some(Phase::Error));
         assert_eq!(s.installed.as_deref(), Some("1/2"));
     }
@@ -353,7 +371,7 @@ mod tests {
     #[test]
     fn a_stale_rejection_of_an_older_generation_is_only_pending() {
         let r = failed(NodeProfileState::Invalid, 1, "old problem");
-        let s = summarize(&facts(&[("n1", NodeView::Reported(Some(&r)))]), None, &t(1));
+        let s = summarize(&facts(&[("n1", listed(&r))]), None, &t(1));
         assert_eq!(s.phase, Some(Phase::Pending));
         assert_eq!(s.nodes[0].state, NodeProblemState::Pending);
     }
@@ -390,8 +408,7 @@ mod tests {
 
     #[test]
     fn transition_time_changes_only_when_readiness_does() {
-        let r = installed("sha256:new", 2);
-        let f = facts(&[("n1", NodeView::Reported(Some(&r)))]);
+        let f = facts(&[("n1", CURRENT)]);
         let first = summarize(&f, None, &t(10));
         let again = summarize(&f, Some(&first), &t(20));
         assert_eq!(ready(&again).last_transition_time, t(10));

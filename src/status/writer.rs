@@ -3,7 +3,7 @@
 //! elected replica watches reports, so a node's report reaches one reader instead of every
 //! node; only nodes the agents' DaemonSet runs on count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,16 +21,19 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::rate::WriteBudget;
-use super::summary::{Expected, NodeView, ProfileFacts, runs_agent, summarize};
+use super::rate::{ProgressPacer, WriteBudget};
+use super::summary::{ProfileFacts, runs_agent, summarize};
+use super::tracker::{Revisit, Snapshot, Tracker};
 use crate::api::{SeccompNodeReport, SeccompProfile};
 use crate::apiserver::reflect;
-use crate::profile::render::render;
-use crate::profile::resolve::resolve;
 use crate::telemetry::{ClockedWake, Metrics};
 
 /// Name of the Lease that elects the status writer.
 pub const LEASE_NAME: &str = "seccompd-status-writer";
+
+/// How long a pass waits after being woken, so that reports arriving together are summarized
+/// together.
+const COALESCE: Duration = Duration::from_millis(50);
 
 /// Field manager of status writes.
 pub const STATUS_MANAGER: &str = "seccompd-status-writer";
@@ -138,16 +141,20 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Met
     let report_changes = metrics.report_changes();
     // Changes seen under an earlier lease are not this one's to time.
     report_changes.reset();
+    // The caches keep what the writer reads: specs, statuses, report specs.
     let (profiles, _profiles_watch) = reflect::<SeccompProfile>(
         Api::all(client.clone()),
         watcher::Config::default(),
-        |_| {},
+        |p| {
+            p.metadata.managed_fields = None;
+            p.metadata.annotations = None;
+        },
         wake.clone(),
     );
     let (reports, _reports_watch) = reflect::<SeccompNodeReport>(
         Api::all(client.clone()),
         watcher::Config::default(),
-        |_| {},
+        |r| r.metadata.managed_fields = None,
         ClockedWake::new(wake.clone(), report_changes.clone()),
     );
     let (nodes, _nodes_watch) = reflect::<PartialObjectMeta<Node>>(
@@ -173,79 +180,115 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Met
         }
     }
     let api = Api::<SeccompProfile>::all(client);
-    let mut budget = WriteBudget::new(settings.writes_per_second, Instant::now());
+    let mut pace = Pace {
+        budget: WriteBudget::new(settings.writes_per_second, Instant::now()),
+        progress: ProgressPacer::default(),
+    };
+    let mut tracker = Tracker::default();
+    // Profiles to look at again: writes that failed, and writes the budget had no room for.
+    let mut failed = BTreeSet::new();
+    let mut owed = BTreeSet::new();
+    // Progress held back, with when it is due.
+    let mut held: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
-        let mut retry = false;
         report_changes.pass_begins();
-        let snapshot = Snapshot::take(&profiles, &reports, &nodes, &agents);
-        for profile in snapshot.profiles.values() {
-            match write_one(&api, profile, &snapshot, &mut budget, metrics).await {
+        let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents);
+        let mut todo = match tracker.update(&snapshot) {
+            Revisit::All => snapshot.profiles.keys().cloned().collect(),
+            Revisit::Some(names) => names,
+        };
+        todo.append(&mut failed);
+        todo.append(&mut owed);
+        let now = Instant::now();
+        todo.extend(
+            held.extract_if(.., |_, due| *due <= now)
+                .map(|(name, _)| name),
+        );
+        pace.progress
+            .retain(|name| snapshot.profiles.contains_key(name));
+        let mut next_token = None;
+        let mut todo = todo.into_iter();
+        while let Some(name) = todo.next() {
+            let Some(profile) = snapshot.profiles.get(&name) else {
+                continue;
+            };
+            let facts = tracker.facts(&snapshot, profile);
+            match write_one(&api, profile, &facts, &mut pace).await {
                 Ok(Written::Yes) => metrics.record_status_written(),
                 Ok(Written::Unchanged) => {}
+                Ok(Written::Later(due)) => {
+                    held.insert(name, due);
+                }
+                Ok(Written::NoBudget(wait)) => {
+                    // The rest waits for the next pass, which decides with fresher facts.
+                    metrics.record_status_write_throttled();
+                    owed.insert(name);
+                    owed.extend(todo.by_ref());
+                    next_token = Some(Instant::now() + wait);
+                }
                 Err(err) => {
                     warn!(%err, "status write failed; retrying");
                     metrics.record_api_error();
-                    retry = true;
+                    failed.insert(name);
                 }
             }
         }
-        report_changes.pass_ends(!retry);
-        let wait = if retry {
-            Duration::from_secs(2)
-        } else {
-            Duration::from_secs(300)
-        };
+        report_changes.pass_ends(failed.is_empty() && owed.is_empty() && held.is_empty());
+        let retry = (!failed.is_empty()).then(|| Instant::now() + Duration::from_secs(2));
+        let wait = held
+            .values()
+            .copied()
+            .chain(retry)
+            .chain(next_token)
+            .min()
+            .map_or(Duration::from_secs(300), |due| {
+                due.saturating_duration_since(Instant::now())
+            });
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
+        // Reports arrive from many nodes at nearly the same time after a change: let them
+        // gather, so that one pass (and one status write) covers them.
+        tokio::time::sleep(COALESCE).await;
     }
 }
 
-/// The writer's caches as one consistent view, taken once per pass over every profile.
-struct Snapshot {
-    /// Every profile, by name.
-    profiles: BTreeMap<String, Arc<SeccompProfile>>,
-    /// Every node report, by node name.
-    reports: BTreeMap<String, Arc<SeccompNodeReport>>,
-    /// Every node the agents' DaemonSet runs on.
-    node_names: Vec<String>,
-}
-
-impl Snapshot {
-    fn take(
-        profiles: &Store<SeccompProfile>,
-        reports: &Store<SeccompNodeReport>,
-        nodes: &Store<PartialObjectMeta<Node>>,
-        agents: &Store<DaemonSet>,
-    ) -> Self {
-        // At most one: the watch selects the DaemonSet by name.
-        let agents = agents.state().into_iter().next();
-        let node_selector = agents.as_ref().map(|d| {
-            d.spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|s| s.node_selector.clone())
-                .unwrap_or_default()
-        });
-        Self {
-            profiles: profiles
-                .state()
-                .into_iter()
-                .map(|p| (p.name_any(), p))
-                .collect(),
-            reports: reports
-                .state()
-                .into_iter()
-                .map(|r| (r.name_any(), r))
-                .collect(),
-            node_names: nodes
-                .state()
-                .iter()
-                .filter(|n| runs_agent(n.labels(), node_selector.as_ref()))
-                .map(|n| n.name_any())
-                .collect(),
-        }
+/// The writer's caches as one consistent view, taken once per pass.
+fn take_snapshot(
+    profiles: &Store<SeccompProfile>,
+    reports: &Store<SeccompNodeReport>,
+    nodes: &Store<PartialObjectMeta<Node>>,
+    agents: &Store<DaemonSet>,
+) -> Snapshot {
+    // At most one: the watch selects the DaemonSet by name.
+    let agents = agents.state().into_iter().next();
+    let node_selector = agents.as_ref().map(|d| {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.node_selector.clone())
+            .unwrap_or_default()
+    });
+    let mut node_names: Vec<String> = nodes
+        .state()
+        .iter()
+        .filter(|n| runs_agent(n.labels(), node_selector.as_ref()))
+        .map(|n| n.name_any())
+        .collect();
+    node_names.sort();
+    Snapshot {
+        profiles: profiles
+            .state()
+            .into_iter()
+            .map(|p| (p.name_any(), p))
+            .collect(),
+        reports: reports
+            .state()
+            .into_iter()
+            .map(|r| (r.name_any(), r))
+            .collect(),
+        node_names,
     }
 }
 
@@ -255,50 +298,40 @@ enum Written {
     Yes,
     /// The status already said what it would have written.
     Unchanged,
+    /// The change only tells of a profile on its way, written (or first seen) a moment
+    /// ago: written at this time if nothing else changes it first.
+    Later(Instant),
+    /// The write budget has no room now; it will in this long.
+    NoBudget(Duration),
 }
 
-/// Writes `profile`'s status if it changed, once `budget` allows.
+/// How fast statuses are written: the write budget, and the pacer of progress-only changes.
+struct Pace {
+    budget: WriteBudget,
+    progress: ProgressPacer,
+}
+
+/// Writes `profile`'s status, summarized from `facts`, if it changed, once `pace` allows.
 async fn write_one(
     api: &Api<SeccompProfile>,
     profile: &SeccompProfile,
-    snapshot: &Snapshot,
-    budget: &mut WriteBudget,
-    metrics: &Metrics,
+    facts: &ProfileFacts<'_>,
+    pace: &mut Pace,
 ) -> Result<Written, StatusError> {
     let name = profile.name_any();
-    let expected = match resolve(&name, &profile.spec.0, |n| {
-        snapshot.profiles.get(n).map(|p| &p.spec.0)
-    }) {
-        Ok(resolved) => {
-            let rendered = render(&resolved);
-            match rendered.check_size() {
-                Ok(()) => Expected::Hash(rendered.hash),
-                Err(too_large) => Expected::Invalid(format!("spec: {too_large}")),
-            }
-        }
-        Err(err) => Expected::Invalid(err.to_string()),
-    };
-    let facts = ProfileFacts {
-        name: &name,
-        generation: profile.metadata.generation,
-        expected,
-        nodes: snapshot
-            .node_names
-            .iter()
-            .map(|node| {
-                let report = snapshot.reports.get(node).map(AsRef::as_ref);
-                (node.as_str(), view_of(report, &name))
-            })
-            .collect(),
-    };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let status = summarize(&facts, profile.status.as_ref(), &now);
+    let status = summarize(facts, profile.status.as_ref(), &now);
     if profile.status.as_ref() == Some(&status) {
         return Ok(Written::Unchanged);
     }
-    if let Some(wait) = budget.take(Instant::now()) {
-        metrics.record_status_write_throttled();
-        tokio::time::sleep(wait).await;
+    if let Some(due) = pace
+        .progress
+        .hold(&name, profile.status.as_ref(), &status, Instant::now())
+    {
+        return Ok(Written::Later(due));
+    }
+    if let Err(wait) = pace.budget.take(Instant::now()) {
+        return Ok(Written::NoBudget(wait));
     }
     let body = json!({
         "apiVersion": SeccompProfile::api_version(&()),
@@ -315,15 +348,8 @@ async fn write_one(
         name: name.clone(),
         source,
     })?;
+    pace.progress.written(&name, Instant::now());
     Ok(Written::Yes)
-}
-
-fn view_of<'a>(report: Option<&'a SeccompNodeReport>, profile: &str) -> NodeView<'a> {
-    match report {
-        None => NodeView::NoAgent,
-        Some(r) if !r.spec.synced => NodeView::Syncing,
-        Some(r) => NodeView::Reported(r.spec.profiles.iter().find(|p| p.name == profile)),
-    }
 }
 
 #[cfg(test)]
@@ -346,11 +372,15 @@ mod tests {
         );
     }
 
-    use http::{Method, StatusCode};
     use serde_json::{Value, json};
+
+    use std::collections::BTreeMap;
 
     use super::*;
     use crate::apiserver::mock::mock_client;
+    use crate::profile::digest::SetDigest;
+    use crate::profile::render::{ContentHash, render};
+    use crate::profile::resolve::resolve;
 
     fn profile(status: Option<Value>) -> SeccompProfile {
         let mut object = json!({
@@ -366,26 +396,44 @@ mod tests {
     }
 
     fn report(node: &str, hash: &str) -> SeccompNodeReport {
+        let digest = SetDigest::of_set([("p", &ContentHash::from(hash))]);
         serde_json::from_value(json!({
             "apiVersion": "seccompd.dev/v1alpha1",
             "kind": "SeccompNodeReport",
-            "metadata": {"name": node},
-            "spec": {"synced": true, "profiles": [
-                {"name": "p", "state": "Installed", "generation": 3, "contentHash": hash}
-            ]},
+            "metadata": {"name": node, "resourceVersion": "1"},
+            "spec": {"synced": true, "installed": 1, "installedDigest": digest.to_hex()},
         }))
         .unwrap()
     }
 
-    fn snapshot(profile: &SeccompProfile, reports: &[SeccompNodeReport]) -> Snapshot {
-        Snapshot {
+    /// A snapshot of `profile` and `reports` on node1 and node2, taken in by a tracker.
+    fn seen(profile: &SeccompProfile, reports: &[SeccompNodeReport]) -> (Snapshot, Tracker) {
+        let snap = Snapshot {
             profiles: BTreeMap::from([("p".to_string(), Arc::new(profile.clone()))]),
             reports: reports
                 .iter()
                 .map(|r| (r.name_any(), Arc::new(r.clone())))
                 .collect(),
             node_names: vec!["node1".into(), "node2".into()],
+        };
+        let mut tracker = Tracker::default();
+        assert_eq!(tracker.update(&snap), Revisit::All);
+        (snap, tracker)
+    }
+
+    const STATUS: &str = "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status";
+
+    fn pace(budget: WriteBudget) -> Pace {
+        Pace {
+            budget,
+            progress: ProgressPacer::default(),
         }
+    }
+
+    /// The API server's answer to a status apply.
+    fn answer() -> Value {
+        json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
+               "metadata": {"name": "p"}, "spec": {"defaultAction": "SCMP_ACT_ALLOW"}})
     }
 
     fn expected_hash(profile: &SeccompProfile) -> String {
@@ -398,36 +446,20 @@ mod tests {
     async fn writes_the_summarized_status_with_server_side_apply() {
         let p = profile(None);
         let hash = expected_hash(&p);
-        let snap = snapshot(&p, &[report("node1", &hash)]);
+        let (snap, tracker) = seen(&p, &[report("node1", &hash)]);
         let (client, mut api) = mock_client();
         let server = tokio::spawn(async move {
-            let got = api
-                .expect(
-                    Method::PATCH,
-                    "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status",
-                    &["fieldManager=seccompd-status-writer", "force=true"],
-                    StatusCode::OK,
-                    json!({
-                        "apiVersion": "seccompd.dev/v1alpha1",
-                        "kind": "SeccompProfile",
-                        "metadata": {"name": "p"},
-                        "spec": {"defaultAction": "SCMP_ACT_ALLOW"},
-                    }),
-                )
-                .await;
+            let got = api.expect_apply(STATUS, STATUS_MANAGER, answer()).await;
             (got, api)
         });
         let profiles = Api::<SeccompProfile>::all(client);
-        let mut budget = WriteBudget::new(1, Instant::now());
-        write_one(&profiles, &p, &snap, &mut budget, &Metrics::default())
-            .await
-            .unwrap();
-        let (got, api) = server.await.unwrap();
-        assert_eq!(
-            got.content_type.as_deref(),
-            Some("application/apply-patch+yaml")
-        );
-        let body = got.body;
+        let mut pace = pace(WriteBudget::new(1, Instant::now()));
+        // Partial is progress: written once the profile has been known for a moment.
+        pace.progress
+            .written("p", Instant::now() - crate::status::rate::PROGRESS_INTERVAL);
+        let facts = tracker.facts(&snap, &p);
+        write_one(&profiles, &p, &facts, &mut pace).await.unwrap();
+        let (body, api) = server.await.unwrap();
         assert_eq!(body["apiVersion"], "seccompd.dev/v1alpha1");
         assert_eq!(body["kind"], "SeccompProfile");
         let status = &body["status"];
@@ -459,31 +491,20 @@ mod tests {
         let first = profile(None);
         let hash = expected_hash(&first);
         let reports = [report("node1", &hash), report("node2", &hash)];
-        let snap = snapshot(&first, &reports);
-        let facts_status = {
-            let facts = ProfileFacts {
-                name: "p",
-                generation: Some(3),
-                expected: Expected::Hash(hash.as_str().into()),
-                nodes: snap
-                    .node_names
-                    .iter()
-                    .map(|n| {
-                        (
-                            n.as_str(),
-                            view_of(snap.reports.get(n).map(AsRef::as_ref), "p"),
-                        )
-                    })
-                    .collect(),
-            };
-            summarize(&facts, None, &Time(k8s_openapi::jiff::Timestamp::now()))
-        };
-        let current = profile(Some(serde_json::to_value(&facts_status).unwrap()));
-        let snap = snapshot(&current, &reports);
+        let (snap, tracker) = seen(&first, &reports);
+        let status = summarize(
+            &tracker.facts(&snap, &first),
+            None,
+            &Time(k8s_openapi::jiff::Timestamp::now()),
+        );
+        assert_eq!(status.installed.as_deref(), Some("2/2"));
+        let current = profile(Some(serde_json::to_value(&status).unwrap()));
+        let (snap, tracker) = seen(&current, &reports);
         let (client, api) = mock_client();
         let profiles = Api::<SeccompProfile>::all(client);
-        let mut budget = WriteBudget::new(1, Instant::now());
-        write_one(&profiles, &current, &snap, &mut budget, &Metrics::default())
+        let mut pace = pace(WriteBudget::new(1, Instant::now()));
+        let facts = tracker.facts(&snap, &current);
+        write_one(&profiles, &current, &facts, &mut pace)
             .await
             .unwrap();
         drop(profiles);
@@ -491,41 +512,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_write_beyond_the_budget_waits_for_it_and_is_counted() {
-        let p = profile(None);
+    async fn progress_written_a_moment_ago_is_held_back_without_a_request() {
+        let pending = json!({"phase": "Pending", "observedGeneration": 3, "installed": "0/2"});
+        let p = profile(Some(pending));
         let hash = expected_hash(&p);
-        let snap = snapshot(&p, &[report("node1", &hash)]);
-        let (client, mut api) = mock_client();
-        let server = tokio::spawn(async move {
-            api.expect(
-                Method::PATCH,
-                "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status",
-                &["fieldManager=seccompd-status-writer", "force=true"],
-                StatusCode::OK,
-                json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
-                       "metadata": {"name": "p"}, "spec": {"defaultAction": "SCMP_ACT_ALLOW"}}),
-            )
-            .await;
-            api
-        });
+        let (snap, tracker) = seen(&p, &[report("node1", &hash)]);
+        let (client, api) = mock_client();
         let profiles = Api::<SeccompProfile>::all(client);
-        let start = Instant::now();
-        let mut budget = WriteBudget::new(1, start);
-        assert_eq!(budget.take(start), None, "the one write of this second");
-        let metrics = Metrics::default();
-        write_one(&profiles, &p, &snap, &mut budget, &metrics)
+        let mut pace = pace(WriteBudget::new(1, Instant::now()));
+        let written = Instant::now();
+        pace.progress.written("p", written);
+        let got = write_one(&profiles, &p, &tracker.facts(&snap, &p), &mut pace)
             .await
             .unwrap();
         assert!(
-            start.elapsed() >= Duration::from_secs(1),
-            "waited for a token"
+            matches!(got, Written::Later(due) if due == written + crate::status::rate::PROGRESS_INTERVAL),
+            "Partial 1/2 after Pending 0/2 waits"
         );
-        let text = metrics.render().unwrap();
+        drop(profiles);
+        api.expect_no_more().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_beyond_the_budget_is_left_for_a_later_pass_without_a_request() {
+        let p = profile(None);
+        let hash = expected_hash(&p);
+        let (snap, tracker) = seen(&p, &[report("node1", &hash), report("node2", &hash)]);
+        let (client, api) = mock_client();
+        let profiles = Api::<SeccompProfile>::all(client);
+        let start = Instant::now();
+        let mut pace = pace(WriteBudget::new(1, start));
+        assert_eq!(
+            pace.budget.take(start),
+            Ok(()),
+            "the one write of this second"
+        );
+        let got = write_one(&profiles, &p, &tracker.facts(&snap, &p), &mut pace)
+            .await
+            .unwrap();
         assert!(
-            text.contains("\nseccompd_status_write_throttles_total 1\n"),
-            "{text}"
+            matches!(got, Written::NoBudget(wait) if wait > Duration::ZERO && wait <= Duration::from_secs(1)),
+            "Installed 2/2 is news, but the budget is spent"
         );
-        let api = server.await.unwrap();
         drop(profiles);
         api.expect_no_more().await;
     }

@@ -36,6 +36,17 @@ impl<'a> ProfileInput<'a> {
     }
 }
 
+/// Drops what the agent never reads from a SeccompProfile before its cache keeps it: the
+/// status, managed fields, labels and annotations (kubectl's client-side apply keeps a second
+/// copy of the whole object in one), so that the agent's memory follows the specs alone.
+pub fn slim(profile: &mut SeccompProfile) {
+    profile.status = None;
+    let meta = &mut profile.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
+}
+
 /// Resolves, checks and renders every profile.
 ///
 /// `check` judges a resolved profile for this node (structure and the node's seccomp
@@ -183,6 +194,26 @@ mod tests {
             generation: Some(3),
             spec,
         }
+    }
+
+    #[test]
+    fn the_cache_keeps_only_what_the_agent_reads() {
+        let mut p: SeccompProfile = serde_json::from_value(serde_json::json!({
+            "apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
+            "metadata": {"name": "p", "generation": 3, "labels": {"a": "b"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "spec": {"defaultAction": "SCMP_ACT_ALLOW"},
+            "status": {"phase": "Installed"},
+        }))
+        .unwrap();
+        let spec = p.spec.clone();
+        slim(&mut p);
+        let input = ProfileInput::of(&p).unwrap();
+        assert_eq!((input.name, input.generation), ("p", Some(3)));
+        assert_eq!(p.spec, spec);
+        assert!(p.status.is_none() && p.metadata.annotations.is_none());
+        assert!(p.metadata.labels.is_none() && p.metadata.managed_fields.is_none());
     }
 
     #[test]

@@ -1,13 +1,37 @@
 //! What this node tells the cluster about each profile, decided from the plan's outcome.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 
 use super::desired::ProfileInput;
 use super::notices::pod_list;
-use super::plan::{DesiredProfile, Target};
+use super::plan::{DesiredProfile, Target, profile_of};
 use super::pods::PodRef;
-use crate::api::{NodeProfileState, ProfileReport};
+use crate::api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec};
+use crate::node::dir::Entry;
+use crate::profile::digest::SetDigest;
 use crate::profile::render::ContentHash;
+
+/// The report from every profile's outcome on this node: the installed ones only counted and
+/// summed into the digest, the others listed by name, so that its size follows the node's
+/// problems, not the number of profiles.
+pub fn report_spec(synced: bool, mut outcomes: Vec<ProfileReport>) -> SeccompNodeReportSpec {
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    let (installed, exceptions): (Vec<_>, Vec<_>) = outcomes
+        .into_iter()
+        .partition(|r| r.state == NodeProfileState::Installed && r.content_hash.is_some());
+    let installed_digest = SetDigest::of_set(
+        installed
+            .iter()
+            .filter_map(|r| Some((r.name.as_str(), r.content_hash.as_ref()?))),
+    );
+    SeccompNodeReportSpec {
+        synced,
+        installed: u32::try_from(installed.len()).unwrap_or(u32::MAX),
+        installed_digest,
+        exceptions,
+    }
+}
 
 /// The node's report: one entry per profile, sorted by name.
 ///
@@ -45,6 +69,51 @@ pub fn node_reports(
             }
         })
         .collect()
+}
+
+/// The files on disk that the agent's last report (from before it restarted) vouches for, by
+/// profile, with their hash: each listed exception whose hash the file still has, and the
+/// installed files when together they still add up to the report's digest. A single changed,
+/// added or removed file breaks the digest, and then only the listed exceptions are vouched
+/// for: the agent never takes bytes it cannot prove it wrote as a profile's last valid version.
+pub fn vouched_files(
+    last: &SeccompNodeReportSpec,
+    actual: &BTreeMap<OsString, Entry>,
+) -> BTreeMap<String, ContentHash> {
+    let on_disk: BTreeMap<&str, &ContentHash> = actual
+        .iter()
+        .filter_map(|(file, entry)| match entry {
+            Entry::File { hash } => Some((profile_of(file)?, hash)),
+            _ => None,
+        })
+        .collect();
+    let listed: BTreeMap<&str, Option<&ContentHash>> = last
+        .exceptions
+        .iter()
+        .map(|r| (r.name.as_str(), r.content_hash.as_ref()))
+        .collect();
+    let mut vouched: BTreeMap<String, ContentHash> = listed
+        .iter()
+        .filter_map(|(name, hash)| {
+            let hash = (*hash)?;
+            (on_disk.get(name) == Some(&hash)).then(|| (name.to_string(), hash.clone()))
+        })
+        .collect();
+    let installed: Vec<(&str, &ContentHash)> = on_disk
+        .iter()
+        .filter(|(name, _)| !listed.contains_key(*name))
+        .map(|(name, hash)| (*name, *hash))
+        .collect();
+    let digest_holds = last.installed as usize == installed.len()
+        && SetDigest::of_set(installed.iter().copied()) == last.installed_digest;
+    if digest_holds {
+        vouched.extend(
+            installed
+                .into_iter()
+                .map(|(name, hash)| (name.to_string(), hash.clone())),
+        );
+    }
+    vouched
 }
 
 /// Report entries for deleted profiles whose file stays: `kept` maps each to the hash of its
@@ -100,6 +169,75 @@ mod tests {
                 hash: content_hash(text.as_bytes()),
             }),
         }
+    }
+
+    #[test]
+    fn installed_profiles_are_summed_into_the_digest_and_the_rest_listed() {
+        let desired = BTreeMap::from([
+            ("a".to_string(), install("A")),
+            ("b".to_string(), install("B")),
+            (
+                "bad".to_string(),
+                DesiredProfile {
+                    generation: Some(2),
+                    target: Target::Invalid("spec.syscalls[0].names: empty".into()),
+                },
+            ),
+        ]);
+        let spec = report_spec(true, node_reports(&desired, &BTreeMap::new()));
+        assert!(spec.synced);
+        assert_eq!(spec.installed, 2);
+        assert_eq!(
+            spec.installed_digest,
+            SetDigest::of_set([("a", &content_hash(b"A")), ("b", &content_hash(b"B"))])
+        );
+        let listed: Vec<_> = spec.exceptions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(listed, ["bad"]);
+        assert_eq!(spec.exceptions[0].state, NodeProfileState::Invalid);
+    }
+
+    fn files(pairs: &[(&str, &[u8])]) -> BTreeMap<OsString, Entry> {
+        pairs
+            .iter()
+            .map(|(file, bytes)| {
+                (
+                    OsString::from(*file),
+                    Entry::File {
+                        hash: content_hash(bytes),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_last_report_vouches_for_files_that_still_add_up_to_its_digest() {
+        let desired = BTreeMap::from([
+            ("a".to_string(), install("A")),
+            ("b".to_string(), install("B")),
+        ]);
+        let kept = BTreeMap::from([("old".to_string(), content_hash(b"O"))]);
+        let mut outcomes = node_reports(&desired, &BTreeMap::new());
+        outcomes.extend(retained_reports(&kept, &BTreeMap::new()));
+        let last = report_spec(true, outcomes);
+        let intact = files(&[("a.json", b"A"), ("b.json", b"B"), ("old.json", b"O")]);
+        let got = vouched_files(&last, &intact);
+        assert_eq!(got.keys().collect::<Vec<_>>(), ["a", "b", "old"]);
+        assert_eq!(got["a"], content_hash(b"A"));
+
+        let tampered = files(&[("a.json", b"A"), ("b.json", b"X"), ("old.json", b"O")]);
+        let got = vouched_files(&last, &tampered);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            ["old"],
+            "one changed file breaks the digest: only the listed exception stays vouched for"
+        );
+
+        let added = files(&[("a.json", b"A"), ("b.json", b"B"), ("c.json", b"C")]);
+        assert!(
+            vouched_files(&last, &added).is_empty(),
+            "an extra file, and old.json gone"
+        );
     }
 
     #[test]

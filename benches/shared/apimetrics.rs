@@ -151,18 +151,28 @@ impl Scrape {
 
     /// Writes to seccompd's resources.
     pub fn seccompd_writes(&self) -> f64 {
+        self.writes_where(Resource::is_seccompd)
+    }
+
+    /// Writes to the resources `which` picks.
+    pub fn writes_where(&self, which: impl Fn(&Resource) -> bool) -> f64 {
         self.requests
             .iter()
-            .filter(|((verb, r), _)| r.is_seccompd() && WRITE_VERBS.contains(&verb.as_str()))
+            .filter(|((verb, r), _)| which(r) && WRITE_VERBS.contains(&verb.as_str()))
             .map(|(_, v)| v)
             .sum()
     }
 
     /// Watch events sent for seccompd's resources.
     pub fn seccompd_watch_events(&self) -> f64 {
+        self.watch_events_where(Resource::is_seccompd)
+    }
+
+    /// Watch events sent for the resources `which` picks.
+    pub fn watch_events_where(&self, which: impl Fn(&Resource) -> bool) -> f64 {
         self.watch_events
             .iter()
-            .filter(|(r, _)| r.is_seccompd())
+            .filter(|(r, _)| which(r))
             .map(|(_, v)| v)
             .sum()
     }
@@ -190,13 +200,22 @@ impl Scrape {
 /// counters a second apart agree), so that a phase's difference holds all it caused; returns
 /// the last read. Gives up quietly after `limit` and returns the last read.
 pub async fn quiet(client: &Client, limit: Duration) -> anyhow::Result<Scrape> {
+    quiet_where(client, limit, Resource::is_seccompd).await
+}
+
+/// [`quiet`] for the resources `which` picks.
+pub async fn quiet_where(
+    client: &Client,
+    limit: Duration,
+    which: impl Fn(&Resource) -> bool,
+) -> anyhow::Result<Scrape> {
     let start = Instant::now();
     let mut last = Scrape::read(client).await?;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = Scrape::read(client).await?;
         let d = now.since(&last);
-        if (d.seccompd_writes() == 0.0 && d.seccompd_watch_events() == 0.0)
+        if (d.writes_where(&which) == 0.0 && d.watch_events_where(&which) == 0.0)
             || start.elapsed() > limit
         {
             return Ok(now);

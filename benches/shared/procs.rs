@@ -1,5 +1,5 @@
-//! Processes seen from /proc: resident memory, CPU time, and the host PID of the in-cluster
-//! status writer (found by its cgroup).
+//! Processes seen from /proc: resident memory, CPU time, and the host PIDs of a pod's
+//! processes (found by their cgroup).
 
 use std::fs;
 use std::path::Path;
@@ -48,20 +48,30 @@ pub fn control_plane_pid(name: &str) -> Option<u32> {
         .ok()
 }
 
-/// The host PID of the `seccompd` process in the pod with uid `pod_uid` (cgroupfs names a
-/// pod's cgroup `pod<uid>`).
+/// The host PID of the `seccompd` process in the pod with uid `pod_uid`.
 pub fn pod_process_pid(pod_uid: &str) -> Option<u32> {
+    pod_pids(pod_uid).into_iter().find(|pid| {
+        fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == AGENT_COMM)
+    })
+}
+
+/// The host PIDs of the processes of the pod with uid `pod_uid`, its sandbox's `pause` left
+/// out (cgroupfs names a pod's cgroup `pod<uid>`).
+pub fn pod_pids(pod_uid: &str) -> Vec<u32> {
     let needle = format!("/pod{pod_uid}/");
-    fs::read_dir("/proc")
-        .ok()?
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
+        .filter(|pid| {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            comm.trim() == AGENT_COMM
+            comm.trim() != "pause"
                 && fs::read_to_string(format!("/proc/{pid}/cgroup"))
                     .is_ok_and(|cgroup| cgroup.contains(&needle))
         })
+        .collect()
 }
 
 /// One control plane process over a run.

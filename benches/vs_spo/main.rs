@@ -1,0 +1,178 @@
+//! seccompd and the Security Profiles Operator (SPO) side by side (issue 11): the same
+//! workload through each system on the running test cluster, one after the other.
+//! `make bench-spo` (hack/bench-spo.sh) deploys and removes SPO around it and calls:
+//!
+//! ```sh
+//! cargo bench --bench vs_spo -- measure --system seccompd|spo --out DIR --node-root node1=/var/lib/kubelet ...
+//! cargo bench --bench vs_spo -- report --out DIR
+//! ```
+//! `measure` runs the workload through the system deployed now and writes DIR/<system>.json
+//! after every phase; `report` prints both systems side by side with the ratio per figure
+//! and the `vs-spo:` line. Needs root (reads the nodes' kubelet directories and /proc).
+//!
+//! **The workload.** (1) The two profiles of `../shared/profiles/` and `--generated` more (the
+//! first one allowing one more call each) are created one at a time, then updated (one more
+//! rule), then deleted; every change is followed until done before the next one starts: the
+//! file with a complete JSON document on every node (create), different bytes on every node
+//! (update), no file on any node (delete), and the profile's status saying installed
+//! (seccompd: `Installed` on every node; SPO: `Installed`). The API server's write counters
+//! around this phase, over its 3 x P changes, give the writes per change. (2) Three bad
+//! profiles: whether the API server takes them, the status each system gives them, and what a
+//! pod using one sees. (3) `--bulk` profiles created 8 at a time; the time from the last
+//! create to every file on every node and every status installed; the daemons' memory and the
+//! objects of the system's API group (and Events about them) per profile then; their deletion.
+//! Daemon memory is also read before the workload (idle); CPU seconds cover the whole run.
+//!
+//! Each system gets the shared files the way its users apply them: seccompd's `import`
+//! (Docker's conditional rules evaluated for this node), SPO the JSON as it is.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+#[path = "../shared/apimetrics.rs"]
+#[allow(dead_code)] // the scale bench uses the rest
+mod apimetrics;
+mod figures;
+#[path = "../shared/procs.rs"]
+#[allow(dead_code)]
+mod procs;
+#[path = "../shared/stats.rs"]
+mod stats;
+mod system;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::system::System;
+use crate::workload::{Node, Run, Settings};
+
+#[derive(Parser, Debug)]
+#[command(about = "seccompd and the Security Profiles Operator side by side")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true, global = true)]
+    bench: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the workload through the system deployed now.
+    Measure {
+        #[arg(long, value_enum)]
+        system: System,
+        /// Directory of the results.
+        #[arg(long)]
+        out: PathBuf,
+        /// NODE=KUBELET_ROOT as seen from this host, one per node.
+        #[arg(long = "node-root", value_parser = parse_node, required = true)]
+        nodes: Vec<Node>,
+        /// The shared profiles.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/profiles"))]
+        profiles: PathBuf,
+        /// Generated profiles besides the two shared ones (one at a time).
+        #[arg(long, default_value_t = 100)]
+        generated: usize,
+        /// Profiles applied at once (0: no bulk phase).
+        #[arg(long, default_value_t = 1000)]
+        bulk: usize,
+        /// Longest wait for one change (seconds).
+        #[arg(long, default_value_t = 60)]
+        limit: u64,
+        /// Longest wait for a step of the bulk phase (seconds).
+        #[arg(long, default_value_t = 300)]
+        bulk_limit: u64,
+    },
+    /// Prints both systems' figures side by side.
+    Report {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn parse_node(s: &str) -> Result<Node, String> {
+    let (name, root) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NODE=KUBELET_ROOT"))?;
+    Ok(Node {
+        name: name.into(),
+        root: root.into(),
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Report { out } => match figures::report(&out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vs-spo: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Measure {
+            system,
+            out,
+            nodes,
+            profiles,
+            generated,
+            bulk,
+            limit,
+            bulk_limit,
+        } => {
+            let client = common::client().await;
+            let mut run = Run::new(
+                client,
+                Settings {
+                    system,
+                    nodes,
+                    profiles_dir: profiles,
+                    generated,
+                    bulk,
+                    limit: Duration::from_secs(limit),
+                    bulk_limit: Duration::from_secs(bulk_limit),
+                    out,
+                },
+            );
+            let outcome = tokio::select! {
+                done = run.run() => done,
+                _ = interrupted() => Err(anyhow::anyhow!("interrupted")),
+            };
+            if let Err(e) = &outcome {
+                run.figures().failed.get_or_insert_with(|| format!("{e:#}"));
+                run.save().ok();
+            }
+            run.cleanup().await;
+            match outcome {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vs-spo ({}): {e:#}", system.name());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM; never, should the handlers not install.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}

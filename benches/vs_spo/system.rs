@@ -1,0 +1,219 @@
+//! What differs between the two systems under test: their SeccompProfile resource, how a
+//! profile's spec is written for each, where its file lands on a node, what its status says
+//! when it is installed, and which pods are theirs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use kube::api::{ApiResource, DynamicObject, ObjectMeta};
+use seccompd::profile::compile::native_arch;
+use seccompd::profile::decode::{self, Document};
+use seccompd::profile::import::{DEFAULT_CAPABILITIES, Target, import, parse_kernel};
+use serde_json::{Value, json};
+
+use crate::apimetrics;
+
+/// The API group of SPO's resources.
+pub const SPO_GROUP: &str = "security-profiles-operator.x-k8s.io";
+
+/// Label on everything the bench creates.
+pub const BENCH_LABEL: &str = "seccompd.dev/vs-spo-bench";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum System {
+    Seccompd,
+    Spo,
+}
+
+impl System {
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Seccompd => "seccompd",
+            System::Spo => "spo",
+        }
+    }
+
+    /// The API group of the system's own resources.
+    pub fn group(self) -> &'static str {
+        match self {
+            System::Seccompd => apimetrics::SECCOMPD_GROUP,
+            System::Spo => SPO_GROUP,
+        }
+    }
+
+    /// Its SeccompProfile resource (cluster-scoped in both).
+    pub fn profile_resource(self) -> ApiResource {
+        match self {
+            System::Seccompd => ApiResource::erase::<seccompd::api::SeccompProfile>(&()),
+            System::Spo => ApiResource {
+                group: SPO_GROUP.into(),
+                version: "v1".into(),
+                api_version: format!("{SPO_GROUP}/v1"),
+                kind: "SeccompProfile".into(),
+                plural: "seccompprofiles".into(),
+            },
+        }
+    }
+
+    /// The namespace of its pods.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            System::Seccompd => "seccompd-system",
+            System::Spo => "security-profiles-operator",
+        }
+    }
+
+    /// Label selector of its per-node daemon's pods; the namespace's other pods are its
+    /// controllers (seccompd's controller; SPO's operator and webhook).
+    pub fn daemon_selector(self) -> &'static str {
+        match self {
+            System::Seccompd => "app.kubernetes.io/component=agent",
+            System::Spo => "name=spod",
+        }
+    }
+
+    /// `localhostProfile` of profile `name`, relative to the kubelet's seccomp directory.
+    pub fn localhost_profile(self, name: &str) -> String {
+        match self {
+            System::Seccompd => format!("seccompd/{name}.json"),
+            System::Spo => format!("operator/{name}.json"),
+        }
+    }
+
+    /// The file of profile `name` on the node whose kubelet root is `root`.
+    pub fn node_file(self, root: &Path, name: &str) -> PathBuf {
+        root.join("seccomp").join(self.localhost_profile(name))
+    }
+
+    /// Whether the object's status says the profile is installed (on every node).
+    pub fn installed(self, obj: &DynamicObject, nodes: usize) -> bool {
+        let status = &obj.data["status"];
+        match self {
+            System::Seccompd => {
+                status["phase"] == "Installed"
+                    && status["installedNodes"].as_u64() >= Some(nodes as u64)
+            }
+            System::Spo => status["status"] == "Installed",
+        }
+    }
+
+    /// What the status says, in one line, for the bad-profile table.
+    pub fn status_line(self, obj: &DynamicObject) -> String {
+        let status = &obj.data["status"];
+        let text = match self {
+            System::Seccompd => format!(
+                "{} {}",
+                status["phase"].as_str().unwrap_or("(no status)"),
+                status["message"].as_str().unwrap_or("")
+            ),
+            System::Spo => format!(
+                "{} {}",
+                status["status"].as_str().unwrap_or("(no status)"),
+                status["conditions"][0]["message"].as_str().unwrap_or("")
+            ),
+        };
+        text.trim().to_string()
+    }
+
+    /// A SeccompProfile object of this system with `spec`.
+    pub fn object(self, name: &str, run: &str, spec: Value) -> DynamicObject {
+        let ar = self.profile_resource();
+        let mut obj = DynamicObject::new(name, &ar);
+        obj.metadata = ObjectMeta {
+            name: Some(name.into()),
+            labels: Some([(BENCH_LABEL.to_string(), run.to_string())].into()),
+            ..ObjectMeta::default()
+        };
+        obj.data = json!({ "spec": spec });
+        obj
+    }
+
+    /// The spec each system is given for a JSON profile file, the way its users would apply it:
+    /// seccompd's users convert Docker-format files with `seccompd import` (its library
+    /// function here); SPO's users paste the JSON into the spec as it is (its API server then
+    /// drops the fields its schema lacks).
+    pub fn spec_from_file(self, bytes: &[u8]) -> anyhow::Result<Value> {
+        match self {
+            System::Seccompd => {
+                let docs = decode::decode(bytes).context("decoding the profile")?;
+                let Some(Document::Json(profile)) = docs.into_iter().next() else {
+                    anyhow::bail!("not a JSON seccomp profile");
+                };
+                let target = Target {
+                    arch: native_arch().context("this machine's architecture is unknown")?,
+                    capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+                    kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                        .ok()
+                        .and_then(|s| parse_kernel(&s))
+                        .unwrap_or((0, 0)),
+                };
+                let (spec, _notes) = import(&profile, &target).context("importing")?;
+                Ok(serde_json::to_value(spec)?)
+            }
+            System::Spo => Ok(serde_json::from_slice(bytes)?),
+        }
+    }
+}
+
+/// `spec` with one more rule, the change every update makes: `uselib` (in neither shared
+/// profile) answered with ENOSYS.
+pub fn updated(spec: &Value) -> Value {
+    let mut spec = spec.clone();
+    let rule = json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 38, "names": ["uselib"]});
+    match spec["syscalls"].as_array_mut() {
+        Some(rules) => rules.push(rule),
+        None => spec["syscalls"] = json!([rule]),
+    }
+    spec
+}
+
+/// Calls the generated profiles allow besides their base's, one each (none is in
+/// centos8-ls.json), so that they differ.
+const EXTRA_CALLS: [&str; 10] = [
+    "uname",
+    "getrandom",
+    "getcwd",
+    "lseek",
+    "sysinfo",
+    "getuid",
+    "getgid",
+    "geteuid",
+    "getegid",
+    "umask",
+];
+
+/// Generated profile `i`: `base` allowing one more call.
+pub fn generated(base: &Value, i: usize) -> Value {
+    let mut spec = base.clone();
+    let rule = json!({"action": "SCMP_ACT_ALLOW", "names": [EXTRA_CALLS[i % EXTRA_CALLS.len()]]});
+    if let Some(rules) = spec["syscalls"].as_array_mut() {
+        rules.push(rule);
+    }
+    spec
+}
+
+/// The three bad profiles: name, what is wrong, spec. Each allows everything else, so that a
+/// pod using it fails only because of what is wrong.
+pub fn bad_profiles() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        (
+            "unknown-syscall",
+            "an unknown syscall name (mkdirr)",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"action": "SCMP_ACT_ERRNO", "names": ["mkdir", "mkdirr"]}]}),
+        ),
+        (
+            "bad-arch",
+            "an unsupported architecture (SCMP_ARCH_AMD64)",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "architectures": ["SCMP_ARCH_AMD64"],
+                   "syscalls": [{"action": "SCMP_ACT_ERRNO", "names": ["mkdir"]}]}),
+        ),
+        (
+            "errno-5000",
+            "errnoRet 5000 (beyond the kernel's largest errno, 4095)",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"action": "SCMP_ACT_ERRNO", "errnoRet": 5000, "names": ["mkdir"]}]}),
+        ),
+    ]
+}
