@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
-use super::decide::builtin::{record_spec, with_builtins};
+use super::decide::builtin::{api_reports, record_spec, with_builtins};
 use super::decide::desired::ProfileInput;
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
@@ -163,7 +163,7 @@ impl Agent {
                 let reason = format!("the profile directory cannot be listed: {err}");
                 self.reports.send_replace(Some(report_spec(
                     self.metrics.synced(),
-                    unknown_state_reports(&inputs, &reason),
+                    api_reports(unknown_state_reports(&inputs, &reason)),
                 )));
                 return Err(());
             }
@@ -210,7 +210,7 @@ fn node_report(
     outcome: PassOutcome,
     users: &BTreeMap<String, Vec<PodRef>>,
 ) -> SeccompNodeReportSpec {
-    let mut profiles = outcome.reports;
+    let mut profiles = api_reports(outcome.reports);
     profiles.extend(retained_reports(&outcome.kept, users));
     report_spec(true, profiles)
 }

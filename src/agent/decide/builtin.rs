@@ -4,6 +4,7 @@
 //! of that name, and one created before the rule existed is ignored here.
 
 use super::desired::ProfileInput;
+use crate::api::ProfileReport;
 use crate::profile::limits::RECORD_PROFILE;
 use crate::profile::model::{Action, Arch, ProfileSpec};
 
@@ -51,6 +52,16 @@ pub fn with_builtins<'a>(
         spec: record,
     });
     out
+}
+
+/// The outcomes of the API's profiles only: the report (its count and digest of installed
+/// profiles, which the controller computes from the API's SeccompProfiles) leaves the
+/// built-in ones out.
+pub fn api_reports(outcomes: Vec<ProfileReport>) -> Vec<ProfileReport> {
+    outcomes
+        .into_iter()
+        .filter(|r| r.name != RECORD_PROFILE)
+        .collect()
 }
 
 #[cfg(test)]
@@ -106,5 +117,10 @@ mod tests {
         };
         let json: serde_json::Value = serde_json::from_slice(&rendered.bytes).unwrap();
         assert_eq!(json["defaultAction"], "SCMP_ACT_LOG");
+        // The node's report counts only the API's profiles: the controller's digest of them
+        // must match.
+        let reports = crate::agent::decide::report::node_reports(&desired, &Default::default());
+        let names: Vec<String> = api_reports(reports).into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["other"]);
     }
 }
