@@ -14,6 +14,14 @@ use super::validate::validate_profile_name;
 /// The name a recorded profile gets when none is given and the command's name cannot be one.
 pub const FALLBACK_PROFILE_NAME: &str = "recorded";
 
+/// Calls a recorded profile for pods allows whether or not the recorded run made them, since
+/// whether a run makes them depends on timing, not on the workload: `rt_sigreturn` ends every
+/// signal handler (runc's init is a Go program, whose runtime may send itself a preemption
+/// signal at any moment after the filter is loaded: a recording of `ls /` in the local cluster
+/// had it in one run and not in the next, and pods under the profile without it died in
+/// runc's init), and `restart_syscall` resumes a call that a stop signal interrupted.
+pub const TIMING_DEPENDENT_CALLS: &[&str] = &["restart_syscall", "rt_sigreturn"];
+
 /// The system calls a workload made, by the ABI it made them through (a 64-bit program
 /// calls through the native one; a 32-bit one on the same node through, say, SCMP_ARCH_X86).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

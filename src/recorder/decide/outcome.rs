@@ -20,7 +20,8 @@ use crate::api::{
 };
 use crate::profile::limits::RECORD_PROFILE;
 use crate::profile::model::{Arch, ProfileSpec};
-use crate::profile::recording::RecordedCalls;
+use crate::profile::recording::{RecordedCalls, TIMING_DEPENDENT_CALLS};
+use crate::profile::validate::RUNC_NEEDS_ALWAYS;
 
 /// What the recorder knows of a pod on its node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,6 +239,11 @@ pub fn outcome(
             "{lost_records} audit record(s) may have been missed: the profile may lack calls; record again"
         ));
     }
+    // What runc's init calls after loading the filter in every run or in some (the recorded
+    // pods ran under runc too, but a single run need not show them all).
+    for name in RUNC_NEEDS_ALWAYS.iter().chain(TIMING_DEPENDENT_CALLS) {
+        calls.insert(native, name);
+    }
     Outcome {
         status,
         profile: Some(calls.to_spec(native)),
@@ -406,7 +412,21 @@ mod tests {
         assert_eq!(out.status.message, None);
         let profile = out.profile.unwrap();
         assert_eq!(profile.default_action, Action::Errno);
-        assert_eq!(profile.syscalls[0].names, ["openat", "read", "write"]);
+        // The recorded calls, and what runc's init may call in any run.
+        assert_eq!(
+            profile.syscalls[0].names,
+            [
+                "close",
+                "fstatfs",
+                "futex",
+                "getdents64",
+                "openat",
+                "read",
+                "restart_syscall",
+                "rt_sigreturn",
+                "write"
+            ]
+        );
     }
 
     #[test]
