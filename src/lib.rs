@@ -11,5 +11,6 @@ pub mod controller;
 pub mod host;
 pub mod node;
 pub mod profile;
+pub mod recorder;
 pub mod status;
 pub mod telemetry;

@@ -18,6 +18,9 @@ enum Command {
     Crd,
     /// Run the node agent (as the DaemonSet does).
     Agent(seccompd::agent::AgentArgs),
+    /// Run the recorder (as its opt-in DaemonSet does): records the calls of the pods that
+    /// SeccompProfileRecordings select on this node, from the kernel's audit records.
+    Recorder(seccompd::recorder::RecorderArgs),
     /// Run the controller (as its Deployment does): the elected replica writes statuses.
     Controller(seccompd::controller::ControllerArgs),
     /// Check seccomp profiles offline (exit 0 valid, 1 invalid, 2 bad usage).
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         },
         Command::Agent(args) => run_async(seccompd::agent::run(args)),
         Command::Controller(args) => run_async(seccompd::controller::run(args)),
+        Command::Recorder(args) => run_async(seccompd::recorder::run(args)),
         Command::Validate(args) => seccompd::cli::validate::run(args),
         Command::Import(args) => seccompd::cli::import::run(args),
         Command::Run(args) => seccompd::cli::run::run(args),

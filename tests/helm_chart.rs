@@ -171,15 +171,48 @@ fn lint() {
 /// `kubectl kustomize manifests/` does (CRDs included), apart from Helm's own labels.
 #[test]
 fn template_matches_kustomize() {
-    let helm = by_key(template("seccompd", &[]));
+    assert_same_objects(template("seccompd", &[]), "manifests/");
+}
+
+/// With `recorder.enabled=true` the chart renders what manifests/ renders with the recorder
+/// component (manifests/recorder) added, as a user's kustomization adds it.
+#[test]
+fn recorder_template_matches_the_kustomize_component() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // kustomize takes only relative paths to other kustomizations.
+    let up = "../".repeat(dir.path().components().count() - 1);
+    let repo = repo_path("manifests");
+    let manifests = format!(
+        "{up}{}",
+        repo.to_str().expect("utf-8").trim_start_matches('/')
+    );
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{manifests}]\ncomponents: [{manifests}/recorder]\n"
+        ),
+    )
+    .expect("writing the kustomization");
+    let helm = template("seccompd", &["recorder.enabled=true"]);
+    assert!(
+        helm.iter()
+            .any(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "seccompd-recorder"),
+        "the recorder is rendered"
+    );
+    assert_same_objects(helm, dir.path().to_str().expect("utf-8"));
+}
+
+/// `helm` holds the same objects as `kubectl kustomize <dir>`, apart from Helm's labels.
+fn assert_same_objects(helm: Vec<Value>, dir: &str) {
+    let helm = by_key(helm);
     let kustomize = by_key(parse_objects(&ok(
-        "kubectl kustomize manifests/",
-        run(kubectl_bin(), &["kustomize", "manifests/"]),
+        &format!("kubectl kustomize {dir}"),
+        run(kubectl_bin(), &["kustomize", dir]),
     )));
     assert_eq!(
         helm.keys().collect::<Vec<_>>(),
         kustomize.keys().collect::<Vec<_>>(),
-        "the chart and manifests/ render different objects"
+        "the chart and {dir} render different objects"
     );
     let mut differences = Vec::new();
     for (key, object) in &helm {
@@ -187,7 +220,7 @@ fn template_matches_kustomize() {
     }
     assert!(
         differences.is_empty(),
-        "the chart (left) and manifests/ (right) differ:\n{}",
+        "the chart (left) and {dir} (right) differ:\n{}",
         differences.join("\n")
     );
 }

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
+use super::decide::builtin::{api_reports, record_spec, with_builtins};
 use super::decide::desired::ProfileInput;
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
@@ -25,6 +26,8 @@ use super::{events, health, node_identity, publish, taint};
 use crate::api::SeccompNodeReportSpec;
 use crate::node::dir::ProfileDir;
 use crate::profile::check::NodeCheckError;
+use crate::profile::compile::native_arch;
+use crate::profile::model::ProfileSpec;
 use crate::telemetry::{self, Metrics};
 
 /// How soon a pass whose directory could not be listed is tried again.
@@ -36,6 +39,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("cannot configure the Kubernetes client")?;
+    let arch = native_arch().context("this machine's architecture is not one seccompd knows")?;
     let dir = ProfileDir::open(args.profile_dir())
         .with_context(|| format!("cannot use {}", args.profile_dir().display()))?;
     info!(node = %args.node_name, dir = %dir.path().display(), "seccompd agent starting");
@@ -94,6 +98,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         ),
         synced,
         metrics,
+        record_profile: record_spec(arch),
     };
 
     let mut shutdown = std::pin::pin!(shutdown_signal());
@@ -125,6 +130,8 @@ struct Agent {
     events: EventSender,
     synced: watch::Sender<bool>,
     metrics: Arc<Metrics>,
+    /// The built-in recording profile for this node's architecture.
+    record_profile: ProfileSpec,
 }
 
 impl Agent {
@@ -133,10 +140,10 @@ impl Agent {
     fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, ()> {
         self.metrics.pass_begins();
         let snapshot = sources.profiles.state();
-        let inputs: Vec<ProfileInput<'_>> = snapshot
-            .iter()
-            .filter_map(|p| ProfileInput::of(p))
-            .collect();
+        let inputs: Vec<ProfileInput<'_>> = with_builtins(
+            snapshot.iter().filter_map(|p| ProfileInput::of(p)),
+            &self.record_profile,
+        );
         let existing: BTreeSet<&str> = inputs.iter().map(|p| p.name).collect();
         let pods = sources.pods.state();
         let users = profile_users(pods.iter().map(|p| p.as_ref()));
@@ -156,7 +163,7 @@ impl Agent {
                 let reason = format!("the profile directory cannot be listed: {err}");
                 self.reports.send_replace(Some(report_spec(
                     self.metrics.synced(),
-                    unknown_state_reports(&inputs, &reason),
+                    api_reports(unknown_state_reports(&inputs, &reason)),
                 )));
                 return Err(());
             }
@@ -203,7 +210,7 @@ fn node_report(
     outcome: PassOutcome,
     users: &BTreeMap<String, Vec<PodRef>>,
 ) -> SeccompNodeReportSpec {
-    let mut profiles = outcome.reports;
+    let mut profiles = api_reports(outcome.reports);
     profiles.extend(retained_reports(&outcome.kept, users));
     report_spec(true, profiles)
 }

@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use super::{SeccompNodeReport, SeccompProfile};
+use super::{SeccompNodeReport, SeccompProfile, SeccompProfileRecording};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,11 @@ pub enum CrdError {
 /// Every CRD seccompd needs, as one multi-document YAML stream.
 pub fn all_crds_yaml() -> Result<String, CrdError> {
     let mut out = String::new();
-    for crd in [SeccompProfile::crd(), SeccompNodeReport::crd()] {
+    for crd in [
+        SeccompProfile::crd(),
+        SeccompNodeReport::crd(),
+        SeccompProfileRecording::crd(),
+    ] {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&with_paragraph_descriptions(
             crd,
@@ -152,7 +156,11 @@ mod tests {
 
     #[test]
     fn generated_descriptions_are_already_reflowed() {
-        for crd in [SeccompProfile::crd(), SeccompNodeReport::crd()] {
+        for crd in [
+            SeccompProfile::crd(),
+            SeccompNodeReport::crd(),
+            SeccompProfileRecording::crd(),
+        ] {
             let generated =
                 serde_json::to_value(with_paragraph_descriptions(crd).unwrap()).unwrap();
             let mut again = generated.clone();

@@ -3,11 +3,16 @@
 pub mod crd;
 pub mod node_report;
 pub mod profile;
+pub mod recording;
 
 pub use node_report::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
 pub use profile::{
     CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,
     SeccompProfileStatus,
+};
+pub use recording::{
+    AbiCalls, NodeRecording, RecordingPhase, SeccompProfileRecording, SeccompProfileRecordingSpec,
+    SeccompProfileRecordingStatus,
 };
 
 /// The API group of every seccompd resource.

@@ -9,7 +9,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::profile::limits::MAX_PROFILE_NAME_LEN;
+use crate::profile::limits::{MAX_PROFILE_NAME_LEN, RECORD_PROFILE};
 use crate::profile::model::ProfileSpec;
 use crate::profile::render::ContentHash;
 
@@ -25,6 +25,15 @@ fn name_rule() -> kube::core::Rule {
     .message(kube::core::Message::Message(message))
 }
 
+/// `metadata.name` is not the built-in recording profile's, whose file every agent installs.
+fn reserved_name_rule() -> kube::core::Rule {
+    kube::core::Rule::new(format!("self.metadata.name != '{RECORD_PROFILE}'")).message(
+        kube::core::Message::Message(format!(
+            "metadata.name '{RECORD_PROFILE}' is reserved: seccompd installs its built-in recording profile as seccompd/{RECORD_PROFILE}.json on every node; choose another name"
+        )),
+    )
+}
+
 /// A seccomp profile that seccompd installs on every node as
 /// `<kubelet root>/seccomp/seccompd/<name>.json`. Reference it from a pod with
 /// `securityContext.seccompProfile: {type: Localhost, localhostProfile: seccompd/<name>.json}`.
@@ -37,6 +46,7 @@ fn name_rule() -> kube::core::Rule {
     category = "seccompd",
     status = "SeccompProfileStatus",
     validation = name_rule(),
+    validation = reserved_name_rule(),
     printcolumn(
         name = "Status",
         type_ = "string",

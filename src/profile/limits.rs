@@ -16,6 +16,11 @@ pub const FILE_SUFFIX: &str = ".json";
 /// Longest SeccompProfile name: `<name>.json` must fit a file name.
 pub const MAX_PROFILE_NAME_LEN: usize = NAME_MAX - FILE_SUFFIX.len();
 
+/// The name of the built-in profile every agent installs (`seccompd/record.json`): it logs
+/// every call, for recording. Reserved: no SeccompProfile may take it, so that the file
+/// always is the built-in one.
+pub const RECORD_PROFILE: &str = "record";
+
 /// Highest errno a rule may return; libseccomp 2.5 rejects 4095 and above.
 pub const MAX_ERRNO: u32 = 4094;
 

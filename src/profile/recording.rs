@@ -14,6 +14,14 @@ use super::validate::validate_profile_name;
 /// The name a recorded profile gets when none is given and the command's name cannot be one.
 pub const FALLBACK_PROFILE_NAME: &str = "recorded";
 
+/// Calls a recorded profile for pods allows whether or not the recorded run made them, since
+/// whether a run makes them depends on timing, not on the workload: `rt_sigreturn` ends every
+/// signal handler (runc's init is a Go program, whose runtime may send itself a preemption
+/// signal at any moment after the filter is loaded: a recording of `ls /` in the local cluster
+/// had it in one run and not in the next, and pods under the profile without it died in
+/// runc's init), and `restart_syscall` resumes a call that a stop signal interrupted.
+pub const TIMING_DEPENDENT_CALLS: &[&str] = &["restart_syscall", "rt_sigreturn"];
+
 /// The system calls a workload made, by the ABI it made them through (a 64-bit program
 /// calls through the native one; a 32-bit one on the same node through, say, SCMP_ARCH_X86).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,6 +46,14 @@ impl RecordedCalls {
                 .or_default()
                 .extend(names.iter().cloned());
         }
+    }
+
+    /// The names per ABI, each sorted, ABIs in declaration order.
+    pub fn by_arch(&self) -> impl Iterator<Item = (Arch, &BTreeSet<String>)> {
+        self.by_arch
+            .iter()
+            .filter(|(_, names)| !names.is_empty())
+            .map(|(arch, names)| (*arch, names))
     }
 
     /// The distinct names over all ABIs, sorted.
@@ -241,6 +257,9 @@ mod tests {
         assert_eq!(profile_name_for("./My_Tool"), "my-tool");
         assert_eq!(profile_name_for("/bin/["), FALLBACK_PROFILE_NAME);
         assert_eq!(profile_name_for("..."), FALLBACK_PROFILE_NAME);
+        // The built-in recording profile's name is reserved.
+        assert!(!validate_profile_name(crate::profile::limits::RECORD_PROFILE).is_valid());
+        assert_eq!(profile_name_for("/usr/bin/record"), FALLBACK_PROFILE_NAME);
         assert_eq!(profile_name_for(""), FALLBACK_PROFILE_NAME);
         let long = "a".repeat(300);
         let name = profile_name_for(&long);

@@ -7,10 +7,16 @@ pub mod metrics;
 pub use change_clock::{ChangeClock, ClockedWake};
 pub use metrics::{FileChange, Metrics};
 
+/// The audit codec's own log, kept to errors.
+const QUIET_AUDIT_CODEC: &str = "netlink_packet_audit=error";
+
 /// Installs the log subscriber: plain text to stderr, level from `RUST_LOG` (default info).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // The audit codec warns of the kernel's audit length quirk, which it mends, on every
+        // record the recorder reads.
+        .add_directive(QUIET_AUDIT_CODEC.parse().unwrap_or_default());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -33,3 +33,9 @@ app.kubernetes.io/component: agent
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/component: controller
 {{- end -}}
+
+{{/* What the recorder's DaemonSet selects its pods by (immutable once installed). */}}
+{{- define "seccompd.recorderSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/component: recorder
+{{- end -}}

@@ -4,6 +4,7 @@
 //! values, and the tasks one level up ([`super::sync`], [`mod@super::run`], [`super::publish`],
 //! [`super::events`], [`super::taint`]) carry the decisions out.
 
+pub mod builtin;
 pub mod desired;
 pub mod liveness;
 pub mod notices;

@@ -10,6 +10,7 @@ use super::pods::PodRef;
 use crate::api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec};
 use crate::node::dir::Entry;
 use crate::profile::digest::SetDigest;
+use crate::profile::limits::RECORD_PROFILE;
 use crate::profile::render::ContentHash;
 
 /// The report from every profile's outcome on this node: the installed ones only counted and
@@ -86,6 +87,8 @@ pub fn vouched_files(
             Entry::File { hash } => Some((profile_of(file)?, hash)),
             _ => None,
         })
+        // The built-in profiles are in no report (see `builtin::api_reports`).
+        .filter(|(name, _)| *name != RECORD_PROFILE)
         .collect();
     let listed: BTreeMap<&str, Option<&ContentHash>> = last
         .exceptions
@@ -224,6 +227,14 @@ mod tests {
         let got = vouched_files(&last, &intact);
         assert_eq!(got.keys().collect::<Vec<_>>(), ["a", "b", "old"]);
         assert_eq!(got["a"], content_hash(b"A"));
+        // The built-in recording profile's file is in no report and breaks no digest.
+        let with_builtin = files(&[
+            ("a.json", b"A"),
+            ("b.json", b"B"),
+            ("old.json", b"O"),
+            ("record.json", b"R"),
+        ]);
+        assert_eq!(vouched_files(&last, &with_builtin), got);
 
         let tampered = files(&[("a.json", b"A"), ("b.json", b"X"), ("old.json", b"O")]);
         let got = vouched_files(&last, &tampered);

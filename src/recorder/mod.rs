@@ -1,0 +1,26 @@
+//! The recorder (`seccompd recorder`): an opt-in DaemonSet that reads the kernel's seccomp
+//! audit records on its node, attributes them to the containers of the pods that
+//! SeccompProfileRecordings select, and writes the recorded SeccompProfiles.
+//!
+//! [`decide`] holds the pure decisions; the modules beside it do the I/O.
+
+pub mod audit_socket;
+pub mod decide;
+pub mod reader;
+pub mod run;
+
+use std::path::PathBuf;
+
+pub use run::run;
+
+/// Command-line options of `seccompd recorder`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RecorderArgs {
+    /// Name of the node this recorder runs on (from the downward API in the DaemonSet).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+
+    /// The host's /proc (mounted read-only in the DaemonSet): audit records name host PIDs.
+    #[arg(long, env = "PROC_ROOT", default_value = "/proc")]
+    pub proc_root: PathBuf,
+}

@@ -1,0 +1,209 @@
+//! The recorder's audit source on this host (needs root: `CAP_AUDIT_READ` and
+//! `CAP_AUDIT_CONTROL` in the host's namespaces): `ls /` run by `seccompd run` under the
+//! built-in recording profile (SCMP_ACT_LOG) sends one record per call to the audit
+//! multicast group, and the calls they name are exactly those `seccompd record` (seccomp user
+//! notification) records for the same command. The recorder's reading thread attributes the
+//! records of a process in a pod-shaped cgroup to that pod and container. The kernel's audit status (`audit_lost`) is readable.
+
+mod cli_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cli_support::seccompd;
+use seccompd::agent::decide::builtin::record_spec;
+use seccompd::profile::compile::native_arch;
+use seccompd::profile::decode::{Document, decode};
+use seccompd::profile::render::render;
+use seccompd::profile::resolve::resolve;
+use seccompd::recorder::audit_socket::{AuditReader, Received, audit_status};
+use seccompd::recorder::decide::audit::{HostPid, SeccompRecord};
+use seccompd::recorder::decide::cgroup::{ContainerId, PodUid};
+use seccompd::recorder::reader::{self, Seen};
+
+/// How long the records of a finished command may take to arrive.
+const ARRIVAL: Duration = Duration::from_secs(5);
+
+/// Starts a thread that forwards every seccomp record of the multicast group.
+fn listen() -> mpsc::Receiver<SeccompRecord> {
+    let mut reader = AuditReader::subscribe().expect("joining the audit multicast group");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        loop {
+            match reader.receive().expect("receiving audit records") {
+                Received::Seccomp(text) => {
+                    let record = SeccompRecord::parse(&text).expect("a seccomp record");
+                    if tx.send(record).is_err() {
+                        return;
+                    }
+                }
+                Received::Overflow => panic!("the audit socket overflowed"),
+                Received::Other => {}
+            }
+        }
+    });
+    rx
+}
+
+/// The names `seccompd record` records for `ls /`.
+fn recorded_by_notification(dir: &Path) -> BTreeSet<String> {
+    let out = dir.join("ls.yaml");
+    let rec = seccompd(&["record", "-o", out.to_str().unwrap(), "--", "ls", "/"]);
+    assert_eq!(rec.code, 0, "{}", rec.stderr);
+    rec.assert_stdout_has("usr");
+    let bytes = std::fs::read(&out).unwrap();
+    let Some(Document::Resource(res)) = decode(&bytes).unwrap().pop() else {
+        panic!("a SeccompProfile expected")
+    };
+    res.spec.syscalls[0].names.iter().cloned().collect()
+}
+
+#[test]
+fn a_command_under_the_recording_profile_sends_every_call_to_the_multicast_group() {
+    let arch = native_arch().expect("a known architecture");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("record.json");
+    let oci = resolve("record", &record_spec(arch), |_| None).unwrap();
+    std::fs::write(&profile, render(&oci).bytes).unwrap();
+    let before = audit_status().expect("AUDIT_GET (run as root)");
+    eprintln!("kernel audit status: {before:?}");
+
+    let records = listen();
+    let child = Command::new(env!("CARGO_BIN_EXE_seccompd"))
+        .args([
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--",
+            "ls",
+            "/",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting seccompd run");
+    let pid = HostPid(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "usr")
+    );
+
+    // `seccompd run` execs `ls` in its own process, so every record of the command has its
+    // PID; the last call is exit_group.
+    let mut audited = BTreeSet::new();
+    let deadline = Instant::now() + ARRIVAL;
+    while !audited.contains("exit_group") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let record = records
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no exit_group within {ARRIVAL:?}; got {audited:?}"));
+        if record.pid == pid {
+            let call = record.call().expect("a call libseccomp names");
+            assert_eq!(call.arch, arch);
+            assert!(
+                record.comm == "ls" || record.comm == "seccompd",
+                "{record:?}"
+            );
+            audited.insert(call.name);
+        }
+    }
+    assert_eq!(
+        audited,
+        recorded_by_notification(dir.path()),
+        "the audit records name exactly the calls seccompd record sees"
+    );
+    let after = audit_status().expect("AUDIT_GET");
+    assert!(after.lost >= before.lost);
+}
+
+/// A cgroup shaped as the kubelet's cgroupfs driver shapes a container's
+/// (`.../pod<uid>/<container id>`), below a root of its own (not `kubepods`, which the
+/// kubelet manages); removed when dropped.
+struct PodCgroup {
+    dirs: Vec<std::path::PathBuf>,
+}
+
+const UID: &str = "0a1b2c3d-4e5f-4061-8293-a4b5c6d7e8f9";
+const CONTAINER: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+
+impl PodCgroup {
+    fn create() -> Self {
+        // cgroup v2 alone, or v1's pids hierarchy (this machine's hybrid layout).
+        let base = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            Path::new("/sys/fs/cgroup").to_path_buf()
+        } else {
+            Path::new("/sys/fs/cgroup/pids").to_path_buf()
+        };
+        let root = base.join(format!("seccompd-test-{}", std::process::id()));
+        let pod = root.join(format!("pod{UID}"));
+        let container = pod.join(CONTAINER);
+        std::fs::create_dir_all(&container).expect("creating a test cgroup (run as root)");
+        PodCgroup {
+            dirs: vec![container, pod, root],
+        }
+    }
+
+    fn procs(&self) -> std::path::PathBuf {
+        self.dirs[0].join("cgroup.procs")
+    }
+}
+
+impl Drop for PodCgroup {
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+#[test]
+fn the_reader_attributes_records_to_the_pod_and_container_of_the_cgroup() {
+    let arch = native_arch().expect("a known architecture");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("record.json");
+    let oci = resolve("record", &record_spec(arch), |_| None).unwrap();
+    std::fs::write(&profile, render(&oci).bytes).unwrap();
+    let cgroup = PodCgroup::create();
+
+    let (tx, mut seen) = tokio::sync::mpsc::channel(1 << 16);
+    reader::spawn("/proc".into(), tx).expect("joining the audit multicast group");
+    // The shell moves itself into the container's cgroup, then becomes `seccompd run`.
+    let script = format!(
+        "echo $$ > {} && exec {} run --profile {} -- ls /",
+        cgroup.procs().display(),
+        env!("CARGO_BIN_EXE_seccompd"),
+        profile.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut names = BTreeSet::new();
+    let deadline = Instant::now() + ARRIVAL;
+    while !names.contains("exit_group") {
+        assert!(
+            Instant::now() < deadline,
+            "no exit_group within {ARRIVAL:?}: {names:?}"
+        );
+        match seen.try_recv() {
+            Ok(Seen::Call(at, call)) if at.pod == PodUid(UID.to_string()) => {
+                assert_eq!(at.container, ContainerId(CONTAINER.to_string()));
+                names.insert(call.name);
+            }
+            Ok(Seen::Overflow) => panic!("the audit socket overflowed"),
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    for name in ["execve", "getdents64", "write"] {
+        assert!(names.contains(name), "{name} missing from {names:?}");
+    }
+}
