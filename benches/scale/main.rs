@@ -70,6 +70,8 @@ mod apimetrics;
 mod bulk;
 mod figures;
 mod fleet;
+#[path = "../shared/interrupt.rs"]
+mod interrupt;
 mod plot;
 #[path = "../shared/procs.rs"]
 mod procs;
@@ -140,7 +142,7 @@ async fn main() -> ExitCode {
                 Ok(result) => result,
                 Err(_) => Err(anyhow::anyhow!("the bench panicked")),
             },
-            _ = interrupted() => Err(anyhow::anyhow!("interrupted")),
+            _ = interrupt::interrupted() => Err(anyhow::anyhow!("interrupted")),
         }
     };
     fleet.cleanup().await;
@@ -192,21 +194,4 @@ fn kubectl_command() -> Vec<String> {
         "--kubeconfig".into(),
         common::kubeconfig_path().to_string_lossy().into_owned(),
     ]
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM; never, should the handlers not install.
-async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
 }

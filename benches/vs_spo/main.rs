@@ -33,6 +33,8 @@ mod common;
 #[allow(dead_code)] // the scale bench uses the rest
 mod apimetrics;
 mod figures;
+#[path = "../shared/interrupt.rs"]
+mod interrupt;
 #[path = "../shared/procs.rs"]
 #[allow(dead_code)]
 mod procs;
@@ -142,7 +144,7 @@ async fn main() -> ExitCode {
             );
             let outcome = tokio::select! {
                 done = run.run() => done,
-                _ = interrupted() => Err(anyhow::anyhow!("interrupted")),
+                _ = interrupt::interrupted() => Err(anyhow::anyhow!("interrupted")),
             };
             if let Err(e) = &outcome {
                 run.figures().failed.get_or_insert_with(|| format!("{e:#}"));
@@ -157,22 +159,5 @@ async fn main() -> ExitCode {
                 }
             }
         }
-    }
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM; never, should the handlers not install.
-async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
     }
 }

@@ -18,6 +18,29 @@ use super::watch_retry::WatchRetry;
 /// owner decides how long its watch lives (the status writer's end with its lease).
 pub type WatchTask = AbortOnDropHandle<()>;
 
+/// What a watched cache can hold: a cluster-known kind, read from JSON, shared across tasks.
+pub trait Watched:
+    Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// What a watch does on every change: wake a loop, and possibly note when (see
 /// [`crate::telemetry::ChangeClock`]).
 pub trait Wake: Send + 'static {
@@ -41,13 +64,7 @@ pub fn reflect<K>(
     wake: impl Wake,
 ) -> (Store<K>, WatchTask)
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     reflect_filtered(api, config, trim, wake, |_| true)
 }
@@ -62,13 +79,7 @@ pub fn reflect_specs<K>(
     wake: impl Wake,
 ) -> (Store<K>, WatchTask)
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let mut specs = SpecVersions::default();
     reflect_filtered(api, config, trim, wake, move |event| specs.changed(event))
@@ -112,13 +123,7 @@ fn reflect_filtered<K>(
     mut wakes: impl FnMut(&watcher::Event<K>) -> bool + Send + 'static,
 ) -> (Store<K>, WatchTask)
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let (store, writer) = reflector::store::<K>();
     let kind = K::kind(&()).into_owned();
