@@ -10,12 +10,12 @@
 mod common;
 mod lifecycle_support;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    client, eventually, kubeconfig_path, kubectl, kubectl_ok, node_names, repo_path, unique,
+    can_i_list, client, documented_can_i, eventually, kubeconfig_path, kubectl, kubectl_ok,
+    node_names, unique,
 };
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
@@ -45,72 +45,10 @@ const WAIT: Duration = Duration::from_secs(90);
 /// Tests that scale the controller or add Nodes must not overlap with each other.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The permissions `kubectl auth can-i --list` shows for `user` in the agents' namespace: one
-/// line per resource row, `resource [names] [verbs]` (non-resource URLs left out: they are
-/// the same for every authenticated user).
-fn can_i_list(user: &str) -> BTreeSet<String> {
-    let out = kubectl_ok(&[
-        "auth",
-        "can-i",
-        "--list",
-        "--as",
-        user,
-        "-n",
-        AGENT_NAMESPACE,
-    ]);
-    resource_rows(&out)
-}
-
-/// The resource rows of can-i's table, normalized to single spaces between columns.
-fn resource_rows(table: &str) -> BTreeSet<String> {
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| !line.starts_with(' '))
-        .map(|line| {
-            // Resources, Non-Resource URLs ([] on these rows), Resource Names, Verbs.
-            // Columns are padded with at least three spaces; values hold single spaces.
-            let columns: Vec<&str> = line
-                .split("  ")
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .collect();
-            let mut columns = columns.into_iter();
-            let resource = columns.next().unwrap_or_default();
-            let rest: Vec<&str> = columns.skip(1).collect();
-            format!("{resource} {}", rest.join(" "))
-        })
-        .collect()
-}
-
-/// The rows the README documents for `user`: the ```text block after the line that names
-/// the can-i command for it.
-fn documented(user: &str) -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md");
-    let command = format!("kubectl auth can-i --list --as={user}");
-    let after = readme
-        .split_once(&command)
-        .unwrap_or_else(|| panic!("the README names `{command}`"))
-        .1;
-    let block = after
-        .split_once("```text\n")
-        .and_then(|(_, b)| b.split_once("```"))
-        .expect("a ```text block after it")
-        .0;
-    block
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
 #[test]
 fn each_service_account_may_do_exactly_what_the_readme_lists() {
     for user in [AGENT_SA, CONTROLLER_SA] {
-        let actual: BTreeSet<String> = can_i_list(user)
-            .into_iter()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
+        let actual = can_i_list(user, AGENT_NAMESPACE);
         assert!(
             actual
                 .iter()
@@ -119,7 +57,7 @@ fn each_service_account_may_do_exactly_what_the_readme_lists() {
         );
         assert_eq!(
             actual,
-            documented(user),
+            documented_can_i(user),
             "`kubectl auth can-i --list --as={user}` (left) and the README (right)"
         );
     }

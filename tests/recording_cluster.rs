@@ -14,8 +14,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    client, eventually, installed_everywhere, kubectl, kubectl_ok, node_profile_path, repo_path,
-    unique,
+    can_i_list, client, documented_can_i, eventually, installed_everywhere, kubectl, kubectl_ok,
+    node_profile_path, repo_path, unique,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -137,6 +137,13 @@ async fn a_recorded_ls_profile_allows_ls_and_denies_ls_l_at_pod_and_container_le
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let recordings: Api<SeccompProfileRecording> = Api::namespaced(client.clone(), "default");
     let _recorder = Recorder::deploy();
+    // The recorder's identity may do exactly what the README says it may.
+    let recorder = "system:serviceaccount:seccompd-system:seccompd-recorder";
+    assert_eq!(
+        can_i_list(recorder, "seccompd-system"),
+        documented_can_i(recorder),
+        "`kubectl auth can-i --list --as={recorder}` (left) and the README (right)"
+    );
     // Every agent installs the built-in recording profile.
     let record = node_profile_path(RECORD_PROFILE);
     eventually("the agent to install record.json", WAIT, || async {

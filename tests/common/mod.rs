@@ -2,6 +2,7 @@
 //! Without a cluster every such test fails with a message saying so; none skips itself.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -134,4 +135,58 @@ pub fn node_names() -> Vec<String> {
 pub fn installed_everywhere() -> String {
     let n = node_names().len();
     format!("{n}/{n}")
+}
+
+/// The permissions `kubectl auth can-i --list` shows for `user` in `namespace`: one line per
+/// resource row, `resource [names] [verbs]` with single spaces (non-resource URLs left out:
+/// they are the same for every authenticated user).
+pub fn can_i_list(user: &str, namespace: &str) -> BTreeSet<String> {
+    let out = kubectl_ok(&["auth", "can-i", "--list", "--as", user, "-n", namespace]);
+    resource_rows(&out)
+        .into_iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The resource rows of can-i's table, normalized to single spaces between columns.
+fn resource_rows(table: &str) -> BTreeSet<String> {
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| !line.starts_with(' '))
+        .map(|line| {
+            // Resources, Non-Resource URLs ([] on these rows), Resource Names, Verbs.
+            // Columns are padded with at least three spaces; values hold single spaces.
+            let columns: Vec<&str> = line
+                .split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            let mut columns = columns.into_iter();
+            let resource = columns.next().unwrap_or_default();
+            let rest: Vec<&str> = columns.skip(1).collect();
+            format!("{resource} {}", rest.join(" "))
+        })
+        .collect()
+}
+
+/// The rows the README documents for `user`: the ```text block after the line that names
+/// the can-i command for it.
+pub fn documented_can_i(user: &str) -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md");
+    let command = format!("kubectl auth can-i --list --as={user}");
+    let after = readme
+        .split_once(&command)
+        .unwrap_or_else(|| panic!("the README names `{command}`"))
+        .1;
+    let block = after
+        .split_once("```text\n")
+        .and_then(|(_, b)| b.split_once("```"))
+        .expect("a ```text block after it")
+        .0;
+    block
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
