@@ -172,151 +172,118 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
     let spod_config = read("spo/spod-config");
 
     let kib_to_mib = |v: Option<f64>| v.map(|k| k / 1024.0);
+    // One expression per figure, read from both systems' figures alike.
+    let row = |label: String, unit: &'static str, value: &dyn Fn(&Figures) -> Option<f64>| Row {
+        label,
+        a: value(&a),
+        b: value(&b),
+        unit,
+    };
     let rows = vec![
-        Row {
-            label: format!(
+        row(
+            format!(
                 "create -> file on every node, p50 ({} profiles, one at a time)",
                 a.one_by_one.max(b.one_by_one)
             ),
-            a: pct(&a.create_file_ms, 0.5),
-            b: pct(&b.create_file_ms, 0.5),
-            unit: " ms",
-        },
-        Row {
-            label: "create -> file on every node, p99".into(),
-            a: pct(&a.create_file_ms, 0.99),
-            b: pct(&b.create_file_ms, 0.99),
-            unit: " ms",
-        },
-        Row {
-            label: "create -> file on every node, max".into(),
-            a: pct(&a.create_file_ms, 1.0),
-            b: pct(&b.create_file_ms, 1.0),
-            unit: " ms",
-        },
-        Row {
-            label: "create -> status Installed, p50".into(),
-            a: pct(&a.create_installed_ms, 0.5),
-            b: pct(&b.create_installed_ms, 0.5),
-            unit: " ms",
-        },
-        Row {
-            label: "create -> status Installed, p99".into(),
-            a: pct(&a.create_installed_ms, 0.99),
-            b: pct(&b.create_installed_ms, 0.99),
-            unit: " ms",
-        },
-        Row {
-            label: "update -> new bytes on every node, p50".into(),
-            a: pct(&a.update_file_ms, 0.5),
-            b: pct(&b.update_file_ms, 0.5),
-            unit: " ms",
-        },
-        Row {
-            label: "update -> new bytes on every node, p99".into(),
-            a: pct(&a.update_file_ms, 0.99),
-            b: pct(&b.update_file_ms, 0.99),
-            unit: " ms",
-        },
-        Row {
-            label: "delete -> file gone on every node, p99".into(),
-            a: pct(&a.delete_gone_ms, 0.99),
-            b: pct(&b.delete_gone_ms, 0.99),
-            unit: " ms",
-        },
-        Row {
-            label: "API writes per change (own group + Events)".into(),
-            a: a.writes_per_change(),
-            b: b.writes_per_change(),
-            unit: "",
-        },
-        Row {
-            label: "API writes per change, all (control plane included)".into(),
-            a: a.per_change(a.writes_all),
-            b: b.per_change(b.writes_all),
-            unit: "",
-        },
-        Row {
-            label: format!(
+            " ms",
+            &|f| pct(&f.create_file_ms, 0.5),
+        ),
+        row("create -> file on every node, p99".into(), " ms", &|f| {
+            pct(&f.create_file_ms, 0.99)
+        }),
+        row("create -> file on every node, max".into(), " ms", &|f| {
+            pct(&f.create_file_ms, 1.0)
+        }),
+        row("create -> status Installed, p50".into(), " ms", &|f| {
+            pct(&f.create_installed_ms, 0.5)
+        }),
+        row("create -> status Installed, p99".into(), " ms", &|f| {
+            pct(&f.create_installed_ms, 0.99)
+        }),
+        row(
+            "update -> new bytes on every node, p50".into(),
+            " ms",
+            &|f| pct(&f.update_file_ms, 0.5),
+        ),
+        row(
+            "update -> new bytes on every node, p99".into(),
+            " ms",
+            &|f| pct(&f.update_file_ms, 0.99),
+        ),
+        row(
+            "delete -> file gone on every node, p99".into(),
+            " ms",
+            &|f| pct(&f.delete_gone_ms, 0.99),
+        ),
+        row(
+            "API writes per change (own group + Events)".into(),
+            "",
+            &|f| f.writes_per_change(),
+        ),
+        row(
+            "API writes per change, all (control plane included)".into(),
+            "",
+            &|f| f.per_change(f.writes_all),
+        ),
+        row(
+            format!(
                 "objects in etcd per profile (own group, {} profiles)",
                 a.bulk.max(b.bulk)
             ),
-            a: a.objects_per_profile,
-            b: b.objects_per_profile,
-            unit: "",
-        },
-        Row {
-            label: "Events in etcd per profile".into(),
-            a: a.events_per_profile,
-            b: b.events_per_profile,
-            unit: "",
-        },
-        Row {
-            label: "daemon resident memory, idle (largest node)".into(),
-            a: kib_to_mib(Figures::max_rss(&a.daemon_rss_idle_kib)),
-            b: kib_to_mib(Figures::max_rss(&b.daemon_rss_idle_kib)),
-            unit: " MiB",
-        },
-        Row {
-            label: format!(
+            "",
+            &|f| f.objects_per_profile,
+        ),
+        row("Events in etcd per profile".into(), "", &|f| {
+            f.events_per_profile
+        }),
+        row(
+            "daemon resident memory, idle (largest node)".into(),
+            " MiB",
+            &|f| kib_to_mib(Figures::max_rss(&f.daemon_rss_idle_kib)),
+        ),
+        row(
+            format!(
                 "daemon resident memory, {} profiles (largest node)",
                 a.bulk.max(b.bulk)
             ),
-            a: kib_to_mib(Figures::max_rss(&a.daemon_rss_bulk_kib)),
-            b: kib_to_mib(Figures::max_rss(&b.daemon_rss_bulk_kib)),
-            unit: " MiB",
-        },
-        Row {
-            label: "controllers' resident memory, idle (all replicas)".into(),
-            a: kib_to_mib(a.controllers_rss_idle_kib.map(|v| v as f64)),
-            b: kib_to_mib(b.controllers_rss_idle_kib.map(|v| v as f64)),
-            unit: " MiB",
-        },
-        Row {
-            label: format!(
+            " MiB",
+            &|f| kib_to_mib(Figures::max_rss(&f.daemon_rss_bulk_kib)),
+        ),
+        row(
+            "controllers' resident memory, idle (all replicas)".into(),
+            " MiB",
+            &|f| kib_to_mib(f.controllers_rss_idle_kib.map(|v| v as f64)),
+        ),
+        row(
+            format!(
                 "controllers' resident memory, {} profiles",
                 a.bulk.max(b.bulk)
             ),
-            a: kib_to_mib(a.controllers_rss_bulk_kib.map(|v| v as f64)),
-            b: kib_to_mib(b.controllers_rss_bulk_kib.map(|v| v as f64)),
-            unit: " MiB",
-        },
-        Row {
-            label: "CPU over the run, daemons (all nodes)".into(),
-            a: a.cpu_s_daemons,
-            b: b.cpu_s_daemons,
-            unit: " s",
-        },
-        Row {
-            label: "CPU over the run, controllers".into(),
-            a: a.cpu_s_controllers,
-            b: b.cpu_s_controllers,
-            unit: " s",
-        },
-        Row {
-            label: format!("bulk: {} creates sent (8 at a time)", a.bulk.max(b.bulk)),
-            a: a.bulk_apply_s,
-            b: b.bulk_apply_s,
-            unit: " s",
-        },
-        Row {
-            label: "bulk: last create -> all files on every node".into(),
-            a: a.bulk_files_ms,
-            b: b.bulk_files_ms,
-            unit: " ms",
-        },
-        Row {
-            label: "bulk: last create -> all Installed".into(),
-            a: a.bulk_installed_ms,
-            b: b.bulk_installed_ms,
-            unit: " ms",
-        },
-        Row {
-            label: "bulk: last delete -> all files gone".into(),
-            a: a.bulk_delete_ms,
-            b: b.bulk_delete_ms,
-            unit: " ms",
-        },
+            " MiB",
+            &|f| kib_to_mib(f.controllers_rss_bulk_kib.map(|v| v as f64)),
+        ),
+        row("CPU over the run, daemons (all nodes)".into(), " s", &|f| {
+            f.cpu_s_daemons
+        }),
+        row("CPU over the run, controllers".into(), " s", &|f| {
+            f.cpu_s_controllers
+        }),
+        row(
+            format!("bulk: {} creates sent (8 at a time)", a.bulk.max(b.bulk)),
+            " s",
+            &|f| f.bulk_apply_s,
+        ),
+        row(
+            "bulk: last create -> all files on every node".into(),
+            " ms",
+            &|f| f.bulk_files_ms,
+        ),
+        row("bulk: last create -> all Installed".into(), " ms", &|f| {
+            f.bulk_installed_ms
+        }),
+        row("bulk: last delete -> all files gone".into(), " ms", &|f| {
+            f.bulk_delete_ms
+        }),
     ];
 
     println!();
