@@ -285,8 +285,9 @@ EOF2
   fi
   # As the README tells users: the node registers with this taint and its seccompd agent
   # removes it after the first complete sync, so no confined pod lands before its profiles.
-  # Not on a bare cluster, where no agent would ever remove it.
-  if [ "$DEPLOY" = 1 ]; then
+  # Not on a bare cluster, where no agent would ever remove it, nor when told
+  # (SECCOMPD_REGISTER_TAINT=0: make bench-spo joins node2 for SPO, with seccompd paused).
+  if [ "${SECCOMPD_REGISTER_TAINT:-$DEPLOY}" = 1 ]; then
     cat >>"$out" <<EOF2
 registerWithTaints:
   - {key: seccompd.dev/agent-not-ready, effect: NoSchedule}

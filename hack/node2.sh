@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # node2: a second real node of the test cluster on this machine, made of namespaces (as kind
 # makes nodes of containers). It has its own network namespace joined to the host by a veth
-# pair, its own mount namespace in which its own kubelet root is bind-mounted at
-# /var/lib/kubelet (so the DaemonSet's one hostPath lands in node2's own directory), its own
+# pair, its own mount namespace in which its own /var/lib and kubelet root are bind-mounted
+# (so the DaemonSet's one hostPath lands in node2's own directory), its own
 # containerd (root, state, socket), kubelet (cgroupRoot /node2) and kube-proxy.
 #
 #   hack/node2.sh network    host side: netns, veth, route, safety rules (cluster-up runs it
@@ -10,6 +10,9 @@
 #   hack/node2.sh up         the node itself (after the control plane and node1 are up)
 #   hack/node2.sh down       everything node2 added, also after a failed up (cluster-down)
 #   hack/node2.sh exec CMD.. run CMD inside node2's network and mount namespaces
+#
+# Env for `up`: NODE2_EXTRA_IMAGES (image archives to import besides the cluster's, space
+# separated), SECCOMPD_REGISTER_TAINT (0: register without seccompd's taint; see lib.sh).
 #
 # Every process of node2 is started with nsenter into the namespaces held by one launcher
 # process (PID in $RUN/pids/node2-launcher), so the processes share them and a later
@@ -79,6 +82,14 @@ launcher() {
     BEGIN { n = split(roots, r, " ") }
     { for (i = 1; i <= n; i++) if ($2 == r[i] || index($2, r[i] "/") == 1) { print $2; next } }' \
     /proc/self/mounts | sort -r | xargs -r -n1 umount -l
+  # node2's own /var/lib, as a node of its own has one (kind's nodes do): a daemon that keeps
+  # state there (SPO's /var/lib/security-profiles-operator) must not share node1's. Only the
+  # project's directory ($VARLIB: node2's containerd root and logs are in it) is the host's.
+  local own=$NODE2_VARLIB/var-lib
+  case $VARLIB in /var/lib/*) ;; *) echo "VARLIB ($VARLIB) is not under /var/lib" >&2; exit 1 ;; esac
+  mkdir -p "$own/${KUBELET_ROOT#/var/lib/}" "$own/cni" "$own/${VARLIB#/var/lib/}"
+  mount --bind "$VARLIB" "$own/${VARLIB#/var/lib/}"
+  mount --rbind "$own" /var/lib
   # node2's own directories where a kubelet, containerd's CRI and CNI use fixed paths.
   mount --bind "$NODE2_KUBELET_ROOT" "$KUBELET_ROOT"
   mount --bind "$NODE2_VARLIB/log-containers" /var/log/containers
@@ -120,6 +131,8 @@ up() {
   start node2-containerd "${N[@]}" "${CONTAINERD_ENV[@]}" containerd --config "$CLUSTER/etc/containerd-$NODE2.toml"
   wait_for node2-containerd serving 30 "${NODE2_CTR[@]}" --timeout 3s version
   import_images "${NODE2_CTR[@]}"
+  local image
+  for image in ${NODE2_EXTRA_IMAGES:-}; do "${NODE2_CTR[@]}" images import "$image" >/dev/null; done
   log "node2: images imported: $("${NODE2_CTR[@]}" images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
 
   write_kubelet_config "$CLUSTER/etc/kubelet-$NODE2.yaml" "$NODE2_IP" "$NODE2_CONTAINERD_SOCK" \
