@@ -6,7 +6,8 @@
 # 1. builds SPO's binary from the snapshot in ../shared/peers/ (cached by the snapshot's
 #    commit under ~/.cache/seccompd/spo/<commit>/) and packs it as an image like ours
 #    (hack/mkoci.py), imported into node1's and node2's containerd;
-# 2. runs the workload through seccompd as deployed;
+# 2. runs the workload through seccompd as deployed; its last phase takes node2 down and
+#    brings it back as a new node (hack/node2.sh), timing a pod with a profile there;
 # 3. pauses seccompd (its DaemonSet gets a nodeSelector no node matches, its controller 0
 #    replicas), deploys SPO from its own deploy/operator.yaml with the smallest changes to
 #    run without cert-manager (see deploy_spo), waits for its daemon on every node and runs
@@ -30,13 +31,16 @@ PEERS=$ROOT/../shared/peers
 OUT=${BENCH_SPO_OUT:-$ROOT/target/bench-spo/$(date -u +%Y%m%dT%H%M%SZ)}
 SPO_NS=security-profiles-operator
 SPO_GROUP=security-profiles-operator.x-k8s.io
-# Where SPO's daemon keeps its profiles on the host (config.OperatorRoot); the kubelet's
-# seccomp/operator is a symlink to it. node2's /var/lib is the host's, so both nodes'
-# daemons write the same directory on this machine.
+# Where SPO's daemon keeps its profiles (config.OperatorRoot); the kubelet's seccomp/operator
+# is a symlink to it. node1's is the host's; node2 has a /var/lib of its own (hack/node2.sh).
 SPO_HOST_ROOT=/var/lib/security-profiles-operator
+NODE2_SPO_ROOT=$NODE2_VARLIB/var-lib/security-profiles-operator
 SECCOMPD_NS=seccompd-system
 PAUSE_LABEL=seccompd.dev/bench-spo-paused
-NODE_ROOTS=("node1=$KUBELET_ROOT" "node2=$NODE2_KUBELET_ROOT")
+# Each node's kubelet root and /var/lib on this host; node2 is taken down and brought back as
+# a new node (the workload's last phase).
+NODE_ARGS=("--node-root=node1=$KUBELET_ROOT" "--node-root=node2=$NODE2_KUBELET_ROOT"
+  "--node-var-lib=node2=$NODE2_VARLIB/var-lib" "--rejoin=node2" "--node-script=$ROOT/hack/node2.sh")
 WORKLOAD=(cargo bench -q --bench vs_spo --)
 # shellcheck disable=SC2206 # word splitting of the extra arguments is intended
 EXTRA_ARGS=(${BENCH_SPO_ARGS:-})
@@ -238,6 +242,8 @@ snapshot_node_dirs() {
 
 deploy_spo() {
   snapshot_node_dirs
+  # node2 is a new node since the seccompd run's last phase: its image store is empty.
+  "${NODE2_CTR[@]}" images import "$(spo_cache)/image.tar" >/dev/null
   make_certs
   write_manifest
   stub_cert_manager
@@ -360,6 +366,7 @@ remove_spo() {
   if [ -f "$OUT/spo/cache" ] && [ ! -f "$OUT/spo/host-root-existed" ] && [ -e "$SPO_HOST_ROOT" ]; then
     rm -rf "$SPO_HOST_ROOT"
   fi
+  if [ -f "$OUT/spo/cache" ]; then rm -rf "$NODE2_SPO_ROOT"; fi
   if [ -f "$OUT/spo/commit" ]; then
     "${CTR[@]}" images rm "$(spo_image)" >/dev/null 2>&1
     "${NODE2_CTR[@]}" images rm "$(spo_image)" >/dev/null 2>&1
@@ -378,18 +385,34 @@ leftovers() {
   log "no SPO objects, CRDs, namespaces or webhooks left"
 }
 
+# ---------------------------------------------------------------------------- node2
+# node2 a Ready node again, should the workload have stopped while it was away (its new-node
+# phase takes it down and brings it back).
+ensure_node2() {
+  if "$ROOT/hack/node2.sh" exec true 2>/dev/null &&
+    k wait --for=condition=Ready node/node2 --timeout=10s >/dev/null 2>&1; then
+    return 0
+  fi
+  log "node2 is not back: bringing it up again"
+  "$ROOT/hack/node2.sh" down && "$ROOT/hack/node2.sh" network && "$ROOT/hack/node2.sh" up
+}
+
 # ---------------------------------------------------------------------------- main
 CLEANED=0
 cleanup() {
   [ $CLEANED = 1 ] && return
   CLEANED=1
-  log "cleaning up: removing SPO, restoring seccompd"
+  log "cleaning up: removing SPO, node2 back, restoring seccompd"
   remove_spo
+  ensure_node2
   restore_seccompd
 }
 
 workload() { # SYSTEM
-  "${WORKLOAD[@]}" measure --system "$1" --out "$OUT" "${NODE_ROOTS[@]/#/--node-root=}" "${EXTRA_ARGS[@]}"
+  # A new node2 needs the system's image (seccompd's is among the cluster's images).
+  local images=""
+  [ "$1" = spo ] && images="$(spo_cache)/image.tar"
+  NODE2_EXTRA_IMAGES=$images "${WORKLOAD[@]}" measure --system "$1" --out "$OUT" "${NODE_ARGS[@]}" "${EXTRA_ARGS[@]}"
 }
 
 main() {
@@ -404,12 +427,12 @@ main() {
   step "build SPO from $(basename "$(spo_tarball)")" build_spo || spo_ok=0
   [ $spo_ok = 1 ] && { step "pack SPO's image and import it into node1 and node2" image_spo || spo_ok=0; }
 
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
   log "workload through seccompd"
   workload seccompd || log "the seccompd workload failed; its figures so far are kept"
 
   if [ $spo_ok = 1 ]; then
-    trap cleanup EXIT
-    trap 'exit 130' INT TERM
     step "pause seccompd (DaemonSet and controller)" pause_seccompd &&
       step "deploy SPO from deploy/operator.yaml (cert-manager replaced by stub CRDs and our certificates)" deploy_spo &&
       step "wait for SPO's operator Deployment" wait_operator &&
@@ -417,9 +440,9 @@ main() {
       step "wait for SPO's webhook and set its CA bundles" wait_webhook &&
       step "read SPO's daemon configuration" record_spod_config &&
       { log "workload through SPO"; workload spo || echo "workload through SPO" >>"$OUT/spo-failed-step"; }
-    cleanup
-    trap - EXIT INT TERM
   fi
+  cleanup
+  trap - EXIT INT TERM
   "${WORKLOAD[@]}" report --out "$OUT"
 }
 

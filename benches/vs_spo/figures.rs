@@ -64,6 +64,11 @@ pub struct Figures {
     pub bulk_files_ms: Option<f64>,
     pub bulk_installed_ms: Option<f64>,
     pub bulk_delete_ms: Option<f64>,
+    /// A new node joining: its Node's registration -> the profile's file there, and a pod
+    /// with the profile running there (ms); the kubelet's failed container creations before.
+    pub join_file_ms: Option<f64>,
+    pub join_pod_running_ms: Option<f64>,
+    pub join_failed_starts: Option<f64>,
     pub bad: Vec<BadOutcome>,
     /// Where the run stopped, when it did.
     pub failed: Option<String>,
@@ -284,6 +289,21 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
         row("bulk: last delete -> all files gone".into(), " ms", &|f| {
             f.bulk_delete_ms
         }),
+        row(
+            "new node: registered -> profile file there".into(),
+            " ms",
+            &|f| f.join_file_ms,
+        ),
+        row(
+            "new node: registered -> a pod with the profile running there".into(),
+            " ms",
+            &|f| f.join_pod_running_ms,
+        ),
+        row(
+            "new node: failed container creations before that".into(),
+            "",
+            &|f| f.join_failed_starts,
+        ),
     ];
 
     println!();
@@ -335,10 +355,6 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
             );
         }
     }
-    println!(
-        "not measured: a new node joining (it needs node2 taken down and brought back, which \
-         is cluster-up's job, not this bench's)"
-    );
     if !failed_steps.is_empty() {
         for s in failed_steps.lines() {
             println!("SPO step that failed: {s}");
@@ -352,7 +368,7 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
             .or_else(|| Figures::max_rss(&f.daemon_rss_idle_kib))
     };
     println!(
-        "vs-spo: spo_version={} install_p50_ratio={} install_p99_ratio={} installed_status_ratio={} rss_ratio={} api_writes_ratio={}",
+        "vs-spo: spo_version={} install_p50_ratio={} install_p99_ratio={} installed_status_ratio={} rss_ratio={} api_writes_ratio={} new_node_ratio={}",
         if spo_version.is_empty() {
             "unknown"
         } else {
@@ -372,6 +388,7 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
         )),
         ratio_text(ratio(rss(&a), rss(&b))),
         ratio_text(ratio(a.writes_per_change(), b.writes_per_change())),
+        ratio_text(ratio(a.join_pod_running_ms, b.join_pod_running_ms)),
     );
     Ok(())
 }

@@ -21,7 +21,9 @@
 //! pod using one sees. (3) `--bulk` profiles created 8 at a time; the time from the last
 //! create to every file on every node and every status installed; the daemons' memory and the
 //! objects of the system's API group (and Events about them) per profile then; their deletion.
-//! Daemon memory is also read before the workload (idle); CPU seconds cover the whole run.
+//! Daemon memory is also read before the workload (idle); CPU seconds cover phases 1 to 3.
+//! (4) With `--rejoin`, a new node joining (join.rs): the node is taken down and brought back
+//! as a node the cluster never saw, while a pod with Docker's default profile waits for it.
 //!
 //! Each system gets the shared files the way its users apply them: seccompd's `import`
 //! (Docker's conditional rules evaluated for this node), SPO the JSON as it is.
@@ -35,12 +37,15 @@ mod apimetrics;
 mod figures;
 #[path = "../shared/interrupt.rs"]
 mod interrupt;
+mod join;
+mod node;
 #[path = "../shared/procs.rs"]
 #[allow(dead_code)]
 mod procs;
 #[path = "../shared/stats.rs"]
 mod stats;
 mod system;
+mod watch;
 mod workload;
 
 use std::path::PathBuf;
@@ -49,8 +54,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::node::Node;
 use crate::system::System;
-use crate::workload::{Node, Run, Settings};
+use crate::workload::{Run, Settings};
 
 #[derive(Parser, Debug)]
 #[command(about = "seccompd and the Security Profiles Operator side by side")]
@@ -72,8 +78,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// NODE=KUBELET_ROOT as seen from this host, one per node.
-        #[arg(long = "node-root", value_parser = parse_node, required = true)]
-        nodes: Vec<Node>,
+        #[arg(long = "node-root", value_parser = parse_pair, required = true)]
+        nodes: Vec<(String, PathBuf)>,
+        /// NODE=DIR: where the node's /var/lib is on this host (default: /var/lib).
+        #[arg(long = "node-var-lib", value_parser = parse_pair)]
+        var_libs: Vec<(String, PathBuf)>,
+        /// Takes this node down and brings it back as a new node with SCRIPT (hack/node2.sh
+        /// down, network, up), timing a pod with a profile there (omitted: not measured).
+        #[arg(long)]
+        rejoin: Option<String>,
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/hack/node2.sh"))]
+        node_script: PathBuf,
         /// The shared profiles.
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/profiles"))]
         profiles: PathBuf,
@@ -97,14 +112,11 @@ enum Command {
     },
 }
 
-fn parse_node(s: &str) -> Result<Node, String> {
-    let (name, root) = s
+fn parse_pair(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, dir) = s
         .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not NODE=KUBELET_ROOT"))?;
-    Ok(Node {
-        name: name.into(),
-        root: root.into(),
-    })
+        .ok_or_else(|| format!("{s:?} is not NODE=DIR"))?;
+    Ok((name.into(), dir.into()))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -122,12 +134,26 @@ async fn main() -> ExitCode {
             system,
             out,
             nodes,
+            var_libs,
+            rejoin,
+            node_script,
             profiles,
             generated,
             bulk,
             limit,
             bulk_limit,
         } => {
+            let nodes = nodes
+                .into_iter()
+                .map(|(name, root)| Node {
+                    var_lib: var_libs
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map_or_else(|| "/var/lib".into(), |(_, dir)| dir.clone()),
+                    name,
+                    root,
+                })
+                .collect();
             let client = common::client().await;
             let mut run = Run::new(
                 client,
@@ -140,6 +166,7 @@ async fn main() -> ExitCode {
                     limit: Duration::from_secs(limit),
                     bulk_limit: Duration::from_secs(bulk_limit),
                     out,
+                    rejoin: rejoin.map(|node| (node, node_script)),
                 },
             );
             let outcome = tokio::select! {

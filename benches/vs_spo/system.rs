@@ -12,6 +12,7 @@ use seccompd::profile::import::{DEFAULT_CAPABILITIES, Target, import, parse_kern
 use serde_json::{Value, json};
 
 use crate::apimetrics;
+use crate::node::Node;
 
 /// The API group of SPO's resources.
 pub const SPO_GROUP: &str = "security-profiles-operator.x-k8s.io";
@@ -80,9 +81,16 @@ impl System {
         }
     }
 
-    /// The file of profile `name` on the node whose kubelet root is `root`.
-    pub fn node_file(self, root: &Path, name: &str) -> PathBuf {
-        root.join("seccomp").join(self.localhost_profile(name))
+    /// Where the file of profile `name` on `node` is on this host.
+    pub fn node_file(self, node: &Node, name: &str) -> PathBuf {
+        node.file(&Path::new("seccomp").join(self.localhost_profile(name)))
+    }
+
+    /// Whether nodes should register with seccompd's taint (README "New nodes") when this
+    /// system runs: seccompd asks its users to; SPO has no such step, and with seccompd paused
+    /// nothing would remove the taint.
+    pub fn register_taint(self) -> bool {
+        self == System::Seccompd
     }
 
     /// Whether the object's status says the profile is installed (on every node).

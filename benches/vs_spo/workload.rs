@@ -1,10 +1,10 @@
 //! One system's run of the workload: the two shared profiles plus generated ones created,
-//! updated and deleted one at a time; the three bad profiles; then many profiles at once.
+//! updated and deleted one at a time; the three bad profiles; many profiles at once; then,
+//! when asked, a new node joining.
 //! Saves its figures after every phase.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -16,12 +16,14 @@ use kube::api::{
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use tokio_util::task::AbortOnDropHandle;
 
 use crate::apimetrics::{Resource, quiet_where};
 use crate::figures::{BadOutcome, Figures, ms};
+use crate::join::Join;
+use crate::node::Node;
 use crate::procs;
 use crate::system::{BENCH_LABEL, System, bad_profiles, generated, updated};
+use crate::watch::FirstSeen;
 
 /// How long the counters may take to settle around a phase.
 const QUIET_LIMIT: Duration = Duration::from_secs(30);
@@ -33,13 +35,6 @@ const BULK_IN_FLIGHT: usize = 8;
 const POD_NAMESPACE: &str = "vs-spo-bench";
 /// The image of the test pods (cluster-up imports it).
 const POD_IMAGE: &str = "localhost/busybox:e2e";
-
-/// A node and its kubelet root as seen from this host.
-#[derive(Clone, Debug)]
-pub struct Node {
-    pub name: String,
-    pub root: PathBuf,
-}
 
 /// What the run is given.
 pub struct Settings {
@@ -53,71 +48,13 @@ pub struct Settings {
     /// Longest wait for the bulk phase's steps.
     pub bulk_limit: Duration,
     pub out: PathBuf,
-}
-
-/// When each profile was first seen installed, from one watch of the run's profiles.
-struct InstalledWatch {
-    seen: Arc<Mutex<HashMap<String, Instant>>>,
-    _task: AbortOnDropHandle<()>,
-}
-
-impl InstalledWatch {
-    async fn start(
-        api: Api<DynamicObject>,
-        run: &str,
-        system: System,
-        nodes: usize,
-    ) -> anyhow::Result<Self> {
-        let seen = Arc::new(Mutex::new(HashMap::new()));
-        let listed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (shared, done) = (seen.clone(), listed.clone());
-        let config = watcher::Config::default().labels(&format!("{BENCH_LABEL}={run}"));
-        let task = tokio::spawn(async move {
-            let mut events = std::pin::pin!(watcher(api, config));
-            while let Some(event) = events.next().await {
-                let now = Instant::now();
-                match event {
-                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
-                        if system.installed(&o, nodes)
-                            && let Ok(mut seen) = shared.lock()
-                        {
-                            seen.entry(o.name_any()).or_insert(now);
-                        }
-                    }
-                    Ok(watcher::Event::InitDone) => {
-                        done.store(true, std::sync::atomic::Ordering::SeqCst)
-                    }
-                    _ => {}
-                }
-            }
-        });
-        let start = Instant::now();
-        while !listed.load(std::sync::atomic::Ordering::SeqCst) {
-            if start.elapsed() > Duration::from_secs(30) {
-                bail!("the watch of the bench's profiles did not list within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Ok(Self {
-            seen,
-            _task: AbortOnDropHandle::new(task),
-        })
-    }
-
-    fn at(&self, name: &str) -> Option<Instant> {
-        self.seen.lock().ok()?.get(name).copied()
-    }
-
-    fn count(&self, names: &[String]) -> usize {
-        self.seen
-            .lock()
-            .map(|s| names.iter().filter(|n| s.contains_key(*n)).count())
-            .unwrap_or(0)
-    }
+    /// The node to take down and bring back as a new node, and the script that does it
+    /// (hack/node2.sh); None: no join phase.
+    pub rejoin: Option<(String, PathBuf)>,
 }
 
 /// The file's bytes if it holds a complete JSON document.
-fn json_file(path: &Path) -> Option<Vec<u8>> {
+pub fn json_file(path: &Path) -> Option<Vec<u8>> {
     let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice::<Value>(&bytes).ok()?;
     Some(bytes)
@@ -188,14 +125,14 @@ impl Run {
         self.s
             .nodes
             .iter()
-            .all(|n| json_file(&self.s.system.node_file(&n.root, name)).is_some())
+            .all(|n| json_file(&self.s.system.node_file(n, name)).is_some())
     }
 
     fn no_file(&self, name: &str) -> bool {
         self.s
             .nodes
             .iter()
-            .all(|n| std::fs::symlink_metadata(self.s.system.node_file(&n.root, name)).is_err())
+            .all(|n| std::fs::symlink_metadata(self.s.system.node_file(n, name)).is_err())
     }
 
     /// The whole workload; figures are saved after every phase.
@@ -205,11 +142,16 @@ impl Run {
         self.fig.daemon_rss_idle_kib = daemons;
         self.fig.controllers_rss_idle_kib = Some(controllers);
         self.save()?;
-        let watch = InstalledWatch::start(
+        // When each of the run's profiles was first seen installed.
+        let (system, nodes) = (self.s.system, self.s.nodes.len());
+        let watch = FirstSeen::start(
             self.api.clone(),
-            &self.run,
-            self.s.system,
-            self.s.nodes.len(),
+            watcher::Config::default().labels(&format!("{BENCH_LABEL}={}", self.run)),
+            move |o: &DynamicObject, now, seen| {
+                if system.installed(o, nodes) {
+                    seen.mark(o.name_any(), now);
+                }
+            },
         )
         .await?;
 
@@ -227,6 +169,11 @@ impl Run {
         let cpu_end = self.cpu().await?;
         self.fig.cpu_s_daemons = Some(cpu_end.0 - cpu_start.0);
         self.fig.cpu_s_controllers = Some(cpu_end.1 - cpu_start.1);
+        // Last: the join restarts the node's daemon, whose CPU time the figures above sum.
+        let result = match result {
+            Ok(()) => self.join(&watch).await.context("new node phase"),
+            failed => failed,
+        };
         if let Err(e) = &result {
             self.fig.failed = Some(format!("{e:#}"));
         }
@@ -262,7 +209,7 @@ impl Run {
         Ok((out, base))
     }
 
-    async fn one_by_one(&mut self, watch: &InstalledWatch) -> anyhow::Result<()> {
+    async fn one_by_one(&mut self, watch: &FirstSeen) -> anyhow::Result<()> {
         let (profiles, _) = self.profiles()?;
         self.fig.one_by_one = profiles.len();
         let which = self.in_group();
@@ -306,7 +253,7 @@ impl Run {
                 .s
                 .nodes
                 .iter()
-                .map(|n| json_file(&self.s.system.node_file(&n.root, name)))
+                .map(|n| json_file(&self.s.system.node_file(n, name)))
                 .collect();
             let patch = json!({"spec": {"syscalls": updated(spec)["syscalls"]}});
             self.api
@@ -321,7 +268,7 @@ impl Run {
                 POLL,
                 || {
                     self.s.nodes.iter().zip(&old).all(|(n, old)| {
-                        let now = json_file(&self.s.system.node_file(&n.root, name));
+                        let now = json_file(&self.s.system.node_file(n, name));
                         now.is_some() && now != *old
                     })
                 },
@@ -363,22 +310,87 @@ impl Run {
         Ok(())
     }
 
-    /// Notes (once) when the nodes' files of a profile are one file on this host, as SPO's are
-    /// here: its daemons keep profiles in the host's /var/lib, which node2 shares with node1.
+    /// Notes (once) when the nodes' files of a profile are one file on this host, as SPO's
+    /// would be if the nodes shared /var/lib (its daemons keep profiles there): then "on every
+    /// node" would be the first daemon's write.
     fn note_shared_directory(&mut self, name: &str) {
         let real: Vec<PathBuf> = self
             .s
             .nodes
             .iter()
-            .filter_map(|n| std::fs::canonicalize(self.s.system.node_file(&n.root, name)).ok())
+            .filter_map(|n| std::fs::canonicalize(self.s.system.node_file(n, name)).ok())
             .collect();
         let shared = real.len() > 1 && real.iter().all(|p| *p == real[0]);
-        let note = "the nodes' files are one file on this machine (both nodes' daemons write \
-                    the host's /var/lib/security-profiles-operator, node2's /var/lib being the \
-                    host's): 'on every node' is the first daemon's write";
+        let note = "the nodes' files are one file on this machine (the nodes' daemons write \
+                    one directory): 'on every node' is the first daemon's write";
         if shared && !self.fig.notes.iter().any(|n| n == note) {
             self.fig.notes.push(note.into());
         }
+    }
+
+    /// A new node joining (join.rs), with Docker's default profile installed (the pod runs
+    /// `sleep` under it).
+    async fn join(&mut self, watch: &FirstSeen) -> anyhow::Result<()> {
+        let Some((name, script)) = self.s.rejoin.clone() else {
+            return Ok(());
+        };
+        let node = self
+            .s
+            .nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("--rejoin {name} is none of the --node-root nodes"))?
+            .clone();
+        let (profiles, _) = self.profiles()?;
+        let (profile, spec) = profiles
+            .iter()
+            .find(|(name, _)| name.ends_with("docker-default"))
+            .context("no docker-default profile")?;
+        let profile = format!("{profile}-join");
+        self.api
+            .create(
+                &PostParams::default(),
+                &self.s.system.object(&profile, &self.run, spec.clone()),
+            )
+            .await
+            .with_context(|| format!("creating {profile}"))?;
+        let t0 = Instant::now();
+        wait_for(
+            &format!("{profile}: installed"),
+            t0,
+            self.s.limit,
+            POLL,
+            || self.all_files(&profile) && watch.at(&profile).is_some(),
+        )
+        .await?;
+        ensure_namespace(&self.client).await?;
+        let joined = Join {
+            client: &self.client,
+            system: self.s.system,
+            node: &node,
+            script: &script,
+            profile: &profile,
+            run: &self.run,
+            namespace: POD_NAMESPACE,
+            image: POD_IMAGE,
+            limit: self.s.bulk_limit,
+        }
+        .measure()
+        .await?;
+        self.fig.join_file_ms = Some(ms(joined.file));
+        self.fig.join_pod_running_ms = Some(ms(joined.running));
+        self.fig.join_failed_starts = Some(joined.failed_starts.into());
+        for wait in joined.waits {
+            self.fig.notes.push(format!(
+                "new node: the pod's container waited with {}",
+                one_line(&wait, 240)
+            ));
+        }
+        self.api
+            .delete(&profile, &DeleteParams::default())
+            .await
+            .with_context(|| format!("deleting {profile}"))?;
+        self.wait_objects_gone(self.s.limit).await
     }
 
     async fn wait_objects_gone(&self, limit: Duration) -> anyhow::Result<()> {
@@ -517,7 +529,7 @@ impl Run {
         one_line(&seen, 240)
     }
 
-    async fn bulk(&mut self, watch: &InstalledWatch) -> anyhow::Result<()> {
+    async fn bulk(&mut self, watch: &FirstSeen) -> anyhow::Result<()> {
         let n = self.s.bulk;
         if n == 0 {
             return Ok(());
