@@ -421,6 +421,10 @@ main() {
   export SECCOMPD_KUBECONFIG=$KUBECONFIG_FILE SECCOMPD_KUBECTL=$BIN/kubectl
   log "results in $OUT"
   seccompd_ready >/dev/null || { log "seccompd is not deployed and ready: make cluster-up first"; exit 1; }
+  # The new-node phase runs hack/node2.sh, which uses the files of the checkout that brought
+  # the cluster up.
+  [ -f "$CLUSTER/etc/kubelet-node2.kubeconfig" ] && [ "$KUBECONFIG_FILE" -ef "$CLUSTER/kubeconfig" ] ||
+    { log "the cluster was not brought up by this checkout ($CLUSTER): its node2 cannot be restarted from here"; exit 1; }
   # Everything that can fail without touching the cluster comes first.
   cargo bench -q --bench vs_spo --no-run || exit 1
   local spo_ok=1

@@ -33,6 +33,9 @@ pub struct Figures {
     pub bulk: usize,
     /// Samples in milliseconds.
     pub create_file_ms: Vec<f64>,
+    /// The same, each node's own file.
+    #[serde(default)]
+    pub create_file_ms_by_node: BTreeMap<String, Vec<f64>>,
     pub create_installed_ms: Vec<f64>,
     pub update_file_ms: Vec<f64>,
     pub delete_gone_ms: Vec<f64>,
@@ -341,6 +344,26 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
             println!(
                 "| {} | {} | {} | {} | {} |",
                 f.system, o.what, o.apply, o.status, o.pod
+            );
+        }
+    }
+    for f in [&a, &b] {
+        let by_node: Vec<String> = f
+            .create_file_ms_by_node
+            .iter()
+            .map(|(node, samples)| {
+                format!(
+                    "{node} {} / {}",
+                    fmt(pct(samples, 0.5), " ms"),
+                    fmt(pct(samples, 0.99), " ms")
+                )
+            })
+            .collect();
+        if !by_node.is_empty() {
+            println!(
+                "create -> file, each node's own, p50 / p99 ({}): {}",
+                f.system,
+                by_node.join(", ")
             );
         }
     }

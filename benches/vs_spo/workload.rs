@@ -224,15 +224,30 @@ impl Run {
                 .await
                 .with_context(|| format!("creating {name}"))?;
             let t0 = Instant::now();
+            // When each node's file appeared, too: "every node" is the slowest one.
+            let mut first: Vec<Option<Duration>> = vec![None; self.s.nodes.len()];
             let d = wait_for(
                 &format!("{name}: file on every node"),
                 t0,
                 limit,
                 POLL,
-                || self.all_files(name),
+                || {
+                    for (n, at) in self.s.nodes.iter().zip(first.iter_mut()) {
+                        if at.is_none() && json_file(&self.s.system.node_file(n, name)).is_some() {
+                            *at = Some(t0.elapsed());
+                        }
+                    }
+                    first.iter().all(Option::is_some)
+                },
             )
             .await?;
             self.fig.create_file_ms.push(ms(d));
+            for (n, at) in self.s.nodes.iter().zip(&first) {
+                if let Some(at) = at {
+                    let samples = self.fig.create_file_ms_by_node.entry(n.name.clone());
+                    samples.or_default().push(ms(*at));
+                }
+            }
             self.note_shared_directory(name);
             wait_for(
                 &format!("{name}: status Installed"),
