@@ -222,14 +222,15 @@ fn a_call_libseccomp_cannot_name_is_reported() {
 
 #[test]
 fn ctrl_c_stops_the_command_and_the_profile_is_still_written() {
-    use nix::sys::signal::{Signal, killpg};
+    use nix::sys::signal::{SigHandler, Signal, killpg, signal};
     use nix::unistd::Pid;
     use std::os::unix::process::CommandExt;
 
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("sleep.yaml");
     // Its own process group, as a shell gives a foreground job: Ctrl-C signals the group.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seccompd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_seccompd"));
+    command
         .args([
             "record",
             "-o",
@@ -241,9 +242,19 @@ fn ctrl_c_stops_the_command_and_the_profile_is_still_written() {
         ])
         .process_group(0)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    // A shell without job control starts background jobs with SIGINT ignored, and an ignored
+    // disposition is inherited across exec: the command would never see Ctrl-C. Give it the
+    // default, as a terminal's foreground job has.
+    // SAFETY: between fork and exec the closure makes one async-signal-safe call.
+    unsafe {
+        command.pre_exec(|| {
+            signal(Signal::SIGINT, SigHandler::SigDfl)
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
