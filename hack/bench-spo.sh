@@ -18,14 +18,16 @@
 # A step of SPO that fails stops the SPO part with a message naming the step; the figures
 # measured until then are still printed.
 #
-# Env: SECCOMPD_KUBECONFIG (default .cluster/kubeconfig), BENCH_SPO_OUT (where results go,
-# default target/bench-spo/<UTC time>), BENCH_SPO_ARGS (extra arguments for the workload,
-# e.g. "--generated 10 --bulk 100" for a quick run).
+# The cluster must be the one this checkout's `make cluster-up` brought up: the new-node phase
+# restarts node2 with hack/node2.sh, which uses this checkout's .cluster/ files.
+#
+# Env: BENCH_SPO_OUT (where results go, default target/bench-spo/<UTC time>), BENCH_SPO_ARGS
+# (extra arguments for the workload, e.g. "--generated 10 --bulk 100" for a quick run).
 set -uo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KUBECONFIG_FILE=${SECCOMPD_KUBECONFIG:-$CLUSTER/kubeconfig}
+KUBECONFIG_FILE=$CLUSTER/kubeconfig
 KUBECTL=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=30s)
 PEERS=$ROOT/../shared/peers
 OUT=${BENCH_SPO_OUT:-$ROOT/target/bench-spo/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -417,14 +419,11 @@ workload() { # SYSTEM
 
 main() {
   [ "$(id -u)" = 0 ] || { log "bench-spo needs root (kubelet directories, /proc)"; exit 1; }
-  [ -f "$KUBECONFIG_FILE" ] || { log "no kubeconfig at $KUBECONFIG_FILE: make cluster-up (or set SECCOMPD_KUBECONFIG)"; exit 1; }
+  [ -f "$KUBECONFIG_FILE" ] && [ -f "$CLUSTER/etc/kubelet-node2.kubeconfig" ] ||
+    { log "no two-node cluster brought up by this checkout ($CLUSTER): make cluster-up first"; exit 1; }
   export SECCOMPD_KUBECONFIG=$KUBECONFIG_FILE SECCOMPD_KUBECTL=$BIN/kubectl
   log "results in $OUT"
   seccompd_ready >/dev/null || { log "seccompd is not deployed and ready: make cluster-up first"; exit 1; }
-  # The new-node phase runs hack/node2.sh, which uses the files of the checkout that brought
-  # the cluster up.
-  [ -f "$CLUSTER/etc/kubelet-node2.kubeconfig" ] && [ "$KUBECONFIG_FILE" -ef "$CLUSTER/kubeconfig" ] ||
-    { log "the cluster was not brought up by this checkout ($CLUSTER): its node2 cannot be restarted from here"; exit 1; }
   # Everything that can fail without touching the cluster comes first.
   cargo bench -q --bench vs_spo --no-run || exit 1
   local spo_ok=1
