@@ -12,7 +12,6 @@ use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique}
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use seccompd::api::{Phase, SeccompProfile, SeccompProfileSpec};
-use seccompd::profile::limits::RECORD_PROFILE;
 use seccompd::profile::model::ProfileSpec;
 use seccompd::profile::render::{Rendered, render};
 use seccompd::profile::resolve::resolve;
@@ -266,8 +265,6 @@ async fn restarted_agent_repairs_deletions_and_removes_orphans() {
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase) != Some(Phase::Invalid))
             .map(|p| format!("{}.json", p.name_any()))
-            // The built-in recording profile is always there.
-            .chain([format!("{RECORD_PROFILE}.json")])
             .collect();
         let have: BTreeSet<String> = fs::read_dir(&dir)
             .map_err(|e| e.to_string())?

@@ -13,15 +13,16 @@ mod lifecycle_support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::tokens::{
+    self, allowed, client_with_token, dry_patch, dry_post, forbidden, token_bound_to_pod,
+};
 use common::{
-    can_i_list, client, documented_can_i, eventually, kubeconfig_path, kubectl, kubectl_ok,
-    node_names, unique,
+    can_i_list, client, documented_can_i, eventually, kubectl, kubectl_ok, node_names, unique,
 };
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
+use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config};
 use lifecycle_support::{
     AGENT_NAMESPACE, NODE, create_profile, delete_profile, denylist, wait_controller_ready,
     wait_for_bytes, wait_status,
@@ -63,93 +64,13 @@ fn each_service_account_may_do_exactly_what_the_readme_lists() {
     }
 }
 
-/// A client that authenticates with `token` only.
-async fn client_with_token(token: &str) -> Client {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("the admin kubeconfig");
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("load the kubeconfig");
-    config.auth_info =
-        serde_json::from_value::<AuthInfo>(json!({ "token": token })).expect("a token AuthInfo");
-    Client::try_from(config).expect("a client")
-}
-
-/// The agent pod on `node`: its name and uid.
-fn agent_pod_on(node: &str) -> (String, String) {
-    let out = kubectl_ok(&[
-        "-n",
-        AGENT_NAMESPACE,
-        "get",
-        "pods",
-        "-l",
-        AGENT_SELECTOR,
-        "--field-selector",
-        &format!("spec.nodeName={node}"),
-        "-o",
-        "jsonpath={.items[0].metadata.name} {.items[0].metadata.uid}",
-    ]);
-    let (name, uid) = out
-        .trim()
-        .split_once(' ')
-        .expect("an agent pod on the node");
-    (name.to_string(), uid.to_string())
-}
-
-/// A token of the agents' ServiceAccount bound to the agent pod on `node` (what the kubelet
-/// mounts into that pod), through the TokenRequest API.
+/// A token of the agents' ServiceAccount bound to the agent pod on `node`.
 fn agent_token_bound_to_pod_on(node: &str) -> String {
-    let (pod, uid) = agent_pod_on(node);
-    kubectl_ok(&[
-        "-n",
-        AGENT_NAMESPACE,
-        "create",
-        "token",
-        "seccompd-agent",
-        "--bound-object-kind",
-        "Pod",
-        "--bound-object-name",
-        &pod,
-        "--bound-object-uid",
-        &uid,
-        "--duration",
-        "10m",
-    ])
-    .trim()
-    .to_string()
-}
-
-/// The message of a 403, or a panic saying what happened instead.
-fn forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, kube::Error>) -> String {
-    match result {
-        Err(kube::Error::Api(status)) if status.code == 403 => status.message,
-        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
-    }
-}
-
-fn allowed<T>(what: &str, result: Result<T, kube::Error>) {
-    if let Err(err) = result {
-        panic!("{what}: expected to be allowed, got {err}");
-    }
+    token_bound_to_pod("seccompd-agent", AGENT_SELECTOR, node)
 }
 
 fn dry_apply() -> PatchParams {
-    let mut params = PatchParams::apply("seccompd-agent").force();
-    params.dry_run = true;
-    params
-}
-
-fn dry_patch() -> PatchParams {
-    PatchParams {
-        dry_run: true,
-        ..Default::default()
-    }
-}
-
-fn dry_post() -> PostParams {
-    PostParams {
-        dry_run: true,
-        ..Default::default()
-    }
+    tokens::dry_apply("seccompd-agent")
 }
 
 fn report(node: &str) -> Value {

@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cli_support::seccompd;
+use prometheus_client::metrics::counter::Counter;
 use seccompd::agent::decide::builtin::record_spec;
 use seccompd::profile::compile::native_arch;
 use seccompd::profile::decode::{Document, decode};
@@ -22,6 +23,7 @@ use seccompd::profile::resolve::resolve;
 use seccompd::recorder::audit_socket::{AuditReader, Received, audit_status};
 use seccompd::recorder::decide::audit::{HostPid, SeccompRecord};
 use seccompd::recorder::decide::cgroup::{ContainerId, PodUid};
+use seccompd::recorder::probe::{self, PROBE_WAIT};
 use seccompd::recorder::reader::{self, Seen};
 
 /// How long the records of a finished command may take to arrive.
@@ -171,7 +173,8 @@ fn the_reader_attributes_records_to_the_pod_and_container_of_the_cgroup() {
     let cgroup = PodCgroup::create();
 
     let (tx, mut seen) = tokio::sync::mpsc::channel(1 << 16);
-    reader::spawn("/proc".into(), tx).expect("joining the audit multicast group");
+    reader::spawn("/proc".into(), own_pid(), Counter::default(), tx)
+        .expect("joining the audit multicast group");
     // The shell moves itself into the container's cgroup, then becomes `seccompd run`.
     let script = format!(
         "echo $$ > {} && exec {} run --profile {} -- ls /",
@@ -206,4 +209,64 @@ fn the_reader_attributes_records_to_the_pod_and_container_of_the_cgroup() {
     for name in ["execve", "getdents64", "write"] {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
+}
+
+/// This process in the host's PID namespace (the test runs on the host).
+fn own_pid() -> HostPid {
+    HostPid(std::process::id())
+}
+
+/// A reading thread started from a thread of its own: in the host's network namespace, or in
+/// a new one (as node2's recorder is on this machine); its findings and its read counter.
+fn reader_in(new_netns: bool) -> (tokio::sync::mpsc::Receiver<Seen>, Counter) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1 << 16);
+    let read = Counter::default();
+    let counter = read.clone();
+    std::thread::spawn(move || {
+        if new_netns {
+            // This thread alone moves: a socket is in the namespace of the thread creating it.
+            // SAFETY: unshare(2) with CLONE_NEWNET affects only the calling thread.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+        }
+        reader::spawn("/proc".into(), own_pid(), counter, tx)
+            .expect("joining the audit multicast group");
+    })
+    .join()
+    .expect("the reader started");
+    (rx, read)
+}
+
+/// Waits up to `limit` for the probe's record on `seen`.
+fn heard_probe(seen: &mut tokio::sync::mpsc::Receiver<Seen>, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        match seen.try_recv() {
+            Ok(Seen::Probe) => return true,
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    false
+}
+
+/// The recorder's probe (a thread of its own logging one call) is heard by a reader in the
+/// host's network namespace, and not by one in another namespace of the same kernel (where
+/// node2's recorder runs on the local cluster), which therefore says it cannot hear records.
+#[test]
+fn the_probe_is_heard_in_the_hosts_network_namespace_only() {
+    let (mut host, host_read) = reader_in(false);
+    let (mut other, other_read) = reader_in(true);
+    probe::fire().expect("the probe's filter loads");
+    assert!(
+        heard_probe(&mut host, PROBE_WAIT),
+        "a reader in the host's network namespace hears the probe"
+    );
+    assert!(host_read.get() >= 1, "the record was counted as read");
+    // The host's reader has it: whatever reached the other namespace has arrived too.
+    assert!(
+        !heard_probe(&mut other, Duration::from_millis(200)),
+        "a reader in another network namespace hears nothing"
+    );
+    assert_eq!(other_read.get(), 0);
 }

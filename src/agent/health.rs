@@ -1,4 +1,5 @@
-//! The HTTP endpoint for probes and metrics (axum) of the agent and of the controller:
+//! The HTTP endpoint for probes and metrics (axum) of every daemon; what it answers is each
+//! role's [`Probed`]. The agent's and the controller's:
 //! `/healthz` (the agent's: 503 once the loop has not completed a pass for far longer than it
 //! should, see [`super::liveness`]), `/readyz` (the agent's: 503 until the first complete sync
 //! is done and the node's agent-not-ready taint is gone) and `/metrics` (Prometheus text
@@ -33,52 +34,87 @@ pub enum Role {
     Controller,
 }
 
-/// What the handlers read.
+/// What a daemon's probes answer; each role has its own.
+pub trait Probed: Send + Sync + 'static {
+    /// `/healthz`.
+    fn liveness(&self) -> (StatusCode, String);
+    /// `/readyz`.
+    fn readiness(&self) -> (StatusCode, String);
+    /// `/metrics`, in the Prometheus text format.
+    fn exposition(&self) -> Result<String, std::fmt::Error>;
+}
+
+/// The agent's and the controller's probes, from their metrics.
 #[derive(Clone, Debug)]
-struct Probes {
+struct RoleProbes {
     metrics: Arc<Metrics>,
     role: Role,
 }
 
-/// Serves probes and metrics on `addr` until the task is dropped.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, role: Role) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    axum::serve(listener, router(metrics, role)).await
+impl Probed for RoleProbes {
+    fn liveness(&self) -> (StatusCode, String) {
+        let Role::Agent { stall } = self.role else {
+            return (StatusCode::OK, "ok\n".into());
+        };
+        match judge(self.metrics.last_progress(), Instant::now(), stall) {
+            Liveness::Alive => (StatusCode::OK, "ok\n".into()),
+            Liveness::Stalled { since, limit } => {
+                warn!(
+                    ?since,
+                    ?limit,
+                    "no sync pass completed for too long; failing liveness"
+                );
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("no sync pass completed for {since:?} (limit {limit:?})\n"),
+                )
+            }
+        }
+    }
+
+    fn readiness(&self) -> (StatusCode, String) {
+        let (status, text) = match self.role {
+            Role::Agent { .. } => readiness(self.metrics.synced(), self.metrics.ready()),
+            Role::Controller => (StatusCode::OK, "serving\n"),
+        };
+        (status, text.to_string())
+    }
+
+    fn exposition(&self) -> Result<String, std::fmt::Error> {
+        self.metrics.render()
+    }
 }
 
+/// Serves probes and metrics on `addr` until the task is dropped.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, role: Role) -> std::io::Result<()> {
+    serve_probes(addr, Arc::new(RoleProbes { metrics, role })).await
+}
+
+/// Serves `probes` on `addr` until the task is dropped.
+pub async fn serve_probes(addr: SocketAddr, probes: Arc<dyn Probed>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    axum::serve(listener, probes_router(probes)).await
+}
+
+#[cfg(test)]
 fn router(metrics: Arc<Metrics>, role: Role) -> Router {
+    probes_router(Arc::new(RoleProbes { metrics, role }))
+}
+
+fn probes_router(probes: Arc<dyn Probed>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(exposition))
-        .with_state(Probes { metrics, role })
+        .with_state(probes)
 }
 
-async fn healthz(State(p): State<Probes>) -> (StatusCode, String) {
-    let Role::Agent { stall } = p.role else {
-        return (StatusCode::OK, "ok\n".into());
-    };
-    match judge(p.metrics.last_progress(), Instant::now(), stall) {
-        Liveness::Alive => (StatusCode::OK, "ok\n".into()),
-        Liveness::Stalled { since, limit } => {
-            warn!(
-                ?since,
-                ?limit,
-                "no sync pass completed for too long; failing liveness"
-            );
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no sync pass completed for {since:?} (limit {limit:?})\n"),
-            )
-        }
-    }
+async fn healthz(State(p): State<Arc<dyn Probed>>) -> (StatusCode, String) {
+    p.liveness()
 }
 
-async fn readyz(State(p): State<Probes>) -> (StatusCode, &'static str) {
-    match p.role {
-        Role::Agent { .. } => readiness(p.metrics.synced(), p.metrics.ready()),
-        Role::Controller => (StatusCode::OK, "serving\n"),
-    }
+async fn readyz(State(p): State<Arc<dyn Probed>>) -> (StatusCode, String) {
+    p.readiness()
 }
 
 /// `/readyz`'s answer from the agent's two conditions.
@@ -93,8 +129,8 @@ fn readiness(synced: bool, ready: bool) -> (StatusCode, &'static str) {
     }
 }
 
-async fn exposition(State(p): State<Probes>) -> Response {
-    match p.metrics.render() {
+async fn exposition(State(p): State<Arc<dyn Probed>>) -> Response {
+    match p.exposition() {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(err) => {
             warn!(%err, "cannot encode the metrics");

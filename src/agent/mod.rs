@@ -41,6 +41,11 @@ pub struct AgentArgs {
     /// Seconds between full passes when nothing changes (changes are handled at once).
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
+
+    /// Install the built-in recording profile `seccompd/record.json` (it allows and logs
+    /// every call). Set where the recorder is deployed; without it no node has the file.
+    #[arg(long, env = "RECORDING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub recording: bool,
 }
 
 impl AgentArgs {

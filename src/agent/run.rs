@@ -98,7 +98,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         ),
         synced,
         metrics,
-        record_profile: record_spec(arch),
+        record_profile: args.recording.then(|| record_spec(arch)),
     };
 
     let mut shutdown = std::pin::pin!(shutdown_signal());
@@ -130,8 +130,8 @@ struct Agent {
     events: EventSender,
     synced: watch::Sender<bool>,
     metrics: Arc<Metrics>,
-    /// The built-in recording profile for this node's architecture.
-    record_profile: ProfileSpec,
+    /// The built-in recording profile for this node's architecture, where recording is on.
+    record_profile: Option<ProfileSpec>,
 }
 
 impl Agent {
@@ -142,7 +142,7 @@ impl Agent {
         let snapshot = sources.profiles.state();
         let inputs: Vec<ProfileInput<'_>> = with_builtins(
             snapshot.iter().filter_map(|p| ProfileInput::of(p)),
-            &self.record_profile,
+            self.record_profile.as_ref(),
         );
         let existing: BTreeSet<&str> = inputs.iter().map(|p| p.name).collect();
         let pods = sources.pods.state();

@@ -9,7 +9,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::profile::limits::{MAX_PROFILE_NAME_LEN, RECORD_PROFILE};
+use crate::profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, RECORD_PROFILE};
 use crate::profile::model::Arch;
 
 /// `spec.profileName` names a SeccompProfile that can exist.
@@ -168,6 +168,18 @@ pub struct NodeRecording {
     /// Audit records this node may have missed (see the status's `lostRecords`).
     #[serde(default)]
     pub lost_records: u64,
+
+    /// The node's native ABI: the recorded profile is written for it (and the other ABIs its
+    /// calls were made through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Arch>,
+
+    /// Why this node's recorder cannot hear the kernel's audit records (it is not in the
+    /// host's initial network namespace, or the kernel's audit is off): the calls of the
+    /// selected pods on this node cannot be recorded, and the recording fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_REASON_LEN))]
+    pub audit_unavailable: Option<String>,
 }
 
 /// The calls made through one ABI.

@@ -1,5 +1,6 @@
 //! The controller: a Deployment off the nodes whose replicas elect one status writer through a
-//! Lease; the elected one summarizes every node's report into each SeccompProfile's status.
+//! Lease; the elected one summarizes every node's report into each SeccompProfile's status,
+//! and decides each recording from its nodes' parts ([`recordings`]).
 //! Agents only write their own node's report, so a compromised node cannot forge the status
 //! of the cluster (README, "Security model").
 
@@ -10,8 +11,11 @@ use anyhow::Context as _;
 use kube::Client;
 use tracing::{info, warn};
 
+pub mod recordings;
+
 use crate::agent::health;
 use crate::agent::run::shutdown_signal;
+use crate::profile::compile::native_arch;
 use crate::status::writer::{self, WriterSettings};
 use crate::telemetry::{self, Metrics};
 
@@ -59,6 +63,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             warn!(%err, %health_addr, "health endpoint stopped");
         }
     });
+    let arch = native_arch().context("this machine's architecture is not one seccompd knows")?;
     let settings = WriterSettings {
         namespace: args.namespace,
         identity: writer::candidate_identity(&args.identity, std::time::SystemTime::now()),
@@ -66,7 +71,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         writes_per_second: args.writes_per_second,
     };
     tokio::select! {
-        () = writer::run_elected(client, settings, metrics) => Ok(()),
+        () = writer::run_elected(client, settings, metrics, move |client| recordings::decide_recordings(client, arch)) => Ok(()),
         () = shutdown_signal() => {
             info!("shutting down");
             Ok(())

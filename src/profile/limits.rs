@@ -76,6 +76,11 @@ pub const MAX_BPF_INSTRUCTIONS: usize = 4096;
 /// into a timeout. A timeout is not a verdict: the node tries again later.
 pub const COMPILE_BUDGET: Duration = Duration::from_secs(30);
 
+/// Longest explanation a node component may write into an object's status (a reason, a
+/// message): long enough for a runtime's error and the fix, short enough that a compromised
+/// or buggy node cannot fill a status with megabytes of text.
+pub const MAX_REASON_LEN: usize = 1024;
+
 /// One bound as `docs/validation.md` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bound {

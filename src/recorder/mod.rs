@@ -1,14 +1,19 @@
 //! The recorder (`seccompd recorder`): an opt-in DaemonSet that reads the kernel's seccomp
 //! audit records on its node, attributes them to the containers of the pods that
-//! SeccompProfileRecordings select, and writes the recorded SeccompProfiles.
+//! SeccompProfileRecordings select, and writes its node's part of each recording (the
+//! controller decides the outcome and writes the profile).
 //!
 //! [`decide`] holds the pure decisions; the modules beside it do the I/O.
 
 pub mod audit_socket;
 pub mod decide;
+pub mod health;
+pub mod metrics;
+pub mod probe;
 pub mod reader;
 pub mod run;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use run::run;
@@ -23,4 +28,8 @@ pub struct RecorderArgs {
     /// The host's /proc (mounted read-only in the DaemonSet): audit records name host PIDs.
     #[arg(long, env = "PROC_ROOT", default_value = "/proc")]
     pub proc_root: PathBuf,
+
+    /// Address of the /healthz, /readyz and /metrics endpoint.
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:9811")]
+    pub health_addr: SocketAddr,
 }

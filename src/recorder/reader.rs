@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -27,11 +28,19 @@ pub enum Seen {
     Unmapped,
     /// The socket overflowed: records were dropped.
     Overflow,
+    /// The record of this recorder's own probe (see [`super::probe`]).
+    Probe,
 }
 
 /// Joins the multicast group (so that missing privileges fail at once), then reads on a
-/// thread of its own until `to` is closed.
-pub fn spawn(proc_root: PathBuf, to: mpsc::Sender<Seen>) -> Result<(), AuditSocketError> {
+/// thread of its own until `to` is closed, counting every seccomp record in `read`. Records
+/// naming `own_pid` (this process, in the host's PID namespace) are its probe's.
+pub fn spawn(
+    proc_root: PathBuf,
+    own_pid: HostPid,
+    read: Counter,
+    to: mpsc::Sender<Seen>,
+) -> Result<(), AuditSocketError> {
     let mut reader = AuditReader::subscribe()?;
     std::thread::Builder::new()
         .name("audit-reader".to_string())
@@ -40,10 +49,13 @@ pub fn spawn(proc_root: PathBuf, to: mpsc::Sender<Seen>) -> Result<(), AuditSock
             let mut unnamed = HashSet::new();
             loop {
                 let seen = match reader.receive() {
-                    Ok(Received::Seccomp(text)) => match pids.see(&text, &mut unnamed) {
-                        Some(seen) => seen,
-                        None => continue,
-                    },
+                    Ok(Received::Seccomp(text)) => {
+                        read.inc();
+                        match pids.see(&text, own_pid, &mut unnamed) {
+                            Some(seen) => seen,
+                            None => continue,
+                        }
+                    }
                     Ok(Received::Overflow) => Seen::Overflow,
                     Ok(Received::Other) => continue,
                     Err(err) => {
@@ -83,7 +95,12 @@ impl PidMemory {
 
     /// What a record's text comes to; `None` for a record to skip (a process outside any
     /// container, or a call no name is known for).
-    fn see(&mut self, text: &str, unnamed: &mut HashSet<(u32, u32)>) -> Option<Seen> {
+    fn see(
+        &mut self,
+        text: &str,
+        own_pid: HostPid,
+        unnamed: &mut HashSet<(u32, u32)>,
+    ) -> Option<Seen> {
         let record = match SeccompRecord::parse(text) {
             Ok(r) => r,
             Err(err) => {
@@ -91,6 +108,9 @@ impl PidMemory {
                 return None;
             }
         };
+        if record.pid == own_pid {
+            return Some(Seen::Probe);
+        }
         let Some(call) = record.call() else {
             if unnamed.insert((record.audit_arch, record.syscall)) {
                 warn!(

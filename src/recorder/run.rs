@@ -1,14 +1,17 @@
-//! The recorder's loop: notes what the reading thread attributes, and every tick writes this
-//! node's part of each active recording and, when every part is in, the recording's outcome
-//! and its SeccompProfile.
+//! The recorder's loop: notes what the reading thread attributes and, when something changed,
+//! writes this node's part of each active recording. Nothing else: the elected controller
+//! decides each recording's outcome from the parts (`crate::controller::recordings`), so the
+//! API requests a recording costs grow with the nodes that run its pods and with what they
+//! see, not with time.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -18,18 +21,20 @@ use tracing::{info, warn};
 
 use super::RecorderArgs;
 use super::audit_socket::audit_status;
+use super::decide::audit::HostPid;
 use super::decide::cgroup::PodUid;
-use super::decide::outcome::{PodView, SelectedPod, Selection, node_part, outcome};
+use super::decide::part::{NodeView, PodView, RecordingView, Selection, node_part};
 use super::decide::tally::NodeTally;
+use super::metrics::{LostCause, RecorderMetrics};
+use super::probe::{self, Hearing};
 use super::reader::{self, Seen};
-use crate::api::{
-    NodeRecording, RecordingPhase, SeccompProfile, SeccompProfileRecording, SeccompProfileSpec,
-};
+use crate::api::{NodeRecording, RecordingPhase, SeccompProfileRecording};
 use crate::apiserver::reflect;
 use crate::profile::compile::native_arch;
 use crate::profile::model::Arch;
 
-/// How often parts and outcomes are brought up to date.
+/// How often the tally is looked at for parts to bring up to date (no API request unless a
+/// part changed).
 const TICK: Duration = Duration::from_secs(1);
 
 /// How many attributed records may wait for the loop before the reader blocks.
@@ -38,21 +43,25 @@ const BACKLOG: usize = 65_536;
 /// How long a deleted pod's calls are kept for recordings that still want them.
 const GONE_POD_MEMORY: Duration = Duration::from_secs(3600);
 
-/// The field manager of the recordings' outcomes and the recorded profiles: the same for
-/// every recorder, since any of them may write the (same) outcome.
-const OUTCOME_MANAGER: &str = "seccompd-recorder";
-
-/// Annotation on a recorded SeccompProfile naming the recording that wrote it.
-pub const RECORDED_BY: &str = "seccompd.dev/recorded-by";
+/// Prefix of each recorder's field manager; the node's name follows, so that each owns its
+/// own entry of `status.nodes`.
+const PART_MANAGER: &str = "seccompd-recorder";
 
 /// Runs the recorder until SIGTERM or SIGINT.
 pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
     crate::telemetry::init_logging();
     let arch = native_arch().context("this machine's architecture is not one seccompd knows")?;
+    let metrics = Arc::new(RecorderMetrics::new());
+    serve_probes(args.health_addr, metrics.clone());
     let (to_loop, mut seen) = mpsc::channel(BACKLOG);
     // First, so that missing privileges fail the pod at once.
-    reader::spawn(args.proc_root.clone(), to_loop)
-        .context("cannot read the kernel's audit records")?;
+    reader::spawn(
+        args.proc_root.clone(),
+        HostPid(std::process::id()),
+        metrics.records_read.clone(),
+        to_loop,
+    )
+    .context("cannot read the kernel's audit records")?;
     let kernel_lost = match audit_status() {
         Ok(status) => {
             info!(
@@ -60,6 +69,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
                 backlog_limit = status.backlog_limit,
                 "the kernel's audit queue"
             );
+            metrics.set_kernel_lost(status.lost);
             Some(status.lost)
         }
         Err(err) => {
@@ -81,7 +91,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         Api::<SeccompProfileRecording>::all(client.clone()),
         watcher::Config::default(),
         |r| r.metadata.managed_fields = None,
-        wake,
+        wake.clone(),
     );
     pods.wait_until_ready()
         .await
@@ -90,6 +100,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         .wait_until_ready()
         .await
         .context("the recording watch ended before its first list")?;
+    metrics.set_watching();
     info!(node = %args.node_name, "seccompd recorder reading audit records");
 
     let mut recorder = Recorder {
@@ -100,6 +111,8 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         pods: HashMap::new(),
         written: HashMap::new(),
         kernel_lost_readable: kernel_lost.is_some(),
+        hearing: probe_now(),
+        metrics,
     };
     let mut tick = tokio::time::interval(TICK);
     let mut shutdown = std::pin::pin!(crate::agent::run::shutdown_signal());
@@ -107,18 +120,32 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         tokio::select! {
             biased;
             Some(s) = seen.recv() => recorder.note(s),
-            _ = tick.tick() => {
-                // Everything read so far counts before a part is declared final.
-                while let Ok(s) = seen.try_recv() {
-                    recorder.note(s);
-                }
-                recorder.tick(&pods, &recordings).await;
-            }
+            _ = tick.tick() => recorder.tick(&pods, &recordings).await,
+            _ = wake.notified() => recorder.tick(&pods, &recordings).await,
             _ = &mut shutdown => {
                 info!("shutting down");
                 return Ok(());
             }
         }
+    }
+}
+
+/// Serves `/healthz`, `/readyz` and `/metrics` on `addr` in a task of its own.
+fn serve_probes(addr: SocketAddr, metrics: Arc<RecorderMetrics>) {
+    tokio::spawn(async move {
+        let probes = Arc::new(super::health::RecorderProbes { metrics });
+        if let Err(err) = crate::agent::health::serve_probes(addr, probes).await {
+            warn!(%err, %addr, "health endpoint stopped");
+        }
+    });
+}
+
+/// Makes a probe record now; what the recorder hears of it decides [`Hearing`].
+fn probe_now() -> Hearing {
+    let now = Instant::now();
+    match probe::fire() {
+        Ok(()) => Hearing::probed(now),
+        Err(err) => Hearing::unprobed(&err, now),
     }
 }
 
@@ -139,10 +166,14 @@ fn trim_pod(pod: &mut Pod) {
     });
 }
 
-/// What this recorder wrote last for one recording.
+/// What this recorder knows of one recording, by uid: a recording recreated under the same
+/// name is another recording, and starts from nothing.
 struct Written {
     /// Losses (the kernel's and this recorder's) when the recording was first seen.
     lost_base: u64,
+    /// This node's part as the recording's status held it when first seen: what an earlier
+    /// run of this recorder wrote, and this one cannot see again.
+    carried: Option<NodeRecording>,
     /// The part last applied.
     part: Option<NodeRecording>,
 }
@@ -162,14 +193,34 @@ struct Recorder {
     /// By recording uid.
     written: HashMap<String, Written>,
     kernel_lost_readable: bool,
+    hearing: Hearing,
+    metrics: Arc<RecorderMetrics>,
 }
 
 impl Recorder {
     fn note(&mut self, seen: Seen) {
         match seen {
-            Seen::Call(at, call) => self.tally.note(&at, &call),
-            Seen::Unmapped => self.tally.note_unmapped(),
-            Seen::Overflow => self.tally.note_overflow(),
+            Seen::Call(at, call) => {
+                self.metrics.record_attributed();
+                self.tally.note(&at, &call);
+            }
+            Seen::Unmapped => {
+                self.metrics.record_lost(LostCause::Unmapped);
+                self.tally.note_unmapped();
+            }
+            Seen::Overflow => {
+                self.metrics.record_lost(LostCause::Overflow);
+                self.tally.note_overflow();
+            }
+            Seen::Probe => {
+                if !self.hearing.is_heard() {
+                    info!(
+                        "heard the audit record of this recorder's own probe: recording works on this node"
+                    );
+                }
+                self.hearing.heard();
+                self.metrics.set_audit_available(true);
+            }
         }
     }
 
@@ -177,7 +228,10 @@ impl Recorder {
     fn losses(&mut self) -> u64 {
         let kernel = if self.kernel_lost_readable {
             match audit_status() {
-                Ok(status) => u64::from(status.lost),
+                Ok(status) => {
+                    self.metrics.set_kernel_lost(status.lost);
+                    u64::from(status.lost)
+                }
                 Err(err) => {
                     warn!(%err, "cannot read the kernel's count of dropped audit records any more");
                     self.kernel_lost_readable = false;
@@ -190,10 +244,24 @@ impl Recorder {
         kernel + self.tally.losses()
     }
 
+    /// Whether this node can hear audit records, moved on with the clock (and a new probe
+    /// made when one is due).
+    fn listen(&mut self) {
+        let now = Instant::now();
+        if self.hearing.tick(now)
+            && let Some(reason) = self.hearing.deaf_reason()
+        {
+            warn!(%reason, "this recorder cannot hear the kernel's audit records: recordings of pods on this node will fail");
+            self.metrics.set_audit_available(false);
+        }
+        if self.hearing.probe_due(now) {
+            self.hearing = probe_now();
+        }
+    }
+
     async fn tick(&mut self, pods: &Store<Pod>, recordings: &Store<SeccompProfileRecording>) {
+        self.listen();
         self.remember_pods(pods);
-        let losses = self.losses();
-        let views: Vec<PodView> = self.pods.values().map(|p| p.view.clone()).collect();
         let active: Vec<Arc<SeccompProfileRecording>> = recordings
             .state()
             .into_iter()
@@ -204,11 +272,18 @@ impl Recorder {
                 )
             })
             .collect();
+        // A deleted (or finished) recording's state goes with it.
         self.written
             .retain(|uid, _| active.iter().any(|r| r.uid().as_deref() == Some(uid)));
+        if active.is_empty() {
+            return;
+        }
+        let losses = self.losses();
+        let views: Vec<PodView> = self.pods.values().map(|p| p.view.clone()).collect();
         for rec in active {
             if let Err(err) = self.tick_one(&rec, &views, losses).await {
-                warn!(recording = %rec.name_any(), namespace = ?rec.namespace(), err = %format!("{err:#}"), "recording not brought up to date; retrying");
+                self.metrics.record_api_error();
+                warn!(recording = %rec.name_any(), namespace = ?rec.namespace(), err = %format!("{err:#}"), "this node's part not written; retrying");
             }
         }
     }
@@ -226,6 +301,7 @@ impl Recorder {
         for remembered in self.pods.values_mut() {
             if !current.contains_key(&remembered.view.uid) && remembered.gone_since.is_none() {
                 remembered.view.ended = true;
+                remembered.view.gone_at = Some(SystemTime::now());
                 remembered.gone_since = Some(now);
             }
         }
@@ -262,110 +338,66 @@ impl Recorder {
         let (Some(uid), Some(namespace)) = (rec.uid(), rec.namespace()) else {
             return Ok(());
         };
-        let api: Api<SeccompProfileRecording> = Api::namespaced(self.client.clone(), &namespace);
-        let selection = match Selection::new(&namespace, &rec.spec) {
-            Ok(s) => s,
-            Err(message) => return self.fail(&api, rec, message).await,
+        // An unusable selector: the controller fails the recording.
+        let Ok(selection) = Selection::new(&namespace, &rec.spec) else {
+            return Ok(());
         };
-        let written = self.written.entry(uid).or_insert(Written {
+        let written = self.written.entry(uid.clone()).or_insert_with(|| Written {
             lost_base: losses,
+            carried: rec
+                .status
+                .as_ref()
+                .and_then(|s| s.nodes.iter().find(|p| p.node_name == self.node))
+                .cloned(),
             part: None,
         });
-        let part = node_part(
-            &self.node,
-            &rec.spec,
-            &selection,
+        let node = NodeView {
+            node: &self.node,
+            arch: self.arch,
             pods,
-            &self.tally,
-            losses.saturating_sub(written.lost_base),
-        );
-        if written.part.as_ref() != Some(&part) {
-            apply_part(&api, rec, &part).await?;
-            written.part = Some(part);
-        }
-        self.decide(&api, rec, &selection).await
-    }
-
-    /// Decides the recording from every node's part, as written, and writes the outcome
-    /// (first the profile, when there is one) if it differs from the status.
-    async fn decide(
-        &self,
-        api: &Api<SeccompProfileRecording>,
-        rec: &SeccompProfileRecording,
-        selection: &Selection,
-    ) -> anyhow::Result<()> {
-        let name = rec.name_any();
-        let fresh = api
-            .get_status(&name)
-            .await
-            .context("reading the recording")?;
-        let status = fresh.status.clone().unwrap_or_default();
-        if matches!(
-            status.phase,
-            Some(RecordingPhase::Completed | RecordingPhase::Failed)
-        ) {
+            tally: &self.tally,
+            audit_unavailable: self.hearing.deaf_reason(),
+        };
+        let view = RecordingView {
+            spec: &rec.spec,
+            selection: &selection,
+            created: rec
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| SystemTime::from(t.0)),
+            carried: written.carried.as_ref(),
+        };
+        let Some(part) = node_part(&node, &view, losses.saturating_sub(written.lost_base)) else {
+            return Ok(());
+        };
+        if written.part.as_ref() == Some(&part) {
             return Ok(());
         }
-        let pods: Api<Pod> =
-            Api::namespaced(self.client.clone(), &rec.namespace().unwrap_or_default());
-        let selected: Vec<SelectedPod> = pods
-            .list(&ListParams::default().labels_from(selection.selector()))
-            .await
-            .context("listing the selected pods")?
-            .items
-            .iter()
-            .map(|p| SelectedPod {
-                node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
-                ended: PodView::of(p).is_some_and(|v| v.ended),
-            })
-            .collect();
-        let out = outcome(&fresh.spec, &status.nodes, &selected, self.arch);
-        if let Some(spec) = out.profile {
-            apply_profile(&self.client, &fresh, spec).await?;
-            info!(recording = %name, profile = %fresh.spec.profile_name, calls = out.status.calls_recorded, "recorded profile written");
-        }
-        let mut current = status;
-        current.nodes.clear();
-        if current != out.status {
-            apply_outcome(api, &fresh, &out.status).await?;
-        }
+        let api: Api<SeccompProfileRecording> = Api::namespaced(self.client.clone(), &namespace);
+        apply_part(&api, rec, &uid, &part).await?;
+        self.metrics.record_part_write();
+        written.part = Some(part);
         Ok(())
     }
-
-    async fn fail(
-        &self,
-        api: &Api<SeccompProfileRecording>,
-        rec: &SeccompProfileRecording,
-        message: String,
-    ) -> anyhow::Result<()> {
-        let status = crate::api::SeccompProfileRecordingStatus {
-            phase: Some(RecordingPhase::Failed),
-            message: Some(message),
-            ..Default::default()
-        };
-        apply_outcome(api, rec, &status).await
-    }
-}
-
-/// The object header every apply carries.
-fn header(rec: &SeccompProfileRecording) -> serde_json::Value {
-    json!({
-        "apiVersion": SeccompProfileRecording::api_version(&()),
-        "kind": SeccompProfileRecording::kind(&()),
-        "metadata": {"name": rec.name_any(), "namespace": rec.namespace()},
-    })
 }
 
 /// Writes this node's part, owned by this node's recorder alone (`status.nodes` is a map
-/// keyed by node name, so each recorder's entry is its own).
+/// keyed by node name, so each recorder's entry is its own), to the recording with `uid`
+/// only: the API server refuses the write if the name now belongs to another recording.
 async fn apply_part(
     api: &Api<SeccompProfileRecording>,
     rec: &SeccompProfileRecording,
+    uid: &str,
     part: &NodeRecording,
 ) -> anyhow::Result<()> {
-    let mut body = header(rec);
-    body["status"] = json!({ "nodes": [part] });
-    let manager: String = format!("{OUTCOME_MANAGER}-{}", part.node_name)
+    let body = json!({
+        "apiVersion": SeccompProfileRecording::api_version(&()),
+        "kind": SeccompProfileRecording::kind(&()),
+        "metadata": {"name": rec.name_any(), "namespace": rec.namespace(), "uid": uid},
+        "status": {"nodes": [part]},
+    });
+    let manager: String = format!("{PART_MANAGER}-{}", part.node_name)
         .chars()
         .take(128)
         .collect();
@@ -376,55 +408,6 @@ async fn apply_part(
     )
     .await
     .context("writing this node's part")?;
-    Ok(())
-}
-
-/// Writes the outcome, only over the status it was decided from (the resourceVersion is a
-/// precondition): a recorder that decided from an older state retries on its next tick.
-async fn apply_outcome(
-    api: &Api<SeccompProfileRecording>,
-    decided_from: &SeccompProfileRecording,
-    status: &crate::api::SeccompProfileRecordingStatus,
-) -> anyhow::Result<()> {
-    let mut body = header(decided_from);
-    body["metadata"]["resourceVersion"] = json!(decided_from.resource_version());
-    body["status"] = serde_json::to_value(status).context("serializing the outcome")?;
-    api.patch_status(
-        &decided_from.name_any(),
-        &PatchParams::apply(OUTCOME_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .context("writing the recording's outcome")?;
-    Ok(())
-}
-
-/// Creates or replaces the recorded SeccompProfile.
-async fn apply_profile(
-    client: &Client,
-    rec: &SeccompProfileRecording,
-    spec: crate::profile::model::ProfileSpec,
-) -> anyhow::Result<()> {
-    let name = &rec.spec.profile_name;
-    let mut profile = SeccompProfile::new(name, SeccompProfileSpec(spec));
-    profile.metadata.annotations = Some(
-        [(
-            RECORDED_BY.to_string(),
-            format!("{}/{}", rec.namespace().unwrap_or_default(), rec.name_any()),
-        )]
-        .into(),
-    );
-    let mut body = serde_json::to_value(&profile).context("serializing the profile")?;
-    body["apiVersion"] = json!(SeccompProfile::api_version(&()));
-    body["kind"] = json!(SeccompProfile::kind(&()));
-    Api::<SeccompProfile>::all(client.clone())
-        .patch(
-            name,
-            &PatchParams::apply(OUTCOME_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .with_context(|| format!("writing SeccompProfile {name}"))?;
     Ok(())
 }
 
@@ -446,7 +429,8 @@ mod tests {
         json!({
             "apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfileRecording",
             "metadata": {"name": "rec", "namespace": "default", "uid": "rec-uid",
-                         "resourceVersion": version},
+                         "resourceVersion": version,
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"podSelector": {"matchLabels": {"app": "ls"}}, "profileName": "ls"},
             "status": status,
         })
@@ -463,13 +447,8 @@ mod tests {
         })
     }
 
-    /// One tick of a recording whose only pod has ended: this node's part, then (every part
-    /// being final) the profile and the outcome, over the status it was decided from; the next
-    /// tick finds it Completed and writes nothing.
-    #[tokio::test]
-    async fn an_ended_pod_gives_the_part_the_profile_and_the_outcome_in_that_order() {
-        let (client, mut api) = mock_client();
-        let mut recorder = Recorder {
+    fn recorder(client: Client) -> Recorder {
+        Recorder {
             client,
             node: "node1".to_string(),
             arch: Arch::X86_64,
@@ -477,7 +456,18 @@ mod tests {
             pods: HashMap::new(),
             written: HashMap::new(),
             kernel_lost_readable: false,
-        };
+            hearing: Hearing::Heard,
+            metrics: Arc::new(RecorderMetrics::new()),
+        }
+    }
+
+    /// A recording whose only pod has ended: this node's part, once, to the recording's uid;
+    /// nothing else (no read, no list, no outcome: the controller decides), and nothing at
+    /// all on the next ticks while nothing changes.
+    #[tokio::test]
+    async fn a_node_writes_its_part_once_and_nothing_else() {
+        let (client, mut api) = mock_client();
+        let mut recorder = recorder(client);
         let at = Attribution {
             pod: PodUid("pod-uid".to_string()),
             container: ContainerId(ID.to_string()),
@@ -506,79 +496,56 @@ mod tests {
                 .await;
             let want_part = json!({"nodeName": "node1", "pods": ["ls-1"],
                 "calls": [{"arch": "SCMP_ARCH_X86_64", "names": ["read", "write"]}],
-                "finished": true, "lostRecords": 0});
-            assert_eq!(part.body["status"], json!({"nodes": [want_part.clone()]}));
+                "finished": true, "lostRecords": 0, "arch": "SCMP_ARCH_X86_64"});
+            assert_eq!(part.body["status"], json!({"nodes": [want_part]}));
             assert_eq!(part.body["metadata"]["name"], "rec");
-            api.expect(
-                Method::GET,
-                RECORDING,
-                &[],
-                StatusCode::OK,
-                recording(json!({"nodes": [want_part]}), "7"),
-            )
-            .await;
-            api.expect(
-                Method::GET,
-                "/api/v1/namespaces/default/pods",
-                &["labelSelector=app%3Dls"],
-                StatusCode::OK,
-                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {},
-                       "items": [ended_pod()]}),
-            )
-            .await;
-            let profile = api
-                .expect(
-                    Method::PATCH,
-                    "/apis/seccompd.dev/v1alpha1/seccompprofiles/ls",
-                    &["fieldManager=seccompd-recorder", "force=true"],
-                    StatusCode::OK,
-                    json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
-                           "metadata": {"name": "ls"}, "spec": {"defaultAction": "SCMP_ACT_ERRNO"}}),
-                )
-                .await;
-            assert_eq!(profile.body["kind"], "SeccompProfile");
-            assert_eq!(profile.body["spec"]["defaultAction"], "SCMP_ACT_ERRNO");
-            let names = profile.body["spec"]["syscalls"][0]["names"].clone();
-            for name in ["read", "write", "rt_sigreturn"] {
-                assert!(names.as_array().unwrap().contains(&json!(name)), "{names}");
-            }
             assert_eq!(
-                profile.body["metadata"]["annotations"][RECORDED_BY],
-                "default/rec"
+                part.body["metadata"]["uid"], "rec-uid",
+                "written to this recording only"
             );
-            let outcome = api
+            api
+        });
+        for _ in 0..3 {
+            recorder.tick_one(&rec, &views, 0).await.unwrap();
+        }
+        drop(recorder);
+        server.await.unwrap().expect_no_more().await;
+    }
+
+    /// A node that cannot hear audit records says so in its part, and lists no calls.
+    #[tokio::test]
+    async fn a_deaf_node_says_so_in_its_part() {
+        let (client, mut api) = mock_client();
+        let mut recorder = recorder(client);
+        recorder.hearing = Hearing::Waiting {
+            since: Instant::now() - probe::PROBE_WAIT,
+        };
+        recorder.listen();
+        let pod: Pod = serde_json::from_value(ended_pod()).unwrap();
+        let views = vec![PodView::of(&pod).unwrap()];
+        let rec: SeccompProfileRecording =
+            serde_json::from_value(recording(json!({}), "6")).unwrap();
+        let server = tokio::spawn(async move {
+            let part = api
                 .expect(
                     Method::PATCH,
                     RECORDING,
-                    &["fieldManager=seccompd-recorder", "force=true"],
+                    &["fieldManager=seccompd-recorder-node1", "force=true"],
                     StatusCode::OK,
-                    recording(json!({}), "8"),
+                    recording(json!({}), "7"),
                 )
                 .await;
-            assert_eq!(outcome.body["metadata"]["resourceVersion"], "7");
-            let status = &outcome.body["status"];
-            assert_eq!(status["phase"], "Completed");
-            assert_eq!(status["profile"], "ls");
-            assert_eq!(
-                (&status["podsSeen"], &status["callsRecorded"]),
-                (&json!(1), &json!(2))
-            );
+            let node = &part.body["status"]["nodes"][0];
             assert!(
-                status.get("nodes").is_none(),
-                "each node writes its own part"
+                node["auditUnavailable"]
+                    .as_str()
+                    .unwrap()
+                    .contains("initial network namespace"),
+                "{node}"
             );
-            // The next tick: the part is as written; the recording is Completed.
-            api.expect(
-                Method::GET,
-                RECORDING,
-                &[],
-                StatusCode::OK,
-                recording(json!({"phase": "Completed"}), "8"),
-            )
-            .await;
+            assert!(node.get("calls").is_none(), "{node}");
             api
         });
-        recorder.tick_one(&rec, &views, 0).await.unwrap();
         recorder.tick_one(&rec, &views, 0).await.unwrap();
         drop(recorder);
         server.await.unwrap().expect_no_more().await;

@@ -84,21 +84,35 @@ pub struct WriterSettings {
     pub writes_per_second: u32,
 }
 
-/// Takes part in the election forever; while elected, keeps every status up to date.
-pub async fn run_elected(client: Client, settings: WriterSettings, metrics: Arc<Metrics>) {
+/// Takes part in the election forever; while elected, keeps every status up to date and runs
+/// `also` (other work that must be done by one replica only), which is dropped with the lease.
+pub async fn run_elected<F, Fut>(
+    client: Client,
+    settings: WriterSettings,
+    metrics: Arc<Metrics>,
+    also: F,
+) where
+    F: Fn(Client) -> Fut,
+    Fut: Future<Output = ()>,
+{
     loop {
-        if let Err(err) = elect_and_write(client.clone(), &settings, &metrics).await {
+        if let Err(err) = elect_and_write(client.clone(), &settings, &metrics, &also).await {
             warn!(%err, "status writer stopped; retrying");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 
-async fn elect_and_write(
+async fn elect_and_write<F, Fut>(
     client: Client,
     settings: &WriterSettings,
     metrics: &Metrics,
-) -> Result<(), StatusError> {
+    also: &F,
+) -> Result<(), StatusError>
+where
+    F: Fn(Client) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let manager = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
         .with_namespace(&settings.namespace)
         .with_identity(&settings.identity)
@@ -115,7 +129,7 @@ async fn elect_and_write(
         }
         info!("elected status writer");
         tokio::select! {
-            _ = write_statuses(client.clone(), settings, metrics) => {}
+            _ = futures::future::join(write_statuses(client.clone(), settings, metrics), also(client.clone())) => {}
             _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break } } } => {
                 info!("no longer the status writer");
             }

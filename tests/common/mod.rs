@@ -2,6 +2,8 @@
 //! Without a cluster every such test fails with a message saying so; none skips itself.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod tokens;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;

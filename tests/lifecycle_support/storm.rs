@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use seccompd::agent::decide::builtin::{record_spec, with_builtins};
+use seccompd::agent::decide::builtin::with_builtins;
 use seccompd::agent::decide::desired::{CheckCache, ProfileInput, desired_state};
 use seccompd::agent::decide::plan::Target;
 use seccompd::api::{SeccompProfile, SeccompProfileSpec};
 use seccompd::node::dir::TEMP_PREFIX;
-use seccompd::profile::compile::native_arch;
 use seccompd::profile::model::ProfileSpec;
 use seccompd::profile::render::render;
 use seccompd::profile::resolve::resolve;
@@ -221,9 +220,8 @@ impl ExpectedDir {
 
 /// The expected directory for `profiles`, judged exactly as the agent judges them.
 pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
-    // The agent installs its built-in recording profile beside the API's.
-    let record = record_spec(native_arch().expect("a known architecture"));
-    let inputs = with_builtins(profiles.iter().filter_map(ProfileInput::of), &record);
+    // Without the recorder deployed, the agent installs no built-in profile beside the API's.
+    let inputs = with_builtins(profiles.iter().filter_map(ProfileInput::of), None);
     let desired = desired_state(
         &inputs,
         &mut CheckCache::default(),

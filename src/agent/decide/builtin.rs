@@ -1,7 +1,9 @@
-//! The profiles every agent installs whatever the API holds: `seccompd/record.json`, which
-//! lets every call run and logs it, for pods being recorded (see the SeccompProfileRecording
-//! resource). Its name is reserved ([`RECORD_PROFILE`]): the API refuses a SeccompProfile
-//! of that name, and one created before the rule existed is ignored here.
+//! The profiles an agent installs whatever the API holds: `seccompd/record.json`, which lets
+//! every call run and logs it, for pods being recorded (see the SeccompProfileRecording
+//! resource), only where recording is on (the agent's `--recording`, set where the recorder
+//! is deployed): anywhere else it would only be a way out of seccomp confinement. Its name is
+//! reserved ([`RECORD_PROFILE`]): the API refuses a SeccompProfile of that name, and one
+//! created before the rule existed is ignored here.
 
 use super::desired::ProfileInput;
 use crate::api::ProfileReport;
@@ -37,20 +39,20 @@ fn compat_abis(native: Arch) -> &'static [Arch] {
 }
 
 /// The API's profiles plus the built-in ones (from `record`, the [`record_spec`] of this
-/// node); an API profile with a reserved name is left out.
+/// node, where recording is on); an API profile with a reserved name is left out.
 pub fn with_builtins<'a>(
     api: impl IntoIterator<Item = ProfileInput<'a>>,
-    record: &'a ProfileSpec,
+    record: Option<&'a ProfileSpec>,
 ) -> Vec<ProfileInput<'a>> {
     let mut out: Vec<ProfileInput<'a>> = api
         .into_iter()
         .filter(|p| p.name != RECORD_PROFILE)
         .collect();
-    out.push(ProfileInput {
+    out.extend(record.map(|spec| ProfileInput {
         name: RECORD_PROFILE,
         generation: None,
-        spec: record,
-    });
+        spec,
+    }));
     out
 }
 
@@ -101,10 +103,13 @@ mod tests {
                 spec: &user,
             },
         ];
-        let inputs = with_builtins(api, &record);
+        let inputs = with_builtins(api, Some(&record));
         let names: Vec<(&str, Option<i64>)> =
             inputs.iter().map(|p| (p.name, p.generation)).collect();
         assert_eq!(names, [("other", Some(2)), (RECORD_PROFILE, None)]);
+        // Where recording is off, no record.json at all (and still no API profile of its name).
+        let off: Vec<&str> = with_builtins(api, None).iter().map(|p| p.name).collect();
+        assert_eq!(off, ["other"]);
         // As the node checks it (this host's libseccomp): valid, installed as record.json.
         let desired = desired_state(
             &inputs,

@@ -3,5 +3,5 @@
 
 pub mod audit;
 pub mod cgroup;
-pub mod outcome;
+pub mod part;
 pub mod tally;
