@@ -1,7 +1,8 @@
 //! Apply-time validation against the real API server of the test cluster: for every schema
 //! bound and CEL rule of the SeccompProfile CRD, `kubectl apply` of an object that breaks it
-//! fails with the rule's message. Nothing here is stored: every object is rejected (the valid
-//! ones use a server-side dry run).
+//! fails with the rule's message; and a SeccompNodeReport over the bounds of what a node may
+//! say is refused. Nothing here is stored: every object is rejected (the valid ones use a
+//! server-side dry run).
 //!
 //! Needs the cluster (`make cluster-up`); reads `SECCOMPD_KUBECONFIG` (default
 //! `.cluster/kubeconfig`). Without one every test fails; none skips itself.
@@ -9,8 +10,15 @@
 mod common;
 
 use std::sync::Once;
+use std::time::Duration;
 
 use common::{kubectl, kubectl_stdin};
+use kube::Api;
+use kube::api::PostParams;
+use seccompd::agent::decide::report::report_spec;
+use seccompd::api::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
+use seccompd::profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS};
+use seccompd::profile::render::ContentHash;
 use serde_json::{Value, json};
 
 static CRD: Once = Once::new();
@@ -30,8 +38,9 @@ fn ensure_crd() {
             "--for=condition=Established",
             "--timeout=60s",
             "crd/seccompprofiles.seccompd.dev",
+            "crd/seccompnodereports.seccompd.dev",
         ]);
-        assert!(out.status.success(), "the CRD did not become Established");
+        assert!(out.status.success(), "the CRDs did not become Established");
     });
 }
 
@@ -364,4 +373,110 @@ fn the_api_server_agrees_with_the_validator_on_the_case_table() {
     }
     assert!(compared >= 50, "only {compared} cases compared");
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// A SeccompNodeReport named `name` (no such node: a dry run stores nothing) with `spec`.
+fn node_report(name: &str, spec: SeccompNodeReportSpec) -> SeccompNodeReport {
+    SeccompNodeReport::new(name, spec)
+}
+
+/// The outcome `Invalid` for profile `name`, with `reason`.
+fn rejected_profile(name: &str, reason: &str) -> ProfileReport {
+    ProfileReport {
+        name: name.to_string(),
+        state: NodeProfileState::Invalid,
+        generation: Some(1),
+        content_hash: Some(ContentHash::of(name.as_bytes())),
+        reason: Some(reason.to_string()),
+    }
+}
+
+/// A server-side dry-run create (`?dryRun=All`) of `report`.
+async fn dry_run_create(report: &SeccompNodeReport) -> Result<SeccompNodeReport, kube::Error> {
+    let api: Api<SeccompNodeReport> = Api::all(common::client().await);
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    api.create(&params, report).await
+}
+
+/// The API server's refusal of `report` as Invalid (422). A CRD just applied is served a
+/// moment later: an acceptance is retried until the new schema refuses it, or the wait ends.
+async fn refused_as_invalid(report: &SeccompNodeReport) -> Box<kube::core::Status> {
+    ensure_crd();
+    common::eventually(
+        "the API server to refuse the report as Invalid",
+        Duration::from_secs(30),
+        || async {
+            match dry_run_create(report).await {
+                Err(kube::Error::Api(status)) if status.code == 422 => Ok(status),
+                Err(kube::Error::Api(status)) => panic!("expected 422 Invalid, got {status:?}"),
+                Err(other) => Err(format!("error {other}")),
+                Ok(_) => Err("the report was accepted".to_string()),
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_node_report_with_a_100_kib_reason_is_refused_by_the_api_server() {
+    let reason = "x".repeat(100 * 1024);
+    let spec = SeccompNodeReportSpec {
+        synced: true,
+        exceptions: vec![rejected_profile("p", &reason)],
+        ..SeccompNodeReportSpec::default()
+    };
+    let status = refused_as_invalid(&node_report("bounds-long-reason", spec)).await;
+    assert_eq!(status.reason, "Invalid");
+    assert!(
+        status.message.contains("spec.exceptions[0].reason") && status.message.contains("Too long"),
+        "the refusal names the field: {}",
+        status.message
+    );
+}
+
+#[tokio::test]
+async fn a_node_report_with_more_exceptions_than_max_items_is_refused() {
+    let spec = SeccompNodeReportSpec {
+        synced: true,
+        exceptions: (0..=MAX_REPORT_EXCEPTIONS)
+            .map(|i| rejected_profile(&format!("p{i}"), "bad"))
+            .collect(),
+        ..SeccompNodeReportSpec::default()
+    };
+    let status = refused_as_invalid(&node_report("bounds-many-exceptions", spec)).await;
+    assert_eq!(status.reason, "Invalid");
+    let expected = format!("must have at most {MAX_REPORT_EXCEPTIONS} items");
+    assert!(
+        status.message.contains("spec.exceptions") && status.message.contains(&expected),
+        "the refusal names the field and the bound: {}",
+        status.message
+    );
+}
+
+/// What the agent makes of a node with too many problems, each with a 100 KiB reason, fits
+/// the schema: the bounds in the CRD and the agent's cutting agree.
+#[tokio::test]
+async fn the_agents_report_of_an_overflowing_node_is_accepted() {
+    ensure_crd();
+    let reason = "é".repeat(100 * 1024);
+    let outcomes = (0..MAX_REPORT_EXCEPTIONS + 50)
+        .map(|i| {
+            let mut name = format!("p{i:04}");
+            name.push_str(&"x".repeat(MAX_PROFILE_NAME_LEN - name.len()));
+            rejected_profile(&name, &reason)
+        })
+        .collect();
+    let spec = report_spec(true, outcomes);
+    assert_eq!(spec.exceptions.len(), MAX_REPORT_EXCEPTIONS);
+    assert_eq!(spec.exceptions_omitted, 50);
+    let created = dry_run_create(&node_report("bounds-overflowing", spec.clone()))
+        .await
+        .unwrap_or_else(|err| panic!("the agent's bounded report was refused: {err}"));
+    assert_eq!(
+        created.spec, spec,
+        "stored as written, nothing cut by the server"
+    );
 }

@@ -402,6 +402,7 @@ mod tests {
             installed: 1,
             installed_digest: crate::profile::digest::SetDigest::of_set([("used", &wrote)]),
             exceptions: vec![],
+            exceptions_omitted: 0,
         }));
         let used = BTreeSet::from(["used".to_string()]);
         let out = sync.pass(&[], &used, &metrics, Instant::now()).unwrap();

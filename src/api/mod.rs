@@ -3,6 +3,7 @@
 pub mod crd;
 pub mod node_report;
 pub mod profile;
+pub mod reason;
 pub mod recording;
 
 pub use node_report::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::profile::digest::SetDigest;
+use crate::profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, MAX_REPORT_EXCEPTIONS};
 use crate::profile::render::ContentHash;
 
 /// What one node's seccompd agent has installed. Named after the node and owned by its Node
@@ -61,10 +62,24 @@ pub struct SeccompNodeReportSpec {
     pub installed_digest: SetDigest,
 
     /// Only the profiles this node does not have installed as specified, by name: rejected
-    /// (Invalid), failed (Error), or deleted but kept for pods that use them (Retained).
+    /// (Invalid), failed (Error), or deleted but kept for pods that use them (Retained). The
+    /// list is bounded (`maxItems`); `exceptionsOmitted` counts the rest.
     #[serde(default)]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(
+        length(max = MAX_REPORT_EXCEPTIONS),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
     pub exceptions: Vec<ProfileReport>,
+
+    /// How many further profiles this node does not have installed as specified, beyond those
+    /// listed in `exceptions`. While it is not zero, the controller may not be able to confirm
+    /// new versions on this node: any of them may be among those left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exceptions_omitted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One node's outcome for one profile.
@@ -72,6 +87,7 @@ pub struct SeccompNodeReportSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ProfileReport {
     /// The SeccompProfile's name.
+    #[schemars(length(max = MAX_PROFILE_NAME_LEN))]
     pub name: String,
     /// What this node did with the profile.
     pub state: NodeProfileState,
@@ -81,8 +97,10 @@ pub struct ProfileReport {
     /// sha256 of the installed file, when installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_hash: Option<ContentHash>,
-    /// Why the profile is not installed as specified.
+    /// Why the profile is not installed as specified. A reason longer than the bound
+    /// (`maxLength`) is cut, ending in ` [...]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_REASON_LEN))]
     pub reason: Option<String>,
 }
 

@@ -9,7 +9,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::profile::limits::{MAX_PROFILE_NAME_LEN, RECORD_PROFILE};
+use crate::profile::limits::{
+    MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, RECORD_PROFILE,
+};
 use crate::profile::model::ProfileSpec;
 use crate::profile::render::ContentHash;
 
@@ -114,9 +116,10 @@ pub struct SeccompProfileStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 
-    /// The nodes that do not have the current version, and why (at most 20 are listed;
+    /// The nodes that do not have the current version, and why (a bounded number are listed;
     /// `omittedNodes` counts the rest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LISTED_NODES))]
     pub nodes: Vec<NodeProblem>,
 
     /// How many further nodes lack the current version beyond those listed in `nodes`.
@@ -164,10 +167,13 @@ impl Phase {
 #[serde(rename_all = "camelCase")]
 pub struct NodeProblem {
     /// The node's name.
+    #[schemars(length(max = MAX_NODE_NAME_LEN))]
     pub node_name: String,
     /// Pending, Outdated, Invalid or Error.
     pub state: NodeProblemState,
-    /// Why, in words, with the fix where there is one.
+    /// Why, in words, with the fix where there is one; a long reason is cut, ending in
+    /// ` [...]`.
+    #[schemars(length(max = MAX_REASON_LEN))]
     pub reason: String,
 }
 

@@ -1,7 +1,9 @@
-//! Every bound seccompd puts on a profile, its name, its file and its check, defined once.
-//! The CRD's schema and CEL rules, the structural validation, the node check, the agent's file
-//! names and the CLI all read them from here, and `docs/validation.md` lists them from
-//! [`bounds`] (a unit test fails when the two differ).
+//! Every bound seccompd puts on a profile, its name, its file and its check, and on what nodes
+//! and the controller say about profiles (node reports, statuses), defined once. The CRDs'
+//! schemas and CEL rules, the structural validation, the node check, the agent's file names
+//! and reports, the status writer and the CLI all read them from here, and
+//! `docs/validation.md` lists the profile bounds from [`bounds`] (a unit test fails when the
+//! two differ).
 //!
 //! No imports from the rest of the profile module: everything else may depend on this.
 
@@ -76,10 +78,33 @@ pub const MAX_BPF_INSTRUCTIONS: usize = 4096;
 /// into a timeout. A timeout is not a verdict: the node tries again later.
 pub const COMPILE_BUDGET: Duration = Duration::from_secs(30);
 
-/// Longest explanation a node component may write into an object's status (a reason, a
-/// message): long enough for a runtime's error and the fix, short enough that a compromised
-/// or buggy node cannot fill a status with megabytes of text.
+/// Most bytes the API server stores in one object: etcd's default request limit, which the
+/// API server also applies to a request's body. A report at every bound below must fit it.
+pub const MAX_API_OBJECT_BYTES: usize = 3 * 1024 * 1024 / 2;
+
+/// Longest Kubernetes node name: a node is named by a DNS subdomain, at most 253 characters.
+/// Bounds the node names a SeccompProfile's status lists.
+pub const MAX_NODE_NAME_LEN: usize = 253;
+
+/// Most exceptions one SeccompNodeReport lists; `exceptionsOmitted` counts the rest. A node
+/// with more has a problem of its own (a full disk, a seccomp library that rejects every
+/// profile) that the first ones already show, and a larger list would only grow every read of
+/// the report. With names of [`MAX_PROFILE_NAME_LEN`] and reasons of [`MAX_REASON_LEN`]
+/// characters that JSON escapes at 6 bytes each, a full report still fits
+/// [`MAX_API_OBJECT_BYTES`] (about 0.8 MiB), so the agent's write never fails for its size.
+pub const MAX_REPORT_EXCEPTIONS: usize = 128;
+
+/// Longest reason, in characters (what the API server's `maxLength` counts), that a node
+/// report gives for one profile and that a SeccompProfile's status repeats for one node.
+/// Room for a validation error with its fix or a list of pods, and small enough that the
+/// status, which repeats up to [`MAX_LISTED_NODES`] of them, stays small; a longer reason is
+/// cut with a marker.
 pub const MAX_REASON_LEN: usize = 1024;
+
+/// How many lagging nodes a SeccompProfile's status lists by name; `omittedNodes` counts the
+/// rest. Enough to see a pattern (one zone, one kernel), and it keeps the status, which every
+/// agent receives, the same size on a cluster of any size.
+pub const MAX_LISTED_NODES: usize = 20;
 
 /// One bound as `docs/validation.md` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -39,11 +39,26 @@ pub struct Rendered {
 
 /// `sha256:<hex>` of a profile file's bytes: what the status expects, what nodes report and
 /// what the agent compares files by. A type of its own, so that a hash never passes for a name.
-#[derive(
-    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ContentHash(String);
+
+/// What the API accepts as a content hash: the exact form [`ContentHash::of`] writes, which
+/// also bounds its length in every report and status.
+const CONTENT_HASH_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
+
+impl JsonSchema for ContentHash {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ContentHash".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": CONTENT_HASH_PATTERN,
+        })
+    }
+}
 
 impl ContentHash {
     /// The hash of `bytes`.
@@ -131,6 +146,17 @@ mod tests {
                 }],
             }],
         }
+    }
+
+    #[test]
+    fn a_content_hash_has_the_form_the_schema_admits() {
+        let hash = ContentHash::of(b"{}");
+        let hex = hash.as_str().strip_prefix("sha256:").unwrap();
+        assert!(hex.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+        assert_eq!(
+            CONTENT_HASH_PATTERN,
+            format!("^sha256:[0-9a-f]{{{}}}$", hex.len())
+        );
     }
 
     #[test]

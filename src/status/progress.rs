@@ -185,6 +185,15 @@ impl Progress {
         }
     }
 
+    /// The expected profiles that node `node` does not hold as [`Holding::Current`].
+    pub fn not_current_on(&self, node: &str) -> BTreeSet<String> {
+        self.expected
+            .keys()
+            .filter(|name| self.holding(node, name) != Holding::Current)
+            .cloned()
+            .collect()
+    }
+
     fn unindex(&mut self, epoch: u64, name: &str) {
         if let Some(names) = self.by_epoch.get_mut(&epoch) {
             names.remove(name);
@@ -221,6 +230,7 @@ mod tests {
                     reason: Some("rejected".into()),
                 })
                 .collect(),
+            exceptions_omitted: 0,
         }
     }
 

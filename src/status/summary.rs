@@ -6,15 +6,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::progress::Holding;
+use crate::api::reason::bounded_reason;
 use crate::api::{
     CONDITION_READY, NodeProblem, NodeProblemState, NodeProfileState, Phase, ProfileReport,
     SeccompProfileStatus, localhost_profile,
 };
+use crate::profile::limits::{MAX_LISTED_NODES, MAX_REPORT_EXCEPTIONS};
 use crate::profile::render::ContentHash;
-
-/// How many lagging nodes the status lists by name; the rest are counted. Keeps the object
-/// small on large clusters.
-pub const MAX_LISTED_NODES: usize = 20;
 
 /// What the cluster-side resolution of the profile says the nodes should install.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +36,9 @@ pub enum NodeView<'a> {
         exception: Option<&'a ProfileReport>,
         /// What the node's digest says it holds of the profile.
         holding: Holding,
+        /// How many exceptions the node's report leaves out (`exceptionsOmitted`): while
+        /// there are any, a profile it has not confirmed may be one of them.
+        omitted: u32,
     },
 }
 
@@ -56,6 +57,10 @@ pub struct ProfileFacts<'a> {
 
 /// Decides the status. `previous` keeps the Ready condition's lastTransitionTime stable while
 /// its status does not change; `now` stamps it when it does.
+///
+/// The status stays bounded whatever the nodes report: it names at most [`MAX_LISTED_NODES`]
+/// lagging nodes (`omittedNodes` counts the rest), and every reason, like the Ready
+/// condition's message, is cut by [`bounded_reason`].
 pub fn summarize(
     facts: &ProfileFacts<'_>,
     previous: Option<&SeccompProfileStatus>,
@@ -69,7 +74,7 @@ pub fn summarize(
             Some((state, reason)) => problems.push(NodeProblem {
                 node_name: node.to_string(),
                 state,
-                reason,
+                reason: bounded_reason(reason),
             }),
         }
     }
@@ -86,7 +91,13 @@ pub fn summarize(
     };
     let omitted = problems.len().saturating_sub(MAX_LISTED_NODES) as u32;
     problems.truncate(MAX_LISTED_NODES);
-    let ready = ready_condition(phase, message, facts.generation, previous, now);
+    let ready = ready_condition(
+        phase,
+        bounded_reason(message),
+        facts.generation,
+        previous,
+        now,
+    );
     SeccompProfileStatus {
         phase: Some(phase),
         installed: Some(format!("{installed}/{total}")),
@@ -126,10 +137,36 @@ fn judge_node(
         NodeView::Reported {
             exception: None,
             holding: Holding::Current,
+            ..
         } => return None,
         NodeView::Reported {
             exception: None,
             holding: Holding::Earlier,
+            omitted: 1..,
+        } => {
+            return Some((
+                NodeProblemState::Outdated,
+                format!(
+                    "has an earlier version installed; the current one may be among the exceptions this node's report leaves out (it lists at most {MAX_REPORT_EXCEPTIONS}): see its SeccompNodeReport"
+                ),
+            ));
+        }
+        NodeView::Reported {
+            exception: None,
+            holding: Holding::Unconfirmed,
+            omitted: 1..,
+        } => {
+            return Some((
+                NodeProblemState::Pending,
+                format!(
+                    "not confirmed: this node's report leaves out some exceptions (it lists at most {MAX_REPORT_EXCEPTIONS}), and this profile may be one of them: see its SeccompNodeReport"
+                ),
+            ));
+        }
+        NodeView::Reported {
+            exception: None,
+            holding: Holding::Earlier,
+            ..
         } => {
             return Some((
                 NodeProblemState::Outdated,
@@ -140,6 +177,7 @@ fn judge_node(
         NodeView::Reported {
             exception: None,
             holding: Holding::Unconfirmed,
+            ..
         } => {
             return Some((
                 NodeProblemState::Pending,
@@ -257,20 +295,24 @@ mod tests {
     const CURRENT: NodeView<'static> = NodeView::Reported {
         exception: None,
         holding: Holding::Current,
+        omitted: 0,
     };
     const EARLIER: NodeView<'static> = NodeView::Reported {
         exception: None,
         holding: Holding::Earlier,
+        omitted: 0,
     };
     const UNCONFIRMED: NodeView<'static> = NodeView::Reported {
         exception: None,
         holding: Holding::Unconfirmed,
+        omitted: 0,
     };
 
     fn listed(r: &ProfileReport) -> NodeView<'_> {
         NodeView::Reported {
             exception: Some(r),
             holding: Holding::Unconfirmed,
+            omitted: 0,
         }
     }
 
@@ -291,6 +333,14 @@ mod tests {
             expected: Expected::Hash("sha256:new".into()),
             nodes: nodes.iter().copied().collect(),
         }
+    }
+
+    /// Each listed node with its state.
+    fn states(s: &SeccompProfileStatus) -> Vec<(&str, NodeProblemState)> {
+        s.nodes
+            .iter()
+            .map(|p| (p.node_name.as_str(), p.state))
+            .collect()
     }
 
     fn ready(s: &SeccompProfileStatus) -> &Condition {
@@ -327,13 +377,8 @@ mod tests {
         );
         assert_eq!(s.phase, Some(Phase::Partial));
         assert_eq!(s.installed.as_deref(), Some("1/5"));
-        let states: Vec<_> = s
-            .nodes
-            .iter()
-            .map(|p| (p.node_name.as_str(), p.state))
-            .collect();
         assert_eq!(
-            states,
+            states(&s),
             [
                 ("n2", NodeProblemState::Outdated),
                 ("n3", NodeProblemState::Pending),
@@ -404,6 +449,77 @@ mod tests {
         assert_eq!(s.nodes.len(), MAX_LISTED_NODES);
         assert_eq!(s.omitted_nodes, 30);
         assert_eq!(s.installed.as_deref(), Some("0/50"));
+    }
+
+    #[test]
+    fn the_status_stays_bounded_whatever_the_nodes_report() {
+        use crate::api::reason::CUT_MARKER;
+        use crate::profile::limits::MAX_REASON_LEN;
+        let huge = "z".repeat(100 * 1024);
+        let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
+        let reports: Vec<ProfileReport> = names
+            .iter()
+            .map(|_| failed(NodeProfileState::Error, 2, &huge))
+            .collect();
+        let nodes: Vec<_> = names
+            .iter()
+            .zip(&reports)
+            .map(|(n, r)| (n.as_str(), listed(r)))
+            .collect();
+        let s = summarize(&facts(&nodes), None, &t(1));
+        assert_eq!(s.nodes.len(), MAX_LISTED_NODES);
+        assert_eq!(s.omitted_nodes, 30);
+        for node in &s.nodes {
+            assert_eq!(node.reason.chars().count(), MAX_REASON_LEN);
+            assert!(node.reason.ends_with(CUT_MARKER));
+        }
+        assert!(ready(&s).message.chars().count() <= MAX_REASON_LEN);
+        assert!(
+            ready(&s)
+                .message
+                .starts_with("installed on 0/50 nodes; n00: zzz")
+        );
+        let bytes = serde_json::to_vec(&s).unwrap().len();
+        assert!(
+            bytes < (MAX_LISTED_NODES + 2) * (MAX_REASON_LEN + 100),
+            "{bytes} bytes for 50 nodes with 100 KiB reasons"
+        );
+
+        let mut f = facts(&[("n1", NodeView::NoAgent)]);
+        f.expected = Expected::Invalid(huge);
+        let s = summarize(&f, None, &t(1));
+        assert_eq!(ready(&s).message.chars().count(), MAX_REASON_LEN);
+    }
+
+    #[test]
+    fn a_report_that_leaves_out_exceptions_says_so_for_what_it_cannot_confirm() {
+        let leaving_out = |holding| NodeView::Reported {
+            exception: None,
+            holding,
+            omitted: 3,
+        };
+        let s = summarize(
+            &facts(&[
+                ("n1", leaving_out(Holding::Current)),
+                ("n2", leaving_out(Holding::Earlier)),
+                ("n3", leaving_out(Holding::Unconfirmed)),
+            ]),
+            None,
+            &t(1),
+        );
+        assert_eq!(
+            s.installed.as_deref(),
+            Some("1/3"),
+            "n1 confirmed this version"
+        );
+        assert_eq!(
+            states(&s),
+            [
+                ("n2", NodeProblemState::Outdated),
+                ("n3", NodeProblemState::Pending)
+            ]
+        );
+        assert!(s.nodes.iter().all(|p| p.reason.contains("leaves out")));
     }
 
     #[test]

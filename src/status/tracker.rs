@@ -31,8 +31,9 @@ enum ReportSeen {
     Missing,
     /// A report of an agent that has not finished its first sync, at this resourceVersion.
     Syncing(Option<String>),
-    /// A synced report at this resourceVersion, with the names it lists as exceptions.
-    Synced(Option<String>, BTreeSet<String>),
+    /// A synced report at this resourceVersion, with the names it lists as exceptions and
+    /// whether it leaves out others.
+    Synced(Option<String>, BTreeSet<String>, bool),
 }
 
 impl ReportSeen {
@@ -43,6 +44,7 @@ impl ReportSeen {
             Some(r) => Self::Synced(
                 r.metadata.resource_version.clone(),
                 r.spec.exceptions.iter().map(|e| e.name.clone()).collect(),
+                r.spec.exceptions_omitted > 0,
             ),
         }
     }
@@ -51,9 +53,15 @@ impl ReportSeen {
         std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 
+    /// Whether the report leaves out exceptions, which changes what the node's view says of
+    /// every profile it has not confirmed.
+    fn leaves_out(&self) -> bool {
+        matches!(self, Self::Synced(_, _, true))
+    }
+
     fn exceptions(&self) -> impl Iterator<Item = &String> {
         match self {
-            Self::Synced(_, names) => Some(names.iter()),
+            Self::Synced(_, names, _) => Some(names.iter()),
             _ => None,
         }
         .into_iter()
@@ -133,6 +141,9 @@ impl Tracker {
                 Some(r) if r.spec.synced => revisit.extend(self.progress.observe(node, &r.spec)),
                 _ => self.progress.forget(node),
             }
+            if before.is_some_and(|b| b.leaves_out() != now.leaves_out()) {
+                revisit.extend(self.progress.not_current_on(node));
+            }
             self.seen_reports.insert(node.clone(), now);
         }
         self.progress.retain_nodes(|node| {
@@ -174,6 +185,7 @@ impl Tracker {
                         Some(r) => NodeView::Reported {
                             exception: r.spec.exceptions.iter().find(|e| e.name == name),
                             holding: self.progress.holding(node, name),
+                            omitted: r.spec.exceptions_omitted,
                         },
                     };
                     (node.as_str(), view)
@@ -430,6 +442,44 @@ mod tests {
         assert_eq!(t.update(&snap), some(&["b"]));
         assert_eq!(installed(&t, &snap, "b"), "0/1");
         assert_eq!(installed(&t, &snap, "a"), "1/1");
+    }
+
+    #[test]
+    fn a_report_that_starts_or_stops_leaving_out_exceptions_revisits_what_it_has_not_confirmed() {
+        let mut t = Tracker::default();
+        let (a, b) = (
+            profile("a", "1", 1, &["mkdir"], None),
+            profile("b", "2", 1, &["rmdir"], None),
+        );
+        t.update(&snapshot(&[a.clone(), b.clone()], &[], &["n1"]));
+        let old = report("n1", "10", &t, &["a", "b"]);
+        t.update(&snapshot(
+            &[a.clone(), b.clone()],
+            std::slice::from_ref(&old),
+            &["n1"],
+        ));
+        let a2 = profile("a", "3", 2, &["mkdir", "chmod"], None);
+        let snap = snapshot(
+            &[a2.clone(), b.clone()],
+            std::slice::from_ref(&old),
+            &["n1"],
+        );
+        assert_eq!(t.update(&snap), some(&["a"]));
+
+        // The node now fails more profiles than its report lists: it cannot confirm `a`.
+        let mut overflowing = report("n1", "11", &t, &["b"]);
+        overflowing.spec.exceptions_omitted = 200;
+        let snap = snapshot(&[a2.clone(), b.clone()], &[overflowing], &["n1"]);
+        assert_eq!(t.update(&snap), some(&["a"]), "b stays confirmed");
+        let now = Time(k8s_openapi::jiff::Timestamp::from_second(1).unwrap());
+        let status = summarize(&t.facts(&snap, &snap.profiles["a"]), None, &now);
+        assert!(status.nodes[0].reason.contains("leaves out"));
+
+        let recovered = report("n1", "12", &t, &["b"]);
+        let snap = snapshot(&[a2, b], &[recovered], &["n1"]);
+        assert_eq!(t.update(&snap), some(&["a"]));
+        let status = summarize(&t.facts(&snap, &snap.profiles["a"]), None, &now);
+        assert!(!status.nodes[0].reason.contains("leaves out"));
     }
 
     #[test]

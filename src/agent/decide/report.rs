@@ -7,17 +7,18 @@ use super::desired::ProfileInput;
 use super::notices::pod_list;
 use super::plan::{DesiredProfile, Target, profile_of};
 use super::pods::PodRef;
+use crate::api::reason::bounded_reason;
 use crate::api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec};
 use crate::node::dir::Entry;
 use crate::profile::digest::SetDigest;
-use crate::profile::limits::RECORD_PROFILE;
+use crate::profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS, RECORD_PROFILE};
 use crate::profile::render::ContentHash;
 
 /// The report from every profile's outcome on this node: the installed ones only counted and
 /// summed into the digest, the others listed by name, so that its size follows the node's
-/// problems, not the number of profiles.
-pub fn report_spec(synced: bool, mut outcomes: Vec<ProfileReport>) -> SeccompNodeReportSpec {
-    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+/// problems, not the number of profiles. The list and its reasons are bounded as the CRD's
+/// schema bounds them (see [`bounded_exceptions`]), so the API server never refuses the report.
+pub fn report_spec(synced: bool, outcomes: Vec<ProfileReport>) -> SeccompNodeReportSpec {
     let (installed, exceptions): (Vec<_>, Vec<_>) = outcomes
         .into_iter()
         .partition(|r| r.state == NodeProfileState::Installed && r.content_hash.is_some());
@@ -26,12 +27,39 @@ pub fn report_spec(synced: bool, mut outcomes: Vec<ProfileReport>) -> SeccompNod
             .iter()
             .filter_map(|r| Some((r.name.as_str(), r.content_hash.as_ref()?))),
     );
+    let (exceptions, omitted) = bounded_exceptions(exceptions);
     SeccompNodeReportSpec {
         synced,
         installed: u32::try_from(installed.len()).unwrap_or(u32::MAX),
         installed_digest,
         exceptions,
+        exceptions_omitted: u32::try_from(omitted).unwrap_or(u32::MAX),
     }
+}
+
+/// At most [`MAX_REPORT_EXCEPTIONS`] of `exceptions`, sorted by name, each reason cut to the
+/// bound, and how many were left out.
+///
+/// Those with a content hash are kept first: they are the retained files of deleted profiles
+/// that pods still use, and after a restart the agent keeps such a file only if its last
+/// report vouches for it (see [`vouched_files`]); the rest only inform the status. An entry
+/// whose name is over [`MAX_PROFILE_NAME_LEN`] (no profile has one) is left out too, since the
+/// API server would refuse the whole report for it. After a restart, the file of an entry left
+/// out counts as an added file and breaks the digest, so the agent then vouches for the listed
+/// exceptions only: it forgets, it never takes bytes it cannot prove it wrote.
+pub fn bounded_exceptions(mut exceptions: Vec<ProfileReport>) -> (Vec<ProfileReport>, usize) {
+    let before = exceptions.len();
+    exceptions.retain(|r| r.name.chars().count() <= MAX_PROFILE_NAME_LEN);
+    exceptions.sort_by(|a, b| {
+        (a.content_hash.is_none(), &a.name).cmp(&(b.content_hash.is_none(), &b.name))
+    });
+    exceptions.truncate(MAX_REPORT_EXCEPTIONS);
+    exceptions.sort_by(|a, b| a.name.cmp(&b.name));
+    for r in &mut exceptions {
+        r.reason = r.reason.take().map(bounded_reason);
+    }
+    let omitted = before - exceptions.len();
+    (exceptions, omitted)
 }
 
 /// The node's report: one entry per profile, sorted by name.
@@ -162,6 +190,7 @@ pub fn unknown_state_reports(profiles: &[ProfileInput<'_>], reason: &str) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::limits::MAX_REASON_LEN;
     use crate::profile::render::{Rendered, content_hash};
 
     fn install(text: &str) -> DesiredProfile {
@@ -197,6 +226,143 @@ mod tests {
         let listed: Vec<_> = spec.exceptions.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(listed, ["bad"]);
         assert_eq!(spec.exceptions[0].state, NodeProfileState::Invalid);
+    }
+
+    fn rejected(name: &str, reason: &str) -> ProfileReport {
+        ProfileReport {
+            name: name.into(),
+            state: NodeProfileState::Invalid,
+            generation: Some(1),
+            content_hash: None,
+            reason: Some(reason.into()),
+        }
+    }
+
+    fn retained(name: &str) -> ProfileReport {
+        ProfileReport {
+            name: name.into(),
+            state: NodeProfileState::Retained,
+            generation: None,
+            content_hash: Some(content_hash(name.as_bytes())),
+            reason: Some("pods use it".into()),
+        }
+    }
+
+    #[test]
+    fn exceptions_over_the_bound_are_counted_not_listed() {
+        let extra = 10;
+        let outcomes: Vec<_> = (0..MAX_REPORT_EXCEPTIONS + extra)
+            .rev()
+            .map(|i| rejected(&format!("p{i:04}"), "bad"))
+            .collect();
+        let spec = report_spec(true, outcomes);
+        assert_eq!(spec.exceptions.len(), MAX_REPORT_EXCEPTIONS);
+        assert_eq!(spec.exceptions_omitted as usize, extra);
+        let listed: Vec<_> = spec.exceptions.iter().map(|r| r.name.clone()).collect();
+        let first: Vec<_> = (0..MAX_REPORT_EXCEPTIONS)
+            .map(|i| format!("p{i:04}"))
+            .collect();
+        assert_eq!(listed, first, "the first by name, sorted");
+
+        let within = report_spec(true, vec![rejected("a", "bad"), retained("b")]);
+        assert_eq!(within.exceptions.len(), 2);
+        assert_eq!(within.exceptions_omitted, 0);
+    }
+
+    #[test]
+    fn retained_files_stay_listed_when_the_list_is_full() {
+        let mut outcomes: Vec<_> = (0..MAX_REPORT_EXCEPTIONS)
+            .map(|i| rejected(&format!("a{i:04}"), "bad"))
+            .collect();
+        outcomes.extend(["z1", "z2", "z3"].map(retained));
+        let spec = report_spec(true, outcomes);
+        assert_eq!(spec.exceptions.len(), MAX_REPORT_EXCEPTIONS);
+        assert_eq!(spec.exceptions_omitted, 3);
+        let kept: Vec<_> = spec
+            .exceptions
+            .iter()
+            .filter(|r| r.state == NodeProfileState::Retained)
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(kept, ["z1", "z2", "z3"]);
+        assert!(
+            spec.exceptions.windows(2).all(|w| w[0].name < w[1].name),
+            "still sorted by name"
+        );
+    }
+
+    #[test]
+    fn long_reasons_are_cut_to_the_bound() {
+        let long = "y".repeat(100 * 1024);
+        let spec = report_spec(true, vec![rejected("p", &long), rejected("q", "short")]);
+        let reason = spec.exceptions[0].reason.as_deref().unwrap();
+        assert_eq!(reason.chars().count(), MAX_REASON_LEN);
+        assert!(reason.ends_with(crate::api::reason::CUT_MARKER));
+        assert_eq!(spec.exceptions[1].reason.as_deref(), Some("short"));
+    }
+
+    #[test]
+    fn an_entry_with_a_name_over_the_bound_is_left_out_and_counted() {
+        let long = "n".repeat(MAX_PROFILE_NAME_LEN + 1);
+        let at_bound = "m".repeat(MAX_PROFILE_NAME_LEN);
+        let spec = report_spec(
+            true,
+            vec![rejected(&long, "bad"), rejected(&at_bound, "bad")],
+        );
+        let listed: Vec<_> = spec.exceptions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(listed, [at_bound.as_str()]);
+        assert_eq!(spec.exceptions_omitted, 1);
+    }
+
+    /// Every string at its bound, in characters that JSON escapes at 6 bytes each: the
+    /// largest report the schema admits still fits one API object.
+    #[test]
+    fn a_report_at_every_bound_fits_the_api_servers_object_limit() {
+        use crate::profile::limits::{MAX_API_OBJECT_BYTES, MAX_NODE_NAME_LEN};
+        let worst_reason = "\u{1}".repeat(MAX_REASON_LEN * 2);
+        let outcomes: Vec<_> = (0..MAX_REPORT_EXCEPTIONS)
+            .map(|i| {
+                let mut name = format!("{i:04}");
+                name.push_str(&"n".repeat(MAX_PROFILE_NAME_LEN - name.len()));
+                ProfileReport {
+                    generation: Some(i64::MAX),
+                    content_hash: Some(content_hash(name.as_bytes())),
+                    ..rejected(&name, &worst_reason)
+                }
+            })
+            .collect();
+        let spec = report_spec(true, outcomes);
+        assert_eq!(spec.exceptions.len(), MAX_REPORT_EXCEPTIONS);
+        let node = "n".repeat(MAX_NODE_NAME_LEN);
+        // Server-side apply stores the agent's field set with the object: one key per entry.
+        let entry_fields = serde_json::json!({".": {}, "f:contentHash": {}, "f:generation": {},
+            "f:name": {}, "f:reason": {}, "f:state": {}});
+        let exception_fields: serde_json::Map<String, serde_json::Value> = spec
+            .exceptions
+            .iter()
+            .map(|r| {
+                (
+                    format!("k:{{\"name\":\"{}\"}}", r.name),
+                    entry_fields.clone(),
+                )
+            })
+            .collect();
+        let object = serde_json::json!({
+            "apiVersion": "seccompd.dev/v1alpha1",
+            "kind": "SeccompNodeReport",
+            "metadata": {
+                "name": node,
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": "u".repeat(36)}],
+                "managedFields": [{"manager": "seccompd-agent", "operation": "Apply",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:exceptions": exception_fields}}}],
+            },
+            "spec": spec,
+        });
+        let bytes = serde_json::to_vec(&object).unwrap().len();
+        assert!(
+            bytes < MAX_API_OBJECT_BYTES,
+            "{bytes} bytes at the bounds, over {MAX_API_OBJECT_BYTES}"
+        );
     }
 
     fn files(pairs: &[(&str, &[u8])]) -> BTreeMap<OsString, Entry> {

@@ -12,7 +12,7 @@ use kube::core::{Selector, SelectorExt};
 use super::cgroup::{ContainerId, PodUid};
 use super::tally::NodeTally;
 use crate::api::{AbiCalls, NodeRecording, SeccompProfileRecordingSpec};
-use crate::profile::limits::MAX_REASON_LEN;
+use crate::api::reason::bounded_reason;
 use crate::profile::model::Arch;
 use crate::profile::recording::RecordedCalls;
 
@@ -183,20 +183,10 @@ pub fn node_part(
         finished: rec.spec.done || selected.iter().all(|p| p.ended),
         lost_records: lost_records.max(rec.carried.map_or(0, |c| c.lost_records)),
         arch: Some(node.arch),
-        audit_unavailable: node.audit_unavailable.map(|r| bounded(r, MAX_REASON_LEN)),
+        audit_unavailable: node
+            .audit_unavailable
+            .map(|r| bounded_reason(r.to_string())),
     })
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn bounded(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 /// Calls as a node part lists them.
@@ -226,6 +216,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::profile::limits::MAX_REASON_LEN;
     use crate::recorder::decide::audit::NamedCall;
     use crate::recorder::decide::cgroup::Attribution;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -419,7 +410,8 @@ mod tests {
         let part = part_of(&deaf, &spec(&[], false), None, None, 0).unwrap();
         assert!(part.calls.is_empty());
         assert_eq!(part.pods, ["pod-1"]);
-        assert_eq!(part.audit_unavailable.unwrap().len(), MAX_REASON_LEN);
+        let reason = part.audit_unavailable.unwrap();
+        assert_eq!(reason.chars().count(), MAX_REASON_LEN);
     }
 
     #[test]
