@@ -289,6 +289,7 @@ mod tests {
             installed: 1,
             installed_digest: SetDigest::of_set([("p", &ContentHash::from(hash))]),
             exceptions: vec![],
+            unknown_entries: None,
         }
     }
 

@@ -5,7 +5,9 @@ pub mod node_report;
 pub mod profile;
 pub mod recording;
 
-pub use node_report::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
+pub use node_report::{
+    NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec, UnknownEntries,
+};
 pub use profile::{
     CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,
     SeccompProfileStatus,

@@ -65,6 +65,24 @@ pub struct SeccompNodeReportSpec {
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub exceptions: Vec<ProfileReport>,
+
+    /// Entries in the agent's directory that seccompd did not write: it leaves them in place
+    /// and lists them here. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_entries: Option<UnknownEntries>,
+}
+
+/// Entries seccompd found in its directory and left alone, bounded: the first names and a
+/// count, so that the report stays small whatever is planted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnknownEntries {
+    /// How many there are.
+    pub count: u32,
+    /// The first of their names in sorted order (at most 10; bytes that are not UTF-8
+    /// replaced).
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 /// One node's outcome for one profile.

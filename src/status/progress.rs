@@ -221,6 +221,7 @@ mod tests {
                     reason: Some("rejected".into()),
                 })
                 .collect(),
+            unknown_entries: None,
         }
     }
 
