@@ -12,6 +12,7 @@ use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique}
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use seccompd::api::{Phase, SeccompProfile, SeccompProfileSpec};
+use seccompd::node::manifest::MANIFEST_NAME;
 use seccompd::profile::model::ProfileSpec;
 use seccompd::profile::render::{Rendered, render};
 use seccompd::profile::resolve::resolve;
@@ -223,14 +224,17 @@ async fn invalid_update_keeps_the_last_valid_file() {
 }
 
 #[tokio::test]
-async fn restarted_agent_repairs_deletions_and_removes_orphans() {
+async fn restarted_agent_repairs_deletions_removes_its_orphans_and_leaves_foreign_files() {
     let api: Api<SeccompProfile> = Api::all(client().await);
     let name = unique("restart");
+    let orphan = unique("restart-orphan");
     let s = spec(&["read", "write"]);
-    api.create(&PostParams::default(), &profile(&name, s.clone()))
-        .await
-        .expect("create");
-    wait_for_file(&name, &expected_file(&s)).await;
+    for n in [&name, &orphan] {
+        api.create(&PostParams::default(), &profile(n, s.clone()))
+            .await
+            .expect("create");
+        wait_for_file(n, &expected_file(&s)).await;
+    }
 
     kubectl_ok(&[
         "-n",
@@ -241,10 +245,14 @@ async fn restarted_agent_repairs_deletions_and_removes_orphans() {
         "app.kubernetes.io/component=agent",
         "--wait=true",
     ]);
-    // Behind the agent's back while it is down.
+    // Behind the agent's back while it is down (or just coming back): a file deleted, a
+    // profile deleted, and a file of someone else's planted.
     fs::remove_file(node_profile_path(&name)).expect("delete the file");
-    let orphan = node_profile_path("planted-orphan");
-    fs::write(&orphan, b"{\"defaultAction\":\"SCMP_ACT_ALLOW\"}").expect("plant an orphan");
+    api.delete(&orphan, &DeleteParams::default())
+        .await
+        .expect("delete the orphan's profile");
+    let foreign = node_profile_path(&unique("planted-foreign"));
+    fs::write(&foreign, b"{\"defaultAction\":\"SCMP_ACT_ALLOW\"}").expect("plant a foreign file");
     kubectl_ok(&[
         "-n",
         "seccompd-system",
@@ -255,8 +263,14 @@ async fn restarted_agent_repairs_deletions_and_removes_orphans() {
     ]);
 
     let dir = node_profile_path("x").parent().expect("dir").to_path_buf();
+    let foreign_name = foreign
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
     eventually("the directory to match the API exactly", WAIT, || async {
-        // Every valid profile has its file; one that was never valid has none.
+        // Every valid profile has its file; one that was never valid has none. The foreign
+        // file stays: the agent removes only what it wrote.
         let want: BTreeSet<String> = api
             .list(&Default::default())
             .await
@@ -265,11 +279,13 @@ async fn restarted_agent_repairs_deletions_and_removes_orphans() {
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase) != Some(Phase::Invalid))
             .map(|p| format!("{}.json", p.name_any()))
+            .chain([foreign_name.clone()])
             .collect();
         let have: BTreeSet<String> = fs::read_dir(&dir)
             .map_err(|e| e.to_string())?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != MANIFEST_NAME)
             .collect();
         if want == have {
             Ok(())
@@ -282,6 +298,11 @@ async fn restarted_agent_repairs_deletions_and_removes_orphans() {
         fs::read(node_profile_path(&name)).expect("restored"),
         expected_file(&s).bytes
     );
+    assert_eq!(
+        fs::read(&foreign).expect("left in place"),
+        b"{\"defaultAction\":\"SCMP_ACT_ALLOW\"}"
+    );
+    fs::remove_file(&foreign).expect("the test removes what it planted");
     api.delete(&name, &DeleteParams::default())
         .await
         .expect("delete");

@@ -290,6 +290,7 @@ mod tests {
             installed_digest: SetDigest::of_set([("p", &ContentHash::from(hash))]),
             exceptions: vec![],
             exceptions_omitted: 0,
+            unknown_entries: None,
         }
     }
 

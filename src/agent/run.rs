@@ -18,10 +18,12 @@ use super::decide::desired::ProfileInput;
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
 use super::decide::pods::{PodRef, profile_users};
-use super::decide::report::{report_spec, retained_reports, unknown_state_reports};
+use super::decide::report::{
+    report_spec, retained_reports, unknown_entries, unknown_state_reports,
+};
 use super::events::EventSender;
 use super::sources::{Sources, watch_dir};
-use super::sync::{NodeSync, PassOutcome};
+use super::sync::{NodeSync, PassOutcome, SyncError};
 use super::{events, health, node_identity, publish, taint};
 use crate::api::SeccompNodeReportSpec;
 use crate::node::dir::ProfileDir;
@@ -109,7 +111,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             Ok(None) => resync,
             // Only what failed is retried then; a wake-up before it finds it waiting.
             Ok(Some(due)) => due.saturating_duration_since(Instant::now()).min(resync),
-            Err(()) => RETRY,
+            Err(PassFailed::Retry) => RETRY,
+            // The binary's edge prints why, and exits non-zero.
+            Err(PassFailed::Refused(err)) => return Err(err.into()),
         };
         tokio::select! {
             _ = wake.notified() => {}
@@ -120,6 +124,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Why a pass did not complete.
+enum PassFailed {
+    /// The directory could not be listed (or its manifest written): tried again soon.
+    Retry,
+    /// The directory is not one the agent may work in: it stops, having changed nothing.
+    Refused(SyncError),
 }
 
 /// The loop's state and where its results go.
@@ -136,8 +148,8 @@ struct Agent {
 
 impl Agent {
     /// One pass from the sources' current state. `Ok` with when something that failed is due
-    /// again (if anything); `Err` when the directory could not be listed at all.
-    fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, ()> {
+    /// again (if anything); `Err` when the directory could not be listed at all, or is refused.
+    fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, PassFailed> {
         self.metrics.pass_begins();
         let snapshot = sources.profiles.state();
         let inputs: Vec<ProfileInput<'_>> = with_builtins(
@@ -156,6 +168,7 @@ impl Agent {
         let now = Instant::now();
         let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics, now) {
             Ok(outcome) => outcome,
+            Err(err) if err.is_refusal() => return Err(PassFailed::Refused(err)),
             Err(err) => {
                 warn!(%err, "sync pass failed; retrying");
                 self.metrics.record_error();
@@ -165,7 +178,7 @@ impl Agent {
                     self.metrics.synced(),
                     api_reports(unknown_state_reports(&inputs, &reason)),
                 )));
-                return Err(());
+                return Err(PassFailed::Retry);
             }
         };
         self.metrics.record_pass(outcome.retry_at.is_none());
@@ -205,14 +218,17 @@ fn split_unknown(
         .partition(|(name, _)| outcome.kept.contains_key(name))
 }
 
-/// The report: every profile's outcome plus the retained ones.
+/// The report: every profile's outcome plus the retained ones, and the entries left alone.
 fn node_report(
     outcome: PassOutcome,
     users: &BTreeMap<String, Vec<PodRef>>,
 ) -> SeccompNodeReportSpec {
     let mut profiles = api_reports(outcome.reports);
     profiles.extend(retained_reports(&outcome.kept, users));
-    report_spec(true, profiles)
+    SeccompNodeReportSpec {
+        unknown_entries: unknown_entries(&outcome.unknown),
+        ..report_spec(true, profiles)
+    }
 }
 
 /// Judges a resolved profile for this node: structure, then the node's seccomp library.

@@ -1,20 +1,26 @@
 //! One pass of the agent: scan the directory, plan against the desired state, carry the plan
-//! out, and say what the node now holds. The only place the agent changes files.
+//! out, and say what the node now holds. The only place the agent changes files, and only its
+//! own: the names its manifest lists and its temporary files (see [`crate::node::owned`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
 use std::time::Instant;
 
+use thiserror::Error;
 use tracing::{info, warn};
 
+use super::decide::claim::{claim, recognised_hashes};
 use super::decide::desired::{CheckCache, ProfileInput, desired_state};
 use super::decide::plan::{
-    DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, file_name, plan,
+    DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, describe, file_name, plan,
 };
-use super::decide::report::{node_reports, vouched_files};
+use super::decide::report::{MAX_NAMED_ENTRIES, entry_list, node_reports, vouched_files};
 use super::decide::retry::RetryBook;
 use crate::api::{ProfileReport, SeccompNodeReportSpec};
 use crate::node::dir::{DirError, Entry, ProfileDir};
+use crate::node::manifest::{MANIFEST_NAME, Manifest};
+use crate::node::owned::{OwnedDir, read_manifest};
 use crate::profile::check::NodeCheckError;
 use crate::profile::render::{ContentHash, OciProfile, Rendered, content_hash};
 use crate::telemetry::{FileChange, Metrics};
@@ -22,9 +28,47 @@ use crate::telemetry::{FileChange, Metrics};
 /// Judges a resolved profile for this node; `Err` says why it is not installed.
 pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync>;
 
+/// A pass that could not be carried out.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// The directory could not be listed, or its manifest could not be read or first written.
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    /// The directory has no manifest and holds entries seccompd cannot recognise as its own:
+    /// the agent refuses it and changes nothing.
+    #[error(
+        "{path} holds entries seccompd did not write ({entries}) and no manifest \
+         ({MANIFEST_NAME}), so it is not seccompd's own directory; nothing was changed. Point \
+         the agent's hostPath at <kubelet root>/seccomp/seccompd, or empty this directory (files \
+         an earlier seccompd left can be deleted: the agent writes its profiles again), then \
+         restart the agent (see docs/node-directory.md)"
+    )]
+    Foreign {
+        /// The directory.
+        path: PathBuf,
+        /// The entries it did not recognise, bounded.
+        entries: String,
+    },
+}
+
+impl SyncError {
+    /// Whether the agent must stop instead of trying again: the directory is not one it may
+    /// work in, and waiting does not change that.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Foreign { .. }
+                | SyncError::Dir(DirError::BadManifest { .. } | DirError::SymlinkRoot(_))
+        )
+    }
+}
+
 /// The agent's memory between passes.
 pub struct NodeSync {
     dir: ProfileDir,
+    /// The names the agent owns; `None` until the first pass has read (or first written) the
+    /// manifest.
+    owned: Option<OwnedDir>,
     cache: CheckCache,
     /// The last valid rendering written per profile, to repair files of profiles whose spec
     /// has since become invalid, or that were deleted while pods still use them.
@@ -37,6 +81,9 @@ pub struct NodeSync {
     write_retries: RetryBook<String>,
     /// Entries that could not be removed, by file name.
     removal_retries: RetryBook<OsString>,
+    /// The entries left in place that have been logged, so that each is logged once while it
+    /// stays.
+    logged_unknown: BTreeSet<OsString>,
 }
 
 impl NodeSync {
@@ -47,12 +94,14 @@ impl NodeSync {
     ) -> Self {
         Self {
             dir,
+            owned: None,
             cache: CheckCache::default(),
             last_good: BTreeMap::new(),
             reported: None,
             check: Box::new(check),
             write_retries: RetryBook::default(),
             removal_retries: RetryBook::default(),
+            logged_unknown: BTreeSet::new(),
         }
     }
 
@@ -69,22 +118,100 @@ impl NodeSync {
     ///
     /// One profile's failure is that profile's `Error` in the reports: every other profile is
     /// still written, and the failing one is tried again after a backoff (see
-    /// [`PassOutcome::retry_at`]). Only a directory that cannot be listed fails the pass.
+    /// [`PassOutcome::retry_at`]). Only a directory that cannot be listed, or (on the first
+    /// pass) one the agent cannot take as its own, fails the pass.
     pub fn pass(
         &mut self,
         profiles: &[ProfileInput<'_>],
         retained: &BTreeSet<String>,
         metrics: &Metrics,
         now: Instant,
-    ) -> Result<PassOutcome, DirError> {
+    ) -> Result<PassOutcome, SyncError> {
         let desired = desired_state(profiles, &mut self.cache, &self.check, now);
         self.cache.retain_current(&desired);
         let actual = self.dir.scan()?;
-        self.learn_reported(&actual);
-        let todo = plan(&desired, &actual, &self.last_good, retained);
-        let write_errors = self.write_all(todo.writes, &actual, metrics, now);
-        let removed = self.remove_all(todo.removals, &actual, metrics, now);
-        remember_installed(&mut self.last_good, &desired, &write_errors);
+        let mut owned = match self.owned.take() {
+            Some(owned) => {
+                // Deleted or changed behind the agent's back since it last wrote it.
+                if let Err(err) = owned.save_if_differs(actual.get(OsStr::new(MANIFEST_NAME))) {
+                    warn!(%err, "cannot write the manifest again; trying on the next pass");
+                    metrics.record_error();
+                }
+                owned
+            }
+            None => self.claim(&actual, &desired)?,
+        };
+        let outcome = self.carry_out(&mut owned, &desired, &actual, retained, metrics, now);
+        self.owned = Some(owned);
+        Ok(outcome)
+    }
+}
+
+impl NodeSync {
+    /// The names the agent owns, from the manifest; without one, from what an earlier release
+    /// left (see [`super::decide::claim`]), or a refusal that changes nothing.
+    fn claim(
+        &self,
+        actual: &BTreeMap<OsString, Entry>,
+        desired: &BTreeMap<String, DesiredProfile>,
+    ) -> Result<OwnedDir, SyncError> {
+        if let Some(manifest) = read_manifest(&self.dir, actual)? {
+            return Ok(OwnedDir::listed(self.dir.clone(), manifest));
+        }
+        let vouched = self
+            .reported
+            .as_ref()
+            .map(|last| vouched_files(last, actual))
+            .unwrap_or_default();
+        match claim(actual, &recognised_hashes(desired, &vouched)) {
+            Ok(ours) => {
+                if !ours.is_empty() {
+                    info!(
+                        files = ours.len(),
+                        "no manifest: took over the profile files an earlier seccompd wrote, \
+                         recognised by their content"
+                    );
+                }
+                Ok(OwnedDir::adopt(self.dir.clone(), ours)?)
+            }
+            Err(foreign) => Err(SyncError::Foreign {
+                path: self.dir.path().to_path_buf(),
+                entries: entry_list(&foreign),
+            }),
+        }
+    }
+
+    /// Plans and carries out one pass in a directory the agent owns.
+    fn carry_out(
+        &mut self,
+        owned: &mut OwnedDir,
+        desired: &BTreeMap<String, DesiredProfile>,
+        actual: &BTreeMap<OsString, Entry>,
+        retained: &BTreeSet<String>,
+        metrics: &Metrics,
+        now: Instant,
+    ) -> PassOutcome {
+        self.learn_reported(actual, owned.manifest());
+        let todo = plan(desired, actual, owned.manifest(), &self.last_good, retained);
+        self.log_unknown(&todo.unknown, actual);
+        // Write-ahead: every name that is to hold a file of the agent's is listed first.
+        let listing = owned.reserve(
+            todo.adopt
+                .iter()
+                .map(OsString::as_os_str)
+                .chain(todo.writes.iter().map(|w| w.file_name.as_os_str())),
+        );
+        let mut write_errors =
+            self.write_all(owned, listing.err(), todo.writes, actual, metrics, now);
+        let removed = self.remove_all(owned, todo.removals, actual, metrics, now);
+        // Only now that their files are gone are the names dropped from the manifest.
+        let gone = removed.iter().chain(&todo.forget).map(OsString::as_os_str);
+        if let Err(err) = owned.release(gone) {
+            warn!(%err, "cannot drop removed names from the manifest; they stay listed");
+            metrics.record_error();
+        }
+        write_errors.extend(todo.blocked);
+        remember_installed(&mut self.last_good, desired, &write_errors);
         self.last_good
             .retain(|name, _| desired.contains_key(name) || retained.contains(name));
         // Only what the agent vouches for is kept at a referenced name.
@@ -102,19 +229,21 @@ impl NodeSync {
         .into_iter()
         .flatten()
         .min();
-        Ok(PassOutcome {
-            reports: node_reports(&desired, &write_errors),
+        PassOutcome {
+            reports: node_reports(desired, &write_errors),
             kept,
+            unknown: todo.unknown,
             retry_at,
-        })
+        }
     }
-}
 
-impl NodeSync {
     /// Carries out the writes; returns the profiles whose file could not be written, with why.
-    /// A profile whose write of the same content failed before waits out its backoff.
+    /// A profile whose write of the same content failed before waits out its backoff. A name
+    /// the manifest could not list (`listing` says why) is not written.
     fn write_all(
         &mut self,
+        owned: &OwnedDir,
+        listing: Option<DirError>,
         writes: Vec<FileWrite>,
         actual: &BTreeMap<OsString, Entry>,
         metrics: &Metrics,
@@ -133,10 +262,15 @@ impl NodeSync {
                 errors.insert(write.profile, reason.to_string());
                 continue;
             }
-            match self
-                .dir
-                .write_atomic(&write.file_name, &write.rendered.bytes)
-            {
+            let result = match &listing {
+                Some(err) if !owned.manifest().contains(&write.file_name) => Err(format!(
+                    "cannot list the file in seccompd's manifest, so it is not written: {err}"
+                )),
+                _ => owned
+                    .write(&write.file_name, &write.rendered.bytes)
+                    .map_err(|err| format!("cannot write the profile file: {err}")),
+            };
+            match result {
                 Ok(()) => {
                     self.write_retries.succeeded(&write.profile);
                     log_write(&write, actual.get(&write.file_name));
@@ -146,10 +280,9 @@ impl NodeSync {
                         WriteKind::Repair => FileChange::Restored,
                     });
                 }
-                Err(err) => {
-                    warn!(profile = %write.profile, %err, "cannot write profile file; retrying later");
+                Err(reason) => {
+                    warn!(profile = %write.profile, %reason, "cannot write profile file; retrying later");
                     metrics.record_error();
-                    let reason = format!("cannot write the profile file: {err}");
                     self.write_retries
                         .failed(&write.profile, hash.as_str(), reason.clone(), now);
                     errors.insert(write.profile, reason);
@@ -163,6 +296,7 @@ impl NodeSync {
     /// before waits out its backoff.
     fn remove_all(
         &mut self,
+        owned: &OwnedDir,
         removals: Vec<Removal>,
         actual: &BTreeMap<OsString, Entry>,
         metrics: &Metrics,
@@ -179,7 +313,7 @@ impl NodeSync {
             {
                 continue;
             }
-            if let Err(err) = self.dir.remove(&removal.file_name) {
+            if let Err(err) = owned.remove(&removal.file_name) {
                 warn!(file = ?removal.file_name, %err, "cannot remove; retrying later");
                 metrics.record_error();
                 self.removal_retries
@@ -192,13 +326,14 @@ impl NodeSync {
                     info!(file = ?removal.file_name, "removed the file of a deleted profile");
                     metrics.record(FileChange::ProfileRemoved);
                 }
-                RemovalReason::Foreign => {
+                RemovalReason::Stray => {
                     warn!(
                         file = ?removal.file_name,
                         found = ?actual.get(&removal.file_name),
-                        "repaired drift: removed an entry seccompd did not write"
+                        "repaired drift: removed a leftover temporary file or an entry swapped in \
+                         at a name seccompd owns"
                     );
-                    metrics.record(FileChange::ForeignRemoved);
+                    metrics.record(FileChange::StrayRemoved);
                 }
             }
             removed.insert(removal.file_name);
@@ -206,9 +341,37 @@ impl NodeSync {
         removed
     }
 
+    /// Logs each entry left in place once while it stays, at most [`MAX_NAMED_ENTRIES`] a
+    /// pass (the rest on later passes), so that a directory full of planted entries cannot
+    /// flood the log.
+    fn log_unknown(&mut self, unknown: &[OsString], actual: &BTreeMap<OsString, Entry>) {
+        let present: BTreeSet<&OsString> = unknown.iter().collect();
+        self.logged_unknown.retain(|name| present.contains(name));
+        let fresh: Vec<&OsString> = unknown
+            .iter()
+            .filter(|name| !self.logged_unknown.contains(*name))
+            .collect();
+        for name in fresh.iter().take(MAX_NAMED_ENTRIES) {
+            warn!(
+                file = ?name,
+                found = ?actual.get(*name),
+                "left in place an entry seccompd did not write (it removes only its own files); \
+                 remove it if nothing needs it"
+            );
+            self.logged_unknown.insert((*name).clone());
+        }
+        if fresh.len() > MAX_NAMED_ENTRIES {
+            warn!(
+                more = fresh.len() - MAX_NAMED_ENTRIES,
+                "more entries seccompd did not write are in its directory; they are logged on \
+                 later passes"
+            );
+        }
+    }
+
     /// Takes the files the last report vouches for as the last valid versions (once, on the
-    /// first pass after a start).
-    fn learn_reported(&mut self, actual: &BTreeMap<OsString, Entry>) {
+    /// first pass after a start); only files at names the agent owns.
+    fn learn_reported(&mut self, actual: &BTreeMap<OsString, Entry>, owned: &Manifest) {
         let Some(last) = self.reported.take() else {
             return;
         };
@@ -217,7 +380,9 @@ impl NodeSync {
                 continue;
             }
             let file = file_name(&name);
-            if !matches!(actual.get(&file), Some(Entry::File { hash: h }) if *h == hash) {
+            if !owned.contains(&file)
+                || !matches!(actual.get(&file), Some(Entry::File { hash: h }) if *h == hash)
+            {
                 continue;
             }
             // Read again and check: the file may have changed since the scan.
@@ -237,6 +402,8 @@ pub struct PassOutcome {
     pub reports: Vec<ProfileReport>,
     /// The retained profiles whose file is on disk after the pass, with its content hash.
     pub kept: BTreeMap<String, ContentHash>,
+    /// The entries left in place because seccompd did not write them, sorted.
+    pub unknown: Vec<OsString>,
     /// When something that failed (a write, a removal, a check that could not finish) is due
     /// to be tried again; `None` when nothing waits.
     pub retry_at: Option<Instant>,
@@ -255,17 +422,6 @@ fn log_write(write: &FileWrite, found: Option<&Entry>) {
             found = %describe(found),
             "repaired drift: restored profile file"
         ),
-    }
-}
-
-/// What was at a profile's name before a repair, in words.
-fn describe(found: Option<&Entry>) -> String {
-    match found {
-        None => "nothing (deleted)".into(),
-        Some(Entry::File { hash }) => format!("a file with other content ({hash})"),
-        Some(Entry::Oversized) => "an oversized file".into(),
-        Some(Entry::NotAFile(kind)) => format!("{kind:?}").to_lowercase(),
-        Some(Entry::Unreadable(why)) => format!("an entry the agent cannot read ({why})"),
     }
 }
 
@@ -292,6 +448,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+    use crate::node::manifest::MANIFEST_NAME;
     use crate::profile::model::ProfileSpec;
 
     fn spec(names: &[&str]) -> ProfileSpec {
@@ -393,35 +550,25 @@ mod tests {
 
     #[test]
     fn reported_hash_that_no_longer_matches_teaches_nothing() {
-        let (tmp, mut sync, metrics) = agent();
+        let (tmp, mut first, metrics) = agent();
+        let s = spec(&["read"]);
+        let used = BTreeSet::from(["used".to_string()]);
+        let out = first
+            .pass(&[input("used", &s)], &used, &metrics, Instant::now())
+            .unwrap();
+        let last_report = crate::agent::decide::report::report_spec(true, out.reports);
         let path = tmp.path().join("seccompd/used.json");
         fs::write(&path, b"tampered while the agent was down").unwrap();
-        let wrote = ContentHash::from("sha256:what-it-wrote");
-        sync.trust_reported(Some(SeccompNodeReportSpec {
-            synced: true,
-            installed: 1,
-            installed_digest: crate::profile::digest::SetDigest::of_set([("used", &wrote)]),
-            exceptions: vec![],
-            exceptions_omitted: 0,
-        }));
-        let used = BTreeSet::from(["used".to_string()]);
-        let out = sync.pass(&[], &used, &metrics, Instant::now()).unwrap();
-        // Never taken for a valid version, so not kept: nobody vouches for its content.
-        assert!(out.kept.is_empty());
-        assert!(!path.exists(), "removed as foreign");
-    }
 
-    #[test]
-    fn a_foreign_file_at_a_referenced_name_that_never_existed_is_removed_not_retained() {
-        let (tmp, mut sync, metrics) = agent();
-        let path = tmp.path().join("seccompd/never.json");
-        fs::write(&path, br#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
-        let referenced = BTreeSet::from(["never".to_string()]);
-        let out = sync
-            .pass(&[], &referenced, &metrics, Instant::now())
-            .unwrap();
-        assert!(out.kept.is_empty(), "not reported as a retained profile");
-        assert!(!path.exists());
+        // A new agent process, after the profile was deleted.
+        let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
+        let mut second = NodeSync::new(dir, |_| Ok(()));
+        second.trust_reported(Some(last_report));
+        let out = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
+        // Never taken for a valid version, so not kept: nobody vouches for its content. The
+        // name is the agent's own, so what is there goes.
+        assert!(out.kept.is_empty());
+        assert!(!path.exists(), "removed as a stray at its own name");
         assert_eq!(
             counter(
                 &metrics,
@@ -429,6 +576,140 @@ mod tests {
             ),
             1
         );
+    }
+
+    #[test]
+    fn a_foreign_file_at_a_referenced_name_that_never_existed_is_left_and_not_retained() {
+        let (tmp, mut sync, metrics) = agent();
+        sync.pass(&[], &BTreeSet::new(), &metrics, Instant::now())
+            .unwrap();
+        let path = tmp.path().join("seccompd/never.json");
+        fs::write(&path, br#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+        let referenced = BTreeSet::from(["never".to_string()]);
+        let out = sync
+            .pass(&[], &referenced, &metrics, Instant::now())
+            .unwrap();
+        assert!(out.kept.is_empty(), "not reported as a retained profile");
+        assert_eq!(out.unknown, [OsString::from("never.json")]);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            br#"{"defaultAction":"SCMP_ACT_ALLOW"}"#
+        );
+    }
+
+    #[test]
+    fn a_stale_file_of_its_own_from_before_a_restart_is_removed() {
+        let (tmp, mut first, metrics) = agent();
+        let s = spec(&["read"]);
+        let none = BTreeSet::new();
+        first
+            .pass(&[input("old", &s)], &none, &metrics, Instant::now())
+            .unwrap();
+        let path = tmp.path().join("seccompd/old.json");
+        assert!(path.exists());
+        drop(first);
+
+        // Deleted in the API while no agent ran; the next one knows the name from its manifest.
+        let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
+        let mut second = NodeSync::new(dir, |_| Ok(()));
+        let out = second.pass(&[], &none, &metrics, Instant::now()).unwrap();
+        assert!(!path.exists());
+        assert!(out.unknown.is_empty());
+        assert_eq!(counter(&metrics, "seccompd_profile_removals_total"), 1);
+        let manifest = fs::read_to_string(tmp.path().join("seccompd").join(MANIFEST_NAME)).unwrap();
+        assert!(!manifest.contains("old.json"), "{manifest}");
+    }
+
+    /// Every entry below `dir` with its content (symlinks not followed).
+    fn listing(dir: &std::path::Path) -> BTreeMap<std::path::PathBuf, Option<Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(path) = todo.pop() {
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                todo.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+            out.insert(
+                path.clone(),
+                meta.is_file().then(|| fs::read(&path).unwrap()),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn a_directory_holding_another_tools_files_is_refused_and_left_exactly_as_it_was() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("seccomp");
+        fs::create_dir_all(root.join("other-tool/nested")).unwrap();
+        fs::write(root.join("other-tool/nested/p.json"), b"{}").unwrap();
+        fs::write(
+            root.join("audit.json"),
+            br#"{"defaultAction":"SCMP_ACT_LOG"}"#,
+        )
+        .unwrap();
+        fs::write(root.join("a.json"), b"another tool's a").unwrap();
+        let before = listing(&root);
+
+        let dir = ProfileDir::open(&root).unwrap();
+        let mut sync = NodeSync::new(dir, |_| Ok(()));
+        let s = spec(&["read"]);
+        let metrics = Metrics::default();
+        let err = sync
+            .pass(
+                &[input("a", &s)],
+                &BTreeSet::new(),
+                &metrics,
+                Instant::now(),
+            )
+            .unwrap_err();
+        assert!(err.is_refusal(), "{err}");
+        let text = err.to_string();
+        for part in [
+            root.display().to_string(),
+            "\"a.json\", \"audit.json\", \"other-tool\"".to_string(),
+            "did not write".to_string(),
+            "empty this directory".to_string(),
+        ] {
+            assert!(text.contains(&part), "{part:?} missing from: {text}");
+        }
+        assert_eq!(listing(&root), before, "nothing was touched");
+    }
+
+    #[test]
+    fn an_earlier_releases_files_are_taken_over_and_its_stale_ones_refused() {
+        let (tmp, mut sync, metrics) = agent();
+        let dir = tmp.path().join("seccompd");
+        let s = spec(&["read"]);
+        let want = crate::profile::render::render(
+            &crate::profile::resolve::resolve("a", &s, |_| None).unwrap(),
+        );
+        // What an agent of the previous release left: its file, and a write cut short.
+        fs::write(dir.join("a.json"), &want.bytes).unwrap();
+        let temp = dir.join(".seccompd-tmp-0000002a-0000000000000007");
+        fs::write(&temp, b"{\"defaultAct").unwrap();
+        let none = BTreeSet::new();
+        let out = sync
+            .pass(&[input("a", &s)], &none, &metrics, Instant::now())
+            .unwrap();
+        assert_eq!(
+            out.reports[0].state,
+            crate::api::NodeProfileState::Installed
+        );
+        assert!(!temp.exists(), "its own leftover temporary file goes");
+        assert_eq!(fs::read(dir.join("a.json")).unwrap(), want.bytes);
+        let manifest = fs::read_to_string(dir.join(MANIFEST_NAME)).unwrap();
+        assert_eq!(manifest, "seccompd-manifest v1\na.json\n");
+
+        // The same release's file of a profile deleted meanwhile: no longer recognisable.
+        let (tmp, mut sync, metrics) = agent();
+        let dir = tmp.path().join("seccompd");
+        fs::write(dir.join("a.json"), &want.bytes).unwrap();
+        let err = sync.pass(&[], &none, &metrics, Instant::now()).unwrap_err();
+        assert!(err.is_refusal(), "{err}");
+        assert!(err.to_string().contains("\"a.json\""), "{err}");
+        assert!(!dir.join(MANIFEST_NAME).exists());
+        assert_eq!(fs::read(dir.join("a.json")).unwrap(), want.bytes);
     }
 
     #[test]
@@ -489,36 +770,80 @@ mod tests {
     }
 
     #[test]
-    fn foreign_entries_are_removed_and_counted_as_drift() {
+    fn foreign_entries_are_left_reported_and_never_removed() {
         let (tmp, mut sync, metrics) = agent();
         let dir = tmp.path().join("seccompd");
+        let s = spec(&["read"]);
+        let none = BTreeSet::new();
+        sync.pass(&[input("a", &s)], &none, &metrics, Instant::now())
+            .unwrap();
         fs::write(dir.join("foreign.json"), b"{}").unwrap();
         fs::write(dir.join("notes.txt"), b"x").unwrap();
-        let s = spec(&["read"]);
+        fs::create_dir_all(dir.join("sub/deeper")).unwrap();
+        fs::write(dir.join("sub/deeper/keep"), b"k").unwrap();
         let out = sync
-            .pass(
-                &[input("a", &s)],
-                &BTreeSet::new(),
-                &metrics,
-                Instant::now(),
-            )
+            .pass(&[input("a", &s)], &none, &metrics, Instant::now())
             .unwrap();
         assert_eq!(out.retry_at, None);
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, [OsStr::new("a.json")]);
+        assert_eq!(
+            out.unknown,
+            [
+                OsString::from("foreign.json"),
+                OsString::from("notes.txt"),
+                OsString::from("sub"),
+            ]
+        );
+        assert_eq!(fs::read(dir.join("foreign.json")).unwrap(), b"{}");
+        assert_eq!(fs::read(dir.join("notes.txt")).unwrap(), b"x");
+        assert_eq!(fs::read(dir.join("sub/deeper/keep")).unwrap(), b"k");
         assert_eq!(
             counter(
                 &metrics,
                 "seccompd_drift_repairs_total{kind=\"foreign_removed\"}"
             ),
-            1,
-            "notes.txt is foreign; foreign.json names a profile that does not exist"
+            0
         );
-        assert_eq!(counter(&metrics, "seccompd_profile_removals_total"), 1);
+        assert_eq!(counter(&metrics, "seccompd_profile_removals_total"), 0);
         assert_eq!(counter(&metrics, "seccompd_profile_installs_total"), 1);
+    }
+
+    #[test]
+    fn an_entry_it_did_not_write_at_a_profiles_name_is_that_profiles_error() {
+        let (tmp, mut sync, metrics) = agent();
+        let none = BTreeSet::new();
+        sync.pass(&[], &none, &metrics, Instant::now()).unwrap();
+        let path = tmp.path().join("seccompd/a.json");
+        fs::write(&path, b"another tool's").unwrap();
+        let s = spec(&["read"]);
+        let out = sync
+            .pass(
+                &[input("a", &s), input("b", &s)],
+                &none,
+                &metrics,
+                Instant::now(),
+            )
+            .unwrap();
+        let a = &out.reports[0];
+        assert_eq!(a.state, crate::api::NodeProfileState::Error);
+        assert!(
+            a.reason.as_deref().unwrap().contains("did not write"),
+            "{a:?}"
+        );
+        assert_eq!(
+            out.reports[1].state,
+            crate::api::NodeProfileState::Installed
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"another tool's");
+
+        // Moved away: the profile installs.
+        fs::remove_file(&path).unwrap();
+        let out = sync
+            .pass(&[input("a", &s)], &none, &metrics, Instant::now())
+            .unwrap();
+        assert_eq!(
+            out.reports[0].state,
+            crate::api::NodeProfileState::Installed
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ pub mod profile;
 pub mod reason;
 pub mod recording;
 
-pub use node_report::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
+pub use node_report::{
+    NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec, UnknownEntries,
+};
 pub use profile::{
     CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,
     SeccompProfileStatus,

@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::profile::digest::SetDigest;
-use crate::profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, MAX_REPORT_EXCEPTIONS};
+use crate::profile::limits::{
+    MAX_NAMED_ENTRIES, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, MAX_REPORT_EXCEPTIONS, NAME_MAX,
+};
 use crate::profile::render::ContentHash;
 
 /// What one node's seccompd agent has installed. Named after the node and owned by its Node
@@ -76,10 +78,28 @@ pub struct SeccompNodeReportSpec {
     /// new versions on this node: any of them may be among those left out.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub exceptions_omitted: u32,
+    /// Entries in the agent's directory that seccompd did not write: it leaves them in place
+    /// and lists them here. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_entries: Option<UnknownEntries>,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// Entries seccompd found in its directory and left alone, bounded: the first names and a
+/// count, so that the report stays small whatever is planted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnknownEntries {
+    /// How many there are.
+    pub count: u32,
+    /// The first of their names in sorted order (at most 10; bytes that are not UTF-8
+    /// replaced).
+    #[serde(default)]
+    #[schemars(length(max = MAX_NAMED_ENTRIES), inner(length(max = NAME_MAX)))]
+    pub names: Vec<String>,
 }
 
 /// One node's outcome for one profile.

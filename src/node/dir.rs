@@ -1,6 +1,7 @@
 //! The directory seccompd owns on a node (`<kubelet root>/seccomp/seccompd`): listing it,
-//! writing files atomically, removing entries. Every operation stays inside the directory and
-//! never follows a symlink.
+//! writing files atomically, removing entries. Every operation stays inside the directory,
+//! never follows a symlink and never removes a directory. Which entries the agent may change
+//! at all is [`super::owned`]'s rule.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -8,7 +9,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
 
@@ -23,9 +23,21 @@ const MAX_FILE_BYTES: u64 = limits::MAX_FILE_BYTES as u64;
 /// stray the next sync removes.
 pub const TEMP_PREFIX: &str = ".seccompd-tmp-";
 
-/// Length of every temporary name: the prefix, the process id in 8 hex digits, `-` and a
-/// counter in 16. Fixed, so that it fits NAME_MAX whatever the profile's name.
-pub const TEMP_NAME_LEN: usize = TEMP_PREFIX.len() + 8 + 1 + 16;
+/// Random characters after [`TEMP_PREFIX`]: 5 bits each, 125 bits in all, so that no other
+/// process can predict a temporary name and plant something there first.
+const TEMP_RANDOM_LEN: usize = 25;
+
+/// The characters of a temporary name's random part (32: each stands for 5 random bits).
+const TEMP_ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+
+/// Length of every temporary name. Fixed, so that it fits NAME_MAX whatever the profile's
+/// name; the same as that of earlier releases (process id, `-`, counter, in hex), whose
+/// leftovers [`is_temp_name`] still recognises.
+pub const TEMP_NAME_LEN: usize = TEMP_PREFIX.len() + TEMP_RANDOM_LEN;
+
+/// How many fresh names a write tries when the name it drew is taken: with 125 random bits a
+/// second draw is already a formality.
+const TEMP_ATTEMPTS: usize = 4;
 
 const _: () = assert!(TEMP_NAME_LEN <= limits::NAME_MAX);
 
@@ -38,6 +50,40 @@ pub enum DirError {
     /// The name would leave the directory or is not a plain file name.
     #[error("refusing unsafe file name {0:?}")]
     UnsafeName(OsString),
+    /// The directory itself is a symlink. Following it could hand the agent any directory of
+    /// the node, whose entries it would then take for its own.
+    #[error(
+        "{0} is a symlink, which seccompd does not follow: give the agent the real directory, \
+         not a link to it (the DaemonSet's hostPath and --kubelet-root must name the kubelet's \
+         own directories)"
+    )]
+    SymlinkRoot(PathBuf),
+    /// A directory is where a file is to be written or removed. seccompd never creates a
+    /// directory, and never removes one: its content is someone else's.
+    #[error(
+        "{0} is a directory, which seccompd did not create and never removes: move it away if \
+         the name is needed"
+    )]
+    DirectoryInTheWay(PathBuf),
+    /// The manifest cannot be read back: not a regular file, damaged, or not seccompd's.
+    #[error(
+        "{path} is not a manifest seccompd wrote ({why}); if the directory holds only \
+         seccompd's profile files, delete it: the agent then recognises its files by their \
+         content (see docs/node-directory.md)"
+    )]
+    BadManifest {
+        /// The manifest's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The manifest would grow beyond what the agent reads back.
+    #[error("the manifest would list {0} names, more than fit {MAX_FILE_BYTES} bytes")]
+    ManifestFull(usize),
+    /// A name the manifest does not list was to be written or removed: never one of
+    /// seccompd's, so it is left alone.
+    #[error("{0:?} is not listed in seccompd's manifest: refusing to change it")]
+    NotListed(OsString),
     /// An I/O call failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -94,8 +140,6 @@ pub struct ProfileDir {
     path: PathBuf,
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DirError + 'a {
     move |source| DirError::Io {
         op,
@@ -105,7 +149,8 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Dir
 }
 
 impl ProfileDir {
-    /// Opens the directory at `path`, creating it (but not its parents) if it is missing.
+    /// Opens the directory at `path`, creating it (but not its parents) if it is missing. A
+    /// symlink at `path` is refused, not followed.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, DirError> {
         let path = path.into();
         match fs::create_dir(&path) {
@@ -114,6 +159,9 @@ impl ProfileDir {
             Err(e) => return Err(io_err("create directory", &path)(e)),
         }
         let meta = fs::symlink_metadata(&path).map_err(io_err("inspect directory", &path))?;
+        if meta.file_type().is_symlink() {
+            return Err(DirError::SymlinkRoot(path));
+        }
         if !meta.is_dir() {
             return Err(io_err("open directory", &path)(io::Error::new(
                 io::ErrorKind::NotADirectory,
@@ -190,30 +238,37 @@ impl ProfileDir {
     }
 
     /// First half of [`write_atomic`](Self::write_atomic): the bytes are written and synced
-    /// under a temporary name in the same directory.
+    /// under a fresh, unpredictable temporary name in the same directory, created exclusively
+    /// (a name someone else took, even with a dangling symlink, is never opened).
     pub fn stage(&self, name: &OsStr, bytes: &[u8]) -> Result<StagedWrite, DirError> {
         let target = self.child(name)?;
-        let temp = self.path.join(temp_name());
-        let result = write_new_file(&temp, bytes);
-        if let Err(e) = result {
-            let _ = fs::remove_file(&temp);
-            return Err(io_err("write", &temp)(e));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let temp = self
+                .path
+                .join(temp_name().map_err(io_err("draw a temporary name in", &self.path))?);
+            match write_new_file(&temp, bytes) {
+                Ok(()) => return Ok(StagedWrite { temp, target }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < TEMP_ATTEMPTS => {}
+                Err(e) => return Err(io_err("write", &temp)(e)),
+            }
         }
-        Ok(StagedWrite { temp, target })
     }
 
     /// Second half of [`write_atomic`](Self::write_atomic): the temporary file replaces
-    /// whatever is at the target name (a file, a symlink, which is replaced and not followed, or
-    /// a directory), and the directory is synced so that the rename survives a power loss.
+    /// whatever is at the target name (a file, or a symlink, which is replaced and not
+    /// followed), and the directory is synced so that the rename survives a power loss. A
+    /// directory at the target name is left alone: [`DirError::DirectoryInTheWay`].
     pub fn commit(&self, staged: StagedWrite) -> Result<(), DirError> {
         let StagedWrite { temp, target } = staged;
         let result = (|| {
             if let Ok(meta) = fs::symlink_metadata(&target)
                 && meta.is_dir()
             {
-                // rename(2) cannot replace a directory with a file; a directory here is
-                // never ours, so it goes.
-                fs::remove_dir_all(&target).map_err(io_err("remove directory", &target))?;
+                // rename(2) cannot replace a directory with a file, and removing one would
+                // remove whatever someone keeps in it.
+                return Err(DirError::DirectoryInTheWay(target.clone()));
             }
             fs::rename(&temp, &target).map_err(io_err("rename into", &target))?;
             self.sync()
@@ -224,8 +279,9 @@ impl ProfileDir {
         result
     }
 
-    /// Removes whatever is at `name` (file, symlink itself, fifo or directory tree). A name that
-    /// is already gone is not an error.
+    /// Removes what is at `name`: a file, a fifo, or a symlink itself (never its target). A
+    /// directory is not removed ([`DirError::DirectoryInTheWay`]). A name that is already gone
+    /// is not an error.
     pub fn remove(&self, name: &OsStr) -> Result<(), DirError> {
         let path = self.child(name)?;
         let meta = match fs::symlink_metadata(&path) {
@@ -233,12 +289,10 @@ impl ProfileDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_err("inspect", &path)(e)),
         };
-        let removed = if meta.is_dir() {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        match removed {
+        if meta.is_dir() {
+            return Err(DirError::DirectoryInTheWay(path));
+        }
+        match fs::remove_file(&path) {
             Ok(()) => self.sync(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err("remove", &path)(e)),
@@ -260,11 +314,39 @@ impl ProfileDir {
     }
 }
 
-/// A fresh temporary name of exactly [`TEMP_NAME_LEN`] bytes, unique within the process and,
-/// by the process id, among processes.
-fn temp_name() -> String {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{TEMP_PREFIX}{:08x}-{n:016x}", std::process::id())
+/// A fresh temporary name of exactly [`TEMP_NAME_LEN`] bytes, its tail drawn from the
+/// kernel's random source (getrandom(2)).
+fn temp_name() -> io::Result<String> {
+    let mut random = [0u8; TEMP_RANDOM_LEN];
+    let mut filled = 0;
+    while filled < random.len() {
+        match rustix::rand::getrandom(&mut random[filled..], rustix::rand::GetRandomFlags::empty())
+        {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut name = String::with_capacity(TEMP_NAME_LEN);
+    name.push_str(TEMP_PREFIX);
+    // 256 is a multiple of 32: the low 5 bits of a uniform byte are uniform.
+    name.extend(
+        random
+            .iter()
+            .map(|b| char::from(TEMP_ALPHABET[usize::from(b & 31)])),
+    );
+    Ok(name)
+}
+
+/// Whether `name` is one of seccompd's temporary names, of this release or an earlier one: the
+/// prefix, the fixed length, then only lowercase letters, digits and `-`.
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let bytes = name.as_encoded_bytes();
+    bytes.len() == TEMP_NAME_LEN
+        && bytes.starts_with(TEMP_PREFIX.as_bytes())
+        && bytes[TEMP_PREFIX.len()..]
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
 /// True for a single path component that stays in the directory: no `/`, not `.` or `..`,
@@ -278,7 +360,9 @@ pub fn is_plain_file_name(name: &OsStr) -> bool {
         && !bytes.contains(&0)
 }
 
-/// Creates `path` (failing if anything exists there, symlinks included), writes and syncs.
+/// Creates `path` (`O_CREAT|O_EXCL|O_NOFOLLOW`: failing if anything exists there, symlinks
+/// included), writes and syncs. A file it created and could not finish is removed again;
+/// whatever was there before is never touched.
 fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -286,10 +370,16 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .mode(FILE_MODE)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)?;
-    // The process umask may have cleared bits; the runtime must be able to read the file.
-    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let written = (|| {
+        // The process umask may have cleared bits; the runtime must be able to read the file.
+        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    written
 }
 
 /// What [`read_regular`] found.
@@ -395,7 +485,48 @@ mod tests {
         assert_eq!(temp, TEMP_NAME_LEN);
         pd.commit(staged).unwrap();
         assert_eq!(pd.read(os(&name)).unwrap().unwrap(), b"{}");
-        assert_eq!(temp_name().len(), TEMP_NAME_LEN);
+        assert_eq!(temp_name().unwrap().len(), TEMP_NAME_LEN);
+    }
+
+    #[test]
+    fn temporary_names_are_random_and_recognised_as_seccompds() {
+        let names: std::collections::BTreeSet<String> =
+            (0..64).map(|_| temp_name().unwrap()).collect();
+        assert_eq!(names.len(), 64, "no name drawn twice");
+        for name in &names {
+            assert!(is_temp_name(os(name)), "{name}");
+        }
+        // An earlier release's name: process id and counter in hex.
+        assert!(is_temp_name(os(".seccompd-tmp-0000002a-0000000000000007")));
+        for other in [
+            ".seccompd-tmp-",
+            ".seccompd-tmp-short",
+            ".seccompd-tmp-0000002a-00000000000000070",
+            ".seccompd-tmp-0000002A-0000000000000007",
+            ".seccompd-tmp-0000002a/0000000000000007",
+            "x.seccompd-tmp-0000002a-000000000000007",
+            "a.json",
+        ] {
+            assert!(!is_temp_name(os(other)), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_new_file_never_opens_or_removes_what_is_already_at_its_name() {
+        let (tmp, pd) = dir();
+        let outside = tmp.path().join("outside.txt");
+        fs::write(&outside, b"precious").unwrap();
+        let taken = pd.path().join("taken");
+        symlink(&outside, &taken).unwrap();
+        let err = write_new_file(&taken, b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert!(
+            fs::symlink_metadata(&taken)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&outside).unwrap(), b"precious");
     }
 
     #[test]
@@ -445,15 +576,27 @@ mod tests {
     }
 
     #[test]
-    fn planted_directory_is_replaced_by_the_file() {
+    fn a_directory_is_never_replaced_or_removed() {
         let (_tmp, pd) = dir();
         fs::create_dir_all(pd.path().join("p.json/sub")).unwrap();
+        fs::write(pd.path().join("p.json/sub/keep"), b"theirs").unwrap();
         assert_eq!(
             pd.scan().unwrap().get(os("p.json")),
             Some(&Entry::NotAFile(EntryKind::Directory))
         );
-        pd.write_atomic(os("p.json"), b"profile").unwrap();
-        assert_eq!(pd.read(os("p.json")).unwrap().unwrap(), b"profile");
+        assert!(matches!(
+            pd.write_atomic(os("p.json"), b"profile"),
+            Err(DirError::DirectoryInTheWay(_))
+        ));
+        assert!(matches!(
+            pd.remove(os("p.json")),
+            Err(DirError::DirectoryInTheWay(_))
+        ));
+        assert_eq!(
+            fs::read(pd.path().join("p.json/sub/keep")).unwrap(),
+            b"theirs"
+        );
+        assert_eq!(pd.scan().unwrap().len(), 1, "the staged file went too");
     }
 
     #[test]
@@ -506,6 +649,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         fs::create_dir(tmp.path().join("real")).unwrap();
         symlink(tmp.path().join("real"), tmp.path().join("seccompd")).unwrap();
-        assert!(ProfileDir::open(tmp.path().join("seccompd")).is_err());
+        let err = ProfileDir::open(tmp.path().join("seccompd")).unwrap_err();
+        assert!(matches!(err, DirError::SymlinkRoot(_)), "{err}");
+        assert!(err.to_string().contains("is a symlink"), "{err}");
     }
 }

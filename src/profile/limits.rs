@@ -101,6 +101,10 @@ pub const MAX_REPORT_EXCEPTIONS: usize = 128;
 /// cut with a marker.
 pub const MAX_REASON_LEN: usize = 1024;
 
+/// How many unknown entries of the agent's directory a node report, a log line or a refusal
+/// names; the rest are only counted.
+pub const MAX_NAMED_ENTRIES: usize = 10;
+
 /// How many lagging nodes a SeccompProfile's status lists by name; `omittedNodes` counts the
 /// rest. Enough to see a pattern (one zone, one kernel), and it keeps the status, which every
 /// agent receives, the same size on a cluster of any size.

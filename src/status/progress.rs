@@ -231,6 +231,7 @@ mod tests {
                 })
                 .collect(),
             exceptions_omitted: 0,
+            unknown_entries: None,
         }
     }
 

@@ -35,9 +35,10 @@ pub enum FileChange {
     /// Drift repaired: a file the agent wrote was deleted, truncated, edited or swapped
     /// behind its back, and was restored.
     Restored,
-    /// Drift repaired: an entry seccompd did not write (a foreign file, a symlink, a fifo, a
-    /// directory, a leftover temporary file) was removed.
-    ForeignRemoved,
+    /// Drift repaired: a leftover temporary file of seccompd's, or something swapped in at a
+    /// name seccompd owns (a symlink, a fifo, an unreadable file) that no profile needs, was
+    /// removed. Entries seccompd did not write are never removed.
+    StrayRemoved,
     /// The file of a deleted profile was removed.
     ProfileRemoved,
 }
@@ -45,7 +46,9 @@ pub enum FileChange {
 /// The `kind` label of `seccompd_drift_repairs_total`.
 type DriftLabel = [(&'static str, &'static str); 1];
 const RESTORED: DriftLabel = [("kind", "restored")];
-const FOREIGN_REMOVED: DriftLabel = [("kind", "foreign_removed")];
+/// The label of [`FileChange::StrayRemoved`]; it keeps the name it had when the agent also
+/// removed entries it did not write, so that dashboards and alerts keep working.
+const STRAY_REMOVED: DriftLabel = [("kind", "foreign_removed")];
 
 /// Metrics and flags of one agent, shared by its tasks.
 #[derive(Debug)]
@@ -120,7 +123,7 @@ impl Metrics {
             report_changes: Arc::default(),
         };
         // Both kinds from the start, so a query sees 0 rather than no series.
-        for kind in [RESTORED, FOREIGN_REMOVED] {
+        for kind in [RESTORED, STRAY_REMOVED] {
             drop(m.drift_repairs.get_or_create(&kind));
         }
         m.register()
@@ -234,7 +237,7 @@ impl Metrics {
             FileChange::Installed => self.installs.inc(),
             FileChange::Updated => self.updates.inc(),
             FileChange::Restored => self.drift_repairs.get_or_create(&RESTORED).inc(),
-            FileChange::ForeignRemoved => self.drift_repairs.get_or_create(&FOREIGN_REMOVED).inc(),
+            FileChange::StrayRemoved => self.drift_repairs.get_or_create(&STRAY_REMOVED).inc(),
             FileChange::ProfileRemoved => self.removals.inc(),
         };
         if matches!(change, FileChange::Installed | FileChange::Updated)
@@ -375,7 +378,7 @@ mod tests {
         m.record(FileChange::Installed);
         m.record(FileChange::Restored);
         m.record(FileChange::Restored);
-        m.record(FileChange::ForeignRemoved);
+        m.record(FileChange::StrayRemoved);
         m.record_error();
         m.set_retained(3);
         m.set_synced();

@@ -4,7 +4,8 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// Node name of host-run agents: no Node has it, so the agent owns no report and no taint.
 pub const HOST_NODE: &str = "seccompd-host-agent";
@@ -121,6 +122,22 @@ impl HostAgent {
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit on its own (as when it refuses its directory) and
+    /// returns its status; panics if it still runs after `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("polling the agent process") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the agent still runs after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn reap(&mut self) {

@@ -8,6 +8,7 @@ pub mod storm;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -354,6 +355,35 @@ pub fn agent_logs(since: &str) -> String {
         &agent_pod(),
         &format!("--since={since}"),
     ])
+}
+
+/// Path, kind, size, mtime and content of everything below `root` (symlinks not followed).
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = fs::symlink_metadata(&path).expect("stat");
+        let what = if meta.file_type().is_symlink() {
+            format!("link -> {:?}", fs::read_link(&path).expect("readlink"))
+        } else if meta.is_dir() {
+            for e in fs::read_dir(&path).expect("list") {
+                todo.push(e.expect("entry").path());
+            }
+            "dir".to_string()
+        } else {
+            let content = fs::read(&path).expect("read");
+            format!(
+                "file {} bytes mtime {} ino {} nlink {} {:?}",
+                meta.len(),
+                meta.mtime_nsec(),
+                meta.ino(),
+                meta.nlink(),
+                content
+            )
+        };
+        out.insert(path, what);
+    }
+    out
 }
 
 /// Every entry of `dir` with its content (`None` for anything but a regular file).

@@ -18,6 +18,7 @@ use seccompd::agent::decide::desired::{CheckCache, ProfileInput, desired_state};
 use seccompd::agent::decide::plan::Target;
 use seccompd::api::{SeccompProfile, SeccompProfileSpec};
 use seccompd::node::dir::TEMP_PREFIX;
+use seccompd::node::manifest::MANIFEST_NAME;
 use seccompd::profile::model::ProfileSpec;
 use seccompd::profile::render::render;
 use seccompd::profile::resolve::resolve;
@@ -190,12 +191,21 @@ pub struct ExpectedDir {
 }
 
 impl ExpectedDir {
-    /// `Ok` when `dir` holds exactly the expected files.
+    /// `Ok` when `dir` holds exactly the expected files (and the agent's manifest).
     pub fn check(&self, dir: &Path) -> Result<(), String> {
+        self.check_except(dir, |_| false)
+    }
+
+    /// Like [`check`](Self::check), but entries whose name `ignore` accepts (ones the test
+    /// planted, which the agent leaves alone) may be there too.
+    pub fn check_except(&self, dir: &Path, ignore: impl Fn(&str) -> bool) -> Result<(), String> {
         let mut have: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
         for entry in fs::read_dir(dir).map_err(|e| e.to_string())? {
             let entry = entry.map_err(|e| e.to_string())?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name == MANIFEST_NAME || ignore(&name) {
+                continue;
+            }
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
             have.insert(name, is_file.then(|| fs::read(entry.path()).ok()).flatten());
         }
@@ -379,8 +389,11 @@ fn read_until(dir: &Path, stop: &AtomicBool, allowed: &BTreeSet<Vec<u8>>, prefix
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
-                // The agent's temporary files: never a name a pod can reference.
-                temp_files += 1;
+                // The agent's temporary files and its manifest: never a name a pod can
+                // reference.
+                if name.starts_with(TEMP_PREFIX) {
+                    temp_files += 1;
+                }
                 continue;
             }
             let bytes = match fs::read(entry.path()) {

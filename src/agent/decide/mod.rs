@@ -5,6 +5,7 @@
 //! [`super::events`], [`super::taint`]) carry the decisions out.
 
 pub mod builtin;
+pub mod claim;
 pub mod desired;
 pub mod liveness;
 pub mod notices;

@@ -99,12 +99,13 @@ impl Announcer {
 
 /// `ns/a, ns/b and 3 more`.
 pub fn pod_list(pods: &[PodRef]) -> String {
-    let named: Vec<String> = pods
-        .iter()
-        .take(MAX_NAMED_PODS)
-        .map(ToString::to_string)
-        .collect();
-    let rest = pods.len().saturating_sub(MAX_NAMED_PODS);
+    bounded_list(pods, MAX_NAMED_PODS)
+}
+
+/// The first `max` of `items`, then how many more: `a, b and 3 more`.
+pub fn bounded_list<T: ToString>(items: &[T], max: usize) -> String {
+    let named: Vec<String> = items.iter().take(max).map(ToString::to_string).collect();
+    let rest = items.len().saturating_sub(max);
     if rest > 0 {
         format!("{} and {rest} more", named.join(", "))
     } else {

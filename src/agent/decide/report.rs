@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use super::desired::ProfileInput;
-use super::notices::pod_list;
+use super::notices::{bounded_list, pod_list};
 use super::plan::{DesiredProfile, Target, profile_of};
 use super::pods::PodRef;
 use crate::api::reason::bounded_reason;
-use crate::api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec};
+use crate::api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec, UnknownEntries};
 use crate::node::dir::Entry;
 use crate::profile::digest::SetDigest;
 use crate::profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS, RECORD_PROFILE};
@@ -34,6 +34,7 @@ pub fn report_spec(synced: bool, outcomes: Vec<ProfileReport>) -> SeccompNodeRep
         installed_digest,
         exceptions,
         exceptions_omitted: u32::try_from(omitted).unwrap_or(u32::MAX),
+        unknown_entries: None,
     }
 }
 
@@ -60,6 +61,30 @@ pub fn bounded_exceptions(mut exceptions: Vec<ProfileReport>) -> (Vec<ProfileRep
     }
     let omitted = before - exceptions.len();
     (exceptions, omitted)
+}
+
+pub use crate::profile::limits::MAX_NAMED_ENTRIES;
+
+/// The report's list of entries seccompd left alone (`names` sorted); `None` when there are
+/// none.
+pub fn unknown_entries(names: &[OsString]) -> Option<UnknownEntries> {
+    (!names.is_empty()).then(|| UnknownEntries {
+        count: u32::try_from(names.len()).unwrap_or(u32::MAX),
+        names: names
+            .iter()
+            .take(MAX_NAMED_ENTRIES)
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect(),
+    })
+}
+
+/// `a, b and 3 more`, for logs and errors.
+pub fn entry_list(names: &[OsString]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .map(|n| format!("{:?}", n.to_string_lossy()))
+        .collect();
+    bounded_list(&shown, MAX_NAMED_ENTRIES)
 }
 
 /// The node's report: one entry per profile, sorted by name.
@@ -472,6 +497,21 @@ mod tests {
                 .unwrap()
                 .ends_with("use it: ns/web")
         );
+    }
+
+    #[test]
+    fn unknown_entries_are_counted_and_the_first_named() {
+        assert_eq!(unknown_entries(&[]), None);
+        let names: Vec<OsString> = (0..12)
+            .map(|i| OsString::from(format!("x{i:02}")))
+            .collect();
+        let got = unknown_entries(&names).unwrap();
+        assert_eq!(got.count, 12);
+        assert_eq!(got.names.len(), MAX_NAMED_ENTRIES);
+        assert_eq!(got.names[0], "x00");
+        let text = entry_list(&names);
+        assert!(text.starts_with("\"x00\", \"x01\""), "{text}");
+        assert!(text.ends_with("\"x09\" and 2 more"), "{text}");
     }
 
     #[test]

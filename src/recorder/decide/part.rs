@@ -11,8 +11,8 @@ use kube::core::{Selector, SelectorExt};
 
 use super::cgroup::{ContainerId, PodUid};
 use super::tally::NodeTally;
-use crate::api::{AbiCalls, NodeRecording, SeccompProfileRecordingSpec};
 use crate::api::reason::bounded_reason;
+use crate::api::{AbiCalls, NodeRecording, SeccompProfileRecordingSpec};
 use crate::profile::model::Arch;
 use crate::profile::recording::RecordedCalls;
 
