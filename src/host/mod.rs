@@ -6,5 +6,6 @@
 //! exec itself) is the same in both, and a recorded profile lets `run` start the command.
 
 pub mod exec;
+pub mod notify_failure;
 pub mod program;
 pub mod recorder;

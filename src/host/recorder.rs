@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use libseccomp::error::{SeccompErrno, SeccompError};
+use libseccomp::error::SeccompError;
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpFilterContext, ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags,
 };
@@ -32,6 +32,7 @@ use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open}
 use thiserror::Error;
 
 use super::exec::{ExecError, exec_filtered};
+use super::notify_failure::{NotifyFailure, classify, kernel_errno};
 use super::program::Program;
 use crate::profile::compile::scmp_arch;
 use crate::profile::model::Arch;
@@ -81,12 +82,12 @@ pub enum RecordError {
         /// Why it failed.
         source: io::Error,
     },
-    /// libseccomp could not read a notification.
+    /// A notification could not be read (not because its task was gone).
     #[error("cannot receive a system call notification: {0}")]
-    Receive(#[source] SeccompError),
-    /// libseccomp could not let a call continue.
+    Receive(#[source] io::Error),
+    /// A call could not be let continue (not because its task was gone).
     #[error("cannot let a recorded system call continue: {0}")]
-    Respond(#[source] SeccompError),
+    Respond(#[source] io::Error),
 }
 
 fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RecordError {
@@ -221,15 +222,21 @@ struct Notes {
     total: u64,
 }
 
-/// Receives one notification, notes the call, and lets it continue.
+/// Receives one notification, notes the call, and lets it continue. A call whose task is gone
+/// before it was received never ran; one whose task is gone after was noted all the same.
 fn receive_one(listener: &OwnedFd, notes: &mut Notes) -> Result<(), RecordError> {
     let fd = listener.as_raw_fd();
     let req = match ScmpNotifReq::receive(fd) {
         Ok(req) => req,
-        // The caller was interrupted (a signal) or killed after the poll; a restarted call
-        // comes again.
-        Err(e) if e.errno() == Some(SeccompErrno::ENOENT) => return Ok(()),
-        Err(e) => return Err(RecordError::Receive(e)),
+        Err(e) => {
+            // The thread's errno, read first, before anything can change it.
+            let thread_errno = io::Error::last_os_error().raw_os_error();
+            return match failed_call(e, thread_errno) {
+                // The next poll says whether anything else is waiting.
+                (NotifyFailure::TaskGone | NotifyFailure::Interrupted, _) => Ok(()),
+                (NotifyFailure::Failed, error) => Err(RecordError::Receive(error)),
+            };
+        }
     };
     notes.total += 1;
     notes.tasks.insert(req.pid);
@@ -247,10 +254,30 @@ fn receive_one(listener: &OwnedFd, notes: &mut Notes) -> Result<(), RecordError>
         }
     }
     let resp = ScmpNotifResp::new_continue(req.id, ScmpNotifRespFlags::CONTINUE);
-    match resp.respond(fd) {
-        Ok(()) => Ok(()),
-        Err(e) if e.errno() == Some(SeccompErrno::ENOENT) => Ok(()),
-        Err(e) => Err(RecordError::Respond(e)),
+    loop {
+        let Err(e) = resp.respond(fd) else {
+            return Ok(());
+        };
+        // Read first, as after the receive.
+        let thread_errno = io::Error::last_os_error().raw_os_error();
+        match failed_call(e, thread_errno) {
+            (NotifyFailure::TaskGone, _) => return Ok(()),
+            // Unanswered, the task would wait for ever.
+            (NotifyFailure::Interrupted, _) => continue,
+            (NotifyFailure::Failed, error) => return Err(RecordError::Respond(error)),
+        }
+    }
+}
+
+/// What a failed receive or respond means, and the error to report if it is a failure:
+/// the kernel's errno when there was one (see [`kernel_errno`]), else libseccomp's error.
+fn failed_call(e: SeccompError, thread_errno: Option<i32>) -> (NotifyFailure, io::Error) {
+    match e.sysrawrc() {
+        Some(rc) => {
+            let errno = kernel_errno(rc, thread_errno);
+            (classify(errno), io::Error::from_raw_os_error(errno))
+        }
+        None => (NotifyFailure::Failed, io::Error::other(e)),
     }
 }
 
