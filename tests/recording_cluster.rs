@@ -88,7 +88,9 @@ fn rollout(what: &str) {
 struct Recorder;
 
 impl Recorder {
+    /// Deploys it; whatever fails half-way is undone when the guard drops.
     fn deploy() -> Self {
+        let guard = Recorder;
         let dir = tempfile::tempdir().expect("a temporary directory");
         // kustomize takes only relative paths to other kustomizations.
         let up = "../".repeat(dir.path().components().count() - 1);
@@ -120,7 +122,7 @@ impl Recorder {
         }
         rollout("daemonset/seccompd-recorder");
         wait_agents_rolled_out();
-        Recorder
+        guard
     }
 }
 

@@ -23,7 +23,7 @@ use super::RecorderArgs;
 use super::audit_socket::audit_status;
 use super::decide::audit::HostPid;
 use super::decide::cgroup::PodUid;
-use super::decide::part::{NodeView, PodView, RecordingView, Selection, node_part};
+use super::decide::part::{NodeView, PodView, RecordingView, Selection, node_part, worth_writing};
 use super::decide::tally::NodeTally;
 use super::metrics::{LostCause, RecorderMetrics};
 use super::probe::{self, Hearing};
@@ -371,7 +371,7 @@ impl Recorder {
         let Some(part) = node_part(&node, &view, losses.saturating_sub(written.lost_base)) else {
             return Ok(());
         };
-        if written.part.as_ref() == Some(&part) {
+        if !worth_writing(written.part.as_ref(), &part) {
             return Ok(());
         }
         let api: Api<SeccompProfileRecording> = Api::namespaced(self.client.clone(), &namespace);

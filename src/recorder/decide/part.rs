@@ -189,6 +189,24 @@ pub fn node_part(
     })
 }
 
+/// Whether `part` is worth an API write after `previous` (the part last written): any change
+/// but the loss count is; a loss count alone only once the part is final. Losses grow with
+/// every short-lived process the recorder could not attribute, so writing each would make a
+/// recording's requests grow with its duration; the final part carries the exact count.
+pub fn worth_writing(previous: Option<&NodeRecording>, part: &NodeRecording) -> bool {
+    let Some(previous) = previous else {
+        return true;
+    };
+    if previous == part {
+        return false;
+    }
+    let same_but_losses = NodeRecording {
+        lost_records: part.lost_records,
+        ..previous.clone()
+    } == *part;
+    !same_but_losses || part.finished
+}
+
 /// Calls as a node part lists them.
 pub fn to_abi_calls(calls: &RecordedCalls) -> Vec<AbiCalls> {
     calls
@@ -398,6 +416,27 @@ mod tests {
         assert_eq!(names(&part), ["openat", "read"]);
         assert_eq!(part.pods, ["pod-0", "pod-1"]);
         assert_eq!(part.lost_records, 7);
+    }
+
+    #[test]
+    fn losses_alone_are_written_only_with_the_final_part() {
+        let pods = [pod("1", "ls", false, &[("c1", "main")])];
+        let t = tally(&[("1", "c1", "read")]);
+        let s = spec(&[], false);
+        let first = part_of(&node(&pods, &t), &s, None, None, 0).unwrap();
+        assert!(worth_writing(None, &first));
+        assert!(!worth_writing(Some(&first), &first));
+        let lossy = part_of(&node(&pods, &t), &s, None, None, 5).unwrap();
+        assert!(!worth_writing(Some(&first), &lossy), "only the count moved");
+        let t2 = tally(&[("1", "c1", "read"), ("1", "c1", "write")]);
+        let more = part_of(&node(&pods, &t2), &s, None, None, 5).unwrap();
+        assert!(worth_writing(Some(&first), &more), "a new call");
+        let ended = [pod("1", "ls", true, &[("c1", "main")])];
+        let last = part_of(&node(&ended, &t), &s, None, None, 9).unwrap();
+        assert!(worth_writing(Some(&first), &last), "the final part");
+        let mut final_lossier = last.clone();
+        final_lossier.lost_records = 12;
+        assert!(worth_writing(Some(&last), &final_lossier), "final: exact");
     }
 
     #[test]
