@@ -371,11 +371,16 @@ fn existing_namespace() {
             key(binding)
         );
     }
-    let policy = only(&objects, "ValidatingAdmissionPolicy");
-    assert_eq!(
-        policy["spec"]["matchConditions"][0]["expression"],
-        "request.userInfo.username == \"system:serviceaccount:tools:seccompd-agent\""
-    );
+    for (policy, account) in [
+        ("seccompd-agent-node-restriction", "seccompd-agent"),
+        ("seccompd-controller-recorded-profiles", "seccompd-controller"),
+    ] {
+        let policy = named(&objects, "ValidatingAdmissionPolicy", policy);
+        assert_eq!(
+            policy["spec"]["matchConditions"][0]["expression"],
+            format!("request.userInfo.username == \"system:serviceaccount:tools:{account}\"")
+        );
+    }
 }
 
 /// Helm stores a release in its namespace before creating anything, so the namespace the

@@ -247,6 +247,38 @@ fn recording(namespace: &str, name: &str, app: &str, profile: &str) -> SeccompPr
     .expect("a valid recording")
 }
 
+/// Starts recording `name` in `namespace` (pods labelled `app=<app>`, into `profile`) and
+/// creates the recorded pod `pod_name` running `command` under record.json on `node`.
+async fn start_recording(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    app: &str,
+    profile: &str,
+    (pod_name, command, node): (&str, &[&str], &str),
+) {
+    Api::<SeccompProfileRecording>::namespaced(client.clone(), namespace)
+        .create(
+            &PostParams::default(),
+            &recording(namespace, name, app, profile),
+        )
+        .await
+        .expect("create the recording");
+    let recorded = pod(
+        namespace,
+        pod_name,
+        command,
+        "seccompd/record.json",
+        true,
+        json!({"app": app}),
+        Some(node),
+    );
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &recorded)
+        .await
+        .expect("create the recorded pod");
+}
+
 /// Waits until pod `name` has ended; returns its phase.
 async fn wait_ended(pods: &Api<Pod>, name: &str) -> String {
     eventually(&format!("pod {name} to end"), WAIT, || async {
@@ -405,25 +437,15 @@ async fn a_recorded_ls_profile_allows_ls_and_denies_ls_l_at_pod_and_container_le
     }
     let app = unique("ls-recorded");
     let profile = unique("ls-learned");
-    recordings
-        .create(
-            &PostParams::default(),
-            &recording(&ns.0, &app, &app, &profile),
-        )
-        .await
-        .expect("create the recording");
-    let recorded = pod(
+    start_recording(
+        &client,
         &ns.0,
         &app,
-        &["ls", "/"],
-        "seccompd/record.json",
-        true,
-        json!({"app": app}),
-        Some("node1"),
-    );
-    pods.create(&PostParams::default(), &recorded)
-        .await
-        .expect("create the recorded pod");
+        &app,
+        &profile,
+        (&app, &["ls", "/"], "node1"),
+    )
+    .await;
     assert_eq!(wait_ended(&pods, &app).await, "Succeeded");
     assert!(
         logs(&ns.0, &app).lines().any(|l| l == "bin"),
@@ -533,26 +555,15 @@ async fn a_recording_writes_only_its_own_profile_and_tokens_can_do_no_more() {
     // A namespace user's recording aimed at it, with a pod that calls a lot.
     let app = unique("aimed");
     let recordings: Api<SeccompProfileRecording> = Api::namespaced(client.clone(), &ns.0);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.0);
-    recordings
-        .create(
-            &PostParams::default(),
-            &recording(&ns.0, &app, &app, &theirs),
-        )
-        .await
-        .expect("create the recording");
-    let recorded = pod(
+    start_recording(
+        &client,
         &ns.0,
         &app,
-        &["ls", "-l", "/"],
-        "seccompd/record.json",
-        true,
-        json!({"app": app}),
-        Some("node1"),
-    );
-    pods.create(&PostParams::default(), &recorded)
-        .await
-        .expect("create the recorded pod");
+        &app,
+        &theirs,
+        (&app, &["ls", "-l", "/"], "node1"),
+    )
+    .await;
     let status = wait_recording_ended(&recordings, &app).await;
     assert_eq!(status.phase, Some(RecordingPhase::Failed), "{status:?}");
     let message = status.message.unwrap_or_default();
@@ -737,26 +748,16 @@ async fn a_recording_recreated_under_its_name_starts_from_nothing() {
             let recordings: Api<SeccompProfileRecording> =
                 Api::namespaced(client.clone(), &ns_name);
             let pods: Api<Pod> = Api::namespaced(client.clone(), &ns_name);
-            recordings
-                .create(
-                    &PostParams::default(),
-                    &recording(&ns_name, name, "same", &profile),
-                )
-                .await
-                .expect("create the recording");
             let pod_name = format!("on-{node}");
-            let p = pod(
+            start_recording(
+                &client,
                 &ns_name,
-                &pod_name,
-                &["ls", "/"],
-                "seccompd/record.json",
-                true,
-                json!({"app": "same"}),
-                Some(node),
-            );
-            pods.create(&PostParams::default(), &p)
-                .await
-                .expect("create the recorded pod");
+                name,
+                "same",
+                &profile,
+                (&pod_name, &["ls", "/"], node),
+            )
+            .await;
             wait_ended(&pods, &pod_name).await;
             (ns_name, wait_recording_ended(&recordings, name).await)
         }
@@ -808,30 +809,19 @@ async fn requests_of_a_recording(client: &Client, seconds: u32) -> f64 {
     let ns = recording_namespace(client).await;
     let app = unique("long");
     let recordings: Api<SeccompProfileRecording> = Api::namespaced(client.clone(), &ns.0);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.0);
     let script =
         format!("i=0; while [ $i -lt {seconds} ]; do ls / >/dev/null; sleep 1; i=$((i+1)); done");
     let before = recording_requests();
     let started = Instant::now();
-    recordings
-        .create(
-            &PostParams::default(),
-            &recording(&ns.0, &app, &app, &unique("long")),
-        )
-        .await
-        .expect("create the recording");
-    let p = pod(
+    start_recording(
+        client,
         &ns.0,
         &app,
-        &["sh", "-c", &script],
-        "seccompd/record.json",
-        true,
-        json!({"app": app}),
-        Some("node1"),
-    );
-    pods.create(&PostParams::default(), &p)
-        .await
-        .expect("create the recorded pod");
+        &app,
+        &unique("long"),
+        (&app, &["sh", "-c", &script], "node1"),
+    )
+    .await;
     let status = wait_recording_ended(&recordings, &app).await;
     let requests = recording_requests() - before;
     assert_eq!(status.phase, Some(RecordingPhase::Completed), "{status:?}");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
@@ -23,7 +23,9 @@ use super::RecorderArgs;
 use super::audit_socket::audit_status;
 use super::decide::audit::HostPid;
 use super::decide::cgroup::PodUid;
-use super::decide::part::{NodeView, PodView, RecordingView, Selection, node_part, worth_writing};
+use super::decide::part::{
+    NodeView, PodView, RecordingView, Selection, node_part, trim_pod, worth_writing,
+};
 use super::decide::tally::NodeTally;
 use super::metrics::{LostCause, RecorderMetrics};
 use super::probe::{self, Hearing};
@@ -147,23 +149,6 @@ fn probe_now() -> Hearing {
         Ok(()) => Hearing::probed(now),
         Err(err) => Hearing::unprobed(&err, now),
     }
-}
-
-/// Keeps what the recorder reads of a pod: names, labels, phase and container statuses.
-fn trim_pod(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    pod.metadata.annotations = None;
-    pod.spec = pod.spec.take().map(|s| PodSpec {
-        node_name: s.node_name,
-        ..Default::default()
-    });
-    pod.status = pod.status.take().map(|s| PodStatus {
-        phase: s.phase,
-        container_statuses: s.container_statuses,
-        init_container_statuses: s.init_container_statuses,
-        ephemeral_container_statuses: s.ephemeral_container_statuses,
-        ..Default::default()
-    });
 }
 
 /// What this recorder knows of one recording, by uid: a recording recreated under the same

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::Store;
@@ -31,7 +31,7 @@ use crate::api::{
 };
 use crate::apiserver::{WatchTask, reflect};
 use crate::profile::model::{Arch, ProfileSpec};
-use crate::recorder::decide::part::{PodView, Selection};
+use crate::recorder::decide::part::{PodView, Selection, trim_pod};
 
 /// Field manager of the outcomes and of the recorded profiles.
 pub const OUTCOME_MANAGER: &str = "seccompd-recording-decider";
@@ -87,21 +87,6 @@ fn trim_profile(p: &mut PartialObjectMeta<SeccompProfile>) {
     if let Some(annotations) = p.metadata.annotations.as_mut() {
         annotations.retain(|k, _| k == RECORDING_UID);
     }
-}
-
-/// Keeps what the decider reads of a pod: names, labels, node and phase.
-fn trim_pod(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    pod.metadata.annotations = None;
-    pod.metadata.owner_references = None;
-    pod.spec = pod.spec.take().map(|s| PodSpec {
-        node_name: s.node_name,
-        ..Default::default()
-    });
-    pod.status = pod.status.take().map(|s| PodStatus {
-        phase: s.phase,
-        ..Default::default()
-    });
 }
 
 /// Decides recordings until dropped (when the lease is lost, which also ends its watches).

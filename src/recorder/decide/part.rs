@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
 use kube::core::{Selector, SelectorExt};
 
 use super::cgroup::{ContainerId, PodUid};
@@ -75,6 +75,26 @@ impl PodView {
             gone_at: None,
         })
     }
+}
+
+/// Keeps of a pod what [`PodView::of`] and a recording's selector read: names, labels, node,
+/// phase and container statuses (for the caches of pods the recorders and the controller
+/// keep).
+pub fn trim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    pod.metadata.owner_references = None;
+    pod.spec = pod.spec.take().map(|s| PodSpec {
+        node_name: s.node_name,
+        ..Default::default()
+    });
+    pod.status = pod.status.take().map(|s| PodStatus {
+        phase: s.phase,
+        container_statuses: s.container_statuses,
+        init_container_statuses: s.init_container_statuses,
+        ephemeral_container_statuses: s.ephemeral_container_statuses,
+        ..Default::default()
+    });
 }
 
 /// A recording's selector, checked once.
