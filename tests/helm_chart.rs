@@ -373,7 +373,10 @@ fn existing_namespace() {
     }
     for (policy, account) in [
         ("seccompd-agent-node-restriction", "seccompd-agent"),
-        ("seccompd-controller-recorded-profiles", "seccompd-controller"),
+        (
+            "seccompd-controller-recorded-profiles",
+            "seccompd-controller",
+        ),
     ] {
         let policy = named(&objects, "ValidatingAdmissionPolicy", policy);
         assert_eq!(
