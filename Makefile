@@ -17,6 +17,7 @@ deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Hel
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 unit:
 	cargo test --lib --bins

@@ -419,8 +419,10 @@ workload() { # SYSTEM
 
 main() {
   [ "$(id -u)" = 0 ] || { log "bench-spo needs root (kubelet directories, /proc)"; exit 1; }
-  [ -f "$KUBECONFIG_FILE" ] && [ -f "$CLUSTER/etc/kubelet-node2.kubeconfig" ] ||
-    { log "no two-node cluster brought up by this checkout ($CLUSTER): make cluster-up first"; exit 1; }
+  if [ ! -f "$KUBECONFIG_FILE" ] || [ ! -f "$CLUSTER/etc/kubelet-node2.kubeconfig" ]; then
+    log "no two-node cluster brought up by this checkout ($CLUSTER): make cluster-up first"
+    exit 1
+  fi
   export SECCOMPD_KUBECONFIG=$KUBECONFIG_FILE SECCOMPD_KUBECTL=$BIN/kubectl
   log "results in $OUT"
   seccompd_ready >/dev/null || { log "seccompd is not deployed and ready: make cluster-up first"; exit 1; }

@@ -80,7 +80,7 @@ ip route delete "$SERVICE_CIDR" dev lo 2>/dev/null
 
 # Sysctls as they were before cluster-up.
 if [ -f "$RUN/sysctls" ]; then
-  while IFS== read -r key value; do sysctl -qw "$key=$value" 2>/dev/null; done <"$RUN/sysctls"
+  while IFS='=' read -r key value; do sysctl -qw "$key=$value" 2>/dev/null; done <"$RUN/sysctls"
 fi
 
 # Files. Only once nothing is mounted below them (rm must not walk into a live volume).
@@ -94,6 +94,6 @@ rm -rf --one-file-system "$KUBELET_ROOT" "$VARLIB" "$RUN" "$(dirname "$POD_LOGS"
 find /var/log/containers -maxdepth 1 -type l -lname "$POD_LOGS/*" -delete 2>/dev/null
 # Left by shims, ctr and the kubelet's runc library at hard-coded paths; only if empty.
 rmdir /var/log/containers /run/containerd/{s,fifo,runc/k8s.io,runc} /run/containerd /run/runc 2>/dev/null
-rm -rf "$CLUSTER"/{bin,etc,pki,images,kube-cache,kubeconfig}
+rm -rf "${CLUSTER:?}"/{bin,etc,pki,images,kube-cache,kubeconfig}
 say "cluster down"
 exit 0

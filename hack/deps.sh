@@ -7,6 +7,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PKGS=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl curl
   gcc libc6-dev python3 busybox-static libseccomp-dev pkg-config util-linux procps findutils
+  # `make lint` checks the scripts in hack/.
+  shellcheck
   # The arm64 build (hack/seccompd-bin.sh arm64) and its check under qemu (hack/arm64-check.sh).
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross libseccomp-dev:arm64 qemu-user-static)
 

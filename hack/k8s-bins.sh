@@ -27,7 +27,7 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 cd "$ROOT/tools/k8s"
 echo "k8s-bins: building ${CMDS[*]} $K8S_VERSION into $OUT (cold build: tens of minutes)"
-go build -trimpath -ldflags "$ld" -o "$OUT/" $(printf "k8s.io/kubernetes/cmd/%s " "${CMDS[@]}")
+go build -trimpath -ldflags "$ld" -o "$OUT/" "${CMDS[@]/#/k8s.io/kubernetes/cmd/}"
 cd "$ROOT/tools/etcd"
 echo "k8s-bins: building etcd"
 go build -trimpath -ldflags "-s -w" -o "$OUT/etcd" .

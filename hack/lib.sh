@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # sourced: its variables are for the scripts that source it.
 # Shared settings for hack/cluster-up.sh and hack/cluster-down.sh (sourced, not run).
 #
 # The test cluster is a machine-wide singleton: fixed ports, the kubelet's default root

@@ -29,9 +29,11 @@ trap 'rm -rf "$tmp"' EXIT
 echo "prometheus-bin: building ${CMDS[*]} $PROMETHEUS_VERSION into $OUT (cold build: about 7 minutes)"
 # The version Prometheus reports (`--version`, build_info) is set by its release tooling;
 # a plain `go install` leaves it empty, so it is the module's version here.
+PACKAGES=()
+for c in "${CMDS[@]}"; do PACKAGES+=("github.com/prometheus/prometheus/cmd/$c@$PROMETHEUS_VERSION"); done
 GOBIN=$tmp go install -trimpath \
   -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
-  $(printf "github.com/prometheus/prometheus/cmd/%s@$PROMETHEUS_VERSION " "${CMDS[@]}")
+  "${PACKAGES[@]}"
 mkdir -p "$OUT"
 for c in "${CMDS[@]}"; do mv "$tmp/$c" "$OUT/$c"; done
 "$OUT/prometheus" --version | head -n1

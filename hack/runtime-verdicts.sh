@@ -44,6 +44,7 @@ for profile in "$@"; do
     if [[ $rt == crun ]]; then
       # crun 1.8 refuses cgroup v1 "hybrid" hosts (a cgroup2 mount beside v1): hide that mount
       # in a private mount namespace and run without cgroups; seccomp handling is unaffected.
+      # shellcheck disable=SC2016 # $1 is expanded by the inner sh, not here.
       out=$(cd "$work/bundle" && timeout 120 unshare -m sh -c \
         'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec crun --cgroup-manager=disabled run "$1" </dev/null' \
         sh "$id" 2>&1)
