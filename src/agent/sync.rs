@@ -10,6 +10,7 @@ use std::time::Instant;
 use thiserror::Error;
 use tracing::{info, warn};
 
+use super::decide::builtin::record_file_hash;
 use super::decide::claim::{claim, recognised_hashes};
 use super::decide::desired::{CheckCache, ProfileInput, desired_state};
 use super::decide::plan::{
@@ -22,6 +23,8 @@ use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
 use crate::node::owned::{OwnedDir, read_manifest};
 use crate::profile::check::NodeCheckError;
+use crate::profile::compile::native_arch;
+use crate::profile::limits::RECORD_PROFILE;
 use crate::profile::render::{ContentHash, OciProfile, Rendered, content_hash};
 use crate::telemetry::{FileChange, Metrics};
 
@@ -163,7 +166,15 @@ impl NodeSync {
             .as_ref()
             .map(|last| vouched_files(last, actual))
             .unwrap_or_default();
-        match claim(actual, &recognised_hashes(desired, &vouched)) {
+        let mut recognised = recognised_hashes(desired, &vouched);
+        // Agents of earlier releases installed the recording profile on every node.
+        if let Some(hash) = native_arch().and_then(record_file_hash) {
+            recognised
+                .entry(RECORD_PROFILE.to_string())
+                .or_default()
+                .insert(hash);
+        }
+        match claim(actual, &recognised) {
             Ok(ours) => {
                 if !ours.is_empty() {
                     info!(
@@ -710,6 +721,36 @@ mod tests {
         assert!(err.to_string().contains("\"a.json\""), "{err}");
         assert!(!dir.join(MANIFEST_NAME).exists());
         assert_eq!(fs::read(dir.join("a.json")).unwrap(), want.bytes);
+    }
+
+    /// Every agent of the previous release installed record.json, recorder or not: upgrading a
+    /// node without the recorder takes it over (by its content) and removes it.
+    #[test]
+    fn an_earlier_releases_recording_profile_is_taken_over_and_removed_without_the_recorder() {
+        let (tmp, mut sync, metrics) = agent();
+        let dir = tmp.path().join("seccompd");
+        let arch = native_arch().unwrap();
+        let record = crate::agent::decide::builtin::record_spec(arch);
+        let bytes = crate::profile::render::render(
+            &crate::profile::resolve::resolve(RECORD_PROFILE, &record, |_| None).unwrap(),
+        )
+        .bytes;
+        let file = dir.join(format!("{RECORD_PROFILE}.json"));
+        fs::write(&file, &bytes).unwrap();
+        let none = BTreeSet::new();
+        sync.pass(&[], &none, &metrics, Instant::now()).unwrap();
+        assert!(
+            !file.exists(),
+            "not wanted without the recorder: removed as its own"
+        );
+        // Anything else at that name is not taken for it.
+        let (tmp, mut sync, metrics) = agent();
+        let dir = tmp.path().join("seccompd");
+        let file = dir.join(format!("{RECORD_PROFILE}.json"));
+        fs::write(&file, b"{}").unwrap();
+        let err = sync.pass(&[], &none, &metrics, Instant::now()).unwrap_err();
+        assert!(err.is_refusal(), "{err}");
+        assert!(file.exists());
     }
 
     #[test]

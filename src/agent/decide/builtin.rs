@@ -9,6 +9,8 @@ use super::desired::ProfileInput;
 use crate::api::ProfileReport;
 use crate::profile::limits::RECORD_PROFILE;
 use crate::profile::model::{Action, Arch, ProfileSpec};
+use crate::profile::render::{ContentHash, render};
+use crate::profile::resolve::resolve;
 
 /// The recording profile for a node of architecture `native`: every call of the native ABI
 /// and of the ABIs its kernel also runs (32-bit programs) is allowed and logged.
@@ -23,6 +25,15 @@ pub fn record_spec(native: Arch) -> ProfileSpec {
         flags: Vec::new(),
         syscalls: Vec::new(),
     }
+}
+
+/// The hash of `seccompd/record.json` as agents render it for a node of architecture
+/// `native`. Agents of earlier releases installed it on every node, recorder or not: a
+/// directory they left holds it, and it is recognisably seccompd's by this hash.
+pub fn record_file_hash(native: Arch) -> Option<ContentHash> {
+    let spec = record_spec(native);
+    let oci = resolve(RECORD_PROFILE, &spec, |_| None).ok()?;
+    Some(render(&oci).hash)
 }
 
 /// The ABIs besides its own that a kernel of architecture `native` runs programs of, as
