@@ -844,11 +844,12 @@ async fn a_recordings_api_requests_do_not_grow_with_its_duration() {
     let short = requests_of_a_recording(&client, 5).await;
     let long = requests_of_a_recording(&client, 60).await;
     println!("recording requests: 5 s pod {short}, 60 s pod {long}");
-    // The same calls in both: the same parts and outcomes, whatever the duration (a recorder
-    // polling every second would add over a hundred). A little slack for a status write that
-    // a slower start splits in two.
+    // A recorder polling the API server would add a few requests per second of the pod's run
+    // (the design before: a read and a pod list per second per node, over 240 here). Writes
+    // follow changes: a call the longer run made late (a signal's rt_sigreturn, say) is one
+    // more part and one more outcome write, so the bound is a factor, not an equality.
     assert!(
-        long <= short + 3.0,
+        long <= short * 2.0 && long < 60.0,
         "a 60 s recording cost {long} requests, a 5 s one {short}"
     );
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
@@ -24,7 +24,7 @@ use super::audit_socket::audit_status;
 use super::decide::audit::HostPid;
 use super::decide::cgroup::PodUid;
 use super::decide::part::{
-    NodeView, PodView, RecordingView, Selection, node_part, trim_pod, worth_writing,
+    NodeView, Pass, PodView, RecordingView, Selection, node_part, trim_pod, worth_writing,
 };
 use super::decide::tally::NodeTally;
 use super::metrics::{LostCause, RecorderMetrics};
@@ -115,6 +115,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         kernel_lost_readable: kernel_lost.is_some(),
         hearing: probe_now(),
         metrics,
+        pass: Pass(0),
     };
     let mut tick = tokio::time::interval(TICK);
     let mut shutdown = std::pin::pin!(crate::agent::run::shutdown_signal());
@@ -156,6 +157,8 @@ fn probe_now() -> Hearing {
 struct Written {
     /// Losses (the kernel's and this recorder's) when the recording was first seen.
     lost_base: u64,
+    /// The pass in which it was first seen.
+    first_seen: Pass,
     /// This node's part as the recording's status held it when first seen: what an earlier
     /// run of this recorder wrote, and this one cannot see again.
     carried: Option<NodeRecording>,
@@ -180,6 +183,8 @@ struct Recorder {
     kernel_lost_readable: bool,
     hearing: Hearing,
     metrics: Arc<RecorderMetrics>,
+    /// The current pass (see [`Pass`]).
+    pass: Pass,
 }
 
 impl Recorder {
@@ -245,6 +250,7 @@ impl Recorder {
     }
 
     async fn tick(&mut self, pods: &Store<Pod>, recordings: &Store<SeccompProfileRecording>) {
+        self.pass = Pass(self.pass.0 + 1);
         self.listen();
         self.remember_pods(pods);
         let active: Vec<Arc<SeccompProfileRecording>> = recordings
@@ -286,7 +292,7 @@ impl Recorder {
         for remembered in self.pods.values_mut() {
             if !current.contains_key(&remembered.view.uid) && remembered.gone_since.is_none() {
                 remembered.view.ended = true;
-                remembered.view.gone_at = Some(SystemTime::now());
+                remembered.view.gone_at = Some(self.pass);
                 remembered.gone_since = Some(now);
             }
         }
@@ -327,8 +333,10 @@ impl Recorder {
         let Ok(selection) = Selection::new(&namespace, &rec.spec) else {
             return Ok(());
         };
+        let pass = self.pass;
         let written = self.written.entry(uid.clone()).or_insert_with(|| Written {
             lost_base: losses,
+            first_seen: pass,
             carried: rec
                 .status
                 .as_ref()
@@ -346,11 +354,7 @@ impl Recorder {
         let view = RecordingView {
             spec: &rec.spec,
             selection: &selection,
-            created: rec
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| SystemTime::from(t.0)),
+            first_seen: Some(written.first_seen),
             carried: written.carried.as_ref(),
         };
         let Some(part) = node_part(&node, &view, losses.saturating_sub(written.lost_base)) else {
@@ -443,6 +447,7 @@ mod tests {
             kernel_lost_readable: false,
             hearing: Hearing::Heard,
             metrics: Arc::new(RecorderMetrics::new()),
+            pass: Pass(0),
         }
     }
 

@@ -4,7 +4,6 @@
 //! parts (`crate::controller::recordings`). No I/O.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
 use kube::core::{Selector, SelectorExt};
@@ -15,6 +14,11 @@ use crate::api::reason::bounded_reason;
 use crate::api::{AbiCalls, NodeRecording, SeccompProfileRecordingSpec};
 use crate::profile::model::Arch;
 use crate::profile::recording::RecordedCalls;
+
+/// A recorder's pass over its caches, counted from its start: the order in which it saw
+/// things happen (a pod go, a recording appear), free of clocks and their skew.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pass(pub u64);
 
 /// What the recorder knows of a pod on its node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,8 +35,8 @@ pub struct PodView {
     pub ended: bool,
     /// Its containers' names (init containers too) by container ID, from its statuses.
     pub containers: HashMap<ContainerId, String>,
-    /// When this node's recorder saw the pod deleted; `None` while it exists.
-    pub gone_at: Option<SystemTime>,
+    /// The recorder's pass in which it saw the pod deleted; `None` while it exists.
+    pub gone_at: Option<Pass>,
 }
 
 impl PodView {
@@ -149,8 +153,8 @@ pub struct RecordingView<'a> {
     pub spec: &'a SeccompProfileRecordingSpec,
     /// Its selector, checked.
     pub selection: &'a Selection,
-    /// When it was created (`metadata.creationTimestamp`).
-    pub created: Option<SystemTime>,
+    /// The pass in which this recorder first saw it.
+    pub first_seen: Option<Pass>,
     /// The part this node wrote for it before (by an earlier run of the recorder, which may
     /// have seen calls this one never will).
     pub carried: Option<&'a NodeRecording>,
@@ -158,8 +162,8 @@ pub struct RecordingView<'a> {
 
 /// This node's part of a recording: the calls of the selected pods' containers (only those
 /// `spec.containers` names, when it names any), and whether the part is final. A pod deleted
-/// before the recording was created is not part of it, whatever its labels: a recording
-/// recreated under the same name starts from nothing. `None` when the node has nothing to
+/// before this recorder first saw the recording (or in the same pass) is not part of it,
+/// whatever its labels: a recording recreated under the same name starts from nothing. `None` when the node has nothing to
 /// say: no selected pod, and no part written before.
 pub fn node_part(
     node: &NodeView<'_>,
@@ -170,8 +174,8 @@ pub fn node_part(
         .pods
         .iter()
         .filter(|p| rec.selection.selects(&p.namespace, &p.labels))
-        .filter(|p| match (p.gone_at, rec.created) {
-            (Some(gone), Some(created)) => gone >= created,
+        .filter(|p| match (p.gone_at, rec.first_seen) {
+            (Some(gone), Some(first_seen)) => gone > first_seen,
             _ => true,
         })
         .collect();
@@ -251,8 +255,6 @@ pub fn from_abi_calls(parts: &[AbiCalls]) -> RecordedCalls {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::profile::limits::MAX_REASON_LEN;
     use crate::recorder::decide::audit::NamedCall;
@@ -297,11 +299,11 @@ mod tests {
         }
     }
 
-    /// A recording of `spec` in namespace default, created at `created`.
+    /// A recording of `spec` in namespace default, first seen in pass `first_seen`.
     fn part_of(
         node: &NodeView<'_>,
         spec: &SeccompProfileRecordingSpec,
-        created: Option<SystemTime>,
+        first_seen: Option<Pass>,
         carried: Option<&NodeRecording>,
         lost: u64,
     ) -> Option<NodeRecording> {
@@ -309,7 +311,7 @@ mod tests {
         let rec = RecordingView {
             spec,
             selection: &selection,
-            created,
+            first_seen,
             carried,
         };
         node_part(node, &rec, lost)
@@ -379,7 +381,7 @@ mod tests {
         let rec = RecordingView {
             spec: &s,
             selection: &selection,
-            created: None,
+            first_seen: None,
             carried: None,
         };
         assert_eq!(node_part(&node(&pods, &t), &rec, 0), None);
@@ -397,21 +399,23 @@ mod tests {
     /// namespace went (and the pod with it), and R was created anew. The old pod, which this
     /// recorder still remembers, is not part of the new R.
     #[test]
-    fn a_pod_deleted_before_the_recording_was_created_is_not_part_of_it() {
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    fn a_pod_gone_before_the_recording_was_first_seen_is_not_part_of_it() {
         let mut old = pod("old", "ls", true, &[("c1", "main")]);
-        old.gone_at = Some(t0);
         let t = tally(&[("old", "c1", "mkdir")]);
-        let created = Some(t0 + Duration::from_secs(5));
-        let pods = [old.clone()];
-        assert_eq!(
-            part_of(&node(&pods, &t), &spec(&[], false), created, None, 0),
-            None
-        );
-        // Deleted after the recording was created: it ran for it, its calls count.
-        old.gone_at = Some(t0 + Duration::from_secs(10));
+        let s = spec(&[], false);
+        for gone in [3, 5] {
+            old.gone_at = Some(Pass(gone));
+            let pods = [old.clone()];
+            assert_eq!(
+                part_of(&node(&pods, &t), &s, Some(Pass(5)), None, 0),
+                None,
+                "gone in pass {gone}, the recording first seen in pass 5"
+            );
+        }
+        // Gone after the recording was first seen: it ran for it, its calls count.
+        old.gone_at = Some(Pass(6));
         let pods = [old];
-        let part = part_of(&node(&pods, &t), &spec(&[], false), created, None, 0).unwrap();
+        let part = part_of(&node(&pods, &t), &s, Some(Pass(5)), None, 0).unwrap();
         assert_eq!(names(&part), ["mkdir"]);
     }
 
