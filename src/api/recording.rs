@@ -94,6 +94,17 @@ pub struct SeccompProfileRecordingSpec {
     pub done: bool,
 }
 
+impl SeccompProfileRecording {
+    /// Whether the recording has ended (Completed or Failed): no recorder writes its part and
+    /// the controller decides it no more.
+    pub fn is_over(&self) -> bool {
+        matches!(
+            self.status.as_ref().and_then(|s| s.phase),
+            Some(RecordingPhase::Completed | RecordingPhase::Failed)
+        )
+    }
+}
+
 /// What the recorders have seen so far, and the result.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -30,7 +30,7 @@ use super::decide::tally::NodeTally;
 use super::metrics::{LostCause, RecorderMetrics};
 use super::probe::{self, Hearing};
 use super::reader::{self, Seen};
-use crate::api::{NodeRecording, RecordingPhase, SeccompProfileRecording};
+use crate::api::{NodeRecording, SeccompProfileRecording};
 use crate::apiserver::reflect;
 use crate::profile::compile::native_arch;
 use crate::profile::model::Arch;
@@ -256,12 +256,7 @@ impl Recorder {
         let active: Vec<Arc<SeccompProfileRecording>> = recordings
             .state()
             .into_iter()
-            .filter(|r| {
-                !matches!(
-                    r.status.as_ref().and_then(|s| s.phase),
-                    Some(RecordingPhase::Completed | RecordingPhase::Failed)
-                )
-            })
+            .filter(|r| !r.is_over())
             .collect();
         // A deleted (or finished) recording's state goes with it.
         self.written

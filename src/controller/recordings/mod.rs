@@ -163,12 +163,7 @@ fn active(recordings: &Store<SeccompProfileRecording>) -> Vec<Arc<SeccompProfile
     recordings
         .state()
         .into_iter()
-        .filter(|r| {
-            !matches!(
-                r.status.as_ref().and_then(|s| s.phase),
-                Some(RecordingPhase::Completed | RecordingPhase::Failed)
-            )
-        })
+        .filter(|r| !r.is_over())
         .collect()
 }
 
