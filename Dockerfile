@@ -19,6 +19,7 @@ RUN set -eu; \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY benches ./benches
 COPY crds ./crds
 COPY hack/seccompd-bin.sh ./hack/

@@ -16,11 +16,11 @@ deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Hel
 
 lint:
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
 
 unit:
-	cargo test --lib --bins
+	cargo test --workspace --lib --bins
 
 # Before cluster-up, whose image (hack/seccompd-image.sh) then reuses the arm64 build.
 arm64:       ## cross-build for linux/arm64 and run `seccompd validate` under qemu-user

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
-use seccompd::api::{Phase, SeccompProfile, SeccompProfileSpec};
-use seccompd::profile::model::ProfileSpec;
-use seccompd::profile::render::render;
-use seccompd::profile::resolve::resolve;
+use seccompd_api::{Phase, SeccompProfile, SeccompProfileSpec};
+use seccompd_profile::model::ProfileSpec;
+use seccompd_profile::render::render;
+use seccompd_profile::resolve::resolve;
 use serde_json::json;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -17,34 +17,34 @@ enum Command {
     /// Print the CustomResourceDefinitions as YAML (what crds/ holds).
     Crd,
     /// Run the node agent (as the DaemonSet does).
-    Agent(seccompd::agent::AgentArgs),
+    Agent(seccompd_agent::AgentArgs),
     /// Run the recorder (as its opt-in DaemonSet does): records the calls of the pods that
     /// SeccompProfileRecordings select on this node, from the kernel's audit records.
-    Recorder(seccompd::recorder::RecorderArgs),
+    Recorder(seccompd_recorder::RecorderArgs),
     /// Run the controller (as its Deployment does): the elected replica writes statuses.
-    Controller(seccompd::controller::ControllerArgs),
+    Controller(seccompd_controller::ControllerArgs),
     /// Check seccomp profiles offline (exit 0 valid, 1 invalid, 2 bad usage).
-    Validate(seccompd::cli::validate::ValidateArgs),
+    Validate(seccompd_cli::validate::ValidateArgs),
     /// Convert an OCI/Docker JSON profile into a SeccompProfile (YAML on stdout).
-    Import(seccompd::cli::import::ImportArgs),
+    Import(seccompd_cli::import::ImportArgs),
     /// Run a command on this machine under a seccomp profile.
     ///
     /// The command's exit status passes through; 125 when it could not be started.
-    Run(seccompd::cli::run::RunArgs),
+    Run(seccompd_cli::run::RunArgs),
     /// Run a command and write a SeccompProfile allowing the system calls it made.
     ///
     /// Records the calls of the command and of all its threads and descendants. The command's
     /// exit status passes through; 125 when it could not be started.
-    Record(seccompd::cli::record::RecordArgs),
+    Record(seccompd_cli::record::RecordArgs),
     /// Started by `record`: runs the command under the recording filter.
-    #[command(name = seccompd::host::recorder::HELPER_SUBCOMMAND, hide = true)]
-    RecordExec(seccompd::cli::record::RecordExecArgs),
+    #[command(name = seccompd_cli::host::recorder::HELPER_SUBCOMMAND, hide = true)]
+    RecordExec(seccompd_cli::record::RecordExecArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => match seccompd::api::crd::all_crds_yaml() {
+        Command::Crd => match seccompd_api::crd::all_crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS
@@ -54,14 +54,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Agent(args) => run_async(seccompd::agent::run(args)),
-        Command::Controller(args) => run_async(seccompd::controller::run(args)),
-        Command::Recorder(args) => run_async(seccompd::recorder::run(args)),
-        Command::Validate(args) => seccompd::cli::validate::run(args),
-        Command::Import(args) => seccompd::cli::import::run(args),
-        Command::Run(args) => seccompd::cli::run::run(args),
-        Command::Record(args) => seccompd::cli::record::run(args),
-        Command::RecordExec(args) => seccompd::cli::record::run_helper(args),
+        Command::Agent(args) => run_async(seccompd_agent::run(args)),
+        Command::Controller(args) => run_async(seccompd_controller::run(args)),
+        Command::Recorder(args) => run_async(seccompd_recorder::run(args)),
+        Command::Validate(args) => seccompd_cli::validate::run(args),
+        Command::Import(args) => seccompd_cli::import::run(args),
+        Command::Run(args) => seccompd_cli::run::run(args),
+        Command::Record(args) => seccompd_cli::record::run(args),
+        Command::RecordExec(args) => seccompd_cli::record::run_helper(args),
     }
 }
 

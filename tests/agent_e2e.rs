@@ -11,11 +11,11 @@ use std::time::Duration;
 use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use seccompd::api::{Phase, SeccompProfile, SeccompProfileSpec};
-use seccompd::node::manifest::MANIFEST_NAME;
-use seccompd::profile::model::ProfileSpec;
-use seccompd::profile::render::{Rendered, render};
-use seccompd::profile::resolve::resolve;
+use seccompd_agent::node::manifest::MANIFEST_NAME;
+use seccompd_api::{Phase, SeccompProfile, SeccompProfileSpec};
+use seccompd_profile::model::ProfileSpec;
+use seccompd_profile::render::{Rendered, render};
+use seccompd_profile::resolve::resolve;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -76,7 +76,7 @@ async fn wait_for_phase(api: &Api<SeccompProfile>, name: &str, phase: Phase) -> 
 
 /// The status's Ready condition.
 fn ready_condition(
-    status: &seccompd::api::SeccompProfileStatus,
+    status: &seccompd_api::SeccompProfileStatus,
 ) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
     status
         .conditions

@@ -15,10 +15,10 @@ use std::time::Duration;
 use common::{kubectl, kubectl_stdin};
 use kube::Api;
 use kube::api::PostParams;
-use seccompd::agent::decide::report::report_spec;
-use seccompd::api::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
-use seccompd::profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS};
-use seccompd::profile::render::ContentHash;
+use seccompd_agent::decide::report::report_spec;
+use seccompd_api::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
+use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS};
+use seccompd_profile::render::ContentHash;
 use serde_json::{Value, json};
 
 static CRD: Once = Once::new();
@@ -341,8 +341,8 @@ fn long_names_are_rejected() {
 /// only nodes and the CLI do).
 #[test]
 fn the_api_server_agrees_with_the_validator_on_the_case_table() {
-    use seccompd::profile::model::ProfileSpec;
-    use seccompd::profile::validate::validate_spec;
+    use seccompd_profile::model::ProfileSpec;
+    use seccompd_profile::validate::validate_spec;
 
     ensure_crd();
     let path = common::repo_path("tests/validation/cases.json");

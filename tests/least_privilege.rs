@@ -27,8 +27,8 @@ use lifecycle_support::{
     AGENT_NAMESPACE, NODE, create_profile, delete_profile, denylist, wait_controller_ready,
     wait_for_bytes, wait_status,
 };
-use seccompd::api::SeccompProfile;
-use seccompd::api::node_report::SeccompNodeReport;
+use seccompd_api::SeccompProfile;
+use seccompd_api::node_report::SeccompNodeReport;
 use serde_json::{Value, json};
 
 const AGENT_SA: &str = "system:serviceaccount:seccompd-system:seccompd-agent";

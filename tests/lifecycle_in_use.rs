@@ -14,14 +14,11 @@ use lifecycle_support::{
     create_pod, create_profile, delete_pod, delete_profile, denylist, events, sleeper,
     time_until_bytes, wait_for_absence, wait_for_agent_passes, wait_for_bytes, wait_running,
 };
-use seccompd::api::{NodeProfileState, SeccompNodeReport, SeccompProfile};
+use seccompd_api::{NodeProfileState, SeccompNodeReport, SeccompProfile};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn report_entry(
-    client: &kube::Client,
-    profile: &str,
-) -> Option<seccompd::api::ProfileReport> {
+async fn report_entry(client: &kube::Client, profile: &str) -> Option<seccompd_api::ProfileReport> {
     let reports: Api<SeccompNodeReport> = Api::all(client.clone());
     let report = reports.get("node1").await.ok()?;
     report

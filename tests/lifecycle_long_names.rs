@@ -16,8 +16,8 @@ use lifecycle_support::host_agent::HostRoot;
 use lifecycle_support::{
     agent_pods, create_profile, delete_profile, denylist, wait_for_bytes, wait_host_synced,
 };
-use seccompd::node::dir::TEMP_PREFIX;
-use seccompd::profile::limits::MAX_PROFILE_NAME_LEN;
+use seccompd_agent::node::dir::TEMP_PREFIX;
+use seccompd_profile::limits::MAX_PROFILE_NAME_LEN;
 
 /// A DNS-subdomain name of exactly `len` characters starting with `prefix`: labels of at most
 /// 62 characters joined by dots.

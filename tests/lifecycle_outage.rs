@@ -16,7 +16,7 @@ use lifecycle_support::{
     create_profile, delete_profile, denylist, expected_dir, node_dir, time_until_bytes,
     wait_for_absence, wait_for_bytes,
 };
-use seccompd::api::{Phase, SeccompProfile};
+use seccompd_api::{Phase, SeccompProfile};
 
 const OUTAGE: Duration = Duration::from_secs(30);
 /// Drift repair during the outage: as fast as with the API up.

@@ -17,7 +17,7 @@ use lifecycle_support::host_agent::HostRoot;
 use lifecycle_support::{
     create_profile, delete_profile, denylist, snapshot, wait_for_absence, wait_for_bytes,
 };
-use seccompd::node::manifest::MANIFEST_NAME;
+use seccompd_agent::node::manifest::MANIFEST_NAME;
 
 /// How long an agent may take to list the cluster's profiles and refuse (or finish) its pass.
 const AGENT_WITHIN: Duration = Duration::from_secs(60);

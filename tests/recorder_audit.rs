@@ -15,16 +15,16 @@ use std::time::{Duration, Instant};
 
 use cli_support::seccompd;
 use prometheus_client::metrics::counter::Counter;
-use seccompd::agent::decide::builtin::record_spec;
-use seccompd::profile::compile::native_arch;
-use seccompd::profile::decode::{Document, decode};
-use seccompd::profile::render::render;
-use seccompd::profile::resolve::resolve;
-use seccompd::recorder::audit_socket::{AuditReader, Received, audit_status};
-use seccompd::recorder::decide::audit::{HostPid, SeccompRecord};
-use seccompd::recorder::decide::cgroup::{ContainerId, PodUid};
-use seccompd::recorder::probe::{self, PROBE_WAIT};
-use seccompd::recorder::reader::{self, Seen};
+use seccompd_agent::decide::builtin::record_spec;
+use seccompd_profile::compile::native_arch;
+use seccompd_profile::decode::{Document, decode};
+use seccompd_profile::render::render;
+use seccompd_profile::resolve::resolve;
+use seccompd_recorder::audit_socket::{AuditReader, Received, audit_status};
+use seccompd_recorder::probe::{self, PROBE_WAIT};
+use seccompd_recorder::reader::{self, Seen};
+use seccompd_recording::audit::{HostPid, SeccompRecord};
+use seccompd_recording::cgroup::{ContainerId, PodUid};
 
 /// How long the records of a finished command may take to arrive.
 const ARRIVAL: Duration = Duration::from_secs(5);

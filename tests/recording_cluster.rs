@@ -36,10 +36,10 @@ use kube::api::{DeleteParams, Patch, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
 use lifecycle_support::{create_profile, delete_profile, denylist, wait_agents_rolled_out};
-use seccompd::api::{
+use seccompd_api::{
     RecordingPhase, SeccompProfile, SeccompProfileRecording, SeccompProfileRecordingStatus,
 };
-use seccompd::profile::limits::RECORD_PROFILE;
+use seccompd_profile::limits::RECORD_PROFILE;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -701,7 +701,7 @@ fn dry_delete() -> DeleteParams {
     }
 }
 
-async fn theirs_spec(client: &Client, name: &str) -> seccompd::api::SeccompProfileSpec {
+async fn theirs_spec(client: &Client, name: &str) -> seccompd_api::SeccompProfileSpec {
     Api::<SeccompProfile>::all(client.clone())
         .get(name)
         .await

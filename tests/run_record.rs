@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cli_support::seccompd;
-use seccompd::profile::decode::{Document, decode};
-use seccompd::profile::model::{Action, ProfileSpec};
+use seccompd_profile::decode::{Document, decode};
+use seccompd_profile::model::{Action, ProfileSpec};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -58,7 +58,7 @@ fn without(from: &Path, name: &str, to: &Path) {
 }
 
 fn native_arch_name() -> &'static str {
-    seccompd::profile::compile::native_arch()
+    seccompd_profile::compile::native_arch()
         .expect("a known architecture")
         .as_str()
 }

@@ -9,7 +9,7 @@ use common::{client, eventually, kubectl_ok, kubectl_stdin, repo_path, unique};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::DeleteParams;
-use seccompd::api::{Phase, SeccompProfile};
+use seccompd_api::{Phase, SeccompProfile};
 
 const WAIT: Duration = Duration::from_secs(120);
 

@@ -23,8 +23,8 @@ use lifecycle_support::{
     AGENT_NAMESPACE, BUSYBOX, create_profile, delete_profile, denylist, rendered, time_until_bytes,
     wait_agents_rolled_out, wait_controller_ready, wait_for_bytes, wait_status,
 };
-use seccompd::api::SeccompProfile;
-use seccompd::api::node_report::SeccompNodeReport;
+use seccompd_api::SeccompProfile;
+use seccompd_api::node_report::SeccompNodeReport;
 use serde_json::{Value, json};
 
 const NODE2: &str = "node2";
@@ -83,7 +83,7 @@ async fn lease_holder(client: &Client) -> Option<String> {
         .flatten()
         .and_then(|l| l.spec)
         .and_then(|s| s.holder_identity)
-        .map(|identity| seccompd::status::writer::candidate_pod(&identity).to_string())
+        .map(|identity| seccompd_controller::status::writer::candidate_pod(&identity).to_string())
 }
 
 /// A pod pinned to `node` that tries `mkdir` under the given pod-level seccomp profile and

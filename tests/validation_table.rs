@@ -2,9 +2,9 @@
 //! give (valid, warn or invalid), a piece of the reason, and what runc 1.1.5 and crun 1.8.1 did
 //! with it on the test VM (`hack/check-cases.sh` re-runs those and compares).
 
-use seccompd::cli::validate::check_inputs;
-use seccompd::profile::check::NodeRuntime;
-use seccompd::profile::model::Arch;
+use seccompd_cli::validate::check_inputs;
+use seccompd_profile::check::NodeRuntime;
+use seccompd_profile::model::Arch;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

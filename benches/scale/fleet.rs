@@ -21,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use seccompd::api::SeccompNodeReport;
+use seccompd_api::SeccompNodeReport;
 use serde_json::json;
 
 /// Label on every object a bench run creates (Nodes, SeccompProfiles); its value is the run id.
@@ -513,7 +513,7 @@ fn started_by_bench(pid: u32) -> bool {
 /// bound to those Nodes and their reports (garbage collection would remove both, later).
 async fn remove_objects(client: &Client) {
     let any_run = ListParams::default().labels(RUN_LABEL);
-    let profiles: Api<seccompd::api::SeccompProfile> = Api::all(client.clone());
+    let profiles: Api<seccompd_api::SeccompProfile> = Api::all(client.clone());
     if let Err(e) = profiles
         .delete_collection(&DeleteParams::default(), &any_run)
         .await

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use kube::api::ObjectMeta;
-use seccompd::api::{SeccompProfile, SeccompProfileSpec};
-use seccompd::profile::model::ProfileSpec;
-use seccompd::profile::render::render;
-use seccompd::profile::resolve::resolve;
+use seccompd_api::{SeccompProfile, SeccompProfileSpec};
+use seccompd_profile::model::ProfileSpec;
+use seccompd_profile::render::render;
+use seccompd_profile::resolve::resolve;
 use serde_json::json;
 
 use crate::fleet::RUN_LABEL;

@@ -9,8 +9,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use seccompd::api::{SeccompNodeReport, SeccompProfile};
-use seccompd::status::writer::LEASE_NAME;
+use seccompd_api::{SeccompNodeReport, SeccompProfile};
+use seccompd_controller::status::writer::LEASE_NAME;
 use serde_json::json;
 
 use crate::apimetrics::quiet;
@@ -76,7 +76,7 @@ pub async fn status_writer(client: &Client) -> (String, u64) {
         .and_then(|l| l.spec?.holder_identity)
         .unwrap_or_default();
     // The writer is a controller replica; its identity is `<pod>_<start time>`.
-    let pod_name = seccompd::status::writer::candidate_pod(&holder).to_string();
+    let pod_name = seccompd_controller::status::writer::candidate_pod(&holder).to_string();
     let pods: Api<Pod> = Api::namespaced(client.clone(), AGENT_NAMESPACE);
     let pod = pods.get_opt(&pod_name).await.ok().flatten();
     let node = pod

@@ -11,7 +11,7 @@ use anyhow::bail;
 use futures::StreamExt;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use seccompd::api::{Phase, SeccompProfile, SeccompProfileStatus};
+use seccompd_api::{Phase, SeccompProfile, SeccompProfileStatus};
 use tokio_util::task::AbortOnDropHandle;
 
 /// What the watch has seen.

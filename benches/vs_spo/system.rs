@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use kube::api::{ApiResource, DynamicObject, ObjectMeta};
-use seccompd::profile::compile::native_arch;
-use seccompd::profile::decode::{self, Document};
-use seccompd::profile::import::{DEFAULT_CAPABILITIES, Target, import, parse_kernel};
+use seccompd_profile::compile::native_arch;
+use seccompd_profile::decode::{self, Document};
+use seccompd_profile::import::{DEFAULT_CAPABILITIES, Target, import, parse_kernel};
 use serde_json::{Value, json};
 
 use crate::apimetrics;
@@ -45,7 +45,7 @@ impl System {
     /// Its SeccompProfile resource (cluster-scoped in both).
     pub fn profile_resource(self) -> ApiResource {
         match self {
-            System::Seccompd => ApiResource::erase::<seccompd::api::SeccompProfile>(&()),
+            System::Seccompd => ApiResource::erase::<seccompd_api::SeccompProfile>(&()),
             System::Spo => ApiResource {
                 group: SPO_GROUP.into(),
                 version: "v1".into(),

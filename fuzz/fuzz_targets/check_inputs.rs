@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use seccompd::cli::validate::check_inputs;
-use seccompd::profile::check::NodeRuntime;
-use seccompd::profile::decode::{Document, decode};
-use seccompd::profile::import::{DEFAULT_CAPABILITIES, Target, import};
-use seccompd::profile::model::Arch;
+use seccompd_cli::validate::check_inputs;
+use seccompd_profile::check::NodeRuntime;
+use seccompd_profile::decode::{Document, decode};
+use seccompd_profile::import::{DEFAULT_CAPABILITIES, Target, import};
+use seccompd_profile::model::Arch;
 
 fuzz_target!(|data: &[u8]| {
     let inputs = vec![("fuzz".to_string(), data.to_vec())];

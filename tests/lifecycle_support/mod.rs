@@ -16,10 +16,10 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use seccompd::api::{SeccompProfile, SeccompProfileSpec};
-use seccompd::profile::model::ProfileSpec;
-use seccompd::profile::render::{Rendered, render};
-use seccompd::profile::resolve::resolve;
+use seccompd_api::{SeccompProfile, SeccompProfileSpec};
+use seccompd_profile::model::ProfileSpec;
+use seccompd_profile::render::{Rendered, render};
+use seccompd_profile::resolve::resolve;
 use serde_json::{Value, json};
 
 use crate::common::{eventually, kubectl_ok};

@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use seccompd::agent::decide::builtin::with_builtins;
-use seccompd::agent::decide::desired::{CheckCache, ProfileInput, desired_state};
-use seccompd::agent::decide::plan::Target;
-use seccompd::api::{SeccompProfile, SeccompProfileSpec};
-use seccompd::node::dir::TEMP_PREFIX;
-use seccompd::node::manifest::MANIFEST_NAME;
-use seccompd::profile::model::ProfileSpec;
-use seccompd::profile::render::render;
-use seccompd::profile::resolve::resolve;
+use seccompd_agent::decide::builtin::with_builtins;
+use seccompd_agent::decide::desired::{CheckCache, ProfileInput, desired_state};
+use seccompd_agent::decide::plan::Target;
+use seccompd_agent::node::dir::TEMP_PREFIX;
+use seccompd_agent::node::manifest::MANIFEST_NAME;
+use seccompd_api::{SeccompProfile, SeccompProfileSpec};
+use seccompd_profile::model::ProfileSpec;
+use seccompd_profile::render::render;
+use seccompd_profile::resolve::resolve;
 use serde_json::json;
 
 use super::host_agent::HostRoot;
@@ -235,7 +235,7 @@ pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
     let desired = desired_state(
         &inputs,
         &mut CheckCache::default(),
-        |p| seccompd::profile::check_for_node(p).map(|_| ()),
+        |p| seccompd_profile::check_for_node(p).map(|_| ()),
         std::time::Instant::now(),
     );
     let mut out = ExpectedDir {

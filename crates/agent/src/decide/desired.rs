@@ -1,0 +1,376 @@
+//! From the SeccompProfiles the API has to what this node must hold: resolve bases, check,
+//! render. Pure apart from the `check` callback the caller supplies.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use super::plan::{DesiredProfile, Target};
+use super::retry::RetryBook;
+use seccompd_api::SeccompProfile;
+use seccompd_profile::check::NodeCheckError;
+use seccompd_profile::limits::MAX_PROFILE_NAME_LEN;
+use seccompd_profile::model::ProfileSpec;
+use seccompd_profile::render::{ContentHash, OciProfile, Rendered, render};
+use seccompd_profile::resolve::resolve;
+
+/// One SeccompProfile as the agent sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileInput<'a> {
+    /// metadata.name.
+    pub name: &'a str,
+    /// metadata.generation.
+    pub generation: Option<i64>,
+    /// The spec.
+    pub spec: &'a ProfileSpec,
+}
+
+impl<'a> ProfileInput<'a> {
+    /// The input for a SeccompProfile object; `None` for an object without a name.
+    pub fn of(profile: &'a SeccompProfile) -> Option<Self> {
+        let name = profile.metadata.name.as_deref().filter(|n| !n.is_empty())?;
+        Some(Self {
+            name,
+            generation: profile.metadata.generation,
+            spec: &profile.spec.0,
+        })
+    }
+}
+
+/// Drops what the agent never reads from a SeccompProfile before its cache keeps it: the
+/// status, managed fields, labels and annotations (kubectl's client-side apply keeps a second
+/// copy of the whole object in one), so that the agent's memory follows the specs alone.
+pub fn slim(profile: &mut SeccompProfile) {
+    profile.status = None;
+    let meta = &mut profile.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
+}
+
+/// Resolves, checks and renders every profile.
+///
+/// `check` judges a resolved profile for this node (structure and the node's seccomp
+/// library); it is called once per distinct rendering, since `cache` remembers verdicts by
+/// content hash across calls. A check that could not finish is no verdict: it is tried again
+/// once its backoff has passed (at `now` or later).
+pub fn desired_state(
+    profiles: &[ProfileInput<'_>],
+    cache: &mut CheckCache,
+    check: impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    now: Instant,
+) -> BTreeMap<String, DesiredProfile> {
+    let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
+    profiles
+        .iter()
+        .map(|p| {
+            let target = target_for(p, &by_name, cache, &check, now);
+            let desired = DesiredProfile {
+                generation: p.generation,
+                target,
+            };
+            (p.name.to_string(), desired)
+        })
+        .collect()
+}
+
+fn target_for(
+    p: &ProfileInput<'_>,
+    by_name: &HashMap<&str, &ProfileSpec>,
+    cache: &mut CheckCache,
+    check: &impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    now: Instant,
+) -> Target {
+    if p.name.len() > MAX_PROFILE_NAME_LEN {
+        return Target::Invalid(format!(
+            "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
+            p.name.len()
+        ));
+    }
+    let resolved = match resolve(p.name, p.spec, |n| by_name.get(n).copied()) {
+        Ok(r) => r,
+        Err(e) => return Target::Invalid(e.to_string()),
+    };
+    let rendered = render(&resolved);
+    if let Err(too_large) = rendered.check_size() {
+        return Target::Invalid(format!("spec: {too_large}"));
+    }
+    let hash = rendered.hash.clone();
+    if let Some(verdict) = cache.verdicts.get(&hash) {
+        return match verdict {
+            Ok(()) => Target::Install(rendered),
+            Err(reason) => Target::Invalid(reason.clone()),
+        };
+    }
+    if let Some(reason) = cache.unfinished.deferred(&hash, "", now) {
+        let reason = reason.to_string();
+        return Target::Unchecked { hash, reason };
+    }
+    match check(&resolved) {
+        Ok(()) => {
+            cache.unfinished.succeeded(&hash);
+            cache.verdicts.insert(hash, Ok(()));
+            Target::Install(rendered)
+        }
+        Err(NodeCheckError::Rejected(reason)) => {
+            cache.unfinished.succeeded(&hash);
+            cache.verdicts.insert(hash, Err(reason.clone()));
+            Target::Invalid(reason)
+        }
+        Err(NodeCheckError::Unfinished(reason)) => {
+            cache.unfinished.failed(&hash, "", reason.clone(), now);
+            Target::Unchecked { hash, reason }
+        }
+    }
+}
+
+/// Verdicts of the node check by content hash, so that unchanged profiles are not compiled
+/// again on every pass; and the renderings whose check could not finish, with when to try
+/// again. Only verdicts are remembered: a timeout is no reason to refuse a profile for good.
+#[derive(Debug, Default)]
+pub struct CheckCache {
+    verdicts: HashMap<ContentHash, Result<(), String>>,
+    unfinished: RetryBook<ContentHash>,
+}
+
+impl CheckCache {
+    /// Forgets verdicts for renderings no current profile has, keeping the cache bounded.
+    pub fn retain_current(&mut self, desired: &BTreeMap<String, DesiredProfile>) {
+        let installable: HashSet<&ContentHash> = desired
+            .values()
+            .filter_map(|d| match &d.target {
+                Target::Install(Rendered { hash, .. }) => Some(hash),
+                _ => None,
+            })
+            .collect();
+        let unchecked: HashSet<&ContentHash> = desired
+            .values()
+            .filter_map(|d| match &d.target {
+                Target::Unchecked { hash, .. } => Some(hash),
+                _ => None,
+            })
+            .collect();
+        self.verdicts
+            .retain(|hash, verdict| verdict.is_err() || installable.contains(hash));
+        self.unfinished.retain(|hash| unchecked.contains(hash));
+        // Rejections are cheap to keep but unbounded over time; cap them.
+        if self.verdicts.len() > 4096 {
+            self.verdicts.clear();
+        }
+    }
+
+    /// When the earliest check that could not finish is due again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.unfinished.next_due()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::decide::retry::FIRST_RETRY as RETRY_AFTER;
+    use seccompd_profile::model::{Action, SyscallRule};
+
+    fn spec(base: Option<&str>, names: &[&str]) -> ProfileSpec {
+        ProfileSpec {
+            base_profile_name: base.map(str::to_string),
+            default_action: Action::Errno,
+            default_errno_ret: None,
+            architectures: vec![],
+            flags: vec![],
+            syscalls: vec![SyscallRule {
+                names: names.iter().map(|n| n.to_string()).collect(),
+                action: Action::Allow,
+                errno_ret: None,
+                args: vec![],
+            }],
+        }
+    }
+
+    fn input<'a>(name: &'a str, spec: &'a ProfileSpec) -> ProfileInput<'a> {
+        ProfileInput {
+            name,
+            generation: Some(3),
+            spec,
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_only_what_the_agent_reads() {
+        let mut p: SeccompProfile = serde_json::from_value(serde_json::json!({
+            "apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfile",
+            "metadata": {"name": "p", "generation": 3, "labels": {"a": "b"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "spec": {"defaultAction": "SCMP_ACT_ALLOW"},
+            "status": {"phase": "Installed"},
+        }))
+        .unwrap();
+        let spec = p.spec.clone();
+        slim(&mut p);
+        let input = ProfileInput::of(&p).unwrap();
+        assert_eq!((input.name, input.generation), ("p", Some(3)));
+        assert_eq!(p.spec, spec);
+        assert!(p.status.is_none() && p.metadata.annotations.is_none());
+        assert!(p.metadata.labels.is_none() && p.metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn valid_profiles_are_rendered_with_bases() {
+        let base = spec(None, &["read"]);
+        let child = spec(Some("base"), &["write"]);
+        let out = desired_state(
+            &[input("base", &base), input("child", &child)],
+            &mut CheckCache::default(),
+            |_| Ok(()),
+            Instant::now(),
+        );
+        let Target::Install(r) = &out["child"].target else {
+            panic!("child must be installable")
+        };
+        let text = String::from_utf8(r.bytes.clone()).unwrap();
+        assert!(text.find("\"read\"").unwrap() < text.find("\"write\"").unwrap());
+        assert_eq!(out["child"].generation, Some(3));
+    }
+
+    #[test]
+    fn missing_base_and_cycles_are_invalid_not_fatal() {
+        let orphan = spec(Some("nowhere"), &["read"]);
+        let a = spec(Some("b"), &["a"]);
+        let b = spec(Some("a"), &["b"]);
+        let fine = spec(None, &["read"]);
+        let out = desired_state(
+            &[
+                input("orphan", &orphan),
+                input("a", &a),
+                input("b", &b),
+                input("fine", &fine),
+            ],
+            &mut CheckCache::default(),
+            |_| Ok(()),
+            Instant::now(),
+        );
+        assert!(matches!(&out["orphan"].target, Target::Invalid(r) if r.contains("\"nowhere\"")));
+        assert!(matches!(&out["a"].target, Target::Invalid(r) if r.contains("cycle")));
+        assert!(matches!(&out["b"].target, Target::Invalid(r) if r.contains("cycle")));
+        assert!(matches!(&out["fine"].target, Target::Install(_)));
+    }
+
+    #[test]
+    fn node_check_rejection_is_reported_with_its_reason() {
+        let s = spec(None, &["read"]);
+        let out = desired_state(
+            &[input("p", &s)],
+            &mut CheckCache::default(),
+            |_| {
+                Err(NodeCheckError::Rejected(
+                    "spec.architectures[0]: big-endian".to_string(),
+                ))
+            },
+            Instant::now(),
+        );
+        assert_eq!(
+            out["p"].target,
+            Target::Invalid("spec.architectures[0]: big-endian".into())
+        );
+    }
+
+    /// Checks one profile in three passes, `verdict` each time it is asked; how often it was.
+    fn checks_in_three_passes(verdict: Result<(), NodeCheckError>) -> (usize, Target) {
+        let s = spec(None, &["read"]);
+        let calls = Cell::new(0);
+        let mut cache = CheckCache::default();
+        let mut last = None;
+        for _ in 0..3 {
+            let out = desired_state(
+                &[input("p", &s)],
+                &mut cache,
+                |_| {
+                    calls.set(calls.get() + 1);
+                    verdict.clone()
+                },
+                Instant::now(),
+            );
+            cache.retain_current(&out);
+            last = Some(out["p"].target.clone());
+        }
+        (calls.get(), last.unwrap())
+    }
+
+    #[test]
+    fn unchanged_profiles_are_checked_once() {
+        let (calls, target) = checks_in_three_passes(Ok(()));
+        assert_eq!(calls, 1);
+        assert!(matches!(target, Target::Install(_)));
+    }
+
+    #[test]
+    fn overlong_name_is_invalid() {
+        let s = spec(None, &["read"]);
+        let name = "a".repeat(MAX_PROFILE_NAME_LEN + 1);
+        let out = desired_state(
+            &[input(&name, &s)],
+            &mut CheckCache::default(),
+            |_| Ok(()),
+            Instant::now(),
+        );
+        assert!(matches!(&out[&name].target, Target::Invalid(r) if r.starts_with("metadata.name")));
+    }
+
+    #[test]
+    fn an_unfinished_check_is_not_a_verdict_and_is_retried_after_a_backoff() {
+        let s = spec(None, &["read"]);
+        let calls = Cell::new(0);
+        let answers = [Err(NodeCheckError::Unfinished("timed out".into())), Ok(())];
+        let mut cache = CheckCache::default();
+        let t0 = Instant::now();
+        let mut at = |now: Instant| {
+            let out = desired_state(
+                &[input("p", &s)],
+                &mut cache,
+                |_| {
+                    calls.set(calls.get() + 1);
+                    answers[calls.get() - 1].clone()
+                },
+                now,
+            );
+            cache.retain_current(&out);
+            out["p"].target.clone()
+        };
+        assert!(matches!(at(t0), Target::Unchecked { reason, .. } if reason == "timed out"));
+        // Within the backoff: not checked again, still no verdict.
+        assert!(matches!(at(t0), Target::Unchecked { .. }));
+        assert_eq!(calls.get(), 1);
+        // After it: checked again, and this time the verdict sticks.
+        assert!(matches!(at(t0 + RETRY_AFTER), Target::Install(_)));
+        assert!(matches!(at(t0 + RETRY_AFTER), Target::Install(_)));
+        assert_eq!(calls.get(), 2);
+        assert_eq!(cache.next_retry(), None);
+    }
+
+    #[test]
+    fn a_rejection_is_remembered() {
+        let (calls, target) = checks_in_three_passes(Err(NodeCheckError::Rejected("no".into())));
+        assert_eq!(calls, 1);
+        assert_eq!(target, Target::Invalid("no".into()));
+    }
+
+    #[test]
+    fn a_rendering_over_the_file_bound_is_invalid_before_any_check() {
+        let names: Vec<String> = (0..70_000).map(|i| format!("name_{i:058}")).collect();
+        let mut s = spec(None, &[]);
+        s.syscalls[0].names = names;
+        let out = desired_state(
+            &[input("big", &s)],
+            &mut CheckCache::default(),
+            |_| panic!("not checked"),
+            Instant::now(),
+        );
+        assert!(
+            matches!(&out["big"].target, Target::Invalid(r) if r.contains("MAX_FILE_BYTES")),
+            "{:?}",
+            out["big"].target
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! The agent's event loop: every trigger (a SeccompProfile change, a pod on this node coming or
+//! going, a file changed behind its back, a timer) wakes one level-triggered pass over the
+//! whole desired state. The loop touches only the disk; reports, events and the taint go to
+//! tasks of their own, so an unreachable API server never delays a repair.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use kube::Client;
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use super::AgentArgs;
+use super::decide::builtin::{api_reports, record_spec, with_builtins};
+use super::decide::desired::ProfileInput;
+use super::decide::liveness::StallLimit;
+use super::decide::notices::Announcer;
+use super::decide::pods::{PodRef, profile_users};
+use super::decide::report::{
+    report_spec, retained_reports, unknown_entries, unknown_state_reports,
+};
+use super::events::EventSender;
+use super::probes::AgentProbes;
+use super::sources::{Sources, watch_dir};
+use super::sync::{NodeSync, PassOutcome, SyncError};
+use super::{events, node_identity, publish, taint};
+use crate::node::dir::ProfileDir;
+use seccompd_api::SeccompNodeReportSpec;
+use seccompd_profile::check::NodeCheckError;
+use seccompd_profile::compile::native_arch;
+use seccompd_profile::model::ProfileSpec;
+use seccompd_runtime::health;
+use seccompd_runtime::telemetry::{self, Metrics};
+
+/// How soon a pass whose directory could not be listed is tried again.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// Runs the agent until SIGTERM or SIGINT.
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    telemetry::init_logging();
+    let client = Client::try_default()
+        .await
+        .context("cannot configure the Kubernetes client")?;
+    let arch = native_arch().context("this machine's architecture is not one seccompd knows")?;
+    let dir = ProfileDir::open(args.profile_dir())
+        .with_context(|| format!("cannot use {}", args.profile_dir().display()))?;
+    info!(node = %args.node_name, dir = %dir.path().display(), "seccompd agent starting");
+
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let sources = Sources::start(&client, &args.node_name, &wake, metrics.profile_changes());
+    let _dir_watch = watch_dir(dir.path(), wake.clone())
+        .with_context(|| format!("cannot watch {}", dir.path().display()))?;
+    let health_addr = args.health_addr;
+    let resync = Duration::from_secs(args.resync_seconds);
+    let probes = Arc::new(AgentProbes {
+        metrics: metrics.clone(),
+        stall: StallLimit::for_longest_wait(resync.max(RETRY)),
+    });
+    tokio::spawn(async move {
+        if let Err(err) = health::serve_probes(health_addr, probes).await {
+            warn!(%err, %health_addr, "health endpoint stopped");
+        }
+    });
+    // This node's identity (replaced when the Node is recreated) and its taint, from one watch.
+    let node = node_identity::watch_node(client.clone(), &args.node_name);
+    let (synced, synced_rx) = watch::channel(false);
+    tokio::spawn(taint::keep_node_untainted(
+        client.clone(),
+        args.node_name.clone(),
+        synced_rx,
+        node.tainted.clone(),
+        metrics.clone(),
+    ));
+
+    sources
+        .wait_until_ready()
+        .await
+        .context("a watch ended before its first list")?;
+    info!(
+        profiles = sources.profiles.len(),
+        pods = sources.pods.len(),
+        "first complete lists received"
+    );
+    let mut sync = NodeSync::new(dir, node_check);
+    sync.trust_reported(publish::last_report(&client, &args.node_name).await);
+    let mut agent = Agent {
+        sync,
+        announcer: Announcer::default(),
+        reports: publish::spawn(
+            client.clone(),
+            &args.node_name,
+            node.identity.clone(),
+            metrics.clone(),
+        ),
+        events: events::spawn(
+            client,
+            &args.node_name,
+            node.identity.clone(),
+            metrics.clone(),
+        ),
+        synced,
+        metrics,
+        record_profile: args.recording.then(|| record_spec(arch)),
+    };
+
+    let mut shutdown = std::pin::pin!(seccompd_runtime::shutdown_signal());
+    // Passes are synchronous and may take seconds; this future is the one the binary's
+    // runtime blocks on (src/main.rs), so they never occupy a worker that spawned tasks need.
+    loop {
+        let wait = match agent.pass(&sources) {
+            Ok(None) => resync,
+            // Only what failed is retried then; a wake-up before it finds it waiting.
+            Ok(Some(due)) => due.saturating_duration_since(Instant::now()).min(resync),
+            Err(PassFailed::Retry) => RETRY,
+            // The binary's edge prints why, and exits non-zero.
+            Err(PassFailed::Refused(err)) => return Err(err.into()),
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut shutdown => {
+                info!("shutting down; profile files stay in place");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Why a pass did not complete.
+enum PassFailed {
+    /// The directory could not be listed (or its manifest written): tried again soon.
+    Retry,
+    /// The directory is not one the agent may work in: it stops, having changed nothing.
+    Refused(SyncError),
+}
+
+/// The loop's state and where its results go.
+struct Agent {
+    sync: NodeSync,
+    announcer: Announcer,
+    reports: watch::Sender<Option<SeccompNodeReportSpec>>,
+    events: EventSender,
+    synced: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    /// The built-in recording profile for this node's architecture, where recording is on.
+    record_profile: Option<ProfileSpec>,
+}
+
+impl Agent {
+    /// One pass from the sources' current state. `Ok` with when something that failed is due
+    /// again (if anything); `Err` when the directory could not be listed at all, or is refused.
+    fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, PassFailed> {
+        self.metrics.pass_begins();
+        let snapshot = sources.profiles.state();
+        let inputs: Vec<ProfileInput<'_>> = with_builtins(
+            snapshot.iter().filter_map(|p| ProfileInput::of(p)),
+            self.record_profile.as_ref(),
+        );
+        let existing: BTreeSet<&str> = inputs.iter().map(|p| p.name).collect();
+        let pods = sources.pods.state();
+        let users = profile_users(pods.iter().map(|p| p.as_ref()));
+        // Referenced but not in the API: deleted profiles to keep, or profiles never created.
+        let unknown: BTreeSet<String> = users
+            .keys()
+            .filter(|name| !existing.contains(name.as_str()))
+            .cloned()
+            .collect();
+        let now = Instant::now();
+        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics, now) {
+            Ok(outcome) => outcome,
+            Err(err) if err.is_refusal() => return Err(PassFailed::Refused(err)),
+            Err(err) => {
+                warn!(%err, "sync pass failed; retrying");
+                self.metrics.record_error();
+                // Nothing on disk is known now: no profile may still be reported Installed.
+                let reason = format!("the profile directory cannot be listed: {err}");
+                self.reports.send_replace(Some(report_spec(
+                    self.metrics.synced(),
+                    api_reports(unknown_state_reports(&inputs, &reason)),
+                )));
+                return Err(PassFailed::Retry);
+            }
+        };
+        self.metrics.record_pass(outcome.retry_at.is_none());
+        let (retained, missing) = split_unknown(&users, &unknown, &outcome);
+        self.metrics.set_retained(retained.len());
+        let notices = self
+            .announcer
+            .update(&retained, &missing, existing.iter().copied());
+        for notice in notices {
+            self.events.send(notice);
+        }
+        let retry_at = outcome.retry_at;
+        self.reports
+            .send_replace(Some(node_report(outcome, &users)));
+        // Every profile has its outcome now, installed or an error of its own: one profile
+        // that cannot be written must not keep the node tainted.
+        if !self.metrics.synced() {
+            info!("first complete sync: every profile has its outcome on this node");
+            self.metrics.set_synced();
+            self.synced.send_replace(true);
+        }
+        Ok(retry_at)
+    }
+}
+
+/// Splits the referenced profiles the API does not have into those whose file is kept
+/// (retained) and those with no file at all (missing), each with its pods.
+fn split_unknown(
+    users: &BTreeMap<String, Vec<PodRef>>,
+    unknown: &BTreeSet<String>,
+    outcome: &PassOutcome,
+) -> (BTreeMap<String, Vec<PodRef>>, BTreeMap<String, Vec<PodRef>>) {
+    users
+        .iter()
+        .filter(|(name, _)| unknown.contains(*name))
+        .map(|(name, pods)| (name.clone(), pods.clone()))
+        .partition(|(name, _)| outcome.kept.contains_key(name))
+}
+
+/// The report: every profile's outcome plus the retained ones, and the entries left alone.
+fn node_report(
+    outcome: PassOutcome,
+    users: &BTreeMap<String, Vec<PodRef>>,
+) -> SeccompNodeReportSpec {
+    let mut profiles = api_reports(outcome.reports);
+    profiles.extend(retained_reports(&outcome.kept, users));
+    SeccompNodeReportSpec {
+        unknown_entries: unknown_entries(&outcome.unknown),
+        ..report_spec(true, profiles)
+    }
+}
+
+/// Judges a resolved profile for this node: structure, then the node's seccomp library.
+fn node_check(profile: &seccompd_profile::render::OciProfile) -> Result<(), NodeCheckError> {
+    seccompd_profile::check_for_node(profile).map(|_warnings| ())
+}

@@ -1,0 +1,143 @@
+//! The `SeccompNodeReport` custom resource: one per node, written only by that node's agent,
+//! read only by the elected summarizer. It keeps per-node state out of the SeccompProfile
+//! objects that every agent watches, so a node's report reaches one reader, not N.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use seccompd_profile::digest::SetDigest;
+use seccompd_profile::limits::{
+    MAX_NAMED_ENTRIES, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, MAX_REPORT_EXCEPTIONS, NAME_MAX,
+};
+use seccompd_profile::render::ContentHash;
+
+/// What one node's seccompd agent has installed. Named after the node and owned by its Node
+/// object, so it disappears with the node. Written by the agent; do not edit.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "seccompd.dev",
+    version = "v1alpha1",
+    kind = "SeccompNodeReport",
+    shortname = "scnr",
+    category = "seccompd",
+    printcolumn(
+        name = "Synced",
+        type_ = "boolean",
+        json_path = ".spec.synced",
+        description = "The agent has completed its first sync"
+    ),
+    printcolumn(
+        name = "Installed",
+        type_ = "integer",
+        json_path = ".spec.installed",
+        description = "Profiles installed as specified on this node"
+    ),
+    printcolumn(
+        name = "Exceptions",
+        type_ = "string",
+        json_path = ".spec.exceptions[*].name",
+        description = "Profiles not installed as specified"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompNodeReportSpec {
+    /// True once the agent has listed every SeccompProfile and brought the node's directory in
+    /// line with them.
+    #[serde(default)]
+    pub synced: bool,
+
+    /// How many profiles are installed on this node exactly as specified.
+    #[serde(default)]
+    pub installed: u32,
+
+    /// A digest of the profiles installed as specified: the sum (mod 2^256) of sha256(name,
+    /// NUL, content hash) over them, 64 hex digits. The controller computes the same digest
+    /// from the SeccompProfiles it sees; equal digests mean the node has every one of them, so
+    /// the report stays this small however many profiles there are.
+    #[serde(default)]
+    pub installed_digest: SetDigest,
+
+    /// Only the profiles this node does not have installed as specified, by name: rejected
+    /// (Invalid), failed (Error), or deleted but kept for pods that use them (Retained). The
+    /// list is bounded (`maxItems`); `exceptionsOmitted` counts the rest.
+    #[serde(default)]
+    #[schemars(
+        length(max = MAX_REPORT_EXCEPTIONS),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub exceptions: Vec<ProfileReport>,
+
+    /// How many further profiles this node does not have installed as specified, beyond those
+    /// listed in `exceptions`. While it is not zero, the controller may not be able to confirm
+    /// new versions on this node: any of them may be among those left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exceptions_omitted: u32,
+    /// Entries in the agent's directory that seccompd did not write: it leaves them in place
+    /// and lists them here. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_entries: Option<UnknownEntries>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Entries seccompd found in its directory and left alone, bounded: the first names and a
+/// count, so that the report stays small whatever is planted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnknownEntries {
+    /// How many there are.
+    pub count: u32,
+    /// The first of their names in sorted order (at most 10; bytes that are not UTF-8
+    /// replaced).
+    #[serde(default)]
+    #[schemars(length(max = MAX_NAMED_ENTRIES), inner(length(max = NAME_MAX)))]
+    pub names: Vec<String>,
+}
+
+/// One node's outcome for one profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileReport {
+    /// The SeccompProfile's name.
+    #[schemars(length(max = MAX_PROFILE_NAME_LEN))]
+    pub name: String,
+    /// What this node did with the profile.
+    pub state: NodeProfileState,
+    /// The metadata.generation of the SeccompProfile this outcome is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// sha256 of the installed file, when installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<ContentHash>,
+    /// Why the profile is not installed as specified. A reason longer than the bound
+    /// (`maxLength`) is cut, ending in ` [...]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_REASON_LEN))]
+    pub reason: Option<String>,
+}
+
+/// A node's outcome for one profile.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum NodeProfileState {
+    /// The file is on the node with `contentHash`. Installed profiles are counted in the
+    /// report's digest, not listed.
+    Installed,
+    /// The profile was rejected (by validation or this node's seccomp library); any earlier
+    /// valid version stays on disk.
+    Invalid,
+    /// Writing the file failed.
+    Error,
+    /// The SeccompProfile was deleted, but pods on this node still reference it: the file
+    /// stays (and is repaired) until the last of them is gone. `reason` names the pods.
+    Retained,
+}

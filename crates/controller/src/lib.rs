@@ -1,0 +1,86 @@
+//! The controller: a Deployment off the nodes whose replicas elect one status writer through a
+//! Lease; the elected one summarizes every node's report into each SeccompProfile's status,
+//! and decides each recording from its nodes' parts ([`recordings`]).
+//! Agents only write their own node's report, so a compromised node cannot forge the status
+//! of the cluster (README, "Security model").
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kube::Client;
+use tracing::{info, warn};
+
+pub mod probes;
+pub mod recordings;
+pub mod status;
+
+use crate::probes::ControllerProbes;
+use crate::status::writer::{self, WriterSettings};
+use seccompd_profile::compile::native_arch;
+use seccompd_runtime::health;
+use seccompd_runtime::shutdown_signal;
+use seccompd_runtime::telemetry::{self, Metrics};
+
+/// Command-line options of `seccompd controller`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ControllerArgs {
+    /// Name of this replica (its pod's name, from the downward API); its identity in the
+    /// election adds the process's start time (see `writer::candidate_identity`).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: String,
+
+    /// Namespace of the election Lease and of the agents' DaemonSet.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "seccompd-system")]
+    pub namespace: String,
+
+    /// The agents' DaemonSet: only the nodes its node selector matches count in a status.
+    #[arg(long, env = "AGENT_DAEMONSET", default_value = "seccompd-agent")]
+    pub agent_daemonset: String,
+
+    /// Address of the /healthz, /readyz and /metrics endpoint.
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:9810")]
+    pub health_addr: SocketAddr,
+
+    /// Status writes per second at most (a token bucket of this many, refilled each second).
+    /// A profile normally needs one write (its Installed status); 100 keep up with `kubectl
+    /// create` of a thousand profiles at once.
+    #[arg(long, env = "STATUS_WRITES_PER_SECOND", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub writes_per_second: u32,
+}
+
+/// Runs the controller until SIGTERM or SIGINT.
+pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    telemetry::init_logging();
+    let client = Client::try_default()
+        .await
+        .context("cannot configure the Kubernetes client")?;
+    info!(identity = %args.identity, namespace = %args.namespace, "seccompd controller starting");
+    let metrics = Arc::new(Metrics::default());
+    let health_addr = args.health_addr;
+    let probes = Arc::new(ControllerProbes {
+        metrics: metrics.clone(),
+    });
+    tokio::spawn(async move {
+        if let Err(err) = health::serve_probes(health_addr, probes).await {
+            warn!(%err, %health_addr, "health endpoint stopped");
+        }
+    });
+    let arch = native_arch().context("this machine's architecture is not one seccompd knows")?;
+    let settings = WriterSettings {
+        namespace: args.namespace,
+        identity: writer::candidate_identity(&args.identity, std::time::SystemTime::now()),
+        agent_daemonset: args.agent_daemonset,
+        writes_per_second: args.writes_per_second,
+    };
+    tokio::select! {
+        () = writer::run_elected(client, settings, metrics, move |client| recordings::decide_recordings(client, arch)) => Ok(()),
+        () = shutdown_signal() => {
+            info!("shutting down");
+            Ok(())
+        }
+    }
+}

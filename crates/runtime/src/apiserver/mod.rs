@@ -1,0 +1,11 @@
+//! How seccompd talks to the API server: one retry policy and one kind of watched cache, used
+//! by the agent and the status writer alike.
+
+pub mod backoff;
+#[cfg(feature = "test-support")]
+pub mod mock;
+pub mod reflect;
+pub mod watch_retry;
+
+pub use backoff::{MAX_API_BACKOFF, api_backoff};
+pub use reflect::{Wake, WatchTask, reflect, reflect_specs};
