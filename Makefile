@@ -9,15 +9,19 @@ export SECCOMPD_KUBECONFIG
 # The tests share one cluster: run them one at a time.
 INTEGRATION = cargo test --no-fail-fast --test '*' -- --test-threads=1
 
-.PHONY: test deps lint unit arm64 integration cluster-up cluster-down demo bench-spo
+.PHONY: test deps manifests lint unit arm64 integration cluster-up cluster-down demo bench-spo
 
 deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Helm binaries (cached by version)
 	hack/deps.sh
+
+manifests:   ## render the Helm chart charts/seccompd into manifests/ (the one source of the install)
+	hack/gen-manifests.sh
 
 lint:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
+	hack/gen-manifests.sh --check
 
 unit:
 	cargo test --workspace --lib --bins

@@ -2,7 +2,8 @@
 # Install what `make test` needs on a fresh machine of this kind, idempotently: Debian
 # packages (only when missing, so a warm machine does not touch apt), the Kubernetes
 # binaries (hack/k8s-bins.sh), Prometheus for the scrape test (hack/prometheus-bin.sh) and
-# Helm for the chart tests (hack/helm-bin.sh), all cached by version outside the repo.
+# Helm for the chart tests and `make lint`'s check of manifests/ (hack/helm-bin.sh), all
+# cached by version outside the repo.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PKGS=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl curl

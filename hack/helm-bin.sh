@@ -2,7 +2,7 @@
 # Build Helm from its Go module (the Go module proxy, like hack/k8s-bins.sh) and cache it
 # under $SECCOMPD_CACHE (default ~/.cache/seccompd) by version, so a second run only checks
 # that it is there. `--print` prints the binary's path without building (the chart tests
-# find Helm this way).
+# and hack/gen-manifests.sh find Helm this way).
 #
 # The pin lives here, not in tools/: every file under tools/ is part of the Kubernetes
 # binaries' cache key (hack/lib.sh), and a Helm bump must not rebuild Kubernetes.

@@ -14,28 +14,37 @@ does not say seccompd. Release "seccompd" gives the names manifests/ uses (secco
 {{- .Values.namespace.name | default .Release.Namespace -}}
 {{- end -}}
 
-{{/* Labels on every object: Helm's bookkeeping; tests/helm_chart.rs ignores them. */}}
+{{/*
+Labels on every object: Helm's bookkeeping (unless helmLabels=false, as manifests/ is
+rendered) and the selector labels. Takes a dict: "root" (the chart's context) and
+"component" (agent, controller or recorder; empty for what belongs to no one component).
+*/}}
 {{- define "seccompd.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- if .root.Values.helmLabels -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+{{ end -}}
+{{ include "seccompd.selectorLabels" . }}
 {{- end -}}
 
-{{/* What the agent's DaemonSet selects its pods by (immutable once installed). */}}
-{{- define "seccompd.agentSelectorLabels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
-app.kubernetes.io/component: agent
+{{/*
+What a workload selects its pods by (immutable once installed); the same dict as
+seccompd.labels.
+*/}}
+{{- define "seccompd.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
 {{- end -}}
 
-{{/* What the controller's Deployment selects its pods by (immutable once installed). */}}
-{{- define "seccompd.controllerSelectorLabels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
-app.kubernetes.io/component: controller
-{{- end -}}
-
-{{/* What the recorder's DaemonSet selects its pods by (immutable once installed). */}}
-{{- define "seccompd.recorderSelectorLabels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
-app.kubernetes.io/component: recorder
+{{/* The image of every container, and its pull policy. */}}
+{{- define "seccompd.image" -}}
+image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+{{- if eq .Values.image.pullPolicy "Never" }}
+# Built and imported locally (see the README); never pulled.
+{{- end }}
+imagePullPolicy: {{ .Values.image.pullPolicy }}
 {{- end -}}
