@@ -14,10 +14,12 @@ INTEGRATION = cargo test --no-fail-fast --test '*' -- --test-threads=1
 deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Helm binaries (cached by version)
 	hack/deps.sh
 
+# check-doc-figures: measured figures in README.md and docs/ come from docs/results/.
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
+	python3 hack/check-doc-figures.py
 
 unit:
 	cargo test --lib --bins
