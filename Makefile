@@ -17,11 +17,13 @@ deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Hel
 manifests:   ## render the Helm chart charts/seccompd into manifests/ (the one source of the install)
 	hack/gen-manifests.sh
 
+# check-doc-figures: measured figures in README.md and docs/ come from docs/results/.
 lint:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
 	hack/gen-manifests.sh --check
+	python3 hack/check-doc-figures.py
 
 unit:
 	cargo test --workspace --lib --bins

@@ -6,6 +6,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "shared/results.rs"]
+#[allow(dead_code)] // ResultsFile::dir is for benches that write files beside it
+mod results;
 
 use std::time::{Duration, Instant};
 
@@ -22,20 +25,30 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx]
 }
 
-fn print_row(label: &str, mut samples: Vec<Duration>) {
+/// The row printed for `samples` (sorted in place), and its `key_p50_ms=...` summary words.
+fn row(label: &str, key: &str, samples: &mut [Duration]) -> (String, String) {
     samples.sort();
-    println!(
-        "{label:<22} n={:<4} min={:>8.1?} median={:>8.1?} p95={:>8.1?} max={:>8.1?}",
-        samples.len(),
-        samples[0],
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.95),
-        samples[samples.len() - 1]
-    );
+    let (min, max) = (samples[0], samples[samples.len() - 1]);
+    let (median, p95) = (percentile(samples, 0.5), percentile(samples, 0.95));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (
+        format!(
+            "{label:<22} n={:<4} min={min:>8.1?} median={median:>8.1?} p95={p95:>8.1?} max={max:>8.1?}",
+            samples.len(),
+        ),
+        format!(
+            "{key}_min_ms={:.1} {key}_p50_ms={:.1} {key}_p95_ms={:.1} {key}_max_ms={:.1}",
+            ms(min),
+            ms(median),
+            ms(p95),
+            ms(max)
+        ),
+    )
 }
 
 #[tokio::main]
 async fn main() {
+    let results = results::ResultsFile::new("apply-to-file");
     let rounds: usize = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
@@ -84,9 +97,16 @@ async fn main() {
             .await
             .expect("delete");
     }
-    println!(
-        "seccompd apply-to-node latency on one node ({rounds} profiles, created one at a time)"
+    let (file_row, file_words) = row("create -> file", "file", &mut to_file);
+    let (status_row, status_words) = row("create -> Installed", "installed", &mut to_status);
+    let report = format!(
+        "seccompd apply-to-node latency on one node ({rounds} profiles, created one at a time)\n{file_row}\n{status_row}"
     );
-    print_row("create -> file", to_file);
-    print_row("create -> Installed", to_status);
+    let summary = format!("apply-to-file: rounds={rounds} {file_words} {status_words}");
+    println!("{report}\n{summary}");
+    let figures = results::figures_from_line(&summary);
+    match results.write(figures, &summary, &report, &[]) {
+        Ok(path) => println!("results: {}", path.display()),
+        Err(e) => panic!("writing the results file: {e}"),
+    }
 }

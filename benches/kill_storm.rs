@@ -10,6 +10,9 @@ mod common;
 #[path = "../tests/lifecycle_support/host_agent.rs"]
 #[allow(dead_code)]
 mod host_agent;
+#[path = "shared/results.rs"]
+#[allow(dead_code)] // ResultsFile::dir is for benches that write files beside it
+mod results;
 #[path = "../tests/lifecycle_support/storm.rs"]
 mod storm;
 
@@ -21,6 +24,7 @@ use storm::StormConfig;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
+    let results = results::ResultsFile::new("kill-storm");
     let kills: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
@@ -53,11 +57,39 @@ async fn main() -> ExitCode {
         },
     )
     .await;
-    println!("{}", report.summary());
+    let text = report.summary();
+    println!("{text}");
     for v in report.violations.iter().take(20) {
         println!("violation: {v}");
     }
-    if report.violations.is_empty() && report.early_exits == 0 && report.convergence.is_some() {
+    let summary = format!(
+        "kill-storm: kills={} kills_mid_write={} early_exits={} creates={} updates={} deletes={} api_errors={} storm_s={:.1} reads={} violations={} max_temp_files={} convergence_ms={}",
+        report.kills,
+        report.kills_mid_write,
+        report.early_exits,
+        report.creates,
+        report.updates,
+        report.deletes,
+        report.api_errors,
+        report.storm.as_secs_f64(),
+        report.reads,
+        report.violations.len(),
+        report.max_temp_files,
+        report
+            .convergence
+            .map_or_else(|| "none".into(), |d| d.as_millis().to_string()),
+    );
+    println!("{summary}");
+    let written = results.write(results::figures_from_line(&summary), &summary, &text, &[]);
+    match &written {
+        Ok(path) => println!("results: {}", path.display()),
+        Err(e) => eprintln!("kill_storm: writing the results file: {e}"),
+    }
+    if written.is_ok()
+        && report.violations.is_empty()
+        && report.early_exits == 0
+        && report.convergence.is_some()
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

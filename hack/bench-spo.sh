@@ -14,7 +14,8 @@
 #    the same workload through SPO;
 # 4. removes everything of SPO (objects, CRDs, webhooks, namespace, files it left on the
 #    nodes, its image) and brings seccompd back, also on failure or Ctrl-C (trap);
-# 5. prints one table with both systems, the ratio per figure and a `vs-spo:` line.
+# 5. prints one table with both systems, the ratio per figure and a `vs-spo:` line, and writes
+#    them as a results file, docs/results/vs-spo-<UTC time>.json (benches/shared/results.rs).
 # A step of SPO that fails stops the SPO part with a message naming the step; the figures
 # measured until then are still printed.
 #
@@ -448,7 +449,9 @@ main() {
   fi
   cleanup
   trap - EXIT INT TERM
-  "${WORKLOAD[@]}" report --out "$OUT"
+  # The results file names what a person runs, not this report step.
+  SECCOMPD_BENCH_COMMAND="make bench-spo${BENCH_SPO_ARGS:+ BENCH_SPO_ARGS=\"$BENCH_SPO_ARGS\"}" \
+    "${WORKLOAD[@]}" report --out "$OUT"
 }
 
 # Sourcing the file (to run one step by hand) defines the functions only.

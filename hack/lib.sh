@@ -285,7 +285,7 @@ EOF2
     echo "# Its own cgroup tree, so two kubelets on one machine never manage the same cgroups." >>"$out"
     echo "cgroupRoot: /$cgroup_root" >>"$out"
   fi
-  # As the README tells users: the node registers with this taint and its seccompd agent
+  # As docs/operations.md tells users: the node registers with this taint and its seccompd agent
   # removes it after the first complete sync, so no confined pod lands before its profiles.
   # Not on a bare cluster, where no agent would ever remove it, nor when told
   # (SECCOMPD_REGISTER_TAINT=0: make bench-spo joins node2 for SPO, with seccompd paused).

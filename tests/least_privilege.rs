@@ -1,5 +1,5 @@
 //! Least privilege on the test cluster: what each ServiceAccount may do is exactly what the
-//! README's "Security model" lists; an agent's pod-bound token can write only its own node's
+//! docs/security-model.md lists; an agent's pod-bound token can write only its own node's
 //! objects (manifests/admission-policies.yaml); the controller, not the agents, writes
 //! statuses; and only the nodes the agents' DaemonSet selects count in a status.
 //!
@@ -59,7 +59,7 @@ fn each_service_account_may_do_exactly_what_the_readme_lists() {
         assert_eq!(
             actual,
             documented_can_i(user),
-            "`kubectl auth can-i --list --as={user}` (left) and the README (right)"
+            "`kubectl auth can-i --list --as={user}` (left) and docs/security-model.md (right)"
         );
     }
 }

@@ -9,7 +9,7 @@
 //!   SeccompProfile under which new pods run `ls /` and `ls -l /` is denied, at pod and at
 //!   container level.
 //! - A recording writes only its own profile; the recorder's and the controller's real,
-//!   pod-bound tokens can do no more than the README's security model says.
+//!   pod-bound tokens can do no more than docs/security-model.md says.
 //! - A recording recreated under the same name starts from nothing; its API requests do not
 //!   grow with its duration.
 //!
@@ -420,11 +420,11 @@ async fn a_recorded_ls_profile_allows_ls_and_denies_ls_l_at_pod_and_container_le
     let ns = recording_namespace(&client).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.0);
     let recordings: Api<SeccompProfileRecording> = Api::namespaced(client.clone(), &ns.0);
-    // The recorder's identity may do exactly what the README says it may.
+    // The recorder's identity may do exactly what docs/security-model.md says it may.
     assert_eq!(
         can_i_list(RECORDER_SA, NAMESPACE),
         documented_can_i(RECORDER_SA),
-        "`kubectl auth can-i --list --as={RECORDER_SA}` (left) and the README (right)"
+        "`kubectl auth can-i --list --as={RECORDER_SA}` (left) and docs/security-model.md (right)"
     );
     // With the recorder, every agent installs the built-in recording profile.
     for file in record_files() {

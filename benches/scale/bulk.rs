@@ -39,14 +39,15 @@ struct BulkFigures {
     delete_gone: Duration,
 }
 
-/// Runs the bulk measurement with `nodes` simulated nodes and `count` profiles.
+/// Runs the bulk measurement with `nodes` simulated nodes and `count` profiles; returns the
+/// lines to print, the last of them the `scale-bulk:` line.
 pub async fn run(
     client: &Client,
     fleet: &mut Fleet,
     kubectl: &[String],
     nodes: usize,
     count: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     fleet.grow(nodes).await?;
     let cluster = Cluster::look(client).await?;
     let total = (nodes + cluster.real_nodes.len()) as u32;
@@ -120,7 +121,7 @@ pub async fn run(
     let deleted = Instant::now();
     let delete_gone = wait_all_files(&dirs, &names, None, deleted).await?;
 
-    BulkFigures {
+    Ok(BulkFigures {
         nodes,
         profiles: count,
         apply: applied - apply_start,
@@ -134,8 +135,7 @@ pub async fn run(
         cold_start_empty,
         delete_gone,
     }
-    .print();
-    Ok(())
+    .report())
 }
 
 /// Waits until every profile's file is right in every directory; the time since `start`.
@@ -168,45 +168,48 @@ fn kubectl_ok(kubectl: &[String], args: &[&str]) -> anyhow::Result<()> {
 }
 
 impl BulkFigures {
-    fn print(&self) {
+    /// What the run prints: its lines, the last of them the machine-readable `scale-bulk:` one.
+    fn report(&self) -> Vec<String> {
+        let mut lines = Vec::new();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let (n, p) = (self.nodes, self.profiles);
-        println!();
-        println!("== scale bulk: {p} profiles in one kubectl apply, {n} simulated nodes");
-        println!(
+        lines.push(format!(
+            "== scale bulk: {p} profiles in one kubectl apply, {n} simulated nodes"
+        ));
+        lines.push(format!(
             "kubectl apply of {p} profiles took            {:>9.1} ms",
             ms(self.apply)
-        );
-        println!(
+        ));
+        lines.push(format!(
             "apply returned -> all files on all {n} nodes   {:>9.1} ms",
             ms(self.files)
-        );
-        println!(
+        ));
+        lines.push(format!(
             "apply returned -> all {p} Installed           {:>9.1} ms",
             ms(self.installed)
-        );
-        println!(
+        ));
+        lines.push(format!(
             "simulated agent idle with {p} profiles:        {:>9} KiB resident (max over agents)",
             self.idle_agent_rss_kib
-        );
-        println!(
+        ));
+        lines.push(format!(
             "status writer (on {}) idle with {p} profiles:  {:>9} KiB resident",
             self.writer_node, self.writer_rss_kib
-        );
-        println!(
+        ));
+        lines.push(format!(
             "agent cold start, {p} files on disk -> verified, /readyz 200: {:.1} ms ({} KiB resident after)",
             ms(self.cold_start),
             self.cold_start_rss_kib
-        );
-        println!(
+        ));
+        lines.push(format!(
             "agent cold start, empty directory -> {p} files written, /readyz 200: {:.1} ms",
             ms(self.cold_start_empty)
-        );
-        println!(
+        ));
+        lines.push(format!(
             "delete of {p} profiles -> all files gone from {n} nodes: {:.1} ms",
             ms(self.delete_gone)
-        );
-        println!(
+        ));
+        lines.push(format!(
             "scale-bulk: nodes={n} profiles={p} apply_ms={:.0} files_ms={:.1} installed_ms={:.1} cold_start_ms={:.1} cold_start_empty_ms={:.1} agent_rss_kib={} writer_rss_kib={}",
             ms(self.apply),
             ms(self.files),
@@ -215,6 +218,7 @@ impl BulkFigures {
             ms(self.cold_start_empty),
             self.idle_agent_rss_kib,
             self.writer_rss_kib
-        );
+        ));
+        lines
     }
 }

@@ -78,22 +78,22 @@ impl RunFigures {
     }
 
     /// The run's full printout, ending with the machine-readable line.
-    pub fn print(&self, agent: &str) {
+    pub fn report(&self, agent: &str) -> String {
+        let mut lines = Vec::new();
         let n = self.nodes;
         let t = self.total_nodes();
-        println!();
-        println!(
+        lines.push(format!(
             "== scale: {n} simulated + {} real nodes, {} profiles ({} changes; {} other profiles in the cluster); agent {agent}",
             self.real_nodes, self.profiles, self.changes, self.other_profiles
-        );
-        let row = |what: String, s: &[Duration]| {
-            println!(
+        ));
+        let mut row = |what: String, s: &[Duration]| {
+            lines.push(format!(
                 "{what:<38} p50 {:>8.1} ms  p99 {:>8.1} ms  max {:>8.1} ms  (n={})",
                 percentile_ms(s, 0.5),
                 percentile_ms(s, 0.99),
                 percentile_ms(s, 1.0),
                 s.len()
-            )
+            ))
         };
         row(
             format!("create -> file on all {n} nodes"),
@@ -115,30 +115,30 @@ impl RunFigures {
             format!("delete -> gone from all {n} nodes"),
             &self.delete_gone,
         );
-        println!(
+        lines.push(format!(
             "API server requests per change, by verb and resource ({} changes; the run took {:.1} s; \
              includes the control plane's own background traffic and the bench's requests):",
             self.changes,
             self.window.as_secs_f64()
-        );
+        ));
         let mut requests: Vec<_> = self.traffic.requests.iter().collect();
         requests.sort_by(|a, b| b.1.total_cmp(a.1));
         for ((verb, resource), count) in requests {
-            println!(
+            lines.push(format!(
                 "  {verb:<8} {:<44} {:>9.2}",
                 resource.label(),
                 self.per_change(*count)
-            );
+            ));
         }
-        println!(
+        lines.push(format!(
             "writes to seccompd.dev per change: {:.2} (the change itself included; goal <= N + 10 = {})",
             self.writes_per_change(),
             n + 10
-        );
-        println!(
+        ));
+        lines.push(format!(
             "watch events per change (seccompd.dev, the bench's own watch taken out): {:.2}; by resource (with the bench's watch):",
             self.watch_events_per_change()
-        );
+        ));
         // seccompd's resources, and any other that got at least one event per change.
         let shown = self
             .traffic
@@ -152,43 +152,44 @@ impl RunFigures {
                 .get(resource)
                 .copied()
                 .unwrap_or(0.0);
-            println!(
+            lines.push(format!(
                 "  {:<44} {:>9.2} events  {:>11.0} bytes per change",
                 resource.label(),
                 self.per_change(*events),
                 self.per_change(bytes)
-            );
+            ));
         }
-        println!(
+        lines.push(format!(
             "watch bytes per change (seccompd.dev, the bench's own watch taken out): {:.0}",
             self.watch_bytes_per_change()
-        );
-        println!(
+        ));
+        lines.push(format!(
             "node report: {} bytes, {} exceptions listed; report bytes sent per change: {:.0}",
             self.report_bytes,
             self.report_entries,
             self.report_bytes_per_change()
-        );
-        println!(
+        ));
+        lines.push(format!(
             "largest SeccompProfile status while all {n} simulated nodes lag: {} bytes (Installed on all again {:.1} ms after SIGCONT)",
             self.status_max_bytes,
             self.lag_recovery.as_secs_f64() * 1000.0
-        );
-        println!(
+        ));
+        lines.push(format!(
             "status writer (controller {}): {} KiB resident with the {} profiles installed",
             self.writer_node, self.writer_rss_kib, self.profiles
-        );
-        println!(
+        ));
+        lines.push(format!(
             "simulated agent: {} KiB resident with the {} profiles installed (median; max {} KiB)",
             self.agent_rss_median_kib, self.profiles, self.agent_rss_max_kib
-        );
+        ));
         for (name, u) in [("kube-apiserver", &self.apiserver), ("etcd", &self.etcd)] {
-            println!(
+            lines.push(format!(
                 "{name}: {:.1} CPU s over the run; resident {} KiB at start, {} KiB at end, {} KiB peak",
                 u.cpu_s, u.rss_start_kib, u.rss_end_kib, u.rss_peak_kib
-            );
+            ));
         }
-        println!("{}", self.line());
+        lines.push(self.line());
+        lines.join("\n")
     }
 
     /// `scale: nodes=N profiles=P ...`
@@ -334,24 +335,25 @@ pub const FIGURES: &[Figure] = &[
 ];
 
 /// The sweep's table: one row per figure, one column per N.
-pub fn print_sweep_table(runs: &[RunFigures]) {
-    println!();
-    println!(
+pub fn sweep_table(runs: &[RunFigures]) -> String {
+    let mut lines = Vec::new();
+    lines.push(format!(
         "== scale sweep ({} profiles per run): how each figure grows with N",
         runs.first().map_or(0, |r| r.profiles)
-    );
+    ));
     let mut header = format!("{:<46}", "figure");
     for r in runs {
         header.push_str(&format!(" {:>12}", format!("N={}", r.nodes)));
     }
-    println!("{header}");
+    lines.push(header);
     for f in FIGURES {
         let mut row = format!("{:<46}", f.title);
         for r in runs {
             row.push_str(&format!(" {:>12}", format_value((f.value)(r))));
         }
-        println!("{row}");
+        lines.push(row);
     }
+    lines.join("\n")
 }
 
 fn format_value(v: f64) -> String {

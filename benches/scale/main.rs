@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo bench --bench scale -- --nodes N --profiles P   # one run
-//! cargo bench --bench scale -- --sweep --profiles P     # N = 1, 50, 100, 200; table + docs/*.svg
+//! cargo bench --bench scale -- --sweep --profiles P     # N = 1, 50, 100, 200; table + plots
 //! cargo bench --bench scale -- --bulk --nodes 1 --profiles 1000   # section 4
 //! ```
 //! Needs root (it runs processes that write under /tmp, reads other processes' /proc, may raise
@@ -12,6 +12,8 @@
 //! (`SECCOMPD_KUBECONFIG`, default `.cluster/kubeconfig`) and kubectl (`SECCOMPD_KUBECTL`,
 //! default `.cluster/bin/kubectl`). The agent is the binary cargo built for the bench
 //! (`target/release/seccompd`, the release profile) unless `--agent PATH` says otherwise.
+//! Each run writes its results file (`docs/results/scale[-sweep|-bulk]-<UTC time>.json`,
+//! `../shared/results.rs`); a sweep draws its plots into a directory of the same name.
 //!
 //! **A simulated node** is a Node object created through the API and a real `seccompd agent`
 //! process on the host with that node name, a kubelet root of its own under /tmp, its own
@@ -76,6 +78,8 @@ mod plot;
 #[path = "../shared/procs.rs"]
 mod procs;
 mod profiles;
+#[path = "../shared/results.rs"]
+mod results;
 mod run;
 #[path = "../shared/stats.rs"]
 mod stats;
@@ -89,8 +93,9 @@ use clap::Parser;
 use futures::FutureExt as _;
 use kube::Client;
 
-use crate::figures::print_sweep_table;
+use crate::figures::{FIGURES, sweep_table};
 use crate::fleet::Fleet;
+use crate::results::{ResultsFile, figures_from_line};
 
 /// The node counts of `--sweep`.
 const SWEEP: [usize; 4] = [1, 50, 100, 200];
@@ -105,7 +110,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     profiles: usize,
     /// One run for each N of 1, 50, 100, 200 (ignores --nodes); prints a table and draws
-    /// docs/scale-*.svg.
+    /// a plot per figure.
     #[arg(long, conflicts_with = "bulk")]
     sweep: bool,
     /// Section 4: apply all profiles at once, then cold start and idle memory.
@@ -114,9 +119,10 @@ struct Args {
     /// The seccompd binary the simulated agents run.
     #[arg(long, default_value = env!("CARGO_BIN_EXE_seccompd"))]
     agent: PathBuf,
-    /// Where --sweep draws its pictures.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/docs"))]
-    plots: PathBuf,
+    /// Where --sweep draws its pictures (default: beside its results file, in a directory
+    /// named like it).
+    #[arg(long)]
+    plots: Option<PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -161,24 +167,69 @@ async fn bench(args: &Args, client: &Client, fleet: &mut Fleet) -> anyhow::Resul
         anyhow::bail!("--nodes and --profiles must be at least 1");
     }
     if args.bulk {
+        let results = ResultsFile::new("scale-bulk");
         let kubectl = kubectl_command();
-        return bulk::run(client, fleet, &kubectl, args.nodes, args.profiles).await;
+        let lines = bulk::run(client, fleet, &kubectl, args.nodes, args.profiles).await?;
+        let report = lines.join("\n");
+        println!("\n{report}");
+        let summary = lines.last().map_or("", String::as_str);
+        return save(&results, figures_from_line(summary), summary, &report, &[]);
     }
     if !args.sweep {
+        let results = ResultsFile::new("scale");
         let fig = run::run(client, fleet, args.nodes, args.profiles).await?;
-        fig.print(&agent);
-        return Ok(());
+        let report = fig.report(&agent);
+        println!("\n{report}");
+        let summary = fig.line();
+        return save(
+            &results,
+            figures_from_line(&summary),
+            &summary,
+            &report,
+            &[],
+        );
     }
+    let results = ResultsFile::new("scale-sweep");
     let mut runs = Vec::new();
     for nodes in SWEEP {
         let fig = run::run(client, fleet, nodes, args.profiles).await?;
-        fig.print(&agent);
+        println!("\n{}", fig.report(&agent));
         runs.push(fig);
     }
-    print_sweep_table(&runs);
-    for path in plot::draw_all(&args.plots, &runs)? {
+    let table = sweep_table(&runs);
+    println!("\n{table}");
+    let plots = args
+        .plots
+        .clone()
+        .unwrap_or_else(|| results.dir().join(results.stem()));
+    let drawn = plot::draw_all(&plots, &runs)?;
+    for path in &drawn {
         println!("drew {}", path.display());
     }
+    // Every figure of every run, as `<figure key>@N=<nodes>`.
+    let mut figures = serde_json::Map::new();
+    for run in &runs {
+        for f in FIGURES {
+            let key = format!("{}@N={}", f.key, run.nodes);
+            figures.insert(key, serde_json::json!((f.value)(run)));
+        }
+    }
+    let summary: Vec<String> = runs.iter().map(|r| r.line()).collect();
+    save(&results, figures, &summary.join("\n"), &table, &drawn)
+}
+
+/// Writes the run's results file and says where.
+fn save(
+    results: &ResultsFile,
+    figures: serde_json::Map<String, serde_json::Value>,
+    summary: &str,
+    report: &str,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
+    let path = results
+        .write(figures, summary, report, files)
+        .map_err(|e| anyhow::anyhow!("writing the results file: {e}"))?;
+    println!("results: {}", path.display());
     Ok(())
 }
 

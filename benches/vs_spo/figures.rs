@@ -160,8 +160,16 @@ fn ratio_text(r: Option<f64>) -> String {
     }
 }
 
-/// Prints the table of both systems, the bad-profile outcomes and the `vs-spo:` line.
-pub fn report(out: &Path) -> anyhow::Result<()> {
+/// What the report says: the table of both systems, the bad-profile outcomes and, last, the
+/// `vs-spo:` line; and the figures of its table, for the results file.
+pub struct Report {
+    pub lines: Vec<String>,
+    pub figures: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The table of both systems, the bad-profile outcomes and the `vs-spo:` line.
+pub fn report(out: &Path) -> anyhow::Result<Report> {
+    let mut lines = Vec::new();
     let a = Figures::load(out, "seccompd").unwrap_or_else(|| Figures {
         failed: Some("no figures (the seccompd run did not start)".into()),
         ..Figures::default()
@@ -309,42 +317,41 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
         ),
     ];
 
-    println!();
-    println!(
+    lines.push(format!(
         "seccompd vs Security Profiles Operator {spo_version} on this cluster ({} nodes)",
         a.nodes.max(b.nodes)
-    );
+    ));
     let width = rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
-    println!(
+    lines.push(format!(
         "| {:<width$} | {:>12} | {:>12} | {:>12} |",
         "figure", "seccompd", "SPO", "SPO/seccompd"
-    );
-    println!(
+    ));
+    lines.push(format!(
         "|{}|{}|{}|{}|",
         "-".repeat(width + 2),
         "-".repeat(14),
         "-".repeat(14),
         "-".repeat(14)
-    );
+    ));
     for r in &rows {
-        println!(
+        lines.push(format!(
             "| {:<width$} | {:>12} | {:>12} | {:>12} |",
             r.label,
             fmt(r.a, r.unit),
             fmt(r.b, r.unit),
             ratio_text(ratio(r.a, r.b))
-        );
+        ));
     }
-    println!();
-    println!("bad profiles:");
-    println!("| system | profile | kubectl apply | status | a pod using it |");
-    println!("|---|---|---|---|---|");
+    lines.push(String::new());
+    lines.push("bad profiles:".into());
+    lines.push("| system | profile | kubectl apply | status | a pod using it |".into());
+    lines.push("|---|---|---|---|---|".into());
     for f in [&a, &b] {
         for o in &f.bad {
-            println!(
+            lines.push(format!(
                 "| {} | {} | {} | {} | {} |",
                 f.system, o.what, o.apply, o.status, o.pod
-            );
+            ));
         }
     }
     for f in [&a, &b] {
@@ -360,37 +367,39 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
             })
             .collect();
         if !by_node.is_empty() {
-            println!(
+            lines.push(format!(
                 "create -> file, each node's own, p50 / p99 ({}): {}",
                 f.system,
                 by_node.join(", ")
-            );
+            ));
         }
     }
     for f in [&a, &b] {
         for note in &f.notes {
-            println!("note ({}): {note}", f.system);
+            lines.push(format!("note ({}): {note}", f.system));
         }
         if let Some(why) = &f.failed {
-            println!(
+            lines.push(format!(
                 "STOPPED ({}): {why}",
                 if f.system.is_empty() { "?" } else { &f.system }
-            );
+            ));
         }
     }
     if !failed_steps.is_empty() {
         for s in failed_steps.lines() {
-            println!("SPO step that failed: {s}");
+            lines.push(format!("SPO step that failed: {s}"));
         }
     }
     if !spod_config.is_empty() {
-        println!("SPO daemon configuration (features left off): {spod_config}");
+        lines.push(format!(
+            "SPO daemon configuration (features left off): {spod_config}"
+        ));
     }
     let rss = |f: &Figures| {
         Figures::max_rss(&f.daemon_rss_bulk_kib)
             .or_else(|| Figures::max_rss(&f.daemon_rss_idle_kib))
     };
-    println!(
+    lines.push(format!(
         "vs-spo: spo_version={} install_p50_ratio={} install_p99_ratio={} installed_status_ratio={} rss_ratio={} api_writes_ratio={} new_node_ratio={}",
         if spo_version.is_empty() {
             "unknown"
@@ -412,6 +421,13 @@ pub fn report(out: &Path) -> anyhow::Result<()> {
         ratio_text(ratio(rss(&a), rss(&b))),
         ratio_text(ratio(a.writes_per_change(), b.writes_per_change())),
         ratio_text(ratio(a.join_pod_running_ms, b.join_pod_running_ms)),
-    );
-    Ok(())
+    ));
+    // Each row's figures by system, keyed by its label and unit.
+    let mut figures = serde_json::Map::new();
+    for r in &rows {
+        let key = format!("{} [{}]", r.label, r.unit.trim());
+        let pair = serde_json::json!({"seccompd": r.a, "spo": r.b});
+        figures.insert(key.replace(" []", ""), pair);
+    }
+    Ok(Report { lines, figures })
 }

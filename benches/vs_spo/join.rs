@@ -6,8 +6,8 @@
 //! the kubelet failed to create the pod's container before.
 //!
 //! Each system gets the node the way its documentation asks: for seccompd it registers with
-//! seccompd's taint (README "New nodes"); SPO has no such step, so for SPO it registers
-//! without.
+//! seccompd's taint (docs/operations.md, "New nodes"); SPO has no such step, so for SPO it
+//! registers without.
 
 use std::path::Path;
 use std::process::ExitStatus;

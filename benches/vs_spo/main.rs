@@ -8,7 +8,8 @@
 //! ```
 //! `measure` runs the workload through the system deployed now and writes DIR/<system>.json
 //! after every phase; `report` prints both systems side by side with the ratio per figure
-//! and the `vs-spo:` line. Needs root (reads the nodes' kubelet directories and /proc).
+//! and the `vs-spo:` line, and writes them as a results file
+//! (`docs/results/vs-spo-<UTC time>.json`, `../shared/results.rs`). Needs root (reads the nodes' kubelet directories and /proc).
 //!
 //! **The workload.** (1) The two profiles of `../shared/profiles/` and `--generated` more (the
 //! first one allowing one more call each) are created one at a time, then updated (one more
@@ -42,6 +43,9 @@ mod node;
 #[path = "../shared/procs.rs"]
 #[allow(dead_code)]
 mod procs;
+#[path = "../shared/results.rs"]
+#[allow(dead_code)] // ResultsFile::dir is for benches that write files beside it
+mod results;
 #[path = "../shared/stats.rs"]
 mod stats;
 mod system;
@@ -112,6 +116,23 @@ enum Command {
     },
 }
 
+/// Prints the side-by-side report of the runs in `out` and writes it as a results file.
+fn report(out: &std::path::Path) -> anyhow::Result<()> {
+    // The results file is dated by the report: the measured runs came just before it.
+    let results = results::ResultsFile::new("vs-spo");
+    let report = figures::report(out)?;
+    let text = report.lines.join("\n");
+    println!("\n{text}");
+    let summary = report.lines.last().map_or("", String::as_str);
+    let mut figures = results::figures_from_line(summary);
+    figures.extend(report.figures);
+    let path = results
+        .write(figures, summary, &text, &[])
+        .map_err(|e| anyhow::anyhow!("writing the results file: {e}"))?;
+    println!("results: {}", path.display());
+    Ok(())
+}
+
 fn parse_pair(s: &str) -> Result<(String, PathBuf), String> {
     let (name, dir) = s
         .split_once('=')
@@ -123,7 +144,7 @@ fn parse_pair(s: &str) -> Result<(String, PathBuf), String> {
 async fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
-        Command::Report { out } => match figures::report(&out) {
+        Command::Report { out } => match report(&out) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("vs-spo: {e:#}");

@@ -86,7 +86,7 @@ impl System {
         node.file(&Path::new("seccomp").join(self.localhost_profile(name)))
     }
 
-    /// Whether nodes should register with seccompd's taint (README "New nodes") when this
+    /// Whether nodes should register with seccompd's taint (docs/operations.md) when this
     /// system runs: seccompd asks its users to; SPO has no such step, and with seccompd paused
     /// nothing would remove the taint.
     pub fn register_taint(self) -> bool {

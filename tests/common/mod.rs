@@ -172,14 +172,17 @@ fn resource_rows(table: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The rows the README documents for `user`: the ```text block after the line that names
-/// the can-i command for it.
+/// Where the docs list what each ServiceAccount may do, as `kubectl auth can-i --list` prints it.
+const SECURITY_MODEL: &str = "docs/security-model.md";
+
+/// The rows docs/security-model.md documents for `user`: the ```text block after the line
+/// that names the can-i command for it.
 pub fn documented_can_i(user: &str) -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md");
+    let doc = std::fs::read_to_string(repo_path(SECURITY_MODEL)).expect(SECURITY_MODEL);
     let command = format!("kubectl auth can-i --list --as={user}");
-    let after = readme
+    let after = doc
         .split_once(&command)
-        .unwrap_or_else(|| panic!("the README names `{command}`"))
+        .unwrap_or_else(|| panic!("{SECURITY_MODEL} names `{command}`"))
         .1;
     let block = after
         .split_once("```text\n")

@@ -2,7 +2,7 @@
 //! Lease; the elected one summarizes every node's report into each SeccompProfile's status,
 //! and decides each recording from its nodes' parts ([`recordings`]).
 //! Agents only write their own node's report, so a compromised node cannot forge the status
-//! of the cluster (README, "Security model").
+//! of the cluster (docs/security-model.md).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,6 +1,6 @@
 //! The metrics of an agent or of the controller: one `prometheus-client` registry, recorded by
 //! its tasks and encoded in the Prometheus text format for `/metrics`. Names follow Prometheus
-//! conventions (the README's metrics table lists them): base units in the name, `_total` on
+//! conventions (docs/operations.md's metrics table lists them): base units in the name, `_total` on
 //! counters (added by the encoder).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
