@@ -24,6 +24,7 @@ lint:
 	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
 	hack/gen-manifests.sh --check
 	python3 hack/check-doc-figures.py
+	python3 hack/crate-graph.py
 
 unit:
 	cargo test --workspace --lib --bins
