@@ -13,6 +13,7 @@ use seccompd_profile::compile::native_arch;
 use seccompd_profile::decode::{self, Document, Resource};
 use seccompd_profile::model::{Arch, ProfileSpec};
 use seccompd_profile::resolve::resolve;
+use seccompd_profile::runtime::OciRuntime;
 use seccompd_profile::validate::{
     Findings, Problem, validate_bounds, validate_profile_name, validate_spec,
 };
@@ -23,6 +24,10 @@ pub struct ValidateArgs {
     /// Architecture of the nodes to check for (default: this machine's), e.g. amd64, arm64.
     #[arg(long, value_parser = super::parse_arch)]
     pub arch: Option<Arch>,
+    /// The nodes' OCI runtime, e.g. runc/1.5.3 or crun/1.19 (default: the most conservative
+    /// one seccompd supports, runc/1.1.0).
+    #[arg(long, conflicts_with = "newer_runtime")]
+    pub runtime: Option<OciRuntime>,
     /// Assume the nodes' runtime accepts `flags` and SCMP_ARCH_RISCV64 (crun, runc ≥ 1.2).
     #[arg(long)]
     pub newer_runtime: bool,
@@ -190,9 +195,13 @@ pub fn run(args: ValidateArgs) -> ExitCode {
             Err(e) => return super::usage_error("validate", &e),
         }
     }
-    let runtime = NodeRuntime {
-        flags: args.newer_runtime,
-        riscv64: args.newer_runtime,
+    let runtime = match args.runtime {
+        Some(runtime) => NodeRuntime::of(runtime),
+        None => NodeRuntime {
+            flags: args.newer_runtime,
+            riscv64: args.newer_runtime,
+            ..NodeRuntime::default()
+        },
     };
     if print_verdicts(&check_inputs(&inputs, arch, &runtime)) {
         ExitCode::SUCCESS

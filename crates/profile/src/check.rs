@@ -5,20 +5,51 @@
 use super::compile::{self, native_arch};
 use super::model::{Arch, Flag};
 use super::render::{OciProfile, render};
+use super::runtime::{ASSUMED_RUNTIME, OciRuntime};
 use super::validate::{self, Findings, Problem};
 
-/// What the node's container runtime accepts beyond what every supported runtime does.
-///
-/// seccompd cannot ask the runtime, so the default is the most conservative runtime it
-/// supports, runc 1.1 (Debian 12, containerd 1.6/1.7 nodes): it refuses every `flags` entry
-/// and `SCMP_ARCH_RISCV64`. An agent option should set these when the cluster's nodes run
-/// crun or runc 1.2 or later.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What the node's container runtime accepts beyond what every supported runtime does, and
+/// how seccompd knows (see [`crate::runtime`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeRuntime {
+    /// The runtime, as configured; `None`: nobody said, so it is taken to be
+    /// [`ASSUMED_RUNTIME`].
+    pub runtime: Option<OciRuntime>,
     /// The runtime accepts `flags` (runc ≥ 1.2 or crun; WAIT_KILLABLE_RECV needs runc ≥ 1.5).
     pub flags: bool,
     /// The runtime knows SCMP_ARCH_RISCV64 (runc ≥ 1.1.8 or crun).
     pub riscv64: bool,
+}
+
+impl Default for NodeRuntime {
+    /// A node nobody described.
+    fn default() -> Self {
+        Self {
+            runtime: None,
+            ..Self::of(ASSUMED_RUNTIME)
+        }
+    }
+}
+
+impl NodeRuntime {
+    /// A node that runs `runtime`.
+    pub fn of(runtime: OciRuntime) -> Self {
+        Self {
+            runtime: Some(runtime),
+            flags: runtime.accepts_flags(),
+            riscv64: runtime.knows_riscv64(),
+        }
+    }
+
+    /// The runtime as a message names it, with how to correct it when it is only assumed.
+    fn describe(&self) -> String {
+        match self.runtime {
+            Some(r) => format!("this node's runtime ({r})"),
+            None => format!(
+                "this node's runtime (taken to be {ASSUMED_RUNTIME}, since none is configured for the node)"
+            ),
+        }
+    }
 }
 
 /// Why a profile is not installed on this node.
@@ -124,7 +155,8 @@ fn judge(
             findings.errors.push(Problem {
                 path: at("flags".into()),
                 message: format!(
-                    "{flag}: this node's runtime is taken to be runc 1.1, which refuses any flag ('seccomp flags are not yet supported by runc'): remove flags (or run the agent with the option saying the runtime supports them)"
+                    "{flag}: {} refuses any flag ('seccomp flags are not yet supported by runc'; runc 1.2 and crun accept them): remove flags",
+                    runtime.describe()
                 ),
             });
         }
@@ -142,7 +174,10 @@ fn judge(
     {
         findings.errors.push(Problem {
                 path: at(format!("architectures[{i}]")),
-                message: "this node's runtime is taken to be runc 1.1, which refuses SCMP_ARCH_RISCV64 ('not a valid arch') before 1.1.8: remove it".into(),
+                message: format!(
+                    "{} refuses SCMP_ARCH_RISCV64 ('not a valid arch'; runc 1.1.8 and crun know it): remove it",
+                    runtime.describe()
+                ),
             });
     }
     if !findings.is_valid() {

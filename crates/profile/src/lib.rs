@@ -13,6 +13,7 @@ pub mod model;
 pub mod recording;
 pub mod render;
 pub mod resolve;
+pub mod runtime;
 pub mod schema_rules;
 pub mod syscall_names;
 pub mod syscalls;

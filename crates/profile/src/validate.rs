@@ -375,7 +375,7 @@ fn check_flags(flags: &[Flag], root: &str, out: &mut Findings) {
     if !flags.is_empty() {
         out.warn(
             path,
-            "runc before 1.2 (for example Debian 12's runc 1.1.5) refuses any flag ('seccomp flags are not yet supported by runc'), and seccompd nodes refuse flags unless the agent is told the runtime supports them: remove flags",
+            "runc before 1.2 (for example Debian 12's runc 1.1.5) refuses any flag ('seccomp flags are not yet supported by runc'), and a node whose runtime is not configured is taken to run runc 1.1: remove flags, or configure the nodes' runtime (the seccompd.dev/runtime node label)",
         );
     }
 }
