@@ -49,6 +49,12 @@ pub struct AgentArgs {
     /// every call). Set where the recorder is deployed; without it no node has the file.
     #[arg(long, env = "RECORDING", default_value_t = false, action = clap::ArgAction::Set)]
     pub recording: bool,
+
+    /// The OCI runtime of every node this agent runs on, e.g. runc/1.5.3 or crun/1.19, for
+    /// judging profiles the way it will. A node's `seccompd.dev/runtime` label (runc-1.5.3)
+    /// wins; with neither, a node is taken to run runc 1.1, the strictest.
+    #[arg(long, env = "NODE_RUNTIME")]
+    pub node_runtime: Option<seccompd_profile::runtime::OciRuntime>,
 }
 
 impl AgentArgs {

@@ -8,12 +8,13 @@ use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
 use kube::runtime::watcher;
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
 
 use super::taint::removal_patch;
+use seccompd_api::RUNTIME_LABEL;
 use seccompd_runtime::apiserver::watch_retry::WatchRetry;
 
 /// The node's name and the uid of its current Node object.
@@ -78,6 +79,8 @@ pub struct NodeWatch {
     pub identity: watch::Receiver<Option<NodeIdentity>>,
     /// Whether the Node carries the agent-not-ready taint: `None` until it is first seen.
     pub tainted: watch::Receiver<Option<bool>>,
+    /// The Node's [`RUNTIME_LABEL`]: which OCI runtime it runs, where someone said so.
+    pub runtime_label: watch::Receiver<Option<String>>,
     /// The watch; it runs until this is dropped.
     pub task: AbortOnDropHandle<()>,
 }
@@ -86,6 +89,7 @@ pub struct NodeWatch {
 pub fn watch_node(client: Client, name: &str) -> NodeWatch {
     let (identity_tx, identity) = watch::channel(None);
     let (tainted_tx, tainted) = watch::channel(None);
+    let (runtime_tx, runtime_label) = watch::channel(None);
     let nodes = Api::<Node>::all(client);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let task = tokio::spawn(async move {
@@ -103,6 +107,14 @@ pub fn watch_node(client: Client, name: &str) -> NodeWatch {
                         identity_tx.send_replace(next);
                     }
                     if let watcher::Event::Apply(node) | watcher::Event::InitApply(node) = event {
+                        // The label first: the agent's first pass reads it once the taint
+                        // says the Node has been seen.
+                        let label = node.labels().get(RUNTIME_LABEL).cloned();
+                        runtime_tx.send_if_modified(|seen| {
+                            let changed = *seen != label;
+                            *seen = label;
+                            changed
+                        });
                         tainted_tx.send_if_modified(|seen| {
                             let now = Some(removal_patch(node).is_some());
                             std::mem::replace(seen, now) != now
@@ -117,6 +129,7 @@ pub fn watch_node(client: Client, name: &str) -> NodeWatch {
     NodeWatch {
         identity,
         tainted,
+        runtime_label,
         task: AbortOnDropHandle::new(task),
     }
 }
@@ -182,6 +195,7 @@ mod tests {
         let NodeWatch {
             mut identity,
             mut tainted,
+            runtime_label,
             task: _task,
         } = watch_node(client, "node1");
         api.expect(
@@ -194,7 +208,8 @@ mod tests {
                 "kind": "NodeList",
                 "metadata": {"resourceVersion": "1"},
                 "items": [{"apiVersion": "v1", "kind": "Node",
-                           "metadata": {"name": "node1", "uid": "u1", "resourceVersion": "1"},
+                           "metadata": {"name": "node1", "uid": "u1", "resourceVersion": "1",
+                                        "labels": {"seccompd.dev/runtime": "runc-1.5.3"}},
                            "spec": {"taints": [{"key": "seccompd.dev/agent-not-ready", "effect": "NoSchedule"}]}}],
             }),
         )
@@ -215,5 +230,7 @@ mod tests {
         .expect("the taint within 5 s")
         .expect("the sender lives");
         assert_eq!(*tainted.borrow(), Some(true));
+        // Published before the taint, so that a reader woken by the taint finds it.
+        assert_eq!(runtime_label.borrow().as_deref(), Some("runc-1.5.3"));
     }
 }

@@ -288,9 +288,7 @@ mod tests {
             synced: true,
             installed: 1,
             installed_digest: SetDigest::of_set([("p", &ContentHash::from(hash))]),
-            exceptions: vec![],
-            exceptions_omitted: 0,
-            unknown_entries: None,
+            ..Default::default()
         }
     }
 

@@ -21,6 +21,7 @@ use super::decide::pods::{PodRef, profile_users};
 use super::decide::report::{
     report_spec, retained_reports, unknown_entries, unknown_state_reports,
 };
+use super::decide::runtime::{RuntimeChoice, choose as choose_runtime};
 use super::events::EventSender;
 use super::probes::AgentProbes;
 use super::sources::{Sources, watch_dir};
@@ -28,7 +29,8 @@ use super::sync::{NodeSync, PassOutcome, SyncError};
 use super::{events, node_identity, publish, taint};
 use crate::node::dir::ProfileDir;
 use seccompd_api::SeccompNodeReportSpec;
-use seccompd_profile::check::NodeCheckError;
+use seccompd_api::reason::bounded_reason;
+use seccompd_profile::check::{NodeCheckError, check_for_node_with};
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::model::ProfileSpec;
 use seccompd_runtime::health;
@@ -84,7 +86,21 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         pods = sources.pods.len(),
         "first complete lists received"
     );
-    let mut sync = NodeSync::new(dir, node_check);
+    // Profiles are judged for this node's runtime, which its Node's label may name: wait for
+    // the Node (briefly: without it the strictest runtime is assumed) before the first pass.
+    let mut runtime_label = node.runtime_label.clone();
+    let mut tainted = node.tainted.clone();
+    if tokio::time::timeout(NODE_WAIT, tainted.wait_for(Option::is_some))
+        .await
+        .is_err()
+    {
+        warn!(wait = ?NODE_WAIT, "this node's Node object not seen yet; judging for the strictest runtime until it is");
+    }
+    let runtime = choose_runtime(
+        runtime_label.borrow_and_update().as_deref(),
+        args.node_runtime,
+    );
+    let mut sync = NodeSync::new(dir, node_check(&runtime));
     sync.trust_reported(publish::last_report(&client, &args.node_name).await);
     let mut agent = Agent {
         sync,
@@ -104,6 +120,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         synced,
         metrics,
         record_profile: args.recording.then(|| record_spec(arch)),
+        runtime: bounded_reason(runtime.source),
     };
 
     let mut shutdown = std::pin::pin!(seccompd_runtime::shutdown_signal());
@@ -120,6 +137,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         };
         tokio::select! {
             _ = wake.notified() => {}
+            Ok(()) = runtime_label.changed() => {
+                let runtime = choose_runtime(runtime_label.borrow_and_update().as_deref(), args.node_runtime);
+                agent.sync.replace_check(node_check(&runtime));
+                agent.runtime = bounded_reason(runtime.source);
+            }
             _ = tokio::time::sleep(wait) => {}
             _ = &mut shutdown => {
                 info!("shutting down; profile files stay in place");
@@ -147,6 +169,8 @@ struct Agent {
     metrics: Arc<Metrics>,
     /// The built-in recording profile for this node's architecture, where recording is on.
     record_profile: Option<ProfileSpec>,
+    /// The runtime profiles are judged for and why, for the report.
+    runtime: String,
 }
 
 impl Agent {
@@ -177,10 +201,13 @@ impl Agent {
                 self.metrics.record_error();
                 // Nothing on disk is known now: no profile may still be reported Installed.
                 let reason = format!("the profile directory cannot be listed: {err}");
-                self.reports.send_replace(Some(report_spec(
-                    self.metrics.synced(),
-                    api_reports(unknown_state_reports(&inputs, &reason)),
-                )));
+                self.reports.send_replace(Some(SeccompNodeReportSpec {
+                    runtime: Some(self.runtime.clone()),
+                    ..report_spec(
+                        self.metrics.synced(),
+                        api_reports(unknown_state_reports(&inputs, &reason)),
+                    )
+                }));
                 return Err(PassFailed::Retry);
             }
         };
@@ -194,8 +221,10 @@ impl Agent {
             self.events.send(notice);
         }
         let retry_at = outcome.retry_at;
-        self.reports
-            .send_replace(Some(node_report(outcome, &users)));
+        self.reports.send_replace(Some(SeccompNodeReportSpec {
+            runtime: Some(self.runtime.clone()),
+            ..node_report(outcome, &users)
+        }));
         // Every profile has its outcome now, installed or an error of its own: one profile
         // that cannot be written must not keep the node tainted.
         if !self.metrics.synced() {
@@ -234,7 +263,19 @@ fn node_report(
     }
 }
 
-/// Judges a resolved profile for this node: structure, then the node's seccomp library.
-fn node_check(profile: &seccompd_profile::render::OciProfile) -> Result<(), NodeCheckError> {
-    seccompd_profile::check_for_node(profile).map(|_warnings| ())
+/// How long the first pass waits for this node's Node object, for its runtime label.
+const NODE_WAIT: Duration = Duration::from_secs(10);
+
+/// Judges a resolved profile for this node: structure, what the chosen runtime refuses, then
+/// the node's seccomp library. Logs the choice and where it came from.
+fn node_check(
+    choice: &RuntimeChoice,
+) -> impl Fn(&seccompd_profile::render::OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static
+{
+    if let Some(problem) = &choice.problem {
+        warn!(%problem, "cannot read this node's runtime label");
+    }
+    info!(runtime = %choice.source, "judging profiles for this node's runtime");
+    let runtime = choice.runtime;
+    move |profile| check_for_node_with(profile, &runtime).map(|_warnings| ())
 }

@@ -108,6 +108,16 @@ impl NodeSync {
         }
     }
 
+    /// Judges profiles with `check` from now on, forgetting every verdict of the old one (the
+    /// node's runtime was described anew).
+    pub fn replace_check(
+        &mut self,
+        check: impl Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static,
+    ) {
+        self.check = Box::new(check);
+        self.cache = CheckCache::default();
+    }
+
     /// Remembers the agent's last report, so that the first pass can take the files it
     /// vouches for as the last valid versions. Without it a restarted agent could keep, but
     /// not repair, the file of a deleted profile pods use.

@@ -26,6 +26,12 @@ pub const GROUP: &str = "seccompd.dev";
 /// Directory below `<kubelet root>/seccomp/` that seccompd owns.
 pub const PROFILE_SUBDIR: &str = "seccompd";
 
+/// The Node label that says which OCI runtime a node runs (`runc-1.5.3`, `crun-1.19`: a
+/// label value cannot hold `/`), so that its agent judges profiles the way that runtime
+/// will. Set it per node pool (e.g. the kubelet's `--node-labels`); a node without it is
+/// judged as the agent's `--node-runtime` says, or as the most conservative runtime.
+pub const RUNTIME_LABEL: &str = "seccompd.dev/runtime";
+
 /// The `localhostProfile` value that makes a pod use profile `name`.
 pub fn localhost_profile(name: &str) -> String {
     format!(

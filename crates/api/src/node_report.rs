@@ -40,6 +40,12 @@ use seccompd_profile::render::ContentHash;
         description = "Profiles not installed as specified"
     ),
     printcolumn(
+        name = "Runtime",
+        type_ = "string",
+        json_path = ".spec.runtime",
+        description = "The OCI runtime profiles are judged for on this node, and how the agent knows"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -82,6 +88,12 @@ pub struct SeccompNodeReportSpec {
     /// and lists them here. Absent when there are none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_entries: Option<UnknownEntries>,
+    /// The OCI runtime this node's profiles are judged for and how the agent knows it: the
+    /// Node's `seccompd.dev/runtime` label, the agent's `--node-runtime` option, or assumed
+    /// (runc 1.1, the strictest) when neither says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_REASON_LEN))]
+    pub runtime: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

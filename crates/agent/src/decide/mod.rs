@@ -13,4 +13,5 @@ pub mod plan;
 pub mod pods;
 pub mod report;
 pub mod retry;
+pub mod runtime;
 pub mod suggest;

@@ -35,6 +35,7 @@ pub fn report_spec(synced: bool, outcomes: Vec<ProfileReport>) -> SeccompNodeRep
         exceptions,
         exceptions_omitted: u32::try_from(omitted).unwrap_or(u32::MAX),
         unknown_entries: None,
+        runtime: None,
     }
 }
 

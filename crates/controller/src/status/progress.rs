@@ -230,8 +230,7 @@ mod tests {
                     reason: Some("rejected".into()),
                 })
                 .collect(),
-            exceptions_omitted: 0,
-            unknown_entries: None,
+            ..Default::default()
         }
     }
 
