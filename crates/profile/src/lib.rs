@@ -13,7 +13,6 @@ pub mod model;
 pub mod recording;
 pub mod render;
 pub mod resolve;
-pub mod schema_rules;
 pub mod syscall_names;
 pub mod syscalls;
 pub mod validate;

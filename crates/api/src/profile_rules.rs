@@ -1,19 +1,57 @@
 //! The apply-time half of validation: JSON-schema bounds and CEL rules
-//! (`x-kubernetes-validations`) that the model's `#[schemars(transform = ...)]` attributes add
-//! to the SeccompProfile CRD, with the bounds of [`super::limits`]. They mirror [`super::validate`] for what can be judged from one
-//! object, each with a message that names the field and the fix.
+//! (`x-kubernetes-validations`) added to the SeccompProfile CRD's `spec` schema, with the bounds
+//! of [`seccompd_profile::limits`]. They mirror [`seccompd_profile::validate`] for what can be
+//! judged from one object, each with a message that names the field and the fix.
 //!
 //! Bounds (`maxItems`, `maxLength`) keep the rules within the API server's CEL cost budget:
 //! a rule on each syscall name is estimated at its cost times rules × names.
+//!
+//! The profile model stays free of Kubernetes: [`add_to_spec`] finds each field of its
+//! generated schema by path, which works because kube inlines every subschema of a CRD.
 
 use schemars::Schema;
 use serde_json::{Value, json};
 
-use super::limits::{
+use seccompd_profile::limits::{
     MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
     MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN,
 };
-use super::syscalls;
+use seccompd_profile::syscalls;
+
+/// Adds bounds or rules to one field's schema.
+type AddToField = fn(&mut Schema);
+
+/// Where each addition goes, as a JSON pointer into the schema of
+/// [`seccompd_profile::model::ProfileSpec`].
+const SPEC_RULES: &[(&str, AddToField)] = &[
+    ("", profile_spec),
+    ("/properties/baseProfileName", base_name),
+    ("/properties/defaultErrnoRet", errno),
+    ("/properties/architectures", architectures),
+    ("/properties/flags", flags),
+    ("/properties/syscalls", syscalls),
+    ("/properties/syscalls/items", syscall_rule),
+    ("/properties/syscalls/items/properties/names", syscall_names),
+    ("/properties/syscalls/items/properties/errnoRet", errno),
+    ("/properties/syscalls/items/properties/args", args),
+    (
+        "/properties/syscalls/items/properties/args/items/properties/index",
+        arg_index,
+    ),
+];
+
+/// Adds the bounds and rules to the SeccompProfile spec's schema (a `schemars` transform).
+/// A path the schema lacks is passed over; a unit test checks that every path exists.
+pub fn add_to_spec(spec: &mut Schema) {
+    for (pointer, add) in SPEC_RULES {
+        if let Some(field) = spec
+            .pointer_mut(pointer)
+            .and_then(|value| <&mut Schema>::try_from(value).ok())
+        {
+            add(field);
+        }
+    }
+}
 
 /// Actions that let the call run.
 const RUNS: &str = "['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG']";
@@ -46,7 +84,7 @@ fn set(schema: &mut Schema, key: &str, value: Value) {
 
 /// Rules on the whole spec: NOTIFY default, defaultErrnoRet's action, execve reachable,
 /// one byte order.
-pub fn profile_spec(schema: &mut Schema) {
+fn profile_spec(schema: &mut Schema) {
     add_rules(
         schema,
         vec![
@@ -79,7 +117,7 @@ pub fn profile_spec(schema: &mut Schema) {
 }
 
 /// `defaultErrnoRet` and `errnoRet`: 0 to 4094.
-pub fn errno(schema: &mut Schema) {
+fn errno(schema: &mut Schema) {
     add_rules(
         schema,
         vec![rule(
@@ -93,33 +131,33 @@ pub fn errno(schema: &mut Schema) {
 }
 
 /// `baseProfileName`: the name of a SeccompProfile.
-pub fn base_name(schema: &mut Schema) {
+fn base_name(schema: &mut Schema) {
     set(schema, "minLength", json!(1));
     set(schema, "maxLength", json!(MAX_PROFILE_NAME_LEN));
 }
 
 /// `architectures`: bounded.
-pub fn architectures(schema: &mut Schema) {
+fn architectures(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_ARCHITECTURES));
 }
 
 /// `flags`: bounded.
-pub fn flags(schema: &mut Schema) {
+fn flags(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_FLAGS));
 }
 
 /// `syscalls`: bounded.
-pub fn syscalls(schema: &mut Schema) {
+fn syscalls(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_RULES));
 }
 
 /// `args`: one condition per argument.
-pub fn args(schema: &mut Schema) {
+fn args(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_ARGS_PER_RULE));
 }
 
 /// Rules on one syscall rule: NOTIFY, errnoRet's action, non-empty names, execve not denied.
-pub fn syscall_rule(schema: &mut Schema) {
+fn syscall_rule(schema: &mut Schema) {
     add_rules(
         schema,
         vec![
@@ -150,7 +188,7 @@ pub fn syscall_rule(schema: &mut Schema) {
 }
 
 /// `names`: bounded; each a well-formed name that is a system call somewhere.
-pub fn syscall_names(schema: &mut Schema) {
+fn syscall_names(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_NAMES_PER_RULE));
     let known = syscalls::all_names()
         .iter()
@@ -177,7 +215,7 @@ pub fn syscall_names(schema: &mut Schema) {
 }
 
 /// `args[].index`: 0 to 5.
-pub fn arg_index(schema: &mut Schema) {
+fn arg_index(schema: &mut Schema) {
     add_rules(
         schema,
         vec![rule(
@@ -188,4 +226,57 @@ pub fn arg_index(schema: &mut Schema) {
             None,
         )],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use schemars::generate::SchemaSettings;
+    use seccompd_profile::model::ProfileSpec;
+
+    use super::*;
+
+    /// The spec's schema as kube generates it (every subschema inlined), before the rules.
+    fn plain_spec_schema() -> Schema {
+        SchemaSettings::openapi3()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator()
+            .into_root_schema_for::<ProfileSpec>()
+    }
+
+    #[test]
+    fn every_rule_path_is_a_field_of_the_spec() {
+        let schema = plain_spec_schema();
+        for (pointer, _) in SPEC_RULES {
+            assert!(
+                schema.pointer(pointer).is_some_and(Value::is_object),
+                "{pointer} is not in the spec's schema"
+            );
+        }
+    }
+
+    #[test]
+    fn rules_land_on_their_fields() {
+        let mut schema = plain_spec_schema();
+        add_to_spec(&mut schema);
+        let rules_at = |pointer: &str| {
+            schema
+                .pointer(&format!("{pointer}/x-kubernetes-validations"))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        };
+        assert_eq!(rules_at(""), 4);
+        assert_eq!(rules_at("/properties/syscalls/items"), 4);
+        assert_eq!(
+            rules_at("/properties/syscalls/items/properties/names/items"),
+            2
+        );
+        assert_eq!(
+            schema.pointer("/properties/syscalls/maxItems"),
+            Some(&json!(MAX_RULES))
+        );
+        assert_eq!(
+            schema.pointer("/properties/syscalls/items/properties/args/items/properties/index/x-kubernetes-validations/0/rule"),
+            Some(&json!(format!("self <= {MAX_ARG_INDEX}")))
+        );
+    }
 }
