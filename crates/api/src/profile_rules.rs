@@ -9,6 +9,8 @@
 //! The profile model stays free of Kubernetes: [`add_to_spec`] finds each field of its
 //! generated schema by path, which works because kube inlines every subschema of a CRD.
 
+use std::fmt::Display;
+
 use schemars::Schema;
 use serde_json::{Value, json};
 
@@ -16,7 +18,9 @@ use seccompd_profile::limits::{
     MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
     MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN,
 };
+use seccompd_profile::model::{Action, Arch};
 use seccompd_profile::syscalls;
+use seccompd_profile::validate;
 
 /// Adds bounds or rules to one field's schema.
 type AddToField = fn(&mut Schema);
@@ -53,12 +57,16 @@ pub fn add_to_spec(spec: &mut Schema) {
     }
 }
 
-/// Actions that let the call run.
-const RUNS: &str = "['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG']";
-/// Actions that take an errno.
-const TAKES_ERRNO: &str = "['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']";
-/// Big-endian architectures.
-const BIG_ENDIAN: &str = "['SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32', 'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_S390', 'SCMP_ARCH_S390X', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64']";
+/// A CEL list literal of the wire names in `all` that `keep` selects, in declaration order:
+/// the rules take their sets of actions and architectures from the profile's own predicates.
+fn cel_list<T: Copy + Display>(all: &[T], keep: fn(T) -> bool) -> String {
+    let quoted: Vec<String> = all
+        .iter()
+        .filter(|value| keep(**value))
+        .map(|value| format!("'{value}'"))
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
 
 fn rule(rule: String, message: &str, field_path: Option<&str>) -> Value {
     let mut v = json!({ "rule": rule, "message": message });
@@ -85,6 +93,9 @@ fn set(schema: &mut Schema, key: &str, value: Value) {
 /// Rules on the whole spec: NOTIFY default, defaultErrnoRet's action, execve reachable,
 /// one byte order.
 fn profile_spec(schema: &mut Schema) {
+    let runs = cel_list(Action::ALL, validate::runs);
+    let takes_errno = cel_list(Action::ALL, validate::takes_errno);
+    let big_endian = cel_list(Arch::ALL, validate::is_big_endian);
     add_rules(
         schema,
         vec![
@@ -94,20 +105,20 @@ fn profile_spec(schema: &mut Schema) {
                 Some(".defaultAction"),
             ),
             rule(
-                format!("!has(self.defaultErrnoRet) || self.defaultAction in {TAKES_ERRNO}"),
+                format!("!has(self.defaultErrnoRet) || self.defaultAction in {takes_errno}"),
                 "defaultErrnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove it or change defaultAction",
                 Some(".defaultErrnoRet"),
             ),
             rule(
                 format!(
-                    "has(self.baseProfileName) || self.defaultAction in {RUNS} || (has(self.syscalls) && self.syscalls.exists(r, r.action in {RUNS} && (!has(r.args) || size(r.args) == 0) && 'execve' in r.names))"
+                    "has(self.baseProfileName) || self.defaultAction in {runs} || (has(self.syscalls) && self.syscalls.exists(r, r.action in {runs} && (!has(r.args) || size(r.args) == 0) && 'execve' in r.names))"
                 ),
                 "defaultAction denies execve and no rule allows it, so no container could start its process: add \"execve\" to a rule with SCMP_ACT_ALLOW",
                 Some(".defaultAction"),
             ),
             rule(
                 format!(
-                    "!has(self.architectures) || !(self.architectures.exists(a, a in {BIG_ENDIAN}) && self.architectures.exists(a, !(a in {BIG_ENDIAN})))"
+                    "!has(self.architectures) || !(self.architectures.exists(a, a in {big_endian}) && self.architectures.exists(a, !(a in {big_endian})))"
                 ),
                 "architectures mixes big-endian and little-endian architectures, which no node can load (libseccomp refuses the other byte order): keep only the nodes' family, e.g. remove MIPS, PPC, PPC64, S390, S390X and PARISC for x86_64 and arm64 nodes",
                 Some(".architectures"),
@@ -158,6 +169,8 @@ fn args(schema: &mut Schema) {
 
 /// Rules on one syscall rule: NOTIFY, errnoRet's action, non-empty names, execve not denied.
 fn syscall_rule(schema: &mut Schema) {
+    let runs = cel_list(Action::ALL, validate::runs);
+    let takes_errno = cel_list(Action::ALL, validate::takes_errno);
     add_rules(
         schema,
         vec![
@@ -167,7 +180,7 @@ fn syscall_rule(schema: &mut Schema) {
                 Some(".action"),
             ),
             rule(
-                format!("!has(self.errnoRet) || self.action in {TAKES_ERRNO}"),
+                format!("!has(self.errnoRet) || self.action in {takes_errno}"),
                 "errnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove errnoRet or change the action",
                 Some(".errnoRet"),
             ),
@@ -178,7 +191,7 @@ fn syscall_rule(schema: &mut Schema) {
             ),
             rule(
                 format!(
-                    "self.action in {RUNS} || (has(self.args) && size(self.args) > 0) || !('execve' in self.names)"
+                    "self.action in {runs} || (has(self.args) && size(self.args) > 0) || !('execve' in self.names)"
                 ),
                 "this rule denies execve, so no container could start its process: remove \"execve\" from it",
                 Some(".names"),

@@ -206,11 +206,12 @@ fn join(root: &str, field: &str) -> String {
 }
 
 /// Whether the action lets the call run.
-fn runs(action: Action) -> bool {
+pub fn runs(action: Action) -> bool {
     matches!(action, Action::Allow | Action::Log)
 }
 
-fn takes_errno(action: Action) -> bool {
+/// Whether the action uses an errno (`errnoRet`, `defaultErrnoRet`).
+pub fn takes_errno(action: Action) -> bool {
     matches!(action, Action::Errno | Action::Trace)
 }
 
