@@ -5,6 +5,7 @@
 pub mod crd;
 pub mod node_report;
 pub mod profile;
+mod profile_rules;
 pub mod reason;
 pub mod recording;
 

@@ -14,6 +14,8 @@ use seccompd_profile::render::ContentHash;
 
 /// What one node's seccompd agent has installed. Named after the node and owned by its Node
 /// object, so it disappears with the node. Written by the agent; do not edit.
+// Two printer columns of type string read as a duplicated attribute to clippy.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "seccompd.dev",
@@ -41,9 +43,9 @@ use seccompd_profile::render::ContentHash;
     ),
     printcolumn(
         name = "Runtime",
-        type_ = "string",
         json_path = ".spec.runtime",
-        description = "The OCI runtime profiles are judged for on this node, and how the agent knows"
+        description = "The OCI runtime profiles are judged for on this node, and how the agent knows",
+        type_ = "string"
     ),
     printcolumn(
         name = "Age",

@@ -74,6 +74,7 @@ fn reserved_name_rule() -> kube::core::Rule {
     )
 )]
 #[serde(transparent)]
+#[schemars(transform = crate::profile_rules::add_to_spec)]
 pub struct SeccompProfileSpec(pub ProfileSpec);
 
 /// What the cluster knows about a SeccompProfile, summarized from every node's report.

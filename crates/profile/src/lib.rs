@@ -1,5 +1,5 @@
-//! The seccomp domain: profile model, base resolution, rendering. No I/O, no Kubernetes client, no
-//! async runtime (the crate's dependencies keep it so).
+//! The seccomp domain: profile model, base resolution, rendering. No I/O, no Kubernetes, no async
+//! runtime (the crate's dependencies keep it so).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -14,7 +14,6 @@ pub mod recording;
 pub mod render;
 pub mod resolve;
 pub mod runtime;
-pub mod schema_rules;
 pub mod syscall_names;
 pub mod syscalls;
 pub mod validate;

@@ -127,13 +127,11 @@ wire_enum! {
 /// A seccomp profile in the OCI runtime format, optionally extending another SeccompProfile.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(transform = crate::schema_rules::profile_spec)]
 pub struct ProfileSpec {
     /// Name of another SeccompProfile whose syscall rules, architectures and flags this profile
     /// extends. The base's rules come first; this profile's defaultAction and defaultErrnoRet win.
     /// A missing base or a cycle is reported in status and nothing is installed until it is fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(transform = crate::schema_rules::base_name)]
     pub base_profile_name: Option<String>,
 
     /// Action for every system call that no rule in `syscalls` matches. An allowlist uses
@@ -143,25 +141,21 @@ pub struct ProfileSpec {
     /// errno returned by the default action when it is SCMP_ACT_ERRNO or SCMP_ACT_TRACE
     /// (0 to 4094; EPERM=1 when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(transform = crate::schema_rules::errno)]
     pub default_errno_ret: Option<u32>,
 
     /// Additional architectures the filter covers besides the node's native one, for example
     /// SCMP_ARCH_X86 and SCMP_ARCH_X32 on x86_64 nodes. Empty means the native one only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(transform = crate::schema_rules::architectures)]
     pub architectures: Vec<Arch>,
 
     /// seccomp(2) flags used when loading the filter. Leave empty unless you know the node's
     /// runtime supports them (runc before 1.2 refuses any flag).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(transform = crate::schema_rules::flags)]
     pub flags: Vec<Flag>,
 
     /// Rules, matched in order of specificity by the kernel filter. A call matching none of
     /// them gets defaultAction.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(transform = crate::schema_rules::syscalls)]
     pub syscalls: Vec<SyscallRule>,
 }
 
@@ -169,11 +163,9 @@ pub struct ProfileSpec {
 /// arguments match.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(transform = crate::schema_rules::syscall_rule)]
 pub struct SyscallRule {
     /// System call names as the kernel knows them, lowercase, for example `read`, `openat`,
     /// `clone3`. A name the node's architecture does not have is skipped there.
-    #[schemars(transform = crate::schema_rules::syscall_names)]
     pub names: Vec<String>,
 
     /// Action taken when one of `names` is called and every entry of `args` matches.
@@ -182,12 +174,10 @@ pub struct SyscallRule {
     /// errno returned when `action` is SCMP_ACT_ERRNO or SCMP_ACT_TRACE (0 to 4094; EPERM=1
     /// when unset). 0 makes the call return success without running it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(transform = crate::schema_rules::errno)]
     pub errno_ret: Option<u32>,
 
     /// Conditions on the call's arguments; all must hold for the rule to apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(transform = crate::schema_rules::args)]
     pub args: Vec<ArgCondition>,
 }
 
@@ -196,7 +186,6 @@ pub struct SyscallRule {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArgCondition {
     /// Position of the argument, 0 to 5.
-    #[schemars(transform = crate::schema_rules::arg_index)]
     pub index: u32,
 
     /// Value the argument is compared with.

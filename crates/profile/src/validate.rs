@@ -1,6 +1,7 @@
 //! Structural validation: what can be judged from a profile alone, without libseccomp or a
-//! node. The same rules run at `kubectl apply` as CEL (see [`super::schema_rules`]); this is the
-//! Rust side for the agent and the CLI, with warnings the API server cannot give.
+//! node. The same rules run at `kubectl apply` as CEL (the api crate's `profile_rules` adds
+//! them to the CRD); this is the Rust side for the agent and the CLI, with warnings the API
+//! server cannot give.
 //!
 //! Every finding names the field (`spec.syscalls[3].errnoRet`) and says how to fix it.
 
@@ -205,11 +206,12 @@ fn join(root: &str, field: &str) -> String {
 }
 
 /// Whether the action lets the call run.
-fn runs(action: Action) -> bool {
+pub fn runs(action: Action) -> bool {
     matches!(action, Action::Allow | Action::Log)
 }
 
-fn takes_errno(action: Action) -> bool {
+/// Whether the action uses an errno (`errnoRet`, `defaultErrnoRet`).
+pub fn takes_errno(action: Action) -> bool {
     matches!(action, Action::Errno | Action::Trace)
 }
 

@@ -1,26 +1,72 @@
 //! The apply-time half of validation: JSON-schema bounds and CEL rules
-//! (`x-kubernetes-validations`) that the model's `#[schemars(transform = ...)]` attributes add
-//! to the SeccompProfile CRD, with the bounds of [`super::limits`]. They mirror [`super::validate`] for what can be judged from one
-//! object, each with a message that names the field and the fix.
+//! (`x-kubernetes-validations`) added to the SeccompProfile CRD's `spec` schema, with the bounds
+//! of [`seccompd_profile::limits`]. They mirror [`seccompd_profile::validate`] for what can be
+//! judged from one object, each with a message that names the field and the fix.
 //!
 //! Bounds (`maxItems`, `maxLength`) keep the rules within the API server's CEL cost budget:
 //! a rule on each syscall name is estimated at its cost times rules × names.
+//!
+//! The profile model stays free of Kubernetes: [`add_to_spec`] finds each field of its
+//! generated schema by path, which works because kube inlines every subschema of a CRD.
+
+use std::fmt::Display;
 
 use schemars::Schema;
 use serde_json::{Value, json};
 
-use super::limits::{
+use seccompd_profile::limits::{
     MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
     MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN,
 };
-use super::syscalls;
+use seccompd_profile::model::{Action, Arch};
+use seccompd_profile::syscalls;
+use seccompd_profile::validate;
 
-/// Actions that let the call run.
-const RUNS: &str = "['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG']";
-/// Actions that take an errno.
-const TAKES_ERRNO: &str = "['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']";
-/// Big-endian architectures.
-const BIG_ENDIAN: &str = "['SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32', 'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_S390', 'SCMP_ARCH_S390X', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64']";
+/// Adds bounds or rules to one field's schema.
+type AddToField = fn(&mut Schema);
+
+/// Where each addition goes, as a JSON pointer into the schema of
+/// [`seccompd_profile::model::ProfileSpec`].
+const SPEC_RULES: &[(&str, AddToField)] = &[
+    ("", profile_spec),
+    ("/properties/baseProfileName", base_name),
+    ("/properties/defaultErrnoRet", errno),
+    ("/properties/architectures", architectures),
+    ("/properties/flags", flags),
+    ("/properties/syscalls", syscalls),
+    ("/properties/syscalls/items", syscall_rule),
+    ("/properties/syscalls/items/properties/names", syscall_names),
+    ("/properties/syscalls/items/properties/errnoRet", errno),
+    ("/properties/syscalls/items/properties/args", args),
+    (
+        "/properties/syscalls/items/properties/args/items/properties/index",
+        arg_index,
+    ),
+];
+
+/// Adds the bounds and rules to the SeccompProfile spec's schema (a `schemars` transform).
+/// A path the schema lacks is passed over; a unit test checks that every path exists.
+pub fn add_to_spec(spec: &mut Schema) {
+    for (pointer, add) in SPEC_RULES {
+        if let Some(field) = spec
+            .pointer_mut(pointer)
+            .and_then(|value| <&mut Schema>::try_from(value).ok())
+        {
+            add(field);
+        }
+    }
+}
+
+/// A CEL list literal of the wire names in `all` that `keep` selects, in declaration order:
+/// the rules take their sets of actions and architectures from the profile's own predicates.
+fn cel_list<T: Copy + Display>(all: &[T], keep: fn(T) -> bool) -> String {
+    let quoted: Vec<String> = all
+        .iter()
+        .filter(|value| keep(**value))
+        .map(|value| format!("'{value}'"))
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
 
 fn rule(rule: String, message: &str, field_path: Option<&str>) -> Value {
     let mut v = json!({ "rule": rule, "message": message });
@@ -46,7 +92,10 @@ fn set(schema: &mut Schema, key: &str, value: Value) {
 
 /// Rules on the whole spec: NOTIFY default, defaultErrnoRet's action, execve reachable,
 /// one byte order.
-pub fn profile_spec(schema: &mut Schema) {
+fn profile_spec(schema: &mut Schema) {
+    let runs = cel_list(Action::ALL, validate::runs);
+    let takes_errno = cel_list(Action::ALL, validate::takes_errno);
+    let big_endian = cel_list(Arch::ALL, validate::is_big_endian);
     add_rules(
         schema,
         vec![
@@ -56,20 +105,20 @@ pub fn profile_spec(schema: &mut Schema) {
                 Some(".defaultAction"),
             ),
             rule(
-                format!("!has(self.defaultErrnoRet) || self.defaultAction in {TAKES_ERRNO}"),
+                format!("!has(self.defaultErrnoRet) || self.defaultAction in {takes_errno}"),
                 "defaultErrnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove it or change defaultAction",
                 Some(".defaultErrnoRet"),
             ),
             rule(
                 format!(
-                    "has(self.baseProfileName) || self.defaultAction in {RUNS} || (has(self.syscalls) && self.syscalls.exists(r, r.action in {RUNS} && (!has(r.args) || size(r.args) == 0) && 'execve' in r.names))"
+                    "has(self.baseProfileName) || self.defaultAction in {runs} || (has(self.syscalls) && self.syscalls.exists(r, r.action in {runs} && (!has(r.args) || size(r.args) == 0) && 'execve' in r.names))"
                 ),
                 "defaultAction denies execve and no rule allows it, so no container could start its process: add \"execve\" to a rule with SCMP_ACT_ALLOW",
                 Some(".defaultAction"),
             ),
             rule(
                 format!(
-                    "!has(self.architectures) || !(self.architectures.exists(a, a in {BIG_ENDIAN}) && self.architectures.exists(a, !(a in {BIG_ENDIAN})))"
+                    "!has(self.architectures) || !(self.architectures.exists(a, a in {big_endian}) && self.architectures.exists(a, !(a in {big_endian})))"
                 ),
                 "architectures mixes big-endian and little-endian architectures, which no node can load (libseccomp refuses the other byte order): keep only the nodes' family, e.g. remove MIPS, PPC, PPC64, S390, S390X and PARISC for x86_64 and arm64 nodes",
                 Some(".architectures"),
@@ -79,7 +128,7 @@ pub fn profile_spec(schema: &mut Schema) {
 }
 
 /// `defaultErrnoRet` and `errnoRet`: 0 to 4094.
-pub fn errno(schema: &mut Schema) {
+fn errno(schema: &mut Schema) {
     add_rules(
         schema,
         vec![rule(
@@ -93,33 +142,35 @@ pub fn errno(schema: &mut Schema) {
 }
 
 /// `baseProfileName`: the name of a SeccompProfile.
-pub fn base_name(schema: &mut Schema) {
+fn base_name(schema: &mut Schema) {
     set(schema, "minLength", json!(1));
     set(schema, "maxLength", json!(MAX_PROFILE_NAME_LEN));
 }
 
 /// `architectures`: bounded.
-pub fn architectures(schema: &mut Schema) {
+fn architectures(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_ARCHITECTURES));
 }
 
 /// `flags`: bounded.
-pub fn flags(schema: &mut Schema) {
+fn flags(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_FLAGS));
 }
 
 /// `syscalls`: bounded.
-pub fn syscalls(schema: &mut Schema) {
+fn syscalls(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_RULES));
 }
 
 /// `args`: one condition per argument.
-pub fn args(schema: &mut Schema) {
+fn args(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_ARGS_PER_RULE));
 }
 
 /// Rules on one syscall rule: NOTIFY, errnoRet's action, non-empty names, execve not denied.
-pub fn syscall_rule(schema: &mut Schema) {
+fn syscall_rule(schema: &mut Schema) {
+    let runs = cel_list(Action::ALL, validate::runs);
+    let takes_errno = cel_list(Action::ALL, validate::takes_errno);
     add_rules(
         schema,
         vec![
@@ -129,7 +180,7 @@ pub fn syscall_rule(schema: &mut Schema) {
                 Some(".action"),
             ),
             rule(
-                format!("!has(self.errnoRet) || self.action in {TAKES_ERRNO}"),
+                format!("!has(self.errnoRet) || self.action in {takes_errno}"),
                 "errnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove errnoRet or change the action",
                 Some(".errnoRet"),
             ),
@@ -140,7 +191,7 @@ pub fn syscall_rule(schema: &mut Schema) {
             ),
             rule(
                 format!(
-                    "self.action in {RUNS} || (has(self.args) && size(self.args) > 0) || !('execve' in self.names)"
+                    "self.action in {runs} || (has(self.args) && size(self.args) > 0) || !('execve' in self.names)"
                 ),
                 "this rule denies execve, so no container could start its process: remove \"execve\" from it",
                 Some(".names"),
@@ -150,7 +201,7 @@ pub fn syscall_rule(schema: &mut Schema) {
 }
 
 /// `names`: bounded; each a well-formed name that is a system call somewhere.
-pub fn syscall_names(schema: &mut Schema) {
+fn syscall_names(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_NAMES_PER_RULE));
     let known = syscalls::all_names()
         .iter()
@@ -177,7 +228,7 @@ pub fn syscall_names(schema: &mut Schema) {
 }
 
 /// `args[].index`: 0 to 5.
-pub fn arg_index(schema: &mut Schema) {
+fn arg_index(schema: &mut Schema) {
     add_rules(
         schema,
         vec![rule(
@@ -188,4 +239,57 @@ pub fn arg_index(schema: &mut Schema) {
             None,
         )],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use schemars::generate::SchemaSettings;
+    use seccompd_profile::model::ProfileSpec;
+
+    use super::*;
+
+    /// The spec's schema as kube generates it (every subschema inlined), before the rules.
+    fn plain_spec_schema() -> Schema {
+        SchemaSettings::openapi3()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator()
+            .into_root_schema_for::<ProfileSpec>()
+    }
+
+    #[test]
+    fn every_rule_path_is_a_field_of_the_spec() {
+        let schema = plain_spec_schema();
+        for (pointer, _) in SPEC_RULES {
+            assert!(
+                schema.pointer(pointer).is_some_and(Value::is_object),
+                "{pointer} is not in the spec's schema"
+            );
+        }
+    }
+
+    #[test]
+    fn rules_land_on_their_fields() {
+        let mut schema = plain_spec_schema();
+        add_to_spec(&mut schema);
+        let rules_at = |pointer: &str| {
+            schema
+                .pointer(&format!("{pointer}/x-kubernetes-validations"))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        };
+        assert_eq!(rules_at(""), 4);
+        assert_eq!(rules_at("/properties/syscalls/items"), 4);
+        assert_eq!(
+            rules_at("/properties/syscalls/items/properties/names/items"),
+            2
+        );
+        assert_eq!(
+            schema.pointer("/properties/syscalls/maxItems"),
+            Some(&json!(MAX_RULES))
+        );
+        assert_eq!(
+            schema.pointer("/properties/syscalls/items/properties/args/items/properties/index/x-kubernetes-validations/0/rule"),
+            Some(&json!(format!("self <= {MAX_ARG_INDEX}")))
+        );
+    }
 }
