@@ -26,7 +26,7 @@ use super::plan::{Planner, RetryDelays, StatusWrite};
 use super::summary::runs_agent;
 use super::tracker::Snapshot;
 use seccompd_api::{SeccompNodeReport, SeccompProfile};
-use seccompd_runtime::apiserver::{api_backoff, reflect};
+use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
 use seccompd_runtime::telemetry::{ClockedWake, Metrics};
 
 /// Name of the Lease that elects the status writer.
@@ -96,11 +96,13 @@ pub async fn run_elected<F, Fut>(
     F: Fn(Client) -> Fut,
     Fut: Future<Output = ()>,
 {
+    // Restarts pause as API calls do between attempts.
+    let mut pauses = api_backoff();
     loop {
         if let Err(err) = elect_and_write(client.clone(), &settings, &metrics, &also).await {
             warn!(%err, "status writer stopped; retrying");
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(pauses.next().unwrap_or(MAX_API_BACKOFF)).await;
     }
 }
 
@@ -123,15 +125,18 @@ where
         .await?;
     let (mut leading, task) = manager.watch().await;
     loop {
-        while !*leading.borrow_and_update() {
-            if leading.changed().await.is_err() {
-                return finish(task).await;
-            }
+        if leading.wait_for(|leads| *leads).await.is_err() {
+            return finish(task).await;
         }
         info!("elected status writer");
         tokio::select! {
             _ = futures::future::join(write_statuses(client.clone(), settings, metrics), also(client.clone())) => {}
-            _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break } } } => {
+            lost = async { leading.wait_for(|leads| !*leads).await.map(drop) } => {
+                if lost.is_err() {
+                    // The lease manager's task is gone while this replica leads (it only ends
+                    // by itself if it failed): stop writing, let the lease run out unrenewed.
+                    return finish(task).await;
+                }
                 info!("no longer the status writer");
             }
         }
