@@ -1,6 +1,9 @@
-//! Status: pure decisions about what a SeccompProfile's status says, and the elected task that
-//! writes it.
+//! Status: pure decisions about what a SeccompProfile's status says and when it is written,
+//! and the elected task that writes it.
 
+#[cfg(test)]
+mod fixtures;
+pub mod plan;
 pub mod progress;
 pub mod rate;
 pub mod summary;

@@ -1,9 +1,10 @@
 //! The status writer: one controller replica, elected through a Lease, watches every node's
 //! report and writes each SeccompProfile's status, at most so many writes a second. Only the
 //! elected replica watches reports, so a node's report reaches one reader instead of every
-//! node; only nodes the agents' DaemonSet runs on count.
+//! node; only nodes the agents' DaemonSet runs on count. What to write and when is the
+//! [`Planner`]'s to decide; this file holds the election, the watches, and the applier that
+//! sends each pass's writes and tells the planner how they went.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,11 +22,11 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::rate::{ProgressPacer, WriteBudget};
-use super::summary::{ProfileFacts, runs_agent, summarize};
-use super::tracker::{Revisit, Snapshot, Tracker};
+use super::plan::{Planner, RetryDelays, StatusWrite};
+use super::summary::runs_agent;
+use super::tracker::Snapshot;
 use seccompd_api::{SeccompNodeReport, SeccompProfile};
-use seccompd_runtime::apiserver::reflect;
+use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
 use seccompd_runtime::telemetry::{ClockedWake, Metrics};
 
 /// Name of the Lease that elects the status writer.
@@ -95,11 +96,13 @@ pub async fn run_elected<F, Fut>(
     F: Fn(Client) -> Fut,
     Fut: Future<Output = ()>,
 {
+    // Restarts pause as API calls do between attempts.
+    let mut pauses = api_backoff();
     loop {
         if let Err(err) = elect_and_write(client.clone(), &settings, &metrics, &also).await {
             warn!(%err, "status writer stopped; retrying");
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(pauses.next().unwrap_or(MAX_API_BACKOFF)).await;
     }
 }
 
@@ -122,15 +125,18 @@ where
         .await?;
     let (mut leading, task) = manager.watch().await;
     loop {
-        while !*leading.borrow_and_update() {
-            if leading.changed().await.is_err() {
-                return finish(task).await;
-            }
+        if leading.wait_for(|leads| *leads).await.is_err() {
+            return finish(task).await;
         }
         info!("elected status writer");
         tokio::select! {
             _ = futures::future::join(write_statuses(client.clone(), settings, metrics), also(client.clone())) => {}
-            _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break } } } => {
+            lost = async { leading.wait_for(|leads| !*leads).await.map(drop) } => {
+                if lost.is_err() {
+                    // The lease manager's task is gone while this replica leads (it only ends
+                    // by itself if it failed): stop writing, let the lease run out unrenewed.
+                    return finish(task).await;
+                }
                 info!("no longer the status writer");
             }
         }
@@ -194,78 +200,38 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Met
         }
     }
     let api = Api::<SeccompProfile>::all(client);
-    let mut pace = Pace {
-        budget: WriteBudget::new(settings.writes_per_second, Instant::now()),
-        progress: ProgressPacer::default(),
-    };
-    let mut tracker = Tracker::default();
-    // Profiles to look at again: writes that failed, and writes the budget had no room for.
-    let mut failed = BTreeSet::new();
-    let mut owed = BTreeSet::new();
-    // Progress held back, with when it is due.
-    let mut held: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut planner = Planner::new(settings.writes_per_second, Instant::now(), retry_delays);
     loop {
         report_changes.pass_begins();
         let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents);
-        let mut todo = match tracker.update(&snapshot) {
-            Revisit::All => snapshot.profiles.keys().cloned().collect(),
-            Revisit::Some(names) => names,
-        };
-        todo.append(&mut failed);
-        todo.append(&mut owed);
-        let now = Instant::now();
-        todo.extend(
-            held.extract_if(.., |_, due| *due <= now)
-                .map(|(name, _)| name),
-        );
-        pace.progress
-            .retain(|name| snapshot.profiles.contains_key(name));
-        let mut next_token = None;
-        let mut todo = todo.into_iter();
-        while let Some(name) = todo.next() {
-            let Some(profile) = snapshot.profiles.get(&name) else {
-                continue;
-            };
-            let facts = tracker.facts(&snapshot, profile);
-            match write_one(&api, profile, &facts, &mut pace).await {
-                Ok(Written::Yes) => metrics.record_status_written(),
-                Ok(Written::Unchanged) => {}
-                Ok(Written::Later(due)) => {
-                    held.insert(name, due);
-                }
-                Ok(Written::NoBudget(wait)) => {
-                    // The rest waits for the next pass, which decides with fresher facts.
-                    metrics.record_status_write_throttled();
-                    owed.insert(name);
-                    owed.extend(todo.by_ref());
-                    next_token = Some(Instant::now() + wait);
-                }
-                Err(err) => {
-                    warn!(%err, "status write failed; retrying");
-                    metrics.record_api_error();
-                    failed.insert(name);
-                }
-            }
+        let stamp = Time(k8s_openapi::jiff::Timestamp::now());
+        let plan = planner.plan(&snapshot, Instant::now(), &stamp);
+        if plan.throttled {
+            metrics.record_status_write_throttled();
         }
-        report_changes.pass_ends(failed.is_empty() && owed.is_empty() && held.is_empty());
-        let retry = (!failed.is_empty()).then(|| Instant::now() + Duration::from_secs(2));
-        let wait = held
-            .values()
-            .copied()
-            .chain(retry)
-            .chain(next_token)
-            .min()
-            .map_or(Duration::from_secs(300), |due| {
-                due.saturating_duration_since(Instant::now())
-            });
+        apply(&api, &mut planner, plan.writes, |sent| match sent {
+            Ok(()) => metrics.record_status_written(),
+            Err(err) => {
+                warn!(%err, "status write failed; retrying");
+                metrics.record_api_error();
+            }
+        })
+        .await;
+        report_changes.pass_ends(planner.settled());
+        let wake_at = planner.wake_at(Instant::now());
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(wake_at.into()) => {}
         }
         // Reports arrive from many nodes at nearly the same time after a change: let them
         // gather, so that one pass (and one status write) covers them.
         tokio::time::sleep(COALESCE).await;
     }
+}
+
+/// The pauses before the attempts of a status write that keeps failing: the API's backoff.
+fn retry_delays() -> RetryDelays {
+    Box::new(api_backoff())
 }
 
 /// The writer's caches as one consistent view, taken once per pass.
@@ -306,64 +272,41 @@ fn take_snapshot(
     }
 }
 
-/// Whether [`write_one`] wrote a status.
-enum Written {
-    /// The status changed and was written.
-    Yes,
-    /// The status already said what it would have written.
-    Unchanged,
-    /// The change only tells of a profile on its way, written (or first seen) a moment
-    /// ago: written at this time if nothing else changes it first.
-    Later(Instant),
-    /// The write budget has no room now; it will in this long.
-    NoBudget(Duration),
-}
-
-/// How fast statuses are written: the write budget, and the pacer of progress-only changes.
-struct Pace {
-    budget: WriteBudget,
-    progress: ProgressPacer,
-}
-
-/// Writes `profile`'s status, summarized from `facts`, if it changed, once `pace` allows.
-async fn write_one(
+/// Sends `writes` in order, tells `planner` how each went, and hands each outcome to `sent`.
+async fn apply(
     api: &Api<SeccompProfile>,
-    profile: &SeccompProfile,
-    facts: &ProfileFacts<'_>,
-    pace: &mut Pace,
-) -> Result<Written, StatusError> {
-    let name = profile.name_any();
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let status = summarize(facts, profile.status.as_ref(), &now);
-    if profile.status.as_ref() == Some(&status) {
-        return Ok(Written::Unchanged);
+    planner: &mut Planner,
+    writes: Vec<StatusWrite>,
+    mut sent: impl FnMut(Result<(), StatusError>),
+) {
+    for write in writes {
+        let result = send(api, &write).await;
+        match &result {
+            Ok(()) => planner.written(&write.name, Instant::now()),
+            Err(_) => planner.failed(&write.name, Instant::now()),
+        }
+        sent(result);
     }
-    if let Some(due) = pace
-        .progress
-        .hold(&name, profile.status.as_ref(), &status, Instant::now())
-    {
-        return Ok(Written::Later(due));
-    }
-    if let Err(wait) = pace.budget.take(Instant::now()) {
-        return Ok(Written::NoBudget(wait));
-    }
+}
+
+/// Applies `write`'s status with server-side apply, forcing ownership of its fields.
+async fn send(api: &Api<SeccompProfile>, write: &StatusWrite) -> Result<(), StatusError> {
     let body = json!({
         "apiVersion": SeccompProfile::api_version(&()),
         "kind": SeccompProfile::kind(&()),
-        "status": status,
+        "status": write.status,
     });
     api.patch_status(
-        &name,
+        &write.name,
         &PatchParams::apply(STATUS_MANAGER).force(),
         &Patch::Apply(&body),
     )
     .await
     .map_err(|source| StatusError::Write {
-        name: name.clone(),
+        name: write.name.clone(),
         source,
     })?;
-    pace.progress.written(&name, Instant::now());
-    Ok(Written::Yes)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -386,63 +329,16 @@ mod tests {
         );
     }
 
+    use http::{Method, StatusCode};
     use serde_json::{Value, json};
 
-    use std::collections::BTreeMap;
-
     use super::*;
-    use seccompd_profile::digest::SetDigest;
-    use seccompd_profile::render::{ContentHash, render};
-    use seccompd_profile::resolve::resolve;
+    use crate::status::fixtures::{expected_hash, profile, report, snapshot, stamp};
+    use crate::status::plan::Plan;
+    use crate::status::rate::PROGRESS_INTERVAL;
     use seccompd_runtime::apiserver::mock::mock_client;
 
-    fn profile(status: Option<Value>) -> SeccompProfile {
-        let mut object = json!({
-            "apiVersion": "seccompd.dev/v1alpha1",
-            "kind": "SeccompProfile",
-            "metadata": {"name": "p", "generation": 3},
-            "spec": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]},
-        });
-        if let Some(status) = status {
-            object["status"] = status;
-        }
-        serde_json::from_value(object).unwrap()
-    }
-
-    fn report(node: &str, hash: &str) -> SeccompNodeReport {
-        let digest = SetDigest::of_set([("p", &ContentHash::from(hash))]);
-        serde_json::from_value(json!({
-            "apiVersion": "seccompd.dev/v1alpha1",
-            "kind": "SeccompNodeReport",
-            "metadata": {"name": node, "resourceVersion": "1"},
-            "spec": {"synced": true, "installed": 1, "installedDigest": digest.to_hex()},
-        }))
-        .unwrap()
-    }
-
-    /// A snapshot of `profile` and `reports` on node1 and node2, taken in by a tracker.
-    fn seen(profile: &SeccompProfile, reports: &[SeccompNodeReport]) -> (Snapshot, Tracker) {
-        let snap = Snapshot {
-            profiles: BTreeMap::from([("p".to_string(), Arc::new(profile.clone()))]),
-            reports: reports
-                .iter()
-                .map(|r| (r.name_any(), Arc::new(r.clone())))
-                .collect(),
-            node_names: vec!["node1".into(), "node2".into()],
-        };
-        let mut tracker = Tracker::default();
-        assert_eq!(tracker.update(&snap), Revisit::All);
-        (snap, tracker)
-    }
-
     const STATUS: &str = "/apis/seccompd.dev/v1alpha1/seccompprofiles/p/status";
-
-    fn pace(budget: WriteBudget) -> Pace {
-        Pace {
-            budget,
-            progress: ProgressPacer::default(),
-        }
-    }
 
     /// The API server's answer to a status apply.
     fn answer() -> Value {
@@ -450,29 +346,34 @@ mod tests {
                "metadata": {"name": "p"}, "spec": {"defaultAction": "SCMP_ACT_ALLOW"}})
     }
 
-    fn expected_hash(profile: &SeccompProfile) -> String {
-        render(&resolve("p", &profile.spec.0, |_| None).unwrap())
-            .hash
-            .to_string()
+    /// Applies `plan` through `client`, and says which writes succeeded.
+    async fn apply_plan(client: Client, planner: &mut Planner, plan: Plan) -> Vec<bool> {
+        let mut outcomes = Vec::new();
+        let profiles = Api::<SeccompProfile>::all(client);
+        apply(&profiles, planner, plan.writes, |sent| {
+            outcomes.push(sent.is_ok())
+        })
+        .await;
+        outcomes
     }
 
     #[tokio::test]
     async fn writes_the_summarized_status_with_server_side_apply() {
-        let p = profile(None);
+        let p = profile("p", "1", None);
         let hash = expected_hash(&p);
-        let (snap, tracker) = seen(&p, &[report("node1", &hash)]);
+        let snap = snapshot(&[&p], &[&report("node1", "1", &[&p])]);
+        let t0 = Instant::now();
+        let mut planner = Planner::new(1, t0, retry_delays);
+        // Partial is progress: written once the profile has been known for a moment.
+        assert_eq!(planner.plan(&snap, t0, &stamp()), Plan::default());
+        let plan = planner.plan(&snap, t0 + PROGRESS_INTERVAL, &stamp());
         let (client, mut api) = mock_client();
         let server = tokio::spawn(async move {
             let got = api.expect_apply(STATUS, STATUS_MANAGER, answer()).await;
             (got, api)
         });
-        let profiles = Api::<SeccompProfile>::all(client);
-        let mut pace = pace(WriteBudget::new(1, Instant::now()));
-        // Partial is progress: written once the profile has been known for a moment.
-        pace.progress
-            .written("p", Instant::now() - crate::status::rate::PROGRESS_INTERVAL);
-        let facts = tracker.facts(&snap, &p);
-        write_one(&profiles, &p, &facts, &mut pace).await.unwrap();
+        assert_eq!(apply_plan(client, &mut planner, plan).await, [true]);
+        assert!(planner.settled());
         let (body, api) = server.await.unwrap();
         assert_eq!(body["apiVersion"], "seccompd.dev/v1alpha1");
         assert_eq!(body["kind"], "SeccompProfile");
@@ -496,79 +397,119 @@ mod tests {
             ["apiVersion", "kind", "status"],
             "only the status is applied"
         );
-        drop(profiles);
         api.expect_no_more().await;
     }
 
     #[tokio::test]
     async fn an_unchanged_status_is_not_written() {
-        let first = profile(None);
-        let hash = expected_hash(&first);
-        let reports = [report("node1", &hash), report("node2", &hash)];
-        let (snap, tracker) = seen(&first, &reports);
-        let status = summarize(
-            &tracker.facts(&snap, &first),
-            None,
-            &Time(k8s_openapi::jiff::Timestamp::now()),
+        let first = profile("p", "1", None);
+        let reports = [
+            report("node1", "1", &[&first]),
+            report("node2", "1", &[&first]),
+        ];
+        let t0 = Instant::now();
+        let summarized = Planner::new(1, t0, retry_delays).plan(
+            &snapshot(&[&first], &[&reports[0], &reports[1]]),
+            t0,
+            &stamp(),
         );
+        let status = &summarized.writes[0].status;
         assert_eq!(status.installed.as_deref(), Some("2/2"));
-        let current = profile(Some(serde_json::to_value(&status).unwrap()));
-        let (snap, tracker) = seen(&current, &reports);
+        let current = profile("p", "2", Some(serde_json::to_value(status).unwrap()));
+        let mut planner = Planner::new(1, t0, retry_delays);
+        let plan = planner.plan(
+            &snapshot(&[&current], &[&reports[0], &reports[1]]),
+            t0,
+            &stamp(),
+        );
         let (client, api) = mock_client();
-        let profiles = Api::<SeccompProfile>::all(client);
-        let mut pace = pace(WriteBudget::new(1, Instant::now()));
-        let facts = tracker.facts(&snap, &current);
-        write_one(&profiles, &current, &facts, &mut pace)
-            .await
-            .unwrap();
-        drop(profiles);
+        assert!(apply_plan(client, &mut planner, plan).await.is_empty());
         api.expect_no_more().await;
     }
 
     #[tokio::test]
     async fn progress_written_a_moment_ago_is_held_back_without_a_request() {
         let pending = json!({"phase": "Pending", "observedGeneration": 3, "installed": "0/2"});
-        let p = profile(Some(pending));
-        let hash = expected_hash(&p);
-        let (snap, tracker) = seen(&p, &[report("node1", &hash)]);
-        let (client, api) = mock_client();
-        let profiles = Api::<SeccompProfile>::all(client);
-        let mut pace = pace(WriteBudget::new(1, Instant::now()));
+        let p = profile("p", "1", Some(pending));
+        let snap = snapshot(&[&p], &[&report("node1", "1", &[&p])]);
         let written = Instant::now();
-        pace.progress.written("p", written);
-        let got = write_one(&profiles, &p, &tracker.facts(&snap, &p), &mut pace)
-            .await
-            .unwrap();
-        assert!(
-            matches!(got, Written::Later(due) if due == written + crate::status::rate::PROGRESS_INTERVAL),
+        let mut planner = Planner::new(1, written, retry_delays);
+        planner.written("p", written);
+        let plan = planner.plan(&snap, written, &stamp());
+        assert_eq!(
+            planner.wake_at(written),
+            written + PROGRESS_INTERVAL,
             "Partial 1/2 after Pending 0/2 waits"
         );
-        drop(profiles);
+        let (client, api) = mock_client();
+        assert!(apply_plan(client, &mut planner, plan).await.is_empty());
         api.expect_no_more().await;
     }
 
     #[tokio::test]
     async fn a_write_beyond_the_budget_is_left_for_a_later_pass_without_a_request() {
-        let p = profile(None);
-        let hash = expected_hash(&p);
-        let (snap, tracker) = seen(&p, &[report("node1", &hash), report("node2", &hash)]);
-        let (client, api) = mock_client();
-        let profiles = Api::<SeccompProfile>::all(client);
+        let (a, p) = (profile("a", "1", None), profile("p", "2", None));
+        let reports = [
+            report("node1", "1", &[&a, &p]),
+            report("node2", "1", &[&a, &p]),
+        ];
         let start = Instant::now();
-        let mut pace = pace(WriteBudget::new(1, start));
-        assert_eq!(
-            pace.budget.take(start),
-            Ok(()),
-            "the one write of this second"
+        let mut planner = Planner::new(1, start, retry_delays);
+        let plan = planner.plan(
+            &snapshot(&[&a, &p], &[&reports[0], &reports[1]]),
+            start,
+            &stamp(),
         );
-        let got = write_one(&profiles, &p, &tracker.facts(&snap, &p), &mut pace)
-            .await
-            .unwrap();
         assert!(
-            matches!(got, Written::NoBudget(wait) if wait > Duration::ZERO && wait <= Duration::from_secs(1)),
-            "Installed 2/2 is news, but the budget is spent"
+            plan.throttled,
+            "Installed 2/2 of p is news, but a took the budget"
         );
-        drop(profiles);
-        api.expect_no_more().await;
+        let next = planner.wake_at(start);
+        assert!(next > start && next <= start + Duration::from_secs(1));
+        let (client, mut api) = mock_client();
+        let server = tokio::spawn(async move {
+            let a_status = "/apis/seccompd.dev/v1alpha1/seccompprofiles/a/status";
+            api.expect_apply(a_status, STATUS_MANAGER, answer()).await;
+            api
+        });
+        assert_eq!(apply_plan(client, &mut planner, plan).await, [true]);
+        server.await.unwrap().expect_no_more().await;
+        assert!(!planner.settled(), "p is owed");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_retried_after_the_api_backoff() {
+        let p = profile("p", "1", None);
+        let reports = [report("node1", "1", &[&p]), report("node2", "1", &[&p])];
+        let start = Instant::now();
+        let mut planner = Planner::new(1, start, retry_delays);
+        let plan = planner.plan(
+            &snapshot(&[&p], &[&reports[0], &reports[1]]),
+            start,
+            &stamp(),
+        );
+        let (client, mut api) = mock_client();
+        let server = tokio::spawn(async move {
+            let query = [&*format!("fieldManager={STATUS_MANAGER}"), "force=true"];
+            let unavailable = json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                "reason": "ServiceUnavailable", "message": "etcd is down", "code": 503});
+            api.expect(
+                Method::PATCH,
+                STATUS,
+                &query,
+                StatusCode::SERVICE_UNAVAILABLE,
+                unavailable,
+            )
+            .await;
+            api
+        });
+        assert_eq!(apply_plan(client, &mut planner, plan).await, [false]);
+        let failed = Instant::now();
+        server.await.unwrap().expect_no_more().await;
+        assert!(!planner.settled());
+        // The API's backoff starts at half a second, plus a jitter of up to as much again.
+        let retry = planner.wake_at(failed);
+        assert!(retry >= start + Duration::from_millis(500), "{retry:?}");
+        assert!(retry <= failed + Duration::from_secs(1), "{retry:?}");
     }
 }

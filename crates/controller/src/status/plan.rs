@@ -1,0 +1,177 @@
+//! The status writer's schedule, apart from I/O: from a consistent view of the writer's caches
+//! and the clock, which statuses to write now and when to look again. A pass revisits the
+//! profiles the [`Tracker`] says may have changed, together with the ones left for this pass
+//! (progress held back, writes owed to the budget, failed writes whose retry is due), each
+//! once; it holds back progress-only changes ([`ProgressPacer`]) and takes one token of the
+//! [`WriteBudget`] for each write. The elected writer (`super::writer`) sends the [`Plan`]'s
+//! writes and tells the planner how each went.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::rate::{ProgressPacer, WriteBudget};
+use super::summary::summarize;
+use super::tracker::{Revisit, Snapshot, Tracker};
+use seccompd_api::SeccompProfileStatus;
+
+/// How long the writer waits, when nothing is due, before it looks again anyway.
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// The pauses before each new attempt of a status write that keeps failing, one per failure.
+pub type RetryDelays = Box<dyn Iterator<Item = Duration> + Send>;
+
+/// One status write: `status` applied to profile `name`'s status subresource. It carries no
+/// precondition: the one elected writer owns every status and applies it with force, and a
+/// resourceVersion would make it conflict with its own writes its cache has not seen yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusWrite {
+    /// The profile.
+    pub name: String,
+    /// Its whole status.
+    pub status: SeccompProfileStatus,
+}
+
+/// What a pass writes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The writes due now, at most one per profile, by profile name.
+    pub writes: Vec<StatusWrite>,
+    /// Whether the write budget held back some profiles, which a later pass looks at again.
+    pub throttled: bool,
+}
+
+/// Why a profile is looked at again without a change of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Due {
+    /// Progress held back until then.
+    Held(Instant),
+    /// Its last write failed; tried again then.
+    Retry(Instant),
+    /// The budget had no room for it: the next pass, once a token is due.
+    Owed,
+}
+
+/// What the writer remembers between passes: the tracker, the pace of writes, the profiles
+/// due again and the retries of failed writes.
+pub struct Planner {
+    tracker: Tracker,
+    budget: WriteBudget,
+    progress: ProgressPacer,
+    /// Per profile, at most one reason to look at it again.
+    due: BTreeMap<String, Due>,
+    /// When the budget will have a token for what is owed.
+    token_due: Option<Instant>,
+    /// Per profile whose last write failed: the pauses before its next attempts.
+    retries: BTreeMap<String, RetryDelays>,
+    new_retry: fn() -> RetryDelays,
+}
+
+impl Planner {
+    /// A planner that writes at most `writes_per_second` statuses a second (a full budget at
+    /// `now`) and retries a failed write after the pauses `new_retry` gives.
+    pub fn new(writes_per_second: u32, now: Instant, new_retry: fn() -> RetryDelays) -> Self {
+        Self {
+            tracker: Tracker::default(),
+            budget: WriteBudget::new(writes_per_second, now),
+            progress: ProgressPacer::default(),
+            due: BTreeMap::new(),
+            token_due: None,
+            retries: BTreeMap::new(),
+            new_retry,
+        }
+    }
+
+    /// The writes due at `now` from `snap`; `stamp` is the wall-clock time a changed Ready
+    /// condition carries.
+    pub fn plan(&mut self, snap: &Snapshot, now: Instant, stamp: &Time) -> Plan {
+        let mut names = match self.tracker.update(snap) {
+            Revisit::All => snap.profiles.keys().cloned().collect(),
+            Revisit::Some(names) => names,
+        };
+        let exists = |name: &str| snap.profiles.contains_key(name);
+        self.due.retain(|name, _| exists(name));
+        self.retries.retain(|name, _| exists(name));
+        self.progress.retain(exists);
+        names.extend(
+            self.due
+                .iter()
+                .filter(|(_, due)| match due {
+                    Due::Held(at) | Due::Retry(at) => *at <= now,
+                    Due::Owed => true,
+                })
+                .map(|(name, _)| name.clone()),
+        );
+        self.token_due = None;
+        let mut plan = Plan::default();
+        let mut names = names.into_iter();
+        while let Some(name) = names.next() {
+            let Some(profile) = snap.profiles.get(&name) else {
+                continue;
+            };
+            self.due.remove(&name);
+            let previous = profile.status.as_ref();
+            let status = summarize(&self.tracker.facts(snap, profile), previous, stamp);
+            if previous == Some(&status) {
+                self.retries.remove(&name);
+                continue;
+            }
+            if let Some(at) = self.progress.hold(&name, previous, &status, now) {
+                self.due.insert(name, Due::Held(at));
+                continue;
+            }
+            if let Err(wait) = self.budget.take(now) {
+                // The rest waits for the next pass, which decides with fresher facts.
+                plan.throttled = true;
+                self.token_due = Some(now + wait);
+                for owed in std::iter::once(name).chain(names.by_ref()) {
+                    self.due.insert(owed, Due::Owed);
+                }
+                break;
+            }
+            plan.writes.push(StatusWrite { name, status });
+        }
+        plan
+    }
+
+    /// Profile `name`'s planned write was made at `at`.
+    pub fn written(&mut self, name: &str, at: Instant) {
+        self.progress.written(name, at);
+        self.retries.remove(name);
+    }
+
+    /// Profile `name`'s planned write failed at `at`: it is tried again after the next pause
+    /// of its retries (or sooner, if the profile changes meanwhile).
+    pub fn failed(&mut self, name: &str, at: Instant) {
+        let retry = self
+            .retries
+            .entry(name.to_string())
+            .or_insert_with(self.new_retry);
+        // An end to the pauses does not end the retries: the resync keeps trying.
+        let pause = retry.next().unwrap_or(RESYNC);
+        self.due.insert(name.to_string(), Due::Retry(at + pause));
+    }
+
+    /// When the next pass is due, if nothing changes before: the earliest held write, retry,
+    /// or token for what is owed, or the resync after `now`.
+    pub fn wake_at(&self, now: Instant) -> Instant {
+        self.due
+            .values()
+            .filter_map(|due| match due {
+                Due::Held(at) | Due::Retry(at) => Some(*at),
+                Due::Owed => self.token_due,
+            })
+            .min()
+            .unwrap_or(now + RESYNC)
+    }
+
+    /// Whether every change taken in so far has been carried out: nothing is held back,
+    /// owed or failed.
+    pub fn settled(&self) -> bool {
+        self.due.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;
