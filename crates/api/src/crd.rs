@@ -204,6 +204,6 @@ mod tests {
             .flatten()
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(columns, ["Status", "Installed", "Profile", "Age"]);
+        assert_eq!(columns, ["Status", "Mode", "Installed", "Profile", "Age"]);
     }
 }

@@ -56,6 +56,12 @@ fn reserved_name_rule() -> kube::core::Rule {
         description = "Installed, Pending, Partial, Invalid or Error"
     ),
     printcolumn(
+        name = "Mode",
+        type_ = "string",
+        json_path = ".spec.mode",
+        description = "Enforce, or Audit: what the profile would refuse is only logged"
+    ),
+    printcolumn(
         name = "Installed",
         type_ = "string",
         json_path = ".status.installed",

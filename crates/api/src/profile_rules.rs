@@ -18,7 +18,7 @@ use seccompd_profile::limits::{
     MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
     MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN,
 };
-use seccompd_profile::model::{Action, Arch};
+use seccompd_profile::model::{Action, Arch, Mode};
 use seccompd_profile::syscalls;
 use seccompd_profile::validate;
 
@@ -30,6 +30,7 @@ type AddToField = fn(&mut Schema);
 const SPEC_RULES: &[(&str, AddToField)] = &[
     ("", profile_spec),
     ("/properties/baseProfileName", base_name),
+    ("/properties/mode", mode),
     ("/properties/defaultErrnoRet", errno),
     ("/properties/architectures", architectures),
     ("/properties/flags", flags),
@@ -142,6 +143,11 @@ fn errno(schema: &mut Schema) {
 }
 
 /// `baseProfileName`: the name of a SeccompProfile.
+/// The API server stores the default, so that `kubectl get` shows every profile's mode.
+fn mode(schema: &mut Schema) {
+    set(schema, "default", json!(Mode::default()));
+}
+
 fn base_name(schema: &mut Schema) {
     set(schema, "minLength", json!(1));
     set(schema, "maxLength", json!(MAX_PROFILE_NAME_LEN));

@@ -189,6 +189,7 @@ pub fn import(profile: &JsonProfile, target: &Target) -> Result<(ProfileSpec, No
     }
     let spec = ProfileSpec {
         base_profile_name: None,
+        mode: Default::default(),
         default_action: profile.default_action,
         default_errno_ret: profile.default_errno_ret,
         architectures,

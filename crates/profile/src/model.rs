@@ -124,6 +124,23 @@ wire_enum! {
     }
 }
 
+/// Whether a profile refuses what it does not allow, or only records it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Mode {
+    /// Every action as written: calls the profile does not allow fail or kill.
+    #[default]
+    Enforce,
+    /// Every action other than SCMP_ACT_ALLOW becomes SCMP_ACT_LOG: pods run as if
+    /// unconfined, and the kernel records each call the enforced profile would refuse.
+    Audit,
+}
+
+impl Mode {
+    fn is_enforce(&self) -> bool {
+        *self == Mode::Enforce
+    }
+}
+
 /// A seccomp profile in the OCI runtime format, optionally extending another SeccompProfile.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -133,6 +150,13 @@ pub struct ProfileSpec {
     /// A missing base or a cycle is reported in status and nothing is installed until it is fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_profile_name: Option<String>,
+
+    /// Enforce (the default) installs the profile as written. Audit installs it, at the same
+    /// path, with every action other than SCMP_ACT_ALLOW turned into SCMP_ACT_LOG: pods that
+    /// use it run as if unconfined while the kernel records every call the enforced profile
+    /// would refuse. Switching it changes the file for containers started afterwards.
+    #[serde(default, skip_serializing_if = "Mode::is_enforce")]
+    pub mode: Mode,
 
     /// Action for every system call that no rule in `syscalls` matches. An allowlist uses
     /// SCMP_ACT_ERRNO (or a kill action) here and SCMP_ACT_ALLOW in its rules.

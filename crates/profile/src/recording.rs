@@ -100,6 +100,7 @@ impl RecordedCalls {
         };
         ProfileSpec {
             base_profile_name: None,
+            mode: Default::default(),
             default_action: Action::Errno,
             default_errno_ret: None,
             architectures,

@@ -28,6 +28,35 @@ pub struct OciProfile {
     pub syscalls: Vec<SyscallRule>,
 }
 
+impl OciProfile {
+    /// The same profile logging what it would refuse: every action other than allow becomes
+    /// SCMP_ACT_LOG, and the rules whose action is then the default's are dropped (runtimes
+    /// and libseccomp refuse a rule that repeats the default action; it means the same).
+    pub fn audited(self) -> Self {
+        let logged = |action: Action| match action {
+            Action::Allow => Action::Allow,
+            _ => Action::Log,
+        };
+        let default_action = logged(self.default_action);
+        let syscalls = self
+            .syscalls
+            .into_iter()
+            .map(|rule| SyscallRule {
+                action: logged(rule.action),
+                errno_ret: None,
+                ..rule
+            })
+            .filter(|rule| rule.action != default_action)
+            .collect();
+        Self {
+            default_action,
+            default_errno_ret: None,
+            syscalls,
+            ..self
+        }
+    }
+}
+
 /// A profile rendered for the node: its file content and that content's hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
@@ -228,6 +257,69 @@ mod tests {
         assert_eq!(
             content_hash(b"").as_str(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn an_audited_profile_logs_whatever_it_would_refuse_and_keeps_its_allows() {
+        let enforced = OciProfile {
+            default_action: Action::Errno,
+            default_errno_ret: Some(38),
+            architectures: vec![Arch::X86_64],
+            flags: vec![Flag::Log],
+            syscalls: vec![
+                SyscallRule {
+                    names: vec!["read".into()],
+                    action: Action::Allow,
+                    errno_ret: None,
+                    args: vec![],
+                },
+                SyscallRule {
+                    names: vec!["mkdir".into()],
+                    action: Action::KillProcess,
+                    errno_ret: None,
+                    args: vec![],
+                },
+                SyscallRule {
+                    names: vec!["chmod".into()],
+                    action: Action::Errno,
+                    errno_ret: Some(13),
+                    args: vec![],
+                },
+            ],
+        };
+        let audited = enforced.clone().audited();
+        assert_eq!(audited.default_action, Action::Log);
+        assert_eq!(audited.default_errno_ret, None);
+        // The refusing rules now equal the default and are dropped; the allow stays, so that
+        // allowed calls are not logged.
+        assert_eq!(audited.syscalls, enforced.syscalls[..1].to_vec());
+        assert_eq!(
+            (audited.architectures, audited.flags),
+            (enforced.architectures, enforced.flags)
+        );
+    }
+
+    #[test]
+    fn an_audited_denylist_logs_the_calls_it_denies() {
+        let denylist = OciProfile {
+            default_action: Action::Allow,
+            default_errno_ret: None,
+            architectures: vec![],
+            flags: vec![],
+            syscalls: vec![SyscallRule {
+                names: vec!["mkdir".into()],
+                action: Action::Errno,
+                errno_ret: Some(1),
+                args: vec![],
+            }],
+        };
+        let audited = denylist.audited();
+        assert_eq!(audited.default_action, Action::Allow);
+        assert_eq!(audited.syscalls.len(), 1);
+        assert_eq!(
+            (audited.syscalls[0].action, audited.syscalls[0].errno_ret),
+            (Action::Log, None)
         );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use thiserror::Error;
 
 use super::limits::MAX_BASE_DEPTH;
-use super::model::ProfileSpec;
+use super::model::{Mode, ProfileSpec};
 use super::render::OciProfile;
 
 /// Why a profile's bases cannot be resolved.
@@ -70,7 +70,10 @@ pub fn resolve<'a>(
         }
         out.syscalls.extend(link.syscalls.iter().cloned());
     }
-    Ok(out)
+    Ok(match spec.mode {
+        Mode::Enforce => out,
+        Mode::Audit => out.audited(),
+    })
 }
 
 /// The specs from `spec` up through its bases, `spec` first.
@@ -119,6 +122,7 @@ mod tests {
     fn spec(base: Option<&str>, names: &[&str], arch: &[Arch]) -> ProfileSpec {
         ProfileSpec {
             base_profile_name: base.map(str::to_string),
+            mode: Default::default(),
             default_action: Action::Errno,
             default_errno_ret: None,
             architectures: arch.to_vec(),
@@ -160,6 +164,26 @@ mod tests {
         assert_eq!(names, ["read", "write"]);
         assert_eq!(got.architectures, vec![Arch::X86, Arch::X86_64, Arch::X32]);
         assert_eq!(got.default_action, Action::KillProcess);
+    }
+
+    #[test]
+    fn the_profiles_own_mode_decides_not_its_bases() {
+        let mut base = spec(None, &["read"], &[]);
+        base.mode = Mode::Audit;
+        let mut audited = spec(Some("base"), &["write"], &[]);
+        audited.mode = Mode::Audit;
+        let all = BTreeMap::from([
+            ("base", base),
+            ("enforced", spec(Some("base"), &["write"], &[])),
+            ("audited", audited),
+        ]);
+        assert_eq!(
+            resolve_in(&all, "enforced").unwrap().default_action,
+            Action::Errno
+        );
+        let got = resolve_in(&all, "audited").unwrap();
+        assert_eq!(got.default_action, Action::Log);
+        assert_eq!(got.syscalls.len(), 2, "both allows stay: {got:?}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub fn record_spec(native: Arch) -> ProfileSpec {
     architectures.extend_from_slice(compat_abis(native));
     ProfileSpec {
         base_profile_name: None,
+        mode: Default::default(),
         default_action: Action::Log,
         default_errno_ret: None,
         architectures,

@@ -175,6 +175,7 @@ mod tests {
     fn spec(base: Option<&str>, names: &[&str]) -> ProfileSpec {
         ProfileSpec {
             base_profile_name: base.map(str::to_string),
+            mode: Default::default(),
             default_action: Action::Errno,
             default_errno_ret: None,
             architectures: vec![],
