@@ -18,6 +18,8 @@ pub mod run;
 pub mod sources;
 pub mod sync;
 pub mod taint;
+#[cfg(test)]
+mod testing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,4 +79,17 @@ pub enum AgentError {
     /// The Node object of this node has not been seen (yet, or since it was deleted).
     #[error("node {0} is not known to the API server (yet)")]
     NodeUnknown(String),
+}
+
+impl AgentError {
+    /// Whether the same attempt may succeed later: an API call whose failure may pass (see
+    /// [`seccompd_runtime::apiserver::is_transient`]), or a node the agent's watch has not
+    /// seen yet.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Kube { source, .. } => seccompd_runtime::apiserver::is_transient(source),
+            Self::NodeUnknown(_) => true,
+            Self::Dir(_) => false,
+        }
+    }
 }
