@@ -18,10 +18,10 @@ use tracing::{debug, warn};
 use super::AgentError;
 use super::decide::notices::{Notice, pod_list};
 use super::decide::suggest::missing_profile_note;
+use super::metrics::AgentMetrics;
 use super::node_identity::NodeIdentity;
 use seccompd_api::SeccompProfile;
 use seccompd_runtime::apiserver::api_retry;
-use seccompd_runtime::telemetry::Metrics;
 
 /// `reportingController` of the agent's events.
 pub const REPORTING_CONTROLLER: &str = "seccompd.dev/agent";
@@ -54,7 +54,7 @@ pub fn spawn(
     client: Client,
     node_name: &str,
     node: watch::Receiver<Option<NodeIdentity>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
 ) -> EventSender {
     let (tx, rx) = mpsc::channel(QUEUE);
     let recorder = Recorder::new(client, reporter(node_name));
@@ -90,7 +90,7 @@ async fn send_all(
     node_name: String,
     node: watch::Receiver<Option<NodeIdentity>>,
     mut notices: mpsc::Receiver<Notice>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
 ) {
     while let Some(notice) = notices.recv().await {
         let sent = (|| send_one(&recorder, &node_name, &node, &notice))
@@ -225,7 +225,7 @@ mod tests {
 
     use super::*;
     use crate::decide::pods::PodRef;
-    use crate::testing::api_errors;
+    use crate::testing::{self, api_errors};
     use seccompd_runtime::apiserver::mock::{MockApi, mock_client};
 
     fn node() -> ObjectReference {
@@ -336,14 +336,14 @@ mod tests {
         sender: EventSender,
         api: MockApi,
         node: watch::Sender<Option<NodeIdentity>>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<AgentMetrics>,
     }
 
     /// The event task, with this node's identity `node`.
     fn started(node: Option<NodeIdentity>) -> Started {
         let (client, api) = mock_client();
         let (node_tx, node_rx) = watch::channel(node);
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(testing::metrics());
         let sender = spawn(client, "node1", node_rx, metrics.clone());
         Started {
             sender,

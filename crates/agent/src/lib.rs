@@ -4,16 +4,20 @@
 //! loop ([`mod@run`]) and its pass over the directory ([`sync`]), the watched [`sources`], the
 //! report [`publish`]er, [`events`], the [`taint`], the node's identity
 //! ([`node_identity`]) and the profile directory itself ([`node`]). Where a task has a decision of its own (`needs_apply`,
-//! `removal_patch`, `next_identity`), it is a pure function beside it, tested apart.
+//! `removal_patch`, `next_identity`), it is a pure function beside it, tested apart. The
+//! tasks share the agent's [`readiness`], which its [`probes`] answer from, and its
+//! [`metrics`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod decide;
 pub mod events;
+pub mod metrics;
 pub mod node;
 pub mod node_identity;
 pub mod probes;
 pub mod publish;
+pub mod readiness;
 pub mod run;
 pub mod sources;
 pub mod sync;

@@ -17,10 +17,10 @@ use tokio::sync::{Notify, watch};
 use tracing::warn;
 
 use super::AgentError;
+use super::metrics::AgentMetrics;
 use super::node_identity::NodeIdentity;
 use seccompd_api::{SeccompNodeReport, SeccompNodeReportSpec};
 use seccompd_runtime::apiserver::{api_retry, reflect};
-use seccompd_runtime::telemetry::Metrics;
 
 /// Field manager of the agent's writes.
 pub const AGENT_MANAGER: &str = "seccompd-agent";
@@ -34,7 +34,7 @@ pub fn spawn(
     client: Client,
     node_name: &str,
     node: watch::Receiver<Option<NodeIdentity>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
 ) -> watch::Sender<Option<SeccompNodeReportSpec>> {
     let (tx, rx) = watch::channel(None);
     let wake = Arc::new(Notify::new());
@@ -89,7 +89,11 @@ impl Inputs {
     }
 }
 
-async fn publish_latest(mut publisher: ReportPublisher, mut inputs: Inputs, metrics: Arc<Metrics>) {
+async fn publish_latest(
+    mut publisher: ReportPublisher,
+    mut inputs: Inputs,
+    metrics: Arc<AgentMetrics>,
+) {
     loop {
         inputs.reports.mark_unchanged();
         inputs.node.mark_unchanged();
@@ -291,11 +295,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::api_errors;
+    use crate::testing::{self, api_errors};
     use seccompd_profile::digest::SetDigest;
     use seccompd_profile::render::ContentHash;
     use seccompd_runtime::apiserver::mock::{MockApi, mock_client};
-    use seccompd_runtime::telemetry::Metrics;
 
     fn node(uid: &str) -> NodeIdentity {
         NodeIdentity {
@@ -506,7 +509,7 @@ mod tests {
         let task = tokio::spawn(publish_latest(
             ReportPublisher::new(client),
             inputs,
-            Arc::new(Metrics::default()),
+            Arc::new(testing::metrics()),
         ));
         let owner =
             |uid: &str| json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": uid}]);
@@ -540,7 +543,7 @@ mod tests {
     /// The publisher task, its inputs and what it talks to.
     struct Started {
         api: MockApi,
-        metrics: Arc<Metrics>,
+        metrics: Arc<AgentMetrics>,
         reports: watch::Sender<Option<SeccompNodeReportSpec>>,
         task: tokio::task::JoinHandle<()>,
     }
@@ -548,7 +551,7 @@ mod tests {
     /// The publisher task of report "sha256:a" for node u1, over a store that lists no report.
     fn started() -> Started {
         let (client, api) = mock_client();
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(testing::metrics());
         let (reports_tx, reports) = watch::channel(Some(spec("sha256:a")));
         // The node never changes: its sender lives as long as the task.
         let (node_tx, node) = watch::channel(Some(node("u1")));

@@ -22,7 +22,9 @@ use super::decide::report::{
     report_spec, retained_reports, unknown_entries, unknown_state_reports,
 };
 use super::events::EventSender;
+use super::metrics::AgentMetrics;
 use super::probes::AgentProbes;
+use super::readiness::Readiness;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome, SyncError};
 use super::{events, node_identity, publish, taint};
@@ -32,7 +34,7 @@ use seccompd_profile::check::NodeCheckError;
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::model::ProfileSpec;
 use seccompd_runtime::health;
-use seccompd_runtime::telemetry::{self, Metrics};
+use seccompd_runtime::telemetry;
 
 /// How soon a pass whose directory could not be listed is tried again.
 const RETRY: Duration = Duration::from_secs(2);
@@ -48,7 +50,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot use {}", args.profile_dir().display()))?;
     info!(node = %args.node_name, dir = %dir.path().display(), "seccompd agent starting");
 
-    let metrics = Arc::new(Metrics::default());
+    let readiness = Arc::new(Readiness::default());
+    let metrics = Arc::new(AgentMetrics::new(&readiness));
     let wake = Arc::new(Notify::new());
     let sources = Sources::start(&client, &args.node_name, &wake, metrics.profile_changes());
     let _dir_watch = watch_dir(dir.path(), wake.clone())
@@ -56,6 +59,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let health_addr = args.health_addr;
     let resync = Duration::from_secs(args.resync_seconds);
     let probes = Arc::new(AgentProbes {
+        readiness: readiness.clone(),
         metrics: metrics.clone(),
         stall: StallLimit::for_longest_wait(resync.max(RETRY)),
     });
@@ -73,6 +77,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         synced_rx,
         node.tainted.clone(),
         metrics.clone(),
+        readiness.clone(),
     ));
 
     sources
@@ -103,6 +108,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         ),
         synced,
         metrics,
+        readiness,
         record_profile: args.recording.then(|| record_spec(arch)),
     };
 
@@ -144,7 +150,8 @@ struct Agent {
     reports: watch::Sender<Option<SeccompNodeReportSpec>>,
     events: EventSender,
     synced: watch::Sender<bool>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
+    readiness: Arc<Readiness>,
     /// The built-in recording profile for this node's architecture, where recording is on.
     record_profile: Option<ProfileSpec>,
 }
@@ -178,13 +185,14 @@ impl Agent {
                 // Nothing on disk is known now: no profile may still be reported Installed.
                 let reason = format!("the profile directory cannot be listed: {err}");
                 self.reports.send_replace(Some(report_spec(
-                    self.metrics.synced(),
+                    self.readiness.synced(),
                     api_reports(unknown_state_reports(&inputs, &reason)),
                 )));
                 return Err(PassFailed::Retry);
             }
         };
         self.metrics.record_pass(outcome.retry_at.is_none());
+        self.readiness.progressed(Instant::now());
         let (retained, missing) = split_unknown(&users, &unknown, &outcome);
         self.metrics.set_retained(retained.len());
         let notices = self
@@ -198,9 +206,9 @@ impl Agent {
             .send_replace(Some(node_report(outcome, &users)));
         // Every profile has its outcome now, installed or an error of its own: one profile
         // that cannot be written must not keep the node tainted.
-        if !self.metrics.synced() {
+        if !self.readiness.synced() {
             info!("first complete sync: every profile has its outcome on this node");
-            self.metrics.set_synced();
+            self.readiness.set_synced();
             self.synced.send_replace(true);
         }
         Ok(retry_at)

@@ -14,8 +14,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::AgentError;
+use super::metrics::AgentMetrics;
+use super::readiness::Readiness;
 use seccompd_runtime::apiserver::api_retry;
-use seccompd_runtime::telemetry::Metrics;
 
 /// Key of the taint that keeps pods off a node until its agent has synced.
 pub const NOT_READY_TAINT_KEY: &str = "seccompd.dev/agent-not-ready";
@@ -47,14 +48,15 @@ pub fn removal_patch(node: &Node) -> Option<JsonPatch> {
 
 /// Waits for the first complete sync (`synced` turns true), then keeps this node free of the
 /// agent-not-ready taint for as long as the agent runs, following `tainted` (whether the Node
-/// carries it, from the agent's one watch of its Node). Marks the agent ready once the node
-/// is free of it.
+/// carries it, from the agent's one watch of its Node). Marks the node untainted in
+/// `readiness` once it is free of it.
 pub async fn keep_node_untainted(
     client: Client,
     node_name: String,
     mut synced: watch::Receiver<bool>,
     mut tainted: watch::Receiver<Option<bool>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
+    readiness: Arc<Readiness>,
 ) {
     if synced.wait_for(|done| *done).await.is_err() {
         return;
@@ -63,8 +65,8 @@ pub async fn keep_node_untainted(
     loop {
         let carries = *tainted.borrow_and_update();
         match carries {
-            Some(true) => untaint(&nodes, &node_name, &metrics).await,
-            Some(false) => metrics.set_untainted(),
+            Some(true) => untaint(&nodes, &node_name, &metrics, &readiness).await,
+            Some(false) => readiness.set_untainted(),
             None => {}
         }
         if tainted.changed().await.is_err() {
@@ -78,7 +80,12 @@ pub async fn keep_node_untainted(
 /// were read (the next attempt reads them again), a forbidden one passes once the agent's
 /// role is fixed, and a Node deleted meanwhile is read again once its kubelet registers it
 /// anew, tainted (the watch of the Node says nothing new then: it was tainted before).
-async fn untaint(nodes: &Api<Node>, node_name: &str, metrics: &Metrics) {
+async fn untaint(
+    nodes: &Api<Node>,
+    node_name: &str,
+    metrics: &AgentMetrics,
+    readiness: &Readiness,
+) {
     let attempt = (|| try_untaint(nodes, node_name))
         .retry(api_retry())
         .notify(|err, _| {
@@ -93,7 +100,7 @@ async fn untaint(nodes: &Api<Node>, node_name: &str, metrics: &Metrics) {
                     "removed the agent-not-ready taint"
                 );
             }
-            metrics.set_untainted();
+            readiness.set_untainted();
         }
         // Only a policy with an end gets here; `api_retry`'s has none.
         Err(err) => warn!(%err, "gave up removing the agent-not-ready taint"),
@@ -124,7 +131,7 @@ async fn try_untaint(nodes: &Api<Node>, node_name: &str) -> Result<bool, AgentEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::api_errors;
+    use crate::testing::{self, api_errors};
     use http::{Method, StatusCode};
     use seccompd_runtime::apiserver::mock::mock_client;
     use serde_json::json;
@@ -202,8 +209,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn every_failure_is_retried_until_the_taint_is_gone() {
         let (client, mut api) = mock_client();
-        let metrics = Arc::new(Metrics::default());
-        metrics.set_synced();
+        let metrics = testing::metrics();
+        let readiness = Readiness::default();
+        readiness.set_synced();
         let tainted = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"},
             "spec": {"taints": [{"key": "seccompd.dev/agent-not-ready", "effect": "NoSchedule"}]}});
         let server = tokio::spawn(async move {
@@ -225,9 +233,9 @@ mod tests {
             api
         });
         let nodes = Api::<Node>::all(client);
-        untaint(&nodes, "node1", &metrics).await;
+        untaint(&nodes, "node1", &metrics, &readiness).await;
         let api = server.await.unwrap();
-        assert!(metrics.ready(), "untainted once the patch went through");
+        assert!(readiness.ready(), "untainted once the patch went through");
         assert_eq!(api_errors(&metrics), 3.0);
         drop(nodes);
         api.expect_no_more().await;
