@@ -6,8 +6,9 @@
 //! `series`, by PATCH, instead of piling up as new Events; the first event's note stays.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use backon::Retryable as _;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
@@ -17,10 +18,10 @@ use tracing::{debug, warn};
 use super::AgentError;
 use super::decide::notices::{Notice, pod_list};
 use super::decide::suggest::missing_profile_note;
+use super::metrics::AgentMetrics;
 use super::node_identity::NodeIdentity;
 use seccompd_api::SeccompProfile;
-use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff};
-use seccompd_runtime::telemetry::Metrics;
+use seccompd_runtime::apiserver::api_retry;
 
 /// `reportingController` of the agent's events.
 pub const REPORTING_CONTROLLER: &str = "seccompd.dev/agent";
@@ -38,7 +39,8 @@ pub const REASON_MISSING: &str = "SeccompProfileMissing";
 /// dropped (the node report still tells the state).
 const QUEUE: usize = 256;
 
-/// How long one event is retried (an API server outage) before it is given up.
+/// How long one event is retried (an API server outage) before it is given up; one the API
+/// server refuses is given up at once.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 
 /// Largest event note the API accepts.
@@ -52,7 +54,7 @@ pub fn spawn(
     client: Client,
     node_name: &str,
     node: watch::Receiver<Option<NodeIdentity>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
 ) -> EventSender {
     let (tx, rx) = mpsc::channel(QUEUE);
     let recorder = Recorder::new(client, reporter(node_name));
@@ -88,19 +90,20 @@ async fn send_all(
     node_name: String,
     node: watch::Receiver<Option<NodeIdentity>>,
     mut notices: mpsc::Receiver<Notice>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
 ) {
     while let Some(notice) = notices.recv().await {
-        let since = Instant::now();
-        let mut backoff = api_backoff();
-        while let Err(err) = send_one(&recorder, &node_name, &node, &notice).await {
+        let sent = (|| send_one(&recorder, &node_name, &node, &notice))
+            .retry(api_retry().with_total_delay(Some(GIVE_UP_AFTER)))
+            .when(AgentError::is_transient)
+            .notify(|err, _| {
+                metrics.record_api_error();
+                debug!(%err, "cannot publish an event; retrying");
+            })
+            .await;
+        if let Err(err) = sent {
             metrics.record_api_error();
-            if since.elapsed() > GIVE_UP_AFTER {
-                warn!(%err, ?notice, "giving up on an event");
-                break;
-            }
-            debug!(%err, "cannot publish an event; retrying");
-            tokio::time::sleep(backoff.next().unwrap_or(MAX_API_BACKOFF)).await;
+            warn!(%err, ?notice, "giving up on an event");
         }
     }
 }
@@ -222,6 +225,7 @@ mod tests {
 
     use super::*;
     use crate::decide::pods::PodRef;
+    use crate::testing::{self, api_errors};
     use seccompd_runtime::apiserver::mock::{MockApi, mock_client};
 
     fn node() -> ObjectReference {
@@ -309,14 +313,44 @@ mod tests {
     /// `metadata.namespace` is left to the API server).
     const EVENTS_IN_DEFAULT: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
-    fn started() -> (EventSender, MockApi, watch::Sender<Option<NodeIdentity>>) {
-        let (client, api) = mock_client();
-        let (node_tx, node_rx) = watch::channel(Some(NodeIdentity {
+    /// Where the events of the pods in namespace `team` go.
+    const EVENTS_IN_TEAM: &str = "/apis/events.k8s.io/v1/namespaces/team/events";
+
+    /// Pod team/web references a profile that does not exist.
+    fn missing_web() -> Notice {
+        Notice::Missing {
+            pod: pod("web"),
+            profile: "nginx-stirct".into(),
+            closest: vec![],
+        }
+    }
+
+    fn node1() -> NodeIdentity {
+        NodeIdentity {
             name: "node1".into(),
             uid: "node-uid".into(),
-        }));
-        let sender = spawn(client, "node1", node_rx, Arc::new(Metrics::new()));
-        (sender, api, node_tx)
+        }
+    }
+
+    struct Started {
+        sender: EventSender,
+        api: MockApi,
+        node: watch::Sender<Option<NodeIdentity>>,
+        metrics: Arc<AgentMetrics>,
+    }
+
+    /// The event task, with this node's identity `node`.
+    fn started(node: Option<NodeIdentity>) -> Started {
+        let (client, api) = mock_client();
+        let (node_tx, node_rx) = watch::channel(node);
+        let metrics = Arc::new(testing::metrics());
+        let sender = spawn(client, "node1", node_rx, metrics.clone());
+        Started {
+            sender,
+            api,
+            node: node_tx,
+            metrics,
+        }
     }
 
     /// What the API server answers to a create or patch: the Recorder only needs an Event.
@@ -326,18 +360,9 @@ mod tests {
 
     #[tokio::test]
     async fn creates_an_event_then_counts_its_recurrence_in_a_series_by_patch() {
-        let (sender, mut api, _node) = started();
-        sender.send(retained());
-        let created = api
-            .expect(
-                Method::POST,
-                EVENTS_IN_DEFAULT,
-                &[],
-                StatusCode::CREATED,
-                stored(),
-            )
-            .await
-            .body;
+        let mut t = started(Some(node1()));
+        t.sender.send(retained());
+        let created = expect_created(&mut t.api, EVENTS_IN_DEFAULT).await;
         assert_eq!(created["reason"], REASON_RETAINED);
         assert_eq!(created["type"], "Warning");
         assert_eq!(created["action"], "KeepProfileFile");
@@ -351,8 +376,9 @@ mod tests {
         assert!(created.get("series").is_none(), "{created}");
         let name = created["metadata"]["name"].as_str().expect("a name");
 
-        sender.send(retained());
-        let patched = api
+        t.sender.send(retained());
+        let patched = t
+            .api
             .expect(
                 Method::PATCH,
                 &format!("{EVENTS_IN_DEFAULT}/{name}"),
@@ -369,42 +395,65 @@ mod tests {
         assert!(patched.body["series"]["lastObservedTime"].is_string());
         assert_eq!(patched.body["note"], created["note"]);
 
-        drop(sender);
-        api.expect_no_more().await;
+        drop(t.sender);
+        t.api.expect_no_more().await;
     }
 
-    #[tokio::test]
-    async fn a_pods_event_goes_to_its_namespace_and_a_refused_one_is_retried() {
-        let (sender, mut api, _node) = started();
-        sender.send(Notice::Missing {
-            pod: pod("web"),
-            profile: "nginx-stirct".into(),
-            closest: vec![],
-        });
-        let in_team = "/apis/events.k8s.io/v1/namespaces/team/events";
-        let refused = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-            "reason": "InternalError", "code": 500});
-        let first = api
-            .expect(
-                Method::POST,
-                in_team,
-                &[],
-                StatusCode::INTERNAL_SERVER_ERROR,
-                refused,
-            )
-            .await
-            .body;
+    /// Takes the next request, a create in `path`, answers it, and returns the event.
+    async fn expect_created(api: &mut MockApi, path: &str) -> Value {
+        let created = api.expect(Method::POST, path, &[], StatusCode::CREATED, stored());
+        created.await.body
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pods_event_goes_to_its_namespace_and_a_failed_one_is_retried() {
+        let mut t = started(Some(node1()));
+        t.sender.send(missing_web());
+        let failed = StatusCode::INTERNAL_SERVER_ERROR;
+        let first = t.api.refuse(Method::POST, EVENTS_IN_TEAM, &[], failed);
+        let first = first.await.body;
         // A refused event is not remembered: the retry creates it, it does not patch.
-        let retried = api
-            .expect(Method::POST, in_team, &[], StatusCode::CREATED, stored())
-            .await
-            .body;
+        let retried = expect_created(&mut t.api, EVENTS_IN_TEAM).await;
         assert_eq!(retried["reason"], REASON_MISSING);
         assert_eq!(retried["regarding"]["name"], "web");
         assert_eq!(retried["related"], first["related"]);
         assert!(retried.get("series").is_none(), "{retried}");
+        assert_eq!(api_errors(&t.metrics), 1.0);
 
-        drop(sender);
-        api.expect_no_more().await;
+        drop(t.sender);
+        t.api.expect_no_more().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_the_api_server_refuses_is_given_up_at_once() {
+        let mut t = started(Some(node1()));
+        t.sender.send(retained());
+        t.sender.send(missing_web());
+        let forbidden = StatusCode::FORBIDDEN;
+        t.api
+            .refuse(Method::POST, EVENTS_IN_DEFAULT, &[], forbidden)
+            .await;
+        // The next request is the next event's, not the refused one again.
+        let next = expect_created(&mut t.api, EVENTS_IN_TEAM).await;
+        assert_eq!(next["reason"], REASON_MISSING);
+        assert_eq!(api_errors(&t.metrics), 1.0);
+
+        drop(t.sender);
+        t.api.expect_no_more().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_waits_for_the_node_to_be_known() {
+        let mut t = started(None);
+        t.sender.send(retained());
+        // Lets the first attempt run: it finds no node (and makes no request), then pauses.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        t.node.send_replace(Some(node1()));
+        let event = expect_created(&mut t.api, EVENTS_IN_DEFAULT).await;
+        assert_eq!(event["regarding"]["uid"], "node-uid");
+        assert_eq!(api_errors(&t.metrics), 1.0, "the attempt without a node");
+
+        drop(t.sender);
+        t.api.expect_no_more().await;
     }
 }

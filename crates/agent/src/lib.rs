@@ -4,20 +4,26 @@
 //! loop ([`mod@run`]) and its pass over the directory ([`sync`]), the watched [`sources`], the
 //! report [`publish`]er, [`events`], the [`taint`], the node's identity
 //! ([`node_identity`]) and the profile directory itself ([`node`]). Where a task has a decision of its own (`needs_apply`,
-//! `removal_patch`, `next_identity`), it is a pure function beside it, tested apart.
+//! `removal_patch`, `next_identity`), it is a pure function beside it, tested apart. The
+//! tasks share the agent's [`readiness`], which its [`probes`] answer from, and its
+//! [`metrics`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod decide;
 pub mod events;
+pub mod metrics;
 pub mod node;
 pub mod node_identity;
 pub mod probes;
 pub mod publish;
+pub mod readiness;
 pub mod run;
 pub mod sources;
 pub mod sync;
 pub mod taint;
+#[cfg(test)]
+mod testing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,4 +89,17 @@ pub enum AgentError {
     /// The Node object of this node has not been seen (yet, or since it was deleted).
     #[error("node {0} is not known to the API server (yet)")]
     NodeUnknown(String),
+}
+
+impl AgentError {
+    /// Whether the same attempt may succeed later: an API call whose failure may pass (see
+    /// [`seccompd_runtime::apiserver::is_transient`]), or a node the agent's watch has not
+    /// seen yet.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Kube { source, .. } => seccompd_runtime::apiserver::is_transient(source),
+            Self::NodeUnknown(_) => true,
+            Self::Dir(_) => false,
+        }
+    }
 }

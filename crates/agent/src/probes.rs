@@ -8,23 +8,26 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use seccompd_runtime::health::Probed;
-use seccompd_runtime::telemetry::Metrics;
 use tracing::warn;
 
 use crate::decide::liveness::{Liveness, StallLimit, judge};
+use crate::metrics::AgentMetrics;
+use crate::readiness::Readiness;
 
-/// The agent's probes, from its metrics.
+/// The agent's probes.
 #[derive(Clone, Debug)]
 pub struct AgentProbes {
     /// Where the loop records its progress and the two readiness conditions.
-    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<AgentMetrics>,
     /// How long the loop may go without completing a pass.
     pub stall: StallLimit,
 }
 
 impl Probed for AgentProbes {
     fn liveness(&self) -> (StatusCode, String) {
-        match judge(self.metrics.last_progress(), Instant::now(), self.stall) {
+        match judge(self.readiness.last_progress(), Instant::now(), self.stall) {
             Liveness::Alive => (StatusCode::OK, "ok\n".into()),
             Liveness::Stalled { since, limit } => {
                 warn!(
@@ -41,7 +44,7 @@ impl Probed for AgentProbes {
     }
 
     fn readiness(&self) -> (StatusCode, String) {
-        let (status, text) = readiness(self.metrics.synced(), self.metrics.ready());
+        let (status, text) = readiness(self.readiness.synced(), self.readiness.ready());
         (status, text.to_string())
     }
 
@@ -70,51 +73,56 @@ mod tests {
 
     use super::*;
 
-    fn agent(metrics: Arc<Metrics>) -> Arc<dyn Probed> {
-        Arc::new(AgentProbes {
-            metrics,
-            stall: StallLimit::for_longest_wait(Duration::from_secs(300)),
-        })
+    /// The probes of an agent whose loop may stall for `stall`, and its readiness.
+    fn agent(stall: StallLimit) -> (Arc<dyn Probed>, Arc<Readiness>) {
+        let readiness = Arc::new(Readiness::default());
+        let probes = Arc::new(AgentProbes {
+            metrics: Arc::new(AgentMetrics::new(&readiness)),
+            readiness: readiness.clone(),
+            stall,
+        });
+        (probes, readiness)
+    }
+
+    fn usual() -> StallLimit {
+        StallLimit::for_longest_wait(Duration::from_secs(300))
     }
 
     #[tokio::test]
     async fn readiness_follows_the_first_sync_and_the_taint() {
-        let m = Arc::new(Metrics::default());
-        let probes = agent(m.clone());
+        let (probes, readiness) = agent(usual());
         let (status, _, _) = answer(probes.clone(), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        m.set_synced();
+        readiness.set_synced();
         let (status, _, body) = answer(probes.clone(), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert!(body.contains("taint"), "{body}");
-        m.set_untainted();
+        readiness.set_untainted();
         assert_eq!(answer(probes, "/readyz").await.0, StatusCode::OK);
     }
 
     #[tokio::test]
     async fn a_fresh_agent_is_alive() {
-        let (status, _, body) = answer(agent(Arc::new(Metrics::default())), "/healthz").await;
+        let (status, _, body) = answer(agent(usual()).0, "/healthz").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
     }
 
     #[tokio::test]
     async fn a_loop_without_a_pass_for_longer_than_the_limit_fails_liveness() {
-        let probes = Arc::new(AgentProbes {
-            metrics: Arc::new(Metrics::default()),
-            stall: StallLimit::exactly(Duration::ZERO),
-        });
+        let (probes, _) = agent(StallLimit::exactly(Duration::ZERO));
         let (status, _, body) = answer(probes, "/healthz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.starts_with("no sync pass completed for"), "{body}");
     }
 
     #[tokio::test]
-    async fn metrics_are_served_in_the_prometheus_text_format() {
-        let m = Arc::new(Metrics::default());
-        m.set_synced();
-        let (status, _, text) = answer(agent(m), "/metrics").await;
+    async fn metrics_say_what_the_probes_answer() {
+        let (probes, readiness) = agent(usual());
+        readiness.set_synced();
+        let (status, _, text) = answer(probes, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(text.contains("\nseccompd_synced 1\n"), "{text}");
+        assert!(text.contains("\nseccompd_ready 0\n"), "{text}");
     }
 
     #[test]

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable as _;
 use futures::FutureExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::utils::Backoff;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use serde_json::json;
@@ -17,10 +17,10 @@ use tokio::sync::{Notify, watch};
 use tracing::warn;
 
 use super::AgentError;
+use super::metrics::AgentMetrics;
 use super::node_identity::NodeIdentity;
 use seccompd_api::{SeccompNodeReport, SeccompNodeReportSpec};
-use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
-use seccompd_runtime::telemetry::Metrics;
+use seccompd_runtime::apiserver::{api_retry, reflect};
 
 /// Field manager of the agent's writes.
 pub const AGENT_MANAGER: &str = "seccompd-agent";
@@ -34,7 +34,7 @@ pub fn spawn(
     client: Client,
     node_name: &str,
     node: watch::Receiver<Option<NodeIdentity>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
 ) -> watch::Sender<Option<SeccompNodeReportSpec>> {
     let (tx, rx) = watch::channel(None);
     let wake = Arc::new(Notify::new());
@@ -89,29 +89,28 @@ impl Inputs {
     }
 }
 
-async fn publish_latest(mut publisher: ReportPublisher, mut inputs: Inputs, metrics: Arc<Metrics>) {
-    let mut backoff = api_backoff();
+async fn publish_latest(
+    mut publisher: ReportPublisher,
+    mut inputs: Inputs,
+    metrics: Arc<AgentMetrics>,
+) {
     loop {
-        let wanted = inputs.reports.borrow_and_update().clone();
-        let node = inputs.node.borrow_and_update().clone();
-        if let (Some(spec), Some(node)) = (wanted, node) {
-            let stored = inputs.stored(&node.name);
-            let observed = stored.as_ref().map(|s| s.as_deref().map(Observed::of));
-            if needs_apply(&spec, &node, publisher.last.as_ref(), observed.as_ref()) {
-                match publisher.publish(&node, spec).await {
-                    Ok(()) => backoff.reset(),
-                    Err(err) => {
-                        warn!(%err, "cannot publish the node report; retrying");
-                        metrics.record_api_error();
-                        // Retry after the backoff, or at once when something changes.
-                        let pause = backoff.next().unwrap_or(MAX_API_BACKOFF);
-                        tokio::select! {
-                            alive = inputs.changed() => if !alive { return },
-                            _ = tokio::time::sleep(pause) => {}
-                        }
-                        continue;
-                    }
-                }
+        inputs.reports.mark_unchanged();
+        inputs.node.mark_unchanged();
+        // Each attempt takes the latest report: one superseded meanwhile is never sent.
+        let attempt = (|| publisher.apply_latest(&inputs))
+            .retry(api_retry())
+            .when(AgentError::is_transient)
+            .notify(|err, _| {
+                warn!(%err, "cannot publish the node report; retrying");
+                metrics.record_api_error();
+            });
+        match attempt.await {
+            Ok(Some(applied)) => publisher.last = Some(applied),
+            Ok(None) => {}
+            Err(err) => {
+                warn!(%err, "the node report was refused; it is applied again when it changes");
+                metrics.record_api_error();
             }
         }
         if !inputs.changed().await {
@@ -227,6 +226,32 @@ impl ReportPublisher {
         node: &NodeIdentity,
         spec: SeccompNodeReportSpec,
     ) -> Result<(), AgentError> {
+        self.last = Some(self.apply(node, spec).await?);
+        Ok(())
+    }
+
+    /// Applies the latest report of `inputs` where [`needs_apply`] says so: what it applied,
+    /// or `None` when nothing needed to be.
+    async fn apply_latest(&self, inputs: &Inputs) -> Result<Option<Applied>, AgentError> {
+        let wanted = inputs.reports.borrow().clone();
+        let node = inputs.node.borrow().clone();
+        let (Some(spec), Some(node)) = (wanted, node) else {
+            return Ok(None);
+        };
+        let stored = inputs.stored(&node.name);
+        let observed = stored.as_ref().map(|s| s.as_deref().map(Observed::of));
+        if !needs_apply(&spec, &node, self.last.as_ref(), observed.as_ref()) {
+            return Ok(None);
+        }
+        self.apply(&node, spec).await.map(Some)
+    }
+
+    /// Applies `spec` as the report of `node`: what the agent has applied then.
+    async fn apply(
+        &self,
+        node: &NodeIdentity,
+        spec: SeccompNodeReportSpec,
+    ) -> Result<Applied, AgentError> {
         let name = node.name.clone();
         let body = json!({
             "apiVersion": SeccompNodeReport::api_version(&()),
@@ -248,20 +273,19 @@ impl ReportPublisher {
             })?;
         let mut resource_versions = self
             .last
-            .take()
-            .map(|last| last.resource_versions)
+            .as_ref()
+            .map(|last| last.resource_versions.clone())
             .unwrap_or_default();
         resource_versions.extend(applied.metadata.resource_version);
         let surplus = resource_versions
             .len()
             .saturating_sub(OWN_WRITES_REMEMBERED);
         resource_versions.drain(..surplus);
-        self.last = Some(Applied {
+        Ok(Applied {
             spec,
             node: node.clone(),
             resource_versions,
-        });
-        Ok(())
+        })
     }
 }
 
@@ -271,10 +295,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::testing::{self, api_errors};
     use seccompd_profile::digest::SetDigest;
     use seccompd_profile::render::ContentHash;
-    use seccompd_runtime::apiserver::mock::mock_client;
-    use seccompd_runtime::telemetry::Metrics;
+    use seccompd_runtime::apiserver::mock::{MockApi, mock_client};
 
     fn node(uid: &str) -> NodeIdentity {
         NodeIdentity {
@@ -483,7 +507,7 @@ mod tests {
         let task = tokio::spawn(publish_latest(
             ReportPublisher::new(client),
             inputs,
-            Arc::new(Metrics::default()),
+            Arc::new(testing::metrics()),
         ));
         let owner =
             |uid: &str| json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": uid}]);
@@ -512,6 +536,82 @@ mod tests {
         drop(reports_tx);
         task.await.unwrap();
         api.expect_no_more().await;
+    }
+
+    /// The publisher task, its inputs and what it talks to.
+    struct Started {
+        api: MockApi,
+        metrics: Arc<AgentMetrics>,
+        reports: watch::Sender<Option<SeccompNodeReportSpec>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    /// The publisher task of report "sha256:a" for node u1, over a store that lists no report.
+    fn started() -> Started {
+        let (client, api) = mock_client();
+        let metrics = Arc::new(testing::metrics());
+        let (reports_tx, reports) = watch::channel(Some(spec("sha256:a")));
+        // The node never changes: its sender lives as long as the task.
+        let (node_tx, node) = watch::channel(Some(node("u1")));
+        let (stored, mut writer) = kube::runtime::reflector::store::<SeccompNodeReport>();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let inputs = Inputs {
+            reports,
+            node,
+            stored,
+            wake: Arc::new(Notify::new()),
+        };
+        let publisher = ReportPublisher::new(client);
+        let task_metrics = metrics.clone();
+        let task = tokio::spawn(async move {
+            let _node = node_tx;
+            publish_latest(publisher, inputs, task_metrics).await;
+        });
+        Started {
+            api,
+            metrics,
+            reports: reports_tx,
+            task,
+        }
+    }
+
+    /// Answers the next request, an apply of the report, with a `status` failure.
+    async fn refuse_apply(api: &mut MockApi, status: StatusCode) {
+        let query = ["fieldManager=seccompd-agent", "force=true"];
+        api.refuse(Method::PATCH, REPORT, &query, status).await;
+    }
+
+    /// Waits for the task to end once its inputs are gone. A task that waits for a change
+    /// ends at once; one that retries makes a request nobody answers, and never ends.
+    async fn ends(task: tokio::task::JoinHandle<()>) {
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("the task waits for a change, and ends with its inputs")
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_apply_is_retried_until_it_goes_through() {
+        let mut t = started();
+        refuse_apply(&mut t.api, StatusCode::SERVICE_UNAVAILABLE).await;
+        let retried = t.api.expect_apply(REPORT, AGENT_MANAGER, answer("1")).await;
+        assert_eq!(retried["spec"]["installed"], 1, "{retried}");
+        assert_eq!(api_errors(&t.metrics), 1.0);
+
+        drop(t.reports);
+        ends(t.task).await;
+        t.api.expect_no_more().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_apply_is_not_retried_but_waits_for_a_change() {
+        let mut t = started();
+        refuse_apply(&mut t.api, StatusCode::UNPROCESSABLE_ENTITY).await;
+        drop(t.reports);
+        ends(t.task).await;
+        assert_eq!(api_errors(&t.metrics), 1.0);
+        t.api.expect_no_more().await;
     }
 
     #[tokio::test]

@@ -23,7 +23,9 @@ use super::decide::report::{
 };
 use super::decide::runtime::{RuntimeChoice, choose as choose_runtime};
 use super::events::EventSender;
+use super::metrics::AgentMetrics;
 use super::probes::AgentProbes;
+use super::readiness::Readiness;
 use super::sources::{Sources, watch_dir};
 use super::sync::{NodeSync, PassOutcome, SyncError};
 use super::{events, node_identity, publish, taint};
@@ -34,7 +36,7 @@ use seccompd_profile::check::{NodeCheckError, check_for_node_with};
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::model::ProfileSpec;
 use seccompd_runtime::health;
-use seccompd_runtime::telemetry::{self, Metrics};
+use seccompd_runtime::telemetry;
 
 /// How soon a pass whose directory could not be listed is tried again.
 const RETRY: Duration = Duration::from_secs(2);
@@ -50,7 +52,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot use {}", args.profile_dir().display()))?;
     info!(node = %args.node_name, dir = %dir.path().display(), "seccompd agent starting");
 
-    let metrics = Arc::new(Metrics::default());
+    let readiness = Arc::new(Readiness::default());
+    let metrics = Arc::new(AgentMetrics::new(&readiness));
     let wake = Arc::new(Notify::new());
     let sources = Sources::start(&client, &args.node_name, &wake, metrics.profile_changes());
     let _dir_watch = watch_dir(dir.path(), wake.clone())
@@ -58,6 +61,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let health_addr = args.health_addr;
     let resync = Duration::from_secs(args.resync_seconds);
     let probes = Arc::new(AgentProbes {
+        readiness: readiness.clone(),
         metrics: metrics.clone(),
         stall: StallLimit::for_longest_wait(resync.max(RETRY)),
     });
@@ -75,6 +79,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         synced_rx,
         node.tainted.clone(),
         metrics.clone(),
+        readiness.clone(),
     ));
 
     sources
@@ -119,6 +124,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         ),
         synced,
         metrics,
+        readiness,
         record_profile: args.recording.then(|| record_spec(arch)),
         runtime: bounded_reason(runtime.source),
     };
@@ -166,7 +172,8 @@ struct Agent {
     reports: watch::Sender<Option<SeccompNodeReportSpec>>,
     events: EventSender,
     synced: watch::Sender<bool>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
+    readiness: Arc<Readiness>,
     /// The built-in recording profile for this node's architecture, where recording is on.
     record_profile: Option<ProfileSpec>,
     /// The runtime profiles are judged for and why, for the report.
@@ -204,7 +211,7 @@ impl Agent {
                 self.reports.send_replace(Some(SeccompNodeReportSpec {
                     runtime: Some(self.runtime.clone()),
                     ..report_spec(
-                        self.metrics.synced(),
+                        self.readiness.synced(),
                         api_reports(unknown_state_reports(&inputs, &reason)),
                     )
                 }));
@@ -212,6 +219,7 @@ impl Agent {
             }
         };
         self.metrics.record_pass(outcome.retry_at.is_none());
+        self.readiness.progressed(Instant::now());
         let (retained, missing) = split_unknown(&users, &unknown, &outcome);
         self.metrics.set_retained(retained.len());
         let notices = self
@@ -227,9 +235,9 @@ impl Agent {
         }));
         // Every profile has its outcome now, installed or an error of its own: one profile
         // that cannot be written must not keep the node tainted.
-        if !self.metrics.synced() {
+        if !self.readiness.synced() {
             info!("first complete sync: every profile has its outcome on this node");
-            self.metrics.set_synced();
+            self.readiness.set_synced();
             self.synced.send_replace(true);
         }
         Ok(retry_at)

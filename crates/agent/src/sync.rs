@@ -18,6 +18,7 @@ use super::decide::plan::{
 };
 use super::decide::report::{MAX_NAMED_ENTRIES, entry_list, node_reports, vouched_files};
 use super::decide::retry::RetryBook;
+use super::metrics::{AgentMetrics, FileChange};
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
 use crate::node::owned::{OwnedDir, read_manifest};
@@ -26,7 +27,6 @@ use seccompd_profile::check::NodeCheckError;
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::limits::RECORD_PROFILE;
 use seccompd_profile::render::{ContentHash, OciProfile, Rendered, content_hash};
-use seccompd_runtime::telemetry::{FileChange, Metrics};
 
 /// Judges a resolved profile for this node; `Err` says why it is not installed.
 pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync>;
@@ -137,7 +137,7 @@ impl NodeSync {
         &mut self,
         profiles: &[ProfileInput<'_>],
         retained: &BTreeSet<String>,
-        metrics: &Metrics,
+        metrics: &AgentMetrics,
         now: Instant,
     ) -> Result<PassOutcome, SyncError> {
         let desired = desired_state(profiles, &mut self.cache, &self.check, now);
@@ -209,7 +209,7 @@ impl NodeSync {
         desired: &BTreeMap<String, DesiredProfile>,
         actual: &BTreeMap<OsString, Entry>,
         retained: &BTreeSet<String>,
-        metrics: &Metrics,
+        metrics: &AgentMetrics,
         now: Instant,
     ) -> PassOutcome {
         self.learn_reported(actual, owned.manifest());
@@ -267,7 +267,7 @@ impl NodeSync {
         listing: Option<DirError>,
         writes: Vec<FileWrite>,
         actual: &BTreeMap<OsString, Entry>,
-        metrics: &Metrics,
+        metrics: &AgentMetrics,
         now: Instant,
     ) -> BTreeMap<String, String> {
         let planned: BTreeSet<String> = writes.iter().map(|w| w.profile.clone()).collect();
@@ -320,7 +320,7 @@ impl NodeSync {
         owned: &OwnedDir,
         removals: Vec<Removal>,
         actual: &BTreeMap<OsString, Entry>,
-        metrics: &Metrics,
+        metrics: &AgentMetrics,
         now: Instant,
     ) -> BTreeSet<OsString> {
         let planned: BTreeSet<OsString> = removals.iter().map(|r| r.file_name.clone()).collect();
@@ -470,6 +470,7 @@ mod tests {
 
     use super::*;
     use crate::node::manifest::MANIFEST_NAME;
+    use crate::testing;
     use seccompd_profile::model::ProfileSpec;
 
     fn spec(names: &[&str]) -> ProfileSpec {
@@ -480,10 +481,10 @@ mod tests {
         .unwrap()
     }
 
-    fn agent() -> (tempfile::TempDir, NodeSync, Metrics) {
+    fn agent() -> (tempfile::TempDir, NodeSync, AgentMetrics) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        (tmp, NodeSync::new(dir, |_| Ok(())), Metrics::default())
+        (tmp, NodeSync::new(dir, |_| Ok(())), testing::metrics())
     }
 
     fn input<'a>(name: &'a str, spec: &'a ProfileSpec) -> ProfileInput<'a> {
@@ -494,13 +495,8 @@ mod tests {
         }
     }
 
-    fn counter(metrics: &Metrics, line: &str) -> u64 {
-        metrics
-            .render()
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{line} missing"))
+    fn counter(metrics: &AgentMetrics, series: &str) -> u64 {
+        testing::sample(metrics, series) as u64
     }
 
     #[test]
@@ -675,7 +671,7 @@ mod tests {
         let dir = ProfileDir::open(&root).unwrap();
         let mut sync = NodeSync::new(dir, |_| Ok(()));
         let s = spec(&["read"]);
-        let metrics = Metrics::default();
+        let metrics = testing::metrics();
         let err = sync
             .pass(
                 &[input("a", &s)],

@@ -3,6 +3,7 @@
 //! the taint from its own node, and again whenever it comes back (a node re-registered by its
 //! kubelet carries it anew).
 
+use backon::Retryable as _;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch as JsonPatch, PatchOperation, RemoveOperation, TestOperation};
 use k8s_openapi::api::core::v1::{Node, Taint};
@@ -13,8 +14,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::AgentError;
-use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff};
-use seccompd_runtime::telemetry::Metrics;
+use super::metrics::AgentMetrics;
+use super::readiness::Readiness;
+use seccompd_runtime::apiserver::api_retry;
 
 /// Key of the taint that keeps pods off a node until its agent has synced.
 pub const NOT_READY_TAINT_KEY: &str = "seccompd.dev/agent-not-ready";
@@ -46,14 +48,15 @@ pub fn removal_patch(node: &Node) -> Option<JsonPatch> {
 
 /// Waits for the first complete sync (`synced` turns true), then keeps this node free of the
 /// agent-not-ready taint for as long as the agent runs, following `tainted` (whether the Node
-/// carries it, from the agent's one watch of its Node). Marks the agent ready once the node
-/// is free of it.
+/// carries it, from the agent's one watch of its Node). Marks the node untainted in
+/// `readiness` once it is free of it.
 pub async fn keep_node_untainted(
     client: Client,
     node_name: String,
     mut synced: watch::Receiver<bool>,
     mut tainted: watch::Receiver<Option<bool>>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AgentMetrics>,
+    readiness: Arc<Readiness>,
 ) {
     if synced.wait_for(|done| *done).await.is_err() {
         return;
@@ -62,8 +65,8 @@ pub async fn keep_node_untainted(
     loop {
         let carries = *tainted.borrow_and_update();
         match carries {
-            Some(true) => untaint(&nodes, &node_name, &metrics).await,
-            Some(false) => metrics.set_untainted(),
+            Some(true) => untaint(&nodes, &node_name, &metrics, &readiness).await,
+            Some(false) => readiness.set_untainted(),
             None => {}
         }
         if tainted.changed().await.is_err() {
@@ -72,27 +75,35 @@ pub async fn keep_node_untainted(
     }
 }
 
-/// Removes the taint, retrying with backoff until it is gone.
-async fn untaint(nodes: &Api<Node>, node_name: &str, metrics: &Metrics) {
-    let mut backoff = api_backoff();
-    loop {
-        match try_untaint(nodes, node_name).await {
-            Ok(removed) => {
-                if removed {
-                    info!(
-                        taint = NOT_READY_TAINT_KEY,
-                        "removed the agent-not-ready taint"
-                    );
-                }
-                metrics.set_untainted();
-                return;
+/// Removes the taint, retrying with backoff until it is gone. Every failure is retried,
+/// refusals included: the guarded patch is refused when the node's taints moved since they
+/// were read (the next attempt reads them again), a forbidden one passes once the agent's
+/// role is fixed, and a Node deleted meanwhile is read again once its kubelet registers it
+/// anew, tainted (the watch of the Node says nothing new then: it was tainted before).
+async fn untaint(
+    nodes: &Api<Node>,
+    node_name: &str,
+    metrics: &AgentMetrics,
+    readiness: &Readiness,
+) {
+    let attempt = (|| try_untaint(nodes, node_name))
+        .retry(api_retry())
+        .notify(|err, _| {
+            warn!(%err, "cannot remove the agent-not-ready taint; retrying");
+            metrics.record_api_error();
+        });
+    match attempt.await {
+        Ok(removed) => {
+            if removed {
+                info!(
+                    taint = NOT_READY_TAINT_KEY,
+                    "removed the agent-not-ready taint"
+                );
             }
-            Err(err) => {
-                warn!(%err, "cannot remove the agent-not-ready taint; retrying");
-                metrics.record_api_error();
-                tokio::time::sleep(backoff.next().unwrap_or(MAX_API_BACKOFF)).await;
-            }
+            readiness.set_untainted();
         }
+        // Only a policy with an end gets here; `api_retry`'s has none.
+        Err(err) => warn!(%err, "gave up removing the agent-not-ready taint"),
     }
 }
 
@@ -120,6 +131,7 @@ async fn try_untaint(nodes: &Api<Node>, node_name: &str) -> Result<bool, AgentEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{self, api_errors};
     use http::{Method, StatusCode};
     use seccompd_runtime::apiserver::mock::mock_client;
     use serde_json::json;
@@ -190,6 +202,41 @@ mod tests {
         let nodes = Api::<Node>::all(client);
         assert!(!try_untaint(&nodes, "node1").await.unwrap());
         let api = server.await.unwrap();
+        drop(nodes);
+        api.expect_no_more().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_failure_is_retried_until_the_taint_is_gone() {
+        let (client, mut api) = mock_client();
+        let metrics = testing::metrics();
+        let readiness = Readiness::default();
+        readiness.set_synced();
+        let tainted = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"},
+            "spec": {"taints": [{"key": "seccompd.dev/agent-not-ready", "effect": "NoSchedule"}]}});
+        let server = tokio::spawn(async move {
+            const NODE: &str = "/api/v1/nodes/node1";
+            api.refuse(Method::GET, NODE, &[], StatusCode::SERVICE_UNAVAILABLE)
+                .await;
+            // Deleted meanwhile: read again until its kubelet registers it anew.
+            api.refuse(Method::GET, NODE, &[], StatusCode::NOT_FOUND)
+                .await;
+            api.expect(Method::GET, NODE, &[], StatusCode::OK, tainted.clone())
+                .await;
+            // The taints moved since they were read: the guarded patch is refused.
+            api.refuse(Method::PATCH, NODE, &[], StatusCode::UNPROCESSABLE_ENTITY)
+                .await;
+            api.expect(Method::GET, NODE, &[], StatusCode::OK, tainted.clone())
+                .await;
+            api.expect(Method::PATCH, NODE, &[], StatusCode::OK, tainted)
+                .await;
+            api
+        });
+        let nodes = Api::<Node>::all(client);
+        untaint(&nodes, "node1", &metrics, &readiness).await;
+        let api = server.await.unwrap();
+        assert!(readiness.ready(), "untainted once the patch went through");
+        assert_eq!(api_errors(&metrics), 3.0);
         drop(nodes);
         api.expect_no_more().await;
     }

@@ -13,16 +13,18 @@ use anyhow::Context as _;
 use kube::Client;
 use tracing::{info, warn};
 
+pub mod metrics;
 pub mod probes;
 pub mod recordings;
 pub mod status;
 
+use crate::metrics::ControllerMetrics;
 use crate::probes::ControllerProbes;
 use crate::status::writer::{self, WriterSettings};
 use seccompd_profile::compile::native_arch;
 use seccompd_runtime::health;
 use seccompd_runtime::shutdown_signal;
-use seccompd_runtime::telemetry::{self, Metrics};
+use seccompd_runtime::telemetry;
 
 /// Command-line options of `seccompd controller`.
 #[derive(Clone, Debug, clap::Args)]
@@ -59,7 +61,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .await
         .context("cannot configure the Kubernetes client")?;
     info!(identity = %args.identity, namespace = %args.namespace, "seccompd controller starting");
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(ControllerMetrics::new());
     let health_addr = args.health_addr;
     let probes = Arc::new(ControllerProbes {
         metrics: metrics.clone(),

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use seccompd_runtime::health::Probed;
-use seccompd_runtime::telemetry::Metrics;
+
+use crate::metrics::ControllerMetrics;
 
 /// The controller's probes.
 #[derive(Clone, Debug)]
 pub struct ControllerProbes {
     /// What `/metrics` serves.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<ControllerMetrics>,
 }
 
 impl Probed for ControllerProbes {
@@ -38,7 +39,7 @@ mod tests {
     #[tokio::test]
     async fn the_controller_is_alive_and_ready_while_it_serves() {
         let probes = Arc::new(ControllerProbes {
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(ControllerMetrics::new()),
         });
         for path in ["/healthz", "/readyz", "/metrics"] {
             assert_eq!(

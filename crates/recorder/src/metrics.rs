@@ -3,11 +3,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use prometheus_client::encoding::text as prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use seccompd_runtime::telemetry::Exposition;
 
 /// Why a record was lost, as the `cause` label says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +31,7 @@ type CauseLabel = [(&'static str, &'static str); 1];
 /// Metrics and probe state of one recorder.
 #[derive(Debug)]
 pub struct RecorderMetrics {
-    registry: Registry,
+    exposition: Exposition,
     /// Seccomp audit records read from the multicast group (a counter the reading thread
     /// holds a handle of).
     pub records_read: Counter,
@@ -54,57 +53,37 @@ impl Default for RecorderMetrics {
 impl RecorderMetrics {
     /// Every metric at zero, registered.
     pub fn new() -> Self {
-        let mut m = Self {
-            registry: Registry::default(),
-            records_read: Counter::default(),
-            records_attributed: Counter::default(),
-            records_lost: Family::default(),
-            kernel_lost: Gauge::default(),
-            audit_available: Gauge::default(),
-            part_writes: Counter::default(),
-            api_errors: Counter::default(),
+        let mut e = Exposition::with_subsystem("recorder");
+        let m = Self {
+            records_read: e.register(
+                "records_read",
+                "Seccomp audit records read from the kernel's audit multicast group",
+            ),
+            records_attributed: e.register(
+                "records_attributed",
+                "Seccomp audit records attributed to a container",
+            ),
+            records_lost: e.register(
+                "records_lost",
+                "Records this recorder lost, by cause (overflow counts overflows, each of an unknown number of records)",
+            ),
+            kernel_lost: e.register(
+                "kernel_audit_lost",
+                "The kernel's count of dropped audit records (audit_lost, of every kind, since boot), as last read",
+            ),
+            audit_available: e.register(
+                "audit_available",
+                "1 once this recorder heard the audit record of its own probe; 0 while it cannot hear audit records",
+            ),
+            part_writes: e.register("part_writes", "Node parts of recordings written"),
+            api_errors: e.register("api_errors", "Failed API calls"),
+            exposition: e,
             watching: AtomicBool::new(false),
         };
         // Both causes from the start, so a query sees 0 rather than no series.
         for cause in [LostCause::Unmapped, LostCause::Overflow] {
             drop(m.records_lost.get_or_create(&cause.label()));
         }
-        let r = &mut m.registry;
-        r.register(
-            "seccompd_recorder_records_read",
-            "Seccomp audit records read from the kernel's audit multicast group",
-            m.records_read.clone(),
-        );
-        r.register(
-            "seccompd_recorder_records_attributed",
-            "Seccomp audit records attributed to a container",
-            m.records_attributed.clone(),
-        );
-        r.register(
-            "seccompd_recorder_records_lost",
-            "Records this recorder lost, by cause (overflow counts overflows, each of an unknown number of records)",
-            m.records_lost.clone(),
-        );
-        r.register(
-            "seccompd_recorder_kernel_audit_lost",
-            "The kernel's count of dropped audit records (audit_lost, of every kind, since boot), as last read",
-            m.kernel_lost.clone(),
-        );
-        r.register(
-            "seccompd_recorder_audit_available",
-            "1 once this recorder heard the audit record of its own probe; 0 while it cannot hear audit records",
-            m.audit_available.clone(),
-        );
-        r.register(
-            "seccompd_recorder_part_writes",
-            "Node parts of recordings written",
-            m.part_writes.clone(),
-        );
-        r.register(
-            "seccompd_recorder_api_errors",
-            "Failed API calls",
-            m.api_errors.clone(),
-        );
         m
     }
 
@@ -150,15 +129,31 @@ impl RecorderMetrics {
 
     /// Every metric in the Prometheus text exposition format.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::new();
-        prometheus_text::encode(&mut out, &self.registry)?;
-        Ok(out)
+        self.exposition.render()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use seccompd_runtime::telemetry::exposition::assert_families;
+
     use super::*;
+
+    #[test]
+    fn a_recorder_exports_its_own_metrics_and_no_others() {
+        assert_families(
+            &RecorderMetrics::new().render().unwrap(),
+            &[
+                ("seccompd_recorder_api_errors_total", "counter"),
+                ("seccompd_recorder_audit_available", "gauge"),
+                ("seccompd_recorder_kernel_audit_lost", "gauge"),
+                ("seccompd_recorder_part_writes_total", "counter"),
+                ("seccompd_recorder_records_attributed_total", "counter"),
+                ("seccompd_recorder_records_lost_total", "counter"),
+                ("seccompd_recorder_records_read_total", "counter"),
+            ],
+        );
+    }
 
     #[test]
     fn every_series_is_exposed_from_the_start_and_counts() {

@@ -13,7 +13,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use crate::telemetry::metrics::CONTENT_TYPE;
+use crate::telemetry::CONTENT_TYPE;
 
 /// What a daemon's probes answer; each role has its own.
 pub trait Probed: Send + Sync + 'static {

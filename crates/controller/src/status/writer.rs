@@ -25,9 +25,10 @@ use tracing::{info, warn};
 use super::plan::{Planner, RetryDelays, StatusWrite};
 use super::summary::runs_agent;
 use super::tracker::Snapshot;
+use crate::metrics::ControllerMetrics;
 use seccompd_api::{SeccompNodeReport, SeccompProfile};
 use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
-use seccompd_runtime::telemetry::{ClockedWake, Metrics};
+use seccompd_runtime::telemetry::ClockedWake;
 
 /// Name of the Lease that elects the status writer.
 pub const LEASE_NAME: &str = "seccompd-status-writer";
@@ -90,7 +91,7 @@ pub struct WriterSettings {
 pub async fn run_elected<F, Fut>(
     client: Client,
     settings: WriterSettings,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ControllerMetrics>,
     also: F,
 ) where
     F: Fn(Client) -> Fut,
@@ -109,7 +110,7 @@ pub async fn run_elected<F, Fut>(
 async fn elect_and_write<F, Fut>(
     client: Client,
     settings: &WriterSettings,
-    metrics: &Metrics,
+    metrics: &ControllerMetrics,
     also: &F,
 ) -> Result<(), StatusError>
 where
@@ -156,7 +157,7 @@ async fn finish(
 
 /// Watches profiles, reports, nodes and the agents' DaemonSet, and writes statuses on every
 /// change. Runs until dropped (when the lease is lost), which also ends its watches.
-async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Metrics) {
+async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &ControllerMetrics) {
     let wake = Arc::new(Notify::new());
     let report_changes = metrics.report_changes();
     // Changes seen under an earlier lease are not this one's to time.

@@ -13,6 +13,17 @@ use serde_json::Value;
 /// test instead of hanging it.
 const WAIT_FOR_REQUEST: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The answer of an API server that refuses a request with `status`: a `Status` object.
+fn failure(status: StatusCode) -> Value {
+    serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": status.as_u16(),
+        "reason": status.canonical_reason(),
+    })
+}
+
 /// The server side of a mocked client.
 pub struct MockApi {
     handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
@@ -83,6 +94,19 @@ impl MockApi {
             .expect("a response");
         respond.send_response(answer);
         Received { content_type, body }
+    }
+
+    /// Takes the next request, asserts it as [`expect`](Self::expect) does, and refuses it
+    /// with `status` (a `Status` object, as the API server answers a failure).
+    pub async fn refuse(
+        &mut self,
+        method: Method,
+        path: &str,
+        query: &[&str],
+        status: StatusCode,
+    ) -> Received {
+        self.expect(method, path, query, status, failure(status))
+            .await
     }
 
     /// Takes the next request, asserts it is a forced server-side apply (PATCH, apply content

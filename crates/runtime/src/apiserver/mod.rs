@@ -7,5 +7,5 @@ pub mod mock;
 pub mod reflect;
 pub mod watch_retry;
 
-pub use backoff::{MAX_API_BACKOFF, api_backoff};
+pub use backoff::{MAX_API_BACKOFF, api_backoff, api_retry, is_transient};
 pub use reflect::{Wake, WatchTask, reflect, reflect_specs};

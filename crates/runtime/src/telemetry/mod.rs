@@ -1,11 +1,11 @@
-//! Logs and metrics: the tracing subscriber, the metrics the `/metrics` endpoint serves, and
-//! the clocks behind its latency histograms.
+//! Logs and metrics: the tracing subscriber, what every role's `/metrics` shares (each role's
+//! metrics live in its crate), and the clocks behind the latency histograms.
 
 pub mod change_clock;
-pub mod metrics;
+pub mod exposition;
 
 pub use change_clock::{ChangeClock, ClockedWake};
-pub use metrics::{FileChange, Metrics};
+pub use exposition::{CONTENT_TYPE, Exposition};
 
 /// The audit codec's own log, kept to errors.
 const QUIET_AUDIT_CODEC: &str = "netlink_packet_audit=error";
