@@ -3,11 +3,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
-# Integration tests read the admin kubeconfig of the test cluster from here.
+# The cluster tests read the admin kubeconfig of the test cluster from here.
 SECCOMPD_KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
 export SECCOMPD_KUBECONFIG
-# The tests share one cluster: run them one at a time.
-INTEGRATION = cargo test --no-fail-fast --test '*' -- --test-threads=1
+# The cluster tests are one binary (tests/cluster/, left out of plain `cargo test`); they share
+# one cluster: run them one at a time.
+INTEGRATION = cargo test --test cluster -- --test-threads=1
 
 .PHONY: test deps manifests lint unit arm64 integration cluster-up cluster-down demo bench-spo
 
@@ -21,12 +22,13 @@ manifests:   ## render the Helm chart charts/seccompd into manifests/ (the one s
 lint:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --test cluster -- -D warnings  # --all-targets leaves out test = false targets
 	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
 	hack/gen-manifests.sh --check
 	python3 hack/check-doc-figures.py
 
-unit:
-	cargo test --workspace --lib --bins
+unit:        ## what plain `cargo test` runs: every crate's unit tests and the host tests (no cluster; root)
+	cargo test --no-fail-fast
 
 # Before cluster-up, whose image (hack/seccompd-image.sh) then reuses the arm64 build.
 arm64:       ## cross-build for linux/arm64 and run `seccompd validate` under qemu-user

@@ -2,17 +2,17 @@
 //! invalid specs, restarts. They read and check the files under /var/lib/kubelet/seccomp/seccompd
 //! directly, so they run as root on the node's host.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::time::Duration;
 
-use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use seccompd_agent::node::manifest::MANIFEST_NAME;
 use seccompd_api::{Phase, SeccompProfile, SeccompProfileSpec};
+use seccompd_e2e::cluster::{
+    self, client, eventually, kubectl, kubectl_ok, node_profile_path, unique,
+};
 use seccompd_profile::model::ProfileSpec;
 use seccompd_profile::render::{Rendered, render};
 use seccompd_profile::resolve::resolve;
@@ -109,7 +109,7 @@ async fn applied_profile_is_installed_updated_and_removed() {
     wait_for_file(&name, &expected_file(&first)).await;
     let installed = wait_for_phase(&api, &name, Phase::Installed).await;
     let status = installed.status.expect("status");
-    let everywhere = common::installed_everywhere();
+    let everywhere = cluster::installed_everywhere();
     assert_eq!(status.installed.as_deref(), Some(everywhere.as_str()));
     assert_eq!(
         status.localhost_profile.as_deref(),
@@ -313,7 +313,7 @@ async fn examples_apply_cleanly() {
     let out = kubectl(&[
         "apply",
         "-f",
-        common::repo_path("manifests/examples")
+        cluster::repo_path("manifests/examples")
             .to_str()
             .expect("utf-8 path"),
     ]);
@@ -325,7 +325,7 @@ async fn examples_apply_cleanly() {
     kubectl_ok(&[
         "delete",
         "-f",
-        common::repo_path("manifests/examples")
+        cluster::repo_path("manifests/examples")
             .to_str()
             .expect("utf-8 path"),
         "--wait=true",

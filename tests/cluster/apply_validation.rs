@@ -7,16 +7,14 @@
 //! Needs the cluster (`make cluster-up`); reads `SECCOMPD_KUBECONFIG` (default
 //! `.cluster/kubeconfig`). Without one every test fails; none skips itself.
 
-mod common;
-
 use std::sync::Once;
 use std::time::Duration;
 
-use common::{kubectl, kubectl_stdin};
 use kube::Api;
 use kube::api::PostParams;
 use seccompd_agent::decide::report::report_spec;
 use seccompd_api::{NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec};
+use seccompd_e2e::cluster::{self, kubectl, kubectl_stdin};
 use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS};
 use seccompd_profile::render::ContentHash;
 use serde_json::{Value, json};
@@ -26,7 +24,7 @@ static CRD: Once = Once::new();
 /// Installs the CRD from crds/ (what this commit generates) and waits until it serves.
 fn ensure_crd() {
     CRD.call_once(|| {
-        let path = common::repo_path("crds/seccompd.yaml");
+        let path = cluster::repo_path("crds/seccompd.yaml");
         let out = kubectl(&["apply", "-f", path.to_str().expect("utf-8 path")]);
         assert!(
             out.status.success(),
@@ -345,7 +343,7 @@ fn the_api_server_agrees_with_the_validator_on_the_case_table() {
     use seccompd_profile::validate::validate_spec;
 
     ensure_crd();
-    let path = common::repo_path("tests/validation/cases.json");
+    let path = cluster::repo_path("tests/validation/cases.json");
     let cases: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(path).expect("cases.json")).expect("json");
     let mut compared = 0;
@@ -393,7 +391,7 @@ fn rejected_profile(name: &str, reason: &str) -> ProfileReport {
 
 /// A server-side dry-run create (`?dryRun=All`) of `report`.
 async fn dry_run_create(report: &SeccompNodeReport) -> Result<SeccompNodeReport, kube::Error> {
-    let api: Api<SeccompNodeReport> = Api::all(common::client().await);
+    let api: Api<SeccompNodeReport> = Api::all(cluster::client().await);
     let params = PostParams {
         dry_run: true,
         ..PostParams::default()
@@ -405,7 +403,7 @@ async fn dry_run_create(report: &SeccompNodeReport) -> Result<SeccompNodeReport,
 /// moment later: an acceptance is retried until the new schema refuses it, or the wait ends.
 async fn refused_as_invalid(report: &SeccompNodeReport) -> Box<kube::core::Status> {
     ensure_crd();
-    common::eventually(
+    cluster::eventually(
         "the API server to refuse the report as Invalid",
         Duration::from_secs(30),
         || async {

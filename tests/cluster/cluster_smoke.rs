@@ -3,10 +3,8 @@
 //! seccompd agent DaemonSet fully rolled out on them.
 //!
 //! Reads the admin kubeconfig from `SECCOMPD_KUBECONFIG` (the Makefile sets it to
-//! `.cluster/kubeconfig`; see tests/common). Without a cluster the test fails: it never
+//! `.cluster/kubeconfig`; see crates/e2e/src/cluster). Without a cluster the test fails: it never
 //! skips itself.
-
-mod common;
 
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
-use common::{client, eventually};
+use seccompd_e2e::cluster::{client, eventually};
 
 const NAMESPACE: &str = "seccompd-system";
 const DAEMONSET: &str = "seccompd-agent";

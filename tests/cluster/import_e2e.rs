@@ -7,16 +7,16 @@
 //! Needs the test cluster with seccompd deployed (`make cluster-up`); without it the tests
 //! fail, none skips itself.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, kubectl, kubectl_ok, kubectl_stdin, node_profile_path, unique};
+use seccompd_e2e::cluster::{
+    self, eventually, kubectl, kubectl_ok, kubectl_stdin, node_profile_path, unique,
+};
 
 fn shared_profile(file: &str) -> PathBuf {
-    common::repo_path("../shared/profiles").join(file)
+    cluster::repo_path("../shared/profiles").join(file)
 }
 
 /// Runs the seccompd binary; returns (exit code, stdout, stderr).
@@ -38,7 +38,8 @@ fn import_validate_apply(file: &str, name: &str) -> String {
     let path = path.to_str().expect("utf-8 path");
     let (code, yaml, stderr) = seccompd(&["import", path, "--name", name, "--arch", "amd64"]);
     assert_eq!(code, 0, "seccompd import {file} failed: {stderr}");
-    let tmp = std::env::temp_dir().join(format!("{name}.yaml"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let tmp = dir.path().join(format!("{name}.yaml"));
     std::fs::write(&tmp, &yaml).expect("writing the imported YAML");
     let (code, report, _) =
         seccompd(&["validate", "--arch", "amd64", tmp.to_str().expect("utf-8")]);

@@ -7,28 +7,25 @@
 //! made with an agent's token are dry runs (admission still judges them), so no test here
 //! changes what the real agents wrote.
 
-mod common;
-mod lifecycle_support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::tokens::{
-    self, allowed, client_with_token, dry_patch, dry_post, forbidden, token_bound_to_pod,
-};
-use common::{
-    can_i_list, client, documented_can_i, eventually, kubectl, kubectl_ok, node_names, unique,
-};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use lifecycle_support::{
+use seccompd_api::SeccompProfile;
+use seccompd_api::node_report::SeccompNodeReport;
+use seccompd_e2e::cluster::tokens::{
+    self, allowed, client_with_token, dry_patch, dry_post, forbidden, token_bound_to_pod,
+};
+use seccompd_e2e::cluster::{
+    self, can_i_list, client, documented_can_i, eventually, kubectl, kubectl_ok, node_names, unique,
+};
+use seccompd_e2e::lifecycle::{
     AGENT_NAMESPACE, NODE, create_profile, delete_profile, denylist, wait_controller_ready,
     wait_for_bytes, wait_status,
 };
-use seccompd_api::SeccompProfile;
-use seccompd_api::node_report::SeccompNodeReport;
 use serde_json::{Value, json};
 
 const AGENT_SA: &str = "system:serviceaccount:seccompd-system:seccompd-agent";
@@ -89,7 +86,7 @@ fn event(regarding: Value, related: Option<Value>) -> Event {
         "type": "Normal",
         "reason": "LeastPrivilegeTest",
         "action": "Test",
-        "note": "tests/least_privilege.rs",
+        "note": "tests/cluster/least_privilege.rs",
         "reportingController": "seccompd.dev/agent",
         "reportingInstance": NODE,
         "regarding": regarding,
@@ -329,7 +326,7 @@ impl Drop for ControllerBack {
 /// Where the agent on `node` installs profile `name`, as the host sees it.
 fn profile_path_on(node: &str, name: &str) -> PathBuf {
     if node == NODE {
-        common::node_profile_path(name)
+        cluster::node_profile_path(name)
     } else {
         Path::new(NODE2_KUBELET_ROOT)
             .join("seccomp/seccompd")

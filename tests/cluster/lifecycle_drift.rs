@@ -3,14 +3,11 @@
 //! agent's metrics. A foreign file is left in place (the agent removes only what it wrote) and
 //! reported in its log.
 
-mod common;
-mod lifecycle_support;
-
 use std::fs::{self, OpenOptions};
 use std::time::Duration;
 
-use common::{client, eventually, node_profile_path, unique};
-use lifecycle_support::{
+use seccompd_e2e::cluster::{client, eventually, node_profile_path, unique};
+use seccompd_e2e::lifecycle::{
     agent_logs, agent_metrics, create_profile, delete_profile, denylist, node_dir,
     time_until_bytes, wait_for_bytes,
 };

@@ -9,9 +9,6 @@
 //! followed symlink could reach any file; inside the DaemonSet's container only its own
 //! directory is mounted at all.
 
-mod common;
-mod lifecycle_support;
-
 use std::fs::{self, File};
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -20,9 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{client, eventually, kubeconfig_path, unique};
-use lifecycle_support::host_agent::HostRoot;
-use lifecycle_support::{
+use seccompd_e2e::cluster::{client, eventually, kubeconfig_path, unique};
+use seccompd_e2e::lifecycle::host_agent::HostRoot;
+use seccompd_e2e::lifecycle::{
     create_profile, delete_profile, denylist, expected_dir, snapshot, wait_for_bytes,
 };
 

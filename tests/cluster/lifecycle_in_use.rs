@@ -2,19 +2,16 @@
 //! its file (repaired if tampered with) until the last of those pods is gone, says so in a
 //! Warning Event naming the pods and in the node's report, and never holds up the deletion.
 
-mod common;
-mod lifecycle_support;
-
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{client, eventually, node_profile_path, unique};
 use kube::Api;
-use lifecycle_support::{
+use seccompd_api::{NodeProfileState, SeccompNodeReport, SeccompProfile};
+use seccompd_e2e::cluster::{client, eventually, node_profile_path, unique};
+use seccompd_e2e::lifecycle::{
     create_pod, create_profile, delete_pod, delete_profile, denylist, events, sleeper,
     time_until_bytes, wait_for_absence, wait_for_agent_passes, wait_for_bytes, wait_running,
 };
-use seccompd_api::{NodeProfileState, SeccompNodeReport, SeccompProfile};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -3,14 +3,11 @@
 //! concurrent reader never sees a partial or invalid file, and afterwards the directory
 //! matches the API exactly. `cargo bench --bench kill_storm` runs the long version.
 
-mod common;
-mod lifecycle_support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{client, kubeconfig_path, unique};
-use lifecycle_support::storm::{self, StormConfig};
+use seccompd_e2e::cluster::{client, kubeconfig_path, unique};
+use seccompd_e2e::lifecycle::storm::{self, StormConfig};
 
 #[tokio::test]
 async fn kill_storm_never_shows_a_partial_file_and_ends_matching_the_api() {

@@ -4,19 +4,16 @@
 //! restarted agent completes its first sync with them all present, and node1's agent installs
 //! the longest one too.
 
-mod common;
-mod lifecycle_support;
-
 use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{client, kubeconfig_path, node_profile_path, unique};
-use lifecycle_support::host_agent::HostRoot;
-use lifecycle_support::{
+use seccompd_agent::node::dir::TEMP_PREFIX;
+use seccompd_e2e::cluster::{client, kubeconfig_path, node_profile_path, unique};
+use seccompd_e2e::lifecycle::host_agent::HostRoot;
+use seccompd_e2e::lifecycle::{
     agent_pods, create_profile, delete_profile, denylist, wait_for_bytes, wait_host_synced,
 };
-use seccompd_agent::node::dir::TEMP_PREFIX;
 use seccompd_profile::limits::MAX_PROFILE_NAME_LEN;
 
 /// A DNS-subdomain name of exactly `len` characters starting with `prefix`: labels of at most

@@ -2,13 +2,10 @@
 //! no SeccompProfile of that name exists gets a Warning Event naming the missing profile and
 //! the closest existing names.
 
-mod common;
-mod lifecycle_support;
-
 use std::time::Duration;
 
-use common::{client, eventually, unique};
-use lifecycle_support::{
+use seccompd_e2e::cluster::{client, eventually, unique};
+use seccompd_e2e::lifecycle::{
     create_pod, create_profile, delete_pod, delete_profile, denylist, events, sleeper,
     wait_for_agent_passes,
 };

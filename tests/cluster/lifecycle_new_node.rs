@@ -4,18 +4,15 @@
 //! runs, it installs the profile, removes the taint and only then reports ready, and the pod
 //! lands on the node after its file exists.
 
-mod common;
-mod lifecycle_support;
-
 use std::time::{Duration, Instant};
 
-use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
-use lifecycle_support::component::StoppedComponent;
-use lifecycle_support::{
-    AGENT_NAMESPACE, agent_pods, create_pod, create_profile, delete_pod, delete_profile, denylist,
-    sleeper,
+use seccompd_e2e::cluster::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique};
+use seccompd_e2e::lifecycle::component::StoppedComponent;
+use seccompd_e2e::lifecycle::{
+    self, AGENT_NAMESPACE, agent_pods, create_pod, create_profile, delete_pod, delete_profile,
+    denylist, sleeper,
 };
 
 const TAINT: &str = "seccompd.dev/agent-not-ready";
@@ -237,8 +234,8 @@ async fn node_registered_with_the_taint_gets_no_confined_pod_before_its_profile_
     );
     let node = nodes.get("node1").await.expect("get node1");
     assert!(!has_taint(&node), "the agent removed the taint");
-    lifecycle_support::wait_agents_rolled_out();
-    lifecycle_support::wait_running(&client, &pod).await;
+    lifecycle::wait_agents_rolled_out();
+    lifecycle::wait_running(&client, &pod).await;
     drop(parked);
 
     // The taint put back on a node whose agent runs is removed again.

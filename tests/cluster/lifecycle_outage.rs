@@ -3,20 +3,19 @@
 //! converges to the API without ever losing a file whose profile still exists (nor one the
 //! agent did not write).
 
-mod common;
-mod lifecycle_support;
-
 use std::fs::{self, OpenOptions};
 use std::time::{Duration, Instant};
 
-use common::{client, eventually, kubectl, kubectl_ok, node_profile_path, unique};
 use kube::Api;
-use lifecycle_support::component::StoppedComponent;
-use lifecycle_support::{
+use seccompd_api::{Phase, SeccompProfile};
+use seccompd_e2e::cluster::{
+    self, client, eventually, kubectl, kubectl_ok, node_profile_path, unique,
+};
+use seccompd_e2e::lifecycle::component::StoppedComponent;
+use seccompd_e2e::lifecycle::{
     create_profile, delete_profile, denylist, expected_dir, node_dir, time_until_bytes,
     wait_for_absence, wait_for_bytes,
 };
-use seccompd_api::{Phase, SeccompProfile};
 
 const OUTAGE: Duration = Duration::from_secs(30);
 /// Drift repair during the outage: as fast as with the API up.
@@ -116,7 +115,7 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
 
     // After the outage: one profile deleted, one created. The others never disappear while
     // the agent catches up, and the directory comes to match the API exactly.
-    let client = common::client().await;
+    let client = cluster::client().await;
     delete_profile(&client, &names[2]).await;
     let late = unique("after-outage");
     let late_want = create_profile(&client, &late, &denylist(&["rmdir"])).await;

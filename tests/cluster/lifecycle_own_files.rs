@@ -4,20 +4,17 @@
 //! one that is a symlink; a profile file of its own whose profile was deleted while no agent
 //! ran is still removed by the next agent, which leaves a file it did not write beside it.
 
-mod common;
-mod lifecycle_support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::{client, eventually, kubeconfig_path, unique};
-use lifecycle_support::host_agent::HostRoot;
-use lifecycle_support::{
+use seccompd_agent::node::manifest::MANIFEST_NAME;
+use seccompd_e2e::cluster::{client, eventually, kubeconfig_path, unique};
+use seccompd_e2e::lifecycle::host_agent::HostRoot;
+use seccompd_e2e::lifecycle::{
     create_profile, delete_profile, denylist, snapshot, wait_for_absence, wait_for_bytes,
 };
-use seccompd_agent::node::manifest::MANIFEST_NAME;
 
 /// How long an agent may take to list the cluster's profiles and refuse (or finish) its pass.
 const AGENT_WITHIN: Duration = Duration::from_secs(60);

@@ -4,17 +4,14 @@
 //! profiles keep installing meanwhile, and an agent started with such a file in place completes
 //! its first sync and repairs it. The agent is a host process with its own directory.
 
-mod common;
-mod lifecycle_support;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{client, kubeconfig_path, unique};
-use lifecycle_support::host_agent::HostRoot;
-use lifecycle_support::{
+use seccompd_e2e::cluster::{client, kubeconfig_path, unique};
+use seccompd_e2e::lifecycle::host_agent::HostRoot;
+use seccompd_e2e::lifecycle::{
     create_profile, delete_profile, denylist, wait_for_bytes, wait_host_synced,
 };
 

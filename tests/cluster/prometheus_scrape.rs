@@ -6,8 +6,6 @@
 //!
 //! Fails, never skips, when the Prometheus binary or the cluster is missing.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -19,7 +17,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-use common::{client, eventually, kubeconfig_path, repo_path};
+use seccompd_e2e::cluster::{client, eventually, kubeconfig_path, repo_path};
 
 const NAMESPACE: &str = "seccompd-system";
 const AGENT_SELECTOR: &str = "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=agent";

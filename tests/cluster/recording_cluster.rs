@@ -17,28 +17,25 @@
 //! kernel, and the kernel sends audit records to the initial network namespace only (node1's,
 //! the host's), so node2's recorder hears nothing and says so.
 
-mod common;
-mod lifecycle_support;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::tokens::{
-    NAMESPACE, allowed, client_with_token, dry_apply, dry_patch, dry_post, forbidden,
-    token_bound_to_pod, unbound_token,
-};
-use common::{
-    can_i_list, client, documented_can_i, eventually, installed_everywhere, kubectl, kubectl_ok,
-    node_profile_path, repo_path, unique,
-};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, Patch, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
-use lifecycle_support::{create_profile, delete_profile, denylist, wait_agents_rolled_out};
 use seccompd_api::{
     RecordingPhase, SeccompProfile, SeccompProfileRecording, SeccompProfileRecordingStatus,
 };
+use seccompd_e2e::cluster::tokens::{
+    NAMESPACE, allowed, client_with_token, dry_apply, dry_patch, dry_post, forbidden,
+    token_bound_to_pod, unbound_token,
+};
+use seccompd_e2e::cluster::{
+    self, can_i_list, client, documented_can_i, eventually, installed_everywhere, kubectl,
+    kubectl_ok, node_profile_path, repo_path, unique,
+};
+use seccompd_e2e::lifecycle::{create_profile, delete_profile, denylist, wait_agents_rolled_out};
 use seccompd_profile::limits::RECORD_PROFILE;
 use serde_json::{Value, json};
 
@@ -319,7 +316,7 @@ fn logs(namespace: &str, pod: &str) -> String {
 
 /// The recorder pod on `node`.
 fn recorder_pod(node: &str) -> String {
-    common::tokens::pod_on(RECORDER_SELECTOR, node).0
+    cluster::tokens::pod_on(RECORDER_SELECTOR, node).0
 }
 
 /// Waits until the recorder on `node` logged `text` (its probe's verdict).

@@ -1,15 +1,13 @@
 //! The seed walkthrough on the real node, with seccompd doing the copying: the `ls` profile
 //! applied as a SeccompProfile confines real containers through containerd and runc.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{client, eventually, kubectl_ok, kubectl_stdin, repo_path, unique};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::DeleteParams;
 use seccompd_api::{Phase, SeccompProfile};
+use seccompd_e2e::cluster::{client, eventually, kubectl_ok, kubectl_stdin, repo_path, unique};
 
 const WAIT: Duration = Duration::from_secs(120);
 

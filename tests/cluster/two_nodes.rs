@@ -5,26 +5,25 @@
 //! Needs the default two-node cluster (`make cluster-up`); with `NODES=1` every test here fails
 //! saying so.
 
-mod common;
-mod lifecycle_support;
-
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{client, eventually, kubectl, kubectl_ok, node_names, node_profile_path, unique};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
-use lifecycle_support::component::{StoppedComponent, signal};
-use lifecycle_support::{
+use seccompd_api::SeccompProfile;
+use seccompd_api::node_report::SeccompNodeReport;
+use seccompd_e2e::cluster::{
+    client, eventually, kubectl, kubectl_ok, node_names, node_profile_path, unique,
+};
+use seccompd_e2e::lifecycle::component::{StoppedComponent, signal};
+use seccompd_e2e::lifecycle::{
     AGENT_NAMESPACE, BUSYBOX, create_profile, delete_profile, denylist, rendered, time_until_bytes,
     wait_agents_rolled_out, wait_controller_ready, wait_for_bytes, wait_status,
 };
-use seccompd_api::SeccompProfile;
-use seccompd_api::node_report::SeccompNodeReport;
 use serde_json::{Value, json};
 
 const NODE2: &str = "node2";

@@ -4,17 +4,12 @@
 //!
 //! `cargo bench --bench apply_to_file -- [ROUNDS]` (default 30).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "shared/results.rs"]
-#[allow(dead_code)] // ResultsFile::dir is for benches that write files beside it
-mod results;
-
 use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use seccompd_api::{Phase, SeccompProfile, SeccompProfileSpec};
+use seccompd_e2e::{cluster, results};
 use seccompd_profile::model::ProfileSpec;
 use seccompd_profile::render::render;
 use seccompd_profile::resolve::resolve;
@@ -54,18 +49,18 @@ async fn main() {
         .find(|a| !a.starts_with('-'))
         .and_then(|a| a.parse().ok())
         .unwrap_or(30);
-    let api: Api<SeccompProfile> = Api::all(common::client().await);
+    let api: Api<SeccompProfile> = Api::all(cluster::client().await);
     let mut to_file = Vec::new();
     let mut to_status = Vec::new();
     for i in 0..rounds {
-        let name = common::unique(&format!("bench-{i}"));
+        let name = cluster::unique(&format!("bench-{i}"));
         let spec: ProfileSpec = serde_json::from_value(json!({
             "defaultAction": "SCMP_ACT_ERRNO",
             "syscalls": [{"names": ["read", "write", "exit_group", "execve"], "action": "SCMP_ACT_ALLOW"}],
         }))
         .expect("spec");
         let want = render(&resolve(&name, &spec, |_| None).expect("resolve")).bytes;
-        let path = common::node_profile_path(&name);
+        let path = cluster::node_profile_path(&name);
         let obj = SeccompProfile::new(&name, SeccompProfileSpec(spec));
         api.create(&PostParams::default(), &obj)
             .await

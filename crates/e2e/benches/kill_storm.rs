@@ -3,24 +3,14 @@
 //! created, updated and deleted; a concurrent reader checks every file it can see; at the end
 //! the directory must match the API exactly. Prints its figures; exits 1 on any violation.
 //!
-//! Needs the test cluster (`make cluster-up`). `cargo bench --bench kill_storm [-- KILLS]`.
+//! Needs the test cluster (`make cluster-up`). `cargo bench --bench kill_storm [-- KILLS]`;
+//! the agent is the release build of this checkout, or the binary `SECCOMPD_BIN` names.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/lifecycle_support/host_agent.rs"]
-#[allow(dead_code)]
-mod host_agent;
-#[path = "shared/results.rs"]
-#[allow(dead_code)] // ResultsFile::dir is for benches that write files beside it
-mod results;
-#[path = "../tests/lifecycle_support/storm.rs"]
-mod storm;
-
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use storm::StormConfig;
+use seccompd_e2e::lifecycle::storm::{self, StormConfig};
+use seccompd_e2e::{cluster, results, seccompd_binary};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
@@ -29,8 +19,15 @@ async fn main() -> ExitCode {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
-    let kubeconfig = common::kubeconfig_path();
-    let client = common::client().await;
+    let binary = match seccompd_binary() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("kill_storm: no seccompd binary: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let kubeconfig = cluster::kubeconfig_path();
+    let client = cluster::client().await;
     let work = match tempfile::tempdir() {
         Ok(w) => w,
         Err(e) => {
@@ -39,17 +36,14 @@ async fn main() -> ExitCode {
         }
     };
     let prefix = format!("storm-bench-{}", std::process::id());
-    println!(
-        "kill_storm: {kills} kills of {}",
-        env!("CARGO_BIN_EXE_seccompd")
-    );
+    println!("kill_storm: {kills} kills of {}", binary.display());
     let report = storm::run(
         client,
         StormConfig {
             kills,
             profiles: 8,
             max_life: Duration::from_millis(500),
-            binary: PathBuf::from(env!("CARGO_BIN_EXE_seccompd")),
+            binary,
             kubeconfig,
             work: work.path().to_path_buf(),
             prefix,

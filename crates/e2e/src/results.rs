@@ -9,8 +9,6 @@
 //! ended), `command`, `figures` (name -> number, string or object), `summary` (the
 //! machine-readable line the bench printed), `report` (the text it printed for people) and
 //! `files` (what else the run wrote, relative to the results directory).
-//!
-//! Self-contained (std and serde_json) so that any bench crate can include it with `#[path]`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -40,15 +38,11 @@ impl ResultsFile {
     /// The results file of a run of `bench` (lowercase words joined by `-`) starting now.
     pub fn new(bench: &str) -> Self {
         let (stamp, date) = utc_now();
-        let repo = git(
-            env!("CARGO_MANIFEST_DIR").as_ref(),
-            &["rev-parse", "--show-toplevel"],
-        )
-        .map(PathBuf::from);
+        let repo = git(&crate::repo_root(), &["rev-parse", "--show-toplevel"]).map(PathBuf::from);
         let dir = std::env::var_os(DIR_ENV).map_or_else(
             || {
-                repo.as_deref()
-                    .unwrap_or(env!("CARGO_MANIFEST_DIR").as_ref())
+                repo.clone()
+                    .unwrap_or_else(crate::repo_root)
                     .join("docs/results")
             },
             PathBuf::from,

@@ -10,10 +10,11 @@
 //! Needs root (it runs processes that write under /tmp, reads other processes' /proc, may raise
 //! `fs.inotify.max_user_instances`) and the cluster's admin kubeconfig
 //! (`SECCOMPD_KUBECONFIG`, default `.cluster/kubeconfig`) and kubectl (`SECCOMPD_KUBECTL`,
-//! default `.cluster/bin/kubectl`). The agent is the binary cargo built for the bench
-//! (`target/release/seccompd`, the release profile) unless `--agent PATH` says otherwise.
-//! Each run writes its results file (`docs/results/scale[-sweep|-bulk]-<UTC time>.json`,
-//! `../shared/results.rs`); a sweep draws its plots into a directory of the same name.
+//! default `.cluster/bin/kubectl`). The agent is this checkout's release build
+//! (`target/release/seccompd`, which the bench has cargo bring up to date) unless `--agent
+//! PATH` or `SECCOMPD_BIN` says otherwise. Each run writes its results file
+//! (`docs/results/scale[-sweep|-bulk]-<UTC time>.json`, `crates/e2e/src/results.rs`); a sweep
+//! draws its plots into a directory of the same name.
 //!
 //! **A simulated node** is a Node object created through the API and a real `seccompd agent`
 //! process on the host with that node name, a kubelet root of its own under /tmp, its own
@@ -64,34 +65,22 @@
 //! removed and the inotify limit restored. A run killed with SIGKILL leaves a state file
 //! (`/run/seccompd-scale-bench.state`) from which the next run removes the same things first.
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
-
-#[path = "../shared/apimetrics.rs"]
-mod apimetrics;
 mod bulk;
 mod figures;
 mod fleet;
-#[path = "../shared/interrupt.rs"]
-mod interrupt;
 mod plot;
-#[path = "../shared/procs.rs"]
-mod procs;
 mod profiles;
-#[path = "../shared/results.rs"]
-mod results;
 mod run;
-#[path = "../shared/stats.rs"]
-mod stats;
 mod tracker;
 
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
 use futures::FutureExt as _;
 use kube::Client;
+use seccompd_e2e::{apimetrics, cluster, interrupt, procs, results, seccompd_binary, stats};
 
 use crate::figures::{FIGURES, sweep_table};
 use crate::fleet::Fleet;
@@ -116,9 +105,9 @@ struct Args {
     /// Section 4: apply all profiles at once, then cold start and idle memory.
     #[arg(long)]
     bulk: bool,
-    /// The seccompd binary the simulated agents run.
-    #[arg(long, default_value = env!("CARGO_BIN_EXE_seccompd"))]
-    agent: PathBuf,
+    /// The seccompd binary the simulated agents run (default: the release build, see above).
+    #[arg(long)]
+    agent: Option<PathBuf>,
     /// Where --sweep draws its pictures (default: beside its results file, in a directory
     /// named like it).
     #[arg(long)]
@@ -131,18 +120,25 @@ struct Args {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let client = common::client().await;
-    let kubeconfig = common::kubeconfig_path();
-    let mut fleet = match Fleet::new(client.clone(), args.agent.clone(), kubeconfig).await {
+    let agent = match args.agent.clone().map_or_else(seccompd_binary, Ok) {
+        Ok(agent) => agent,
+        Err(e) => {
+            eprintln!("scale: no seccompd binary: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = cluster::client().await;
+    let kubeconfig = cluster::kubeconfig_path();
+    let mut fleet = match Fleet::new(client.clone(), agent.clone(), kubeconfig).await {
         Ok(f) => f,
         Err(e) => {
             eprintln!("scale: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    println!("scale: agent binary {}", args.agent.display());
+    println!("scale: agent binary {}", agent.display());
     let outcome = {
-        let work = AssertUnwindSafe(bench(&args, &client, &mut fleet)).catch_unwind();
+        let work = AssertUnwindSafe(bench(&args, &agent, &client, &mut fleet)).catch_unwind();
         tokio::select! {
             done = work => match done {
                 Ok(result) => result,
@@ -161,8 +157,13 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn bench(args: &Args, client: &Client, fleet: &mut Fleet) -> anyhow::Result<()> {
-    let agent = args.agent.display().to_string();
+async fn bench(
+    args: &Args,
+    agent: &Path,
+    client: &Client,
+    fleet: &mut Fleet,
+) -> anyhow::Result<()> {
+    let agent = agent.display().to_string();
     if args.profiles == 0 || (args.nodes == 0 && !args.sweep) {
         anyhow::bail!("--nodes and --profiles must be at least 1");
     }
@@ -236,13 +237,13 @@ fn save(
 /// kubectl with the admin kubeconfig.
 fn kubectl_command() -> Vec<String> {
     let bin = std::env::var("SECCOMPD_KUBECTL").unwrap_or_else(|_| {
-        common::repo_path(".cluster/bin/kubectl")
+        cluster::repo_path(".cluster/bin/kubectl")
             .to_string_lossy()
             .into_owned()
     });
     vec![
         bin,
         "--kubeconfig".into(),
-        common::kubeconfig_path().to_string_lossy().into_owned(),
+        cluster::kubeconfig_path().to_string_lossy().into_owned(),
     ]
 }

@@ -29,25 +29,9 @@
 //! Each system gets the shared files the way its users apply them: seccompd's `import`
 //! (Docker's conditional rules evaluated for this node), SPO the JSON as it is.
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
-
-#[path = "../shared/apimetrics.rs"]
-#[allow(dead_code)] // the scale bench uses the rest
-mod apimetrics;
 mod figures;
-#[path = "../shared/interrupt.rs"]
-mod interrupt;
 mod join;
 mod node;
-#[path = "../shared/procs.rs"]
-#[allow(dead_code)]
-mod procs;
-#[path = "../shared/results.rs"]
-#[allow(dead_code)] // ResultsFile::dir is for benches that write files beside it
-mod results;
-#[path = "../shared/stats.rs"]
-mod stats;
 mod system;
 mod watch;
 mod workload;
@@ -57,6 +41,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use seccompd_e2e::{apimetrics, cluster, interrupt, procs, results, stats};
 
 use crate::node::Node;
 use crate::system::System;
@@ -91,10 +76,10 @@ enum Command {
         /// down, network, up), timing a pod with a profile there (omitted: not measured).
         #[arg(long)]
         rejoin: Option<String>,
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/hack/node2.sh"))]
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../hack/node2.sh"))]
         node_script: PathBuf,
         /// The shared profiles.
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/profiles"))]
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/profiles"))]
         profiles: PathBuf,
         /// Generated profiles besides the two shared ones (one at a time).
         #[arg(long, default_value_t = 100)]
@@ -175,7 +160,7 @@ async fn main() -> ExitCode {
                     root,
                 })
                 .collect();
-            let client = common::client().await;
+            let client = cluster::client().await;
             let mut run = Run::new(
                 client,
                 Settings {

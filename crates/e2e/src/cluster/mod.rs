@@ -1,39 +1,116 @@
-//! Shared helpers for the tests that run against the local test cluster (`make cluster-up`).
-//! Without a cluster every such test fails with a message saying so; none skips itself.
-#![allow(dead_code)] // each test binary uses a different subset
+//! Helpers for what runs against the local test cluster (`make cluster-up`): the cluster tests
+//! and the benches. The first call that needs the cluster checks that its API server answers,
+//! and without one every caller fails at once saying how to bring it up; none skips itself.
 
 pub mod tokens;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-/// The admin kubeconfig of the test cluster.
-pub fn kubeconfig_path() -> PathBuf {
+/// Where the admin kubeconfig of the test cluster is: `SECCOMPD_KUBECONFIG`, or where
+/// `make cluster-up` writes it.
+fn kubeconfig_location() -> PathBuf {
     std::env::var_os("SECCOMPD_KUBECONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_path(".cluster/kubeconfig"))
 }
 
+/// The admin kubeconfig of the test cluster, once its API server has answered; panics with
+/// how to bring the cluster up when there is none.
+pub fn kubeconfig_path() -> PathBuf {
+    let path = kubeconfig_location();
+    static FOUND: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(missing) = FOUND.get_or_init(|| api_server_answers(&path)) {
+        panic!("{missing}");
+    }
+    path
+}
+
+/// How long the API server has to accept a connection before the cluster counts as missing.
+const CONNECT_WITHIN: Duration = Duration::from_secs(3);
+
+/// Whether the API server that the kubeconfig at `path` names accepts a connection; otherwise
+/// why not, with what to do.
+fn api_server_answers(path: &Path) -> Result<(), String> {
+    let bring_up = "the cluster tests need the test cluster: bring it up with `make cluster-up` \
+                    (`make test` brings one up, runs them and takes it down), or point \
+                    SECCOMPD_KUBECONFIG at the admin kubeconfig of a running one";
+    if !path.is_file() {
+        return Err(format!("no kubeconfig at {}; {bring_up}", path.display()));
+    }
+    let server = api_server(path).map_err(|e| format!("{e}; {bring_up}"))?;
+    let refused = |why: String| {
+        format!(
+            "no API server answers at {server} (kubeconfig {}): {why}; {bring_up}",
+            path.display()
+        )
+    };
+    let uri: http::Uri = server
+        .parse()
+        .map_err(|e| refused(format!("not a URL: {e}")))?;
+    let host = uri.host().ok_or_else(|| refused("no host".into()))?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        });
+    let addrs = (host.trim_matches(['[', ']']), port)
+        .to_socket_addrs()
+        .map_err(|e| refused(e.to_string()))?;
+    let mut last = String::from("the host name resolves to no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_WITHIN) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(refused(last))
+}
+
+/// The `server` of the current context's cluster in the kubeconfig at `path`.
+fn api_server(path: &Path) -> Result<String, String> {
+    let kubeconfig = Kubeconfig::read_from(path)
+        .map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
+    let context = kubeconfig.current_context.as_deref().unwrap_or_default();
+    let cluster = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default();
+    kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.server.clone())
+        .ok_or_else(|| {
+            format!(
+                "kubeconfig {} names no server for its current context {context:?}",
+                path.display()
+            )
+        })
+}
+
 /// A path inside the repository.
 pub fn repo_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+    crate::repo_root().join(rel)
 }
 
 /// A client for the test cluster; panics with instructions when there is none.
 pub async fn client() -> Client {
     let path = kubeconfig_path();
-    assert!(
-        path.is_file(),
-        "no kubeconfig at {}: bring the test cluster up first (`make cluster-up`) \
-         or point SECCOMPD_KUBECONFIG at one",
-        path.display()
-    );
     let kubeconfig = Kubeconfig::read_from(&path)
         .unwrap_or_else(|e| panic!("reading kubeconfig {}: {e}", path.display()));
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -44,6 +121,7 @@ pub async fn client() -> Client {
 
 /// Runs the cluster's kubectl with the admin kubeconfig.
 pub fn kubectl(args: &[&str]) -> Output {
+    let kubeconfig = kubeconfig_path();
     let bin = repo_path(".cluster/bin/kubectl");
     assert!(
         bin.exists(),
@@ -52,7 +130,7 @@ pub fn kubectl(args: &[&str]) -> Output {
     );
     Command::new(&bin)
         .arg("--kubeconfig")
-        .arg(kubeconfig_path())
+        .arg(kubeconfig)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
@@ -61,10 +139,11 @@ pub fn kubectl(args: &[&str]) -> Output {
 /// Runs kubectl with `stdin` as input.
 pub fn kubectl_stdin(args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
+    let kubeconfig = kubeconfig_path();
     let bin = repo_path(".cluster/bin/kubectl");
     let mut child = Command::new(&bin)
         .arg("--kubeconfig")
-        .arg(kubeconfig_path())
+        .arg(kubeconfig)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

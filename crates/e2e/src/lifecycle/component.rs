@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::kubeconfig_path;
+use crate::cluster::kubeconfig_path;
 
 /// Where hack/cluster-up.sh records each component's PID.
 const PID_DIR: &str = "/run/seccompd-e2e/pids";

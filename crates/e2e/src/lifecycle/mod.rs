@@ -1,6 +1,5 @@
-//! Helpers shared by the lifecycle tests (tests/lifecycle_*.rs): profiles and pods that use
-//! them, the in-cluster agent's metrics and logs, events, the directory as a whole.
-#![allow(dead_code)] // each test binary uses a different subset
+//! Helpers shared by the lifecycle tests (tests/cluster/lifecycle_*.rs): profiles and pods that
+//! use them, the in-cluster agent's metrics and logs, events, the directory as a whole.
 
 pub mod component;
 pub mod host_agent;
@@ -22,13 +21,13 @@ use seccompd_profile::render::{Rendered, render};
 use seccompd_profile::resolve::resolve;
 use serde_json::{Value, json};
 
-use crate::common::{eventually, kubectl_ok};
+use crate::cluster::{eventually, kubectl_ok};
 
 /// The namespace of the agent's DaemonSet.
 pub const AGENT_NAMESPACE: &str = "seccompd-system";
 
 /// The node these tests work on: its directories are the host's own (`node_dir`), its pods
-/// are the ones they create. node2 (hack/node2.sh) has tests of its own (tests/two_nodes.rs).
+/// are the ones they create. node2 (hack/node2.sh) has tests of its own (tests/cluster/two_nodes.rs).
 pub const NODE: &str = "node1";
 
 /// The image test pods run (imported by hack/cluster-up.sh, never pulled).
@@ -282,7 +281,7 @@ pub async fn wait_for_agent_passes(client: &Client, more: u64) {
     const PASSES: &str = "seccompd_sync_passes_total";
     let passes = || agent_metrics().get(PASSES).copied().unwrap_or(0.0);
     let target = passes() + more as f64;
-    let scratch = crate::common::unique("wake");
+    let scratch = crate::cluster::unique("wake");
     let present = std::sync::atomic::AtomicBool::new(false);
     eventually(
         &format!("{more} more passes of the agent"),

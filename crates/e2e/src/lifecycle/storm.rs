@@ -1,5 +1,5 @@
 //! The kill -9 storm, shared by the integration test (a few dozen kills) and the benchmark
-//! (benches/kill_storm.rs, a thousand and more): a host-run agent is killed with SIGKILL at
+//! (crates/e2e/benches/kill_storm.rs, a thousand and more): a host-run agent is killed with SIGKILL at
 //! random moments while SeccompProfiles are created, updated and deleted; a reader thread
 //! checks every file it can see the whole time; at the end one more agent must bring the
 //! directory to exactly what the API says.
