@@ -10,7 +10,7 @@ export SECCOMPD_KUBECONFIG
 # one cluster: run them one at a time.
 INTEGRATION = cargo test --test cluster -- --test-threads=1
 
-.PHONY: test deps manifests lint unit arm64 integration cluster-up cluster-down demo bench-spo
+.PHONY: test deps manifests lint unit check-cases arm64 integration cluster-up cluster-down demo bench-spo
 
 deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Helm binaries (cached by version)
 	hack/deps.sh
@@ -29,6 +29,9 @@ lint:
 
 unit:        ## what plain `cargo test` runs: every crate's unit tests and the host tests (no cluster; root)
 	cargo test --no-fail-fast
+
+check-cases: ## the validation table's runc and crun columns, re-run under both runtimes (root)
+	hack/check-cases.sh
 
 # Before cluster-up, whose image (hack/seccompd-image.sh) then reuses the arm64 build.
 arm64:       ## cross-build for linux/arm64 and run `seccompd validate` under qemu-user
@@ -51,7 +54,7 @@ bench-spo:   ## seccompd and the Security Profiles Operator side by side on a ru
 
 # The cluster always comes down again, also when up or the tests fail; the exit code of
 # the first failure is kept.
-test: deps lint unit arm64
+test: deps lint unit check-cases arm64
 	@rc=0; hack/cluster-up.sh && $(INTEGRATION) || rc=$$?; \
 	hack/cluster-down.sh || { [ $$rc -ne 0 ] || rc=1; }; \
 	exit $$rc
