@@ -40,9 +40,9 @@ const CONNECT_WITHIN: Duration = Duration::from_secs(3);
 /// Whether the API server that the kubeconfig at `path` names accepts a connection; otherwise
 /// why not, with what to do.
 fn api_server_answers(path: &Path) -> Result<(), String> {
-    let bring_up = "the cluster tests need the test cluster: bring it up with `make cluster-up` \
-                    (`make test` brings one up, runs them and takes it down), or point \
-                    SECCOMPD_KUBECONFIG at the admin kubeconfig of a running one";
+    let bring_up = "this needs the test cluster: bring it up with `make cluster-up` (`make \
+                    test` brings one up for the cluster tests and takes it down again), or \
+                    point SECCOMPD_KUBECONFIG at the admin kubeconfig of a running one";
     if !path.is_file() {
         return Err(format!("no kubeconfig at {}; {bring_up}", path.display()));
     }
