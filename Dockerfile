@@ -20,7 +20,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY crates ./crates
-COPY benches ./benches
 COPY crds ./crds
 COPY hack/seccompd-bin.sh ./hack/
 # libseccomp and glibc linked in statically (static PIE); TLS is rustls, so no OpenSSL.

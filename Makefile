@@ -3,13 +3,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
-# Integration tests read the admin kubeconfig of the test cluster from here.
+# The cluster tests read the admin kubeconfig of the test cluster from here.
 SECCOMPD_KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
 export SECCOMPD_KUBECONFIG
-# The tests share one cluster: run them one at a time.
-INTEGRATION = cargo test --no-fail-fast --test '*' -- --test-threads=1
+# The cluster tests are one binary (tests/cluster/, left out of plain `cargo test`); they share
+# one cluster: run them one at a time.
+INTEGRATION = cargo test --test cluster -- --test-threads=1
 
-.PHONY: test deps manifests lint unit arm64 integration cluster-up cluster-down demo bench-spo
+.PHONY: test deps manifests lint unit check-cases arm64 integration cluster-up cluster-down demo bench-spo
 
 deps:        ## Debian packages if missing + Kubernetes/etcd, Prometheus and Helm binaries (cached by version)
 	hack/deps.sh
@@ -21,13 +22,17 @@ manifests:   ## render the Helm chart charts/seccompd into manifests/ (the one s
 lint:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --test cluster -- -D warnings  # --all-targets leaves out test = false targets
 	shellcheck -x --source-path=SCRIPTDIR hack/*.sh .ci/run
 	hack/gen-manifests.sh --check
 	python3 hack/check-doc-figures.py
 	python3 hack/crate-graph.py
 
-unit:
-	cargo test --workspace --lib --bins
+unit:        ## what plain `cargo test` runs: every crate's unit tests and the host tests (no cluster; root)
+	cargo test --no-fail-fast
+
+check-cases: ## the validation table's runc and crun columns, re-run under both runtimes (root)
+	hack/check-cases.sh
 
 # Before cluster-up, whose image (hack/seccompd-image.sh) then reuses the arm64 build.
 arm64:       ## cross-build for linux/arm64 and run `seccompd validate` under qemu-user
@@ -50,7 +55,7 @@ bench-spo:   ## seccompd and the Security Profiles Operator side by side on a ru
 
 # The cluster always comes down again, also when up or the tests fail; the exit code of
 # the first failure is kept.
-test: deps lint unit arm64
+test: deps lint unit check-cases arm64
 	@rc=0; hack/cluster-up.sh && $(INTEGRATION) || rc=$$?; \
 	hack/cluster-down.sh || { [ $$rc -ne 0 ] || rc=1; }; \
 	exit $$rc

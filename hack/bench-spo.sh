@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench-spo: seccompd and the Security Profiles Operator (SPO) side by side on the
 # running test cluster (make cluster-up), one after the other, with the same workload
-# (benches/vs_spo). Needs root (reads both nodes' kubelet directories and /proc).
+# (crates/e2e/benches/vs_spo). Needs root (reads both nodes' kubelet directories and /proc).
 #
 # 1. builds SPO's binary from the snapshot in ../shared/peers/ (cached by the snapshot's
 #    commit under ~/.cache/seccompd/spo/<commit>/) and packs it as an image like ours
@@ -15,7 +15,7 @@
 # 4. removes everything of SPO (objects, CRDs, webhooks, namespace, files it left on the
 #    nodes, its image) and brings seccompd back, also on failure or Ctrl-C (trap);
 # 5. prints one table with both systems, the ratio per figure and a `vs-spo:` line, and writes
-#    them as a results file, docs/results/vs-spo-<UTC time>.json (benches/shared/results.rs).
+#    them as a results file, docs/results/vs-spo-<UTC time>.json (crates/e2e/src/results.rs).
 # A step of SPO that fails stops the SPO part with a message naming the step; the figures
 # measured until then are still printed.
 #
@@ -44,7 +44,7 @@ PAUSE_LABEL=seccompd.dev/bench-spo-paused
 # a new node (the workload's last phase).
 NODE_ARGS=("--node-root=node1=$KUBELET_ROOT" "--node-root=node2=$NODE2_KUBELET_ROOT"
   "--node-var-lib=node2=$NODE2_VARLIB/var-lib" "--rejoin=node2" "--node-script=$ROOT/hack/node2.sh")
-WORKLOAD=(cargo bench -q --bench vs_spo --)
+WORKLOAD=(cargo bench -q -p seccompd-e2e --bench vs_spo --)
 # shellcheck disable=SC2206 # word splitting of the extra arguments is intended
 EXTRA_ARGS=(${BENCH_SPO_ARGS:-})
 
@@ -428,7 +428,7 @@ main() {
   log "results in $OUT"
   seccompd_ready >/dev/null || { log "seccompd is not deployed and ready: make cluster-up first"; exit 1; }
   # Everything that can fail without touching the cluster comes first.
-  cargo bench -q --bench vs_spo --no-run || exit 1
+  cargo bench -q -p seccompd-e2e --bench vs_spo --no-run || exit 1
   local spo_ok=1
   step "build SPO from $(basename "$(spo_tarball)")" build_spo || spo_ok=0
   [ $spo_ok = 1 ] && { step "pack SPO's image and import it into node1 and node2" image_spo || spo_ok=0; }

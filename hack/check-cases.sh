@@ -3,9 +3,16 @@
 # that has a JSON input under runc and crun (hack/runtime-verdicts.sh) and compares whether the
 # container ran ("runs") or not ("fails") with the recorded "runc" and "crun" fields.
 # Cases with "nnp": false run with no_new_privs off, the others with it on.
-# Prints one line per mismatch and exits 1 if there is any. Needs root, runc, crun, busybox.
+# Prints one line per mismatch and exits 1 if there is any; `make check-cases` (part of
+# `make test`) runs it. Needs root, runc, crun, jq and busybox-static (hack/deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v jq >/dev/null || { echo "$0: jq not found: run make deps" >&2; exit 1; }
+# The table records runc 1.1.5 and crun 1.8.1 (Debian 12's); other versions may differ.
+for rt in runc crun; do
+  command -v "$rt" >/dev/null || { echo "$0: $rt not found: run make deps" >&2; exit 1; }
+  "$rt" --version | head -1
+done
 cases=tests/validation/cases.json
 work=$(mktemp -d /tmp/seccompd-cases.XXXXXX)
 trap 'rm -rf "$work"' EXIT

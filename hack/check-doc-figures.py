@@ -2,7 +2,7 @@
 """Measured figures in the docs come from results files, never from hand-pasted text.
 
 The benches write one results file per run, docs/results/<bench>-<UTC time>.json (see
-benches/shared/results.rs): what they measured, with the date, commit, machine and command.
+crates/e2e/src/results.rs): what they measured, with the date, commit, machine and command.
 A doc quotes a run only through a block this script renders from that file:
 
     <!-- results:<stem> -->

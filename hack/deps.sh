@@ -8,6 +8,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PKGS=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl curl
   gcc libc6-dev python3 busybox-static libseccomp-dev pkg-config util-linux procps findutils
+  # `make check-cases` runs the validation table's profiles under both runtimes.
+  crun jq
   # `make lint` checks the scripts in hack/.
   shellcheck
   # The arm64 build (hack/seccompd-bin.sh arm64) and its check under qemu (hack/arm64-check.sh).

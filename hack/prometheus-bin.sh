@@ -2,7 +2,7 @@
 # Build Prometheus (and promtool) from its Go module for the scrape test, cached under
 # $SECCOMPD_CACHE (default ~/.cache/seccompd) by version, so a second run only checks that
 # they are there. `--path` prints where the prometheus binary is (built or not) and exits:
-# tests/prometheus_scrape.rs asks it, so the version is pinned here only.
+# tests/cluster/prometheus_scrape.rs asks it, so the version is pinned here only.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 # The Go module's version of Prometheus 3.x (v0.3XX.Y is release 3.XX.Y).

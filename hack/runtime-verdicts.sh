@@ -20,6 +20,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $# -gt 0 ]] || { echo "usage: $0 [--nnp=false] [--cmd CMD] PROFILE.json..." >&2; exit 2; }
+# A missing runtime would read as a container that failed: refuse to run without both.
+for tool in runc crun jq unshare; do
+  command -v "$tool" >/dev/null || { echo "$0: $tool not found: run make deps (hack/deps.sh installs it)" >&2; exit 1; }
+done
+[[ -x /bin/busybox ]] || { echo "$0: no /bin/busybox: run make deps (busybox-static)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/seccompd-verdicts.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -1,6 +1,7 @@
 //! The table of profiles in `tests/validation/cases.json`: each with the verdict seccompd must
 //! give (valid, warn or invalid), a piece of the reason, and what runc 1.1.5 and crun 1.8.1 did
-//! with it on the test VM (`hack/check-cases.sh` re-runs those and compares).
+//! with it on the test VM (`make check-cases`, part of `make test`, re-runs those with
+//! hack/check-cases.sh and compares).
 
 use seccompd_cli::validate::check_inputs;
 use seccompd_profile::check::NodeRuntime;

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-    error::SeccompError,
+    ScmpVersion, error::SeccompError,
 };
 use thiserror::Error;
 
 use super::limits::{COMPILE_BUDGET, MAX_BPF_INSTRUCTIONS, MAX_ERRNO, MAX_WEIGHT};
 use super::model::{Action, Arch, ArgCondition, Operator, SyscallRule};
 use super::render::OciProfile;
+use super::syscalls::LIBSECCOMP_VERSION;
 use super::validate::is_big_endian;
 
 /// Why libseccomp (or the kernel's limits) would refuse a profile.
@@ -406,11 +407,20 @@ fn build_filter_unless(
         unknown.dedup();
         warnings.push(format!(
             "syscalls: libseccomp {} does not know {}; runc and crun skip such names, so these rules have no effect on this node",
-            super::syscalls::LIBSECCOMP_VERSION,
+            libseccomp_version(),
             unknown.join(", ")
         ));
     }
     Ok((ctx, warnings))
+}
+
+/// The version of the libseccomp this process compiles with: the one that did not know a
+/// name, which may be newer than the one the name table was made from.
+fn libseccomp_version() -> String {
+    ScmpVersion::current().map_or_else(
+        |_| format!("(version unknown; the name table is from {LIBSECCOMP_VERSION})"),
+        |v| v.to_string(),
+    )
 }
 
 fn add_rule(
@@ -500,10 +510,8 @@ fn export_len(ctx: &ScmpFilterContext) -> Result<usize, CompileError> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
-    use crate::syscalls::SYSCALL_NAMES;
+    use crate::syscalls::{NEWER_THAN_LIBSECCOMP, SYSCALL_NAMES};
 
     fn denylist(rules: Vec<SyscallRule>) -> OciProfile {
         OciProfile {
@@ -558,11 +566,22 @@ mod tests {
         assert!(compile(&q, Arch::S390x).is_ok());
     }
 
+    /// A name the installed libseccomp does not know is skipped with a warning naming that
+    /// libseccomp.
     #[test]
     fn unknown_names_become_a_warning() {
-        let p = denylist(vec![arg_rule(&["mseal", "mkdir"], 0, 1)]);
+        let unknown = NEWER_THAN_LIBSECCOMP
+            .iter()
+            .copied()
+            .find(|n| ScmpSyscall::from_name(n).is_err())
+            .expect("a name of NEWER_THAN_LIBSECCOMP that the installed libseccomp does not know");
+        let p = denylist(vec![arg_rule(&[unknown, "mkdir"], 0, 1)]);
         let out = compile(&p, Arch::X86_64).unwrap();
-        assert!(out.warnings[0].contains("does not know mseal"), "{out:?}");
+        let installed = ScmpVersion::current().unwrap();
+        assert!(
+            out.warnings[0].contains(&format!("libseccomp {installed} does not know {unknown};")),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -587,13 +606,12 @@ mod tests {
             .collect();
         p.syscalls.push(plain);
         assert_eq!(weight(&p), MAX_WEIGHT);
-        let start = Instant::now();
+        // A verdict, not a timeout: the compile finished and measured the program.
         let err = compile(&p, Arch::X86_64).unwrap_err();
         assert!(
             matches!(err, CompileError::TooLarge { instructions, .. } if instructions > 4096),
             "{err}"
         );
-        assert!(start.elapsed() < COMPILE_BUDGET);
     }
 
     /// Names that are system calls on x86_64, minus execve.
@@ -639,19 +657,18 @@ mod tests {
         )
     }
 
+    /// Every shape at the weight bound gets a verdict from the compile (it compiles, or its
+    /// program is too long): none runs out of [`COMPILE_BUDGET`]. One over the bound is refused
+    /// by its weight. How long these compiles take is the bench's business, not a unit test's.
     #[test]
-    fn worst_shapes_at_the_bound_finish_within_budget() {
+    fn worst_shapes_at_the_bound_get_a_verdict() {
         for conds in [1, 2, 6] {
             let p = spread(MAX_WEIGHT / conds as usize, conds);
             assert_eq!(weight(&p), MAX_WEIGHT);
-            let start = Instant::now();
-            let result = compile(&p, Arch::X86_64);
-            assert!(!matches!(result, Err(CompileError::Timeout)), "{result:?}");
-            assert!(
-                start.elapsed() < COMPILE_BUDGET / 2,
-                "{conds}: {:?}",
-                start.elapsed()
-            );
+            match compile(&p, Arch::X86_64) {
+                Ok(_) | Err(CompileError::TooLarge { .. }) => {}
+                Err(e) => panic!("{conds} conditions per rule: {e:?}"),
+            }
         }
         assert!(matches!(
             compile(&spread(MAX_WEIGHT + 1, 1), Arch::X86_64),
@@ -659,43 +676,81 @@ mod tests {
         ));
     }
 
+    /// Waits until no compile that `abandoned` counts is running. Always ends: an abandoned
+    /// compile stops at its next rule, and would end at its last one otherwise.
+    fn wait_until_stopped(abandoned: &AtomicUsize) {
+        while abandoned.load(Ordering::Acquire) > 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
-    fn a_compile_out_of_time_is_unfinished_stops_and_is_never_doubled() {
+    fn a_compile_out_of_time_is_unfinished_and_its_thread_stops() {
         static ABANDONED_HERE: AtomicUsize = AtomicUsize::new(0);
         let heavy = spread(MAX_WEIGHT / 6, 6);
-        let small = denylist(vec![arg_rule(&["mkdir"], 0, 1)]);
         let err =
             compile_within(&heavy, Arch::X86_64, Duration::ZERO, &ABANDONED_HERE).unwrap_err();
         assert!(matches!(err, CompileError::Timeout), "{err}");
         assert!(err.is_unfinished());
-        // The abandoned thread may still be stopping: no second compile beside it.
-        let start = Instant::now();
-        loop {
-            match compile_within(&small, Arch::X86_64, COMPILE_BUDGET, &ABANDONED_HERE) {
-                Err(CompileError::Busy) => {
-                    assert!(start.elapsed() < COMPILE_BUDGET, "it stops on its own");
-                    thread::sleep(Duration::from_millis(5));
-                }
-                other => {
-                    assert!(other.is_ok(), "{other:?}");
-                    break;
-                }
-            }
-        }
-        assert_eq!(ABANDONED_HERE.load(Ordering::Acquire), 0);
         assert!(!CompileError::TooComplex { weight: 1 }.is_unfinished());
+        wait_until_stopped(&ABANDONED_HERE);
+        let small = denylist(vec![arg_rule(&["mkdir"], 0, 1)]);
+        assert!(compile_within(&small, Arch::X86_64, COMPILE_BUDGET, &ABANDONED_HERE).is_ok());
+        assert_eq!(ABANDONED_HERE.load(Ordering::Acquire), 0);
     }
 
     #[test]
+    fn no_compile_starts_beside_an_abandoned_one() {
+        static STILL_STOPPING: AtomicUsize = AtomicUsize::new(1);
+        let small = denylist(vec![arg_rule(&["mkdir"], 0, 1)]);
+        let err =
+            compile_within(&small, Arch::X86_64, COMPILE_BUDGET, &STILL_STOPPING).unwrap_err();
+        assert!(matches!(err, CompileError::Busy), "{err}");
+        assert!(err.is_unfinished());
+        STILL_STOPPING.store(0, Ordering::Release);
+        assert!(compile_within(&small, Arch::X86_64, COMPILE_BUDGET, &STILL_STOPPING).is_ok());
+    }
+
+    /// An abandoned build asks before each rule and adds none after it is told to stop.
+    #[test]
+    fn an_abandoned_build_stops_before_its_next_rule() {
+        let heavy = spread(MAX_WEIGHT / 6, 6);
+        let rules = heavy.syscalls.len();
+        for stop_before in [0, 1, rules / 2] {
+            let asked = AtomicUsize::new(0);
+            let result = build_filter_unless(&heavy, Arch::X86_64, || {
+                asked.fetch_add(1, Ordering::AcqRel) >= stop_before
+            });
+            assert!(matches!(result, Err(CompileError::Timeout)));
+            assert_eq!(asked.load(Ordering::Acquire), stop_before + 1);
+        }
+        let asked = AtomicUsize::new(0);
+        let built = build_filter_unless(&heavy, Arch::X86_64, || {
+            asked.fetch_add(1, Ordering::AcqRel);
+            false
+        });
+        assert!(built.is_ok());
+        assert_eq!(asked.load(Ordering::Acquire), rules);
+    }
+
+    /// Too heavy a profile is refused by its weight before any compile starts: even with no
+    /// time at all, and beside an abandoned compile, the answer is the weight, not a timeout or
+    /// busy.
+    #[test]
     fn slow_shapes_are_refused_up_front() {
+        static STILL_STOPPING: AtomicUsize = AtomicUsize::new(1);
         let names: Vec<&str> = SYSCALL_NAMES.iter().copied().take(400).collect();
         let rules: Vec<_> = (0..15).map(|v| arg_rule(&names, 0, v)).collect();
-        let start = Instant::now();
-        let err = compile(&denylist(rules), Arch::X86_64).unwrap_err();
+        let err = compile_within(
+            &denylist(rules),
+            Arch::X86_64,
+            Duration::ZERO,
+            &STILL_STOPPING,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, CompileError::TooComplex { weight: 6000 }),
             "{err}"
         );
-        assert!(start.elapsed() < Duration::from_millis(100));
     }
 }
