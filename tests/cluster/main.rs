@@ -28,6 +28,7 @@ mod lifecycle_new_node;
 mod lifecycle_outage;
 mod lifecycle_own_files;
 mod lifecycle_unreadable;
+mod mixed_fleet;
 mod prometheus_scrape;
 mod recording_cluster;
 mod seed_walkthrough;
