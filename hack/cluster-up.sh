@@ -6,7 +6,9 @@
 # first (hack/deps.sh: Debian packages, Kubernetes and etcd from the Go module proxy).
 #
 # Env: SECCOMPD_DEPLOY=0 brings up the bare cluster only (no image build, no manifests);
-# NODES=1 brings up node1 only (default 2).
+# NODES=1 brings up node1 only (default 2); K8S_VERSION=vX.Y.Z runs that Kubernetes release
+# instead of the pin in tools/k8s (hack/k8s-bins.sh builds and caches it; the scripts that
+# act on the cluster afterwards find the version it recorded).
 # Any cluster left by an earlier run is torn down first, so up always starts clean.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,6 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { log "cluster-up needs root"; exit 1; }
 case "$NODES" in 1 | 2) ;; *) log "NODES=$NODES: only 1 or 2 nodes are supported"; exit 1 ;; esac
+k8s_version_to_build
 # Idempotent and quick when everything is there; builds Kubernetes on a fresh machine.
 "$ROOT/hack/deps.sh"
 
@@ -23,6 +26,7 @@ case "$NODES" in 1 | 2) ;; *) log "NODES=$NODES: only 1 or 2 nodes are supported
 if [ "$DEPLOY" = 1 ]; then "$ROOT/hack/seccompd-image.sh" "$CLUSTER/images/seccompd.tar"; fi
 
 mkdir -p "$CLUSTER"/{bin,etc,images,logs} "$RUN"/pids "$VARLIB"
+echo "$K8S_VERSION" >"$RUN/k8s-version"
 rm -f "$CLUSTER"/logs/*.log
 ln -sfn "$BIN/kubectl" "$CLUSTER/bin/kubectl"
 KUBECTL=("$BIN/kubectl" --kubeconfig "$CLUSTER/kubeconfig" --cache-dir "$CLUSTER/kube-cache" --request-timeout=10s)

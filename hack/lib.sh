@@ -8,15 +8,44 @@
 # uses (kubeconfig, kubectl, logs, PKI) live in .cluster/ of the clone that brought it up.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-K8S_VERSION=$(awk '$1=="k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tools/k8s/go.mod")
-# The binaries hack/k8s-bins.sh builds, cached by the version and a digest of every pin and
-# source in tools/ (so changing the etcd pin, say, builds afresh instead of reusing stale ones).
-PINS_DIGEST=$(cd "$ROOT/tools" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
 CACHE=${SECCOMPD_CACHE:-$HOME/.cache/seccompd}  # built tools, outside any clone
-BIN=$CACHE/k8s/$K8S_VERSION-$PINS_DIGEST
+RUN=/run/seccompd-e2e           # pids/, saved sysctls, containerd state+socket, runc state, CNI
+
+# k8s_required GO_MOD: the version of k8s.io/kubernetes that GO_MOD requires.
+k8s_required() {
+  awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}
+    $1 == "require" && $2 == "k8s.io/kubernetes" {print $3; exit}' "$1" 2>/dev/null
+}
+# Kubernetes: the pin in tools/k8s/go.mod, unless K8S_VERSION names another release
+# (hack/k8s-bins.sh then generates a module for it in the cache). Scripts that act on a
+# running cluster (node2.sh, cluster-down.sh, redeploy.sh, tests) use the version its
+# cluster-up recorded, so `K8S_VERSION=... make cluster-up` needs no K8S_VERSION afterwards.
+K8S_PIN=$(k8s_required "$ROOT/tools/k8s/go.mod")
+K8S_VERSION_GIVEN=${K8S_VERSION:-}
+K8S_VERSION=${K8S_VERSION:-$(cat "$RUN/k8s-version" 2>/dev/null || true)}
+K8S_VERSION=${K8S_VERSION:-$K8S_PIN}
+
+# k8s_bin_dir VERSION: where hack/k8s-bins.sh caches VERSION's binaries (and etcd's), keyed by
+# the version and a digest of the pins and sources in tools/ (so changing the etcd pin, say,
+# builds afresh instead of reusing stale ones). Another release than the pin does not depend
+# on the pin's go.mod and go.sum.
+k8s_bin_dir() {
+  local digest
+  digest=$(cd "$ROOT/tools" && find . -type f | LC_ALL=C sort |
+    if [ "$1" = "$K8S_PIN" ]; then cat; else grep -vx './k8s/go\.\(mod\|sum\)'; fi |
+    xargs sha256sum | sha256sum | cut -c1-12)
+  echo "$CACHE/k8s/$1-$digest"
+}
+BIN=$(k8s_bin_dir "$K8S_VERSION")
+# k8s_version_to_build: for cluster-up and k8s-bins.sh, which make a cluster or its binaries
+# anew: K8S_VERSION if given, else the pin, never the running cluster's.
+k8s_version_to_build() {
+  K8S_VERSION=${K8S_VERSION_GIVEN:-$K8S_PIN}
+  BIN=$(k8s_bin_dir "$K8S_VERSION")
+  export K8S_VERSION
+}
 
 CLUSTER=$ROOT/.cluster          # kubeconfig, bin/kubectl, pki/, etc/, logs/, images/
-RUN=/run/seccompd-e2e           # pids/, saved sysctls, containerd state+socket, runc state, CNI
 VARLIB=/var/lib/seccompd-e2e    # containerd content + snapshots, etcd data
 KUBELET_ROOT=/var/lib/kubelet   # default root: Localhost seccomp profiles resolve below it
 POD_LOGS=/var/log/seccompd-e2e/pods
@@ -248,7 +277,7 @@ write_kubelet_config() {
   cat >"$out" <<EOF2
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-# This VM has cgroup v1 (hybrid); kubelet 1.35 refuses it unless told (config file only).
+# This VM has cgroup v1 (hybrid); kubelets since 1.35 refuse it unless told (config file only).
 failCgroupV1: false
 # containerd 1.6 does not report its cgroup driver (no RuntimeConfig RPC): the kubelet
 # falls back to this value, which must match containerd's SystemdCgroup = false.
