@@ -3,7 +3,8 @@
 # kube-controller-manager, kube-scheduler, containerd, kubelet and kube-proxy as host
 # processes (node1, and node2 made of namespaces: hack/node2.sh), then build the seccompd
 # image, import it and deploy manifests/. Needs root; installs and builds what is missing
-# first (hack/deps.sh: Debian packages, Kubernetes and etcd from the Go module proxy).
+# first (hack/deps.sh: Debian packages; Kubernetes, etcd, containerd and runc from the Go
+# module proxy).
 #
 # Env: SECCOMPD_DEPLOY=0 brings up the bare cluster only (no image build, no manifests);
 # NODES=1 brings up node1 only (default 2); K8S_VERSION=vX.Y.Z runs that Kubernetes release
@@ -37,7 +38,7 @@ CURL=(curl -fs --max-time 3)
 IFACE=$(node_iface)
 NODE_IP=$(node_ip "$IFACE")
 [ -n "$NODE_IP" ] || { log "no IPv4 address on the default-route interface '$IFACE'"; exit 1; }
-log "node $NODE at $NODE_IP ($IFACE), Kubernetes $K8S_VERSION"
+log "node $NODE at $NODE_IP ($IFACE), Kubernetes $K8S_VERSION, containerd $CONTAINERD_VERSION, runc $RUNC_VERSION"
 
 # Save what we, the kubelet and kube-proxy change, so cluster-down can put it back.
 for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$RUN/sysctls"
@@ -113,9 +114,9 @@ wait_for kube-scheduler healthy 60 "${CURL[@]}" -k https://127.0.0.1:10259/healt
 
 # ---------------------------------------------------------------------------- node: runtime
 write_cni_config "$RUN/cni/net.d" "$POD_CIDR" "$RUN/cni/ipam"
-write_containerd_config "$CLUSTER/etc/containerd.toml" "$VARLIB/containerd" "$RUN/containerd" \
+write_containerd_config 2 "$CLUSTER/etc/containerd.toml" "$VARLIB/containerd" "$RUN/containerd" \
   "$CONTAINERD_SOCK" "$RUN/runc" "$RUN/cni/net.d"
-start containerd "${CONTAINERD_ENV[@]}" containerd --config "$CLUSTER/etc/containerd.toml"
+start containerd "${CONTAINERD_ENV[@]}" "$CONTAINERD" --config "$CLUSTER/etc/containerd.toml"
 wait_for containerd serving 30 "${CTR[@]}" --timeout 3s version
 
 # Images, all imported here so that nothing is ever pulled:
