@@ -17,7 +17,7 @@ use common::tokens::{
     self, allowed, client_with_token, dry_patch, dry_post, forbidden, token_bound_to_pod,
 };
 use common::{
-    can_i_list, client, documented_can_i, eventually, kubectl, kubectl_ok, node_names, unique,
+    client, eventually, granted_and_documented_can_i, kubectl, kubectl_ok, node_names, unique,
 };
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
@@ -49,16 +49,15 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[test]
 fn each_service_account_may_do_exactly_what_the_readme_lists() {
     for user in [AGENT_SA, CONTROLLER_SA] {
-        let actual = can_i_list(user, AGENT_NAMESPACE);
+        let (granted, documented) = granted_and_documented_can_i(user, AGENT_NAMESPACE);
         assert!(
-            actual
+            granted
                 .iter()
                 .any(|row| row.starts_with("seccompprofiles.seccompd.dev ")),
-            "{user} reads the profiles: {actual:?}"
+            "{user} reads the profiles: {granted:?}"
         );
         assert_eq!(
-            actual,
-            documented_can_i(user),
+            granted, documented,
             "`kubectl auth can-i --list --as={user}` (left) and the README (right)"
         );
     }

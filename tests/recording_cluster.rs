@@ -28,7 +28,7 @@ use common::tokens::{
     token_bound_to_pod, unbound_token,
 };
 use common::{
-    can_i_list, client, documented_can_i, eventually, installed_everywhere, kubectl, kubectl_ok,
+    client, eventually, granted_and_documented_can_i, installed_everywhere, kubectl, kubectl_ok,
     node_profile_path, repo_path, unique,
 };
 use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -421,9 +421,9 @@ async fn a_recorded_ls_profile_allows_ls_and_denies_ls_l_at_pod_and_container_le
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.0);
     let recordings: Api<SeccompProfileRecording> = Api::namespaced(client.clone(), &ns.0);
     // The recorder's identity may do exactly what the README says it may.
+    let (granted, documented) = granted_and_documented_can_i(RECORDER_SA, NAMESPACE);
     assert_eq!(
-        can_i_list(RECORDER_SA, NAMESPACE),
-        documented_can_i(RECORDER_SA),
+        granted, documented,
         "`kubectl auth can-i --list --as={RECORDER_SA}` (left) and the README (right)"
     );
     // With the recorder, every agent installs the built-in recording profile.
