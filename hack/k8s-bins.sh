@@ -12,6 +12,11 @@ source "$(dirname "$0")/lib.sh"
 CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
+# must_be_release VERSION: exit unless VERSION names a release, before anything is made for it.
+must_be_release() {
+  [[ $1 =~ ^v1\.[0-9]+\.[0-9]+$ ]] || { echo "k8s-bins: $1 is not a release v1.Y.Z" >&2; exit 1; }
+}
+
 # k8s_module DIR VERSION: make DIR/go.mod and go.sum require k8s.io/kubernetes VERSION with
 # every staging module (k8s.io/api, ...) replaced by its published tag v0.Y.Z. Kubernetes'
 # own go.mod replaces them with ./staging paths, which hold only inside its repository; the
@@ -20,7 +25,7 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 k8s_module() {
   local dir=$1 version=$2 gomod staging m
   local mods=() packages=()
-  [[ $version =~ ^v1\.[0-9]+\.[0-9]+$ ]] || { echo "k8s-bins: $version is not a release v1.Y.Z" >&2; exit 1; }
+  must_be_release "$version"
   cd "$dir"
   rm -f go.mod go.sum
   go mod init seccompd.dev/tools/k8s 2>/dev/null
@@ -45,6 +50,7 @@ fi
 
 k8s_version_to_build
 [ -n "$K8S_VERSION" ] || { echo "k8s-bins: no k8s.io/kubernetes pin in tools/k8s/go.mod" >&2; exit 1; }
+must_be_release "$K8S_VERSION"
 OUT=$BIN
 missing=()
 for c in "${CMDS[@]}" etcd; do [ -x "$OUT/$c" ] || missing+=("$c"); done
