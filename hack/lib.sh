@@ -269,6 +269,11 @@ EOF2
 
 [plugins."io.containerd.cri.v1.runtime"]
   restrict_oom_score_adj = $restrict_oom_score_adj
+  # containerd 2 opens ports below 1024 and ping to every UID in a pod's network namespace
+  # by default (ip_unprivileged_port_start=0); containerd 1.6, as on node2, does not, and a
+  # non-root container needs NET_BIND_SERVICE for port 80 on either node.
+  enable_unprivileged_ports = false
+  enable_unprivileged_icmp = false
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
