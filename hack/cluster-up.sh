@@ -3,10 +3,13 @@
 # kube-controller-manager, kube-scheduler, containerd, kubelet and kube-proxy as host
 # processes (node1, and node2 made of namespaces: hack/node2.sh), then build the seccompd
 # image, import it and deploy manifests/. Needs root; installs and builds what is missing
-# first (hack/deps.sh: Debian packages, Kubernetes and etcd from the Go module proxy).
+# first (hack/deps.sh: Debian packages; Kubernetes, etcd, containerd and runc from the Go
+# module proxy).
 #
 # Env: SECCOMPD_DEPLOY=0 brings up the bare cluster only (no image build, no manifests);
-# NODES=1 brings up node1 only (default 2).
+# NODES=1 brings up node1 only (default 2); K8S_VERSION=vX.Y.Z runs that Kubernetes release
+# instead of the pin in tools/k8s (hack/k8s-bins.sh builds and caches it; the scripts that
+# act on the cluster afterwards find the version it recorded).
 # Any cluster left by an earlier run is torn down first, so up always starts clean.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,6 +17,7 @@ source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { log "cluster-up needs root"; exit 1; }
 case "$NODES" in 1 | 2) ;; *) log "NODES=$NODES: only 1 or 2 nodes are supported"; exit 1 ;; esac
+k8s_version_to_build
 # Idempotent and quick when everything is there; builds Kubernetes on a fresh machine.
 "$ROOT/hack/deps.sh"
 
@@ -23,6 +27,7 @@ case "$NODES" in 1 | 2) ;; *) log "NODES=$NODES: only 1 or 2 nodes are supported
 if [ "$DEPLOY" = 1 ]; then "$ROOT/hack/seccompd-image.sh" "$CLUSTER/images/seccompd.tar"; fi
 
 mkdir -p "$CLUSTER"/{bin,etc,images,logs} "$RUN"/pids "$VARLIB"
+echo "$K8S_VERSION" >"$RUN/k8s-version"
 rm -f "$CLUSTER"/logs/*.log
 ln -sfn "$BIN/kubectl" "$CLUSTER/bin/kubectl"
 KUBECTL=("$BIN/kubectl" --kubeconfig "$CLUSTER/kubeconfig" --cache-dir "$CLUSTER/kube-cache" --request-timeout=10s)
@@ -33,7 +38,7 @@ CURL=(curl -fs --max-time 3)
 IFACE=$(node_iface)
 NODE_IP=$(node_ip "$IFACE")
 [ -n "$NODE_IP" ] || { log "no IPv4 address on the default-route interface '$IFACE'"; exit 1; }
-log "node $NODE at $NODE_IP ($IFACE), Kubernetes $K8S_VERSION"
+log "node $NODE at $NODE_IP ($IFACE), Kubernetes $K8S_VERSION, containerd $CONTAINERD_VERSION, runc $RUNC_VERSION"
 
 # Save what we, the kubelet and kube-proxy change, so cluster-down can put it back.
 for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$RUN/sysctls"
@@ -109,9 +114,9 @@ wait_for kube-scheduler healthy 60 "${CURL[@]}" -k https://127.0.0.1:10259/healt
 
 # ---------------------------------------------------------------------------- node: runtime
 write_cni_config "$RUN/cni/net.d" "$POD_CIDR" "$RUN/cni/ipam"
-write_containerd_config "$CLUSTER/etc/containerd.toml" "$VARLIB/containerd" "$RUN/containerd" \
+write_containerd_config 2 "$CLUSTER/etc/containerd.toml" "$VARLIB/containerd" "$RUN/containerd" \
   "$CONTAINERD_SOCK" "$RUN/runc" "$RUN/cni/net.d"
-start containerd "${CONTAINERD_ENV[@]}" containerd --config "$CLUSTER/etc/containerd.toml"
+start containerd "${CONTAINERD_ENV[@]}" "$CONTAINERD" --config "$CLUSTER/etc/containerd.toml"
 wait_for containerd serving 30 "${CTR[@]}" --timeout 3s version
 
 # Images, all imported here so that nothing is ever pulled:
@@ -136,7 +141,8 @@ mkdir -p "$KUBELET_ROOT" "$POD_LOGS"
 write_kubelet_config "$CLUSTER/etc/kubelet.yaml" "$NODE_IP" "$CONTAINERD_SOCK" "$POD_LOGS"
 start kubelet "$BIN/kubelet" --config="$CLUSTER/etc/kubelet.yaml" \
   --kubeconfig="$CLUSTER/etc/kubelet-$NODE.kubeconfig" \
-  --hostname-override="$NODE" --node-ip="$NODE_IP" --v=2
+  --hostname-override="$NODE" --node-ip="$NODE_IP" --v=2 \
+  --node-labels="seccompd.dev/runtime=runc-${RUNC_VERSION#v}"
 wait_for kubelet healthy 60 "${CURL[@]}" http://127.0.0.1:10248/healthz
 wait_for kubelet "registered $NODE" 60 "${KUBECTL[@]}" get node "$NODE"
 wait_for kubelet "Ready" 120 "${KUBECTL[@]}" wait --for=condition=Ready "node/$NODE" --timeout=5s

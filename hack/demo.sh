@@ -257,6 +257,16 @@ else
   check "$PROFILE is installed on every node ($n/$n)" test "$installed" = "$n/$n" -a $every = 1
 fi
 
+# The seed's allowlist lacks statx and readlinkat, which node1's runc 1.5 calls after loading
+# the filter (it reopens its exec FIFO through a checked /proc handle): no container starts
+# under it there. Its pods run on node2 when there is one, whose Debian runc 1.1.5 is of the
+# seed's time (manifests/examples/centos8-ls-profile.yaml adds the two calls instead).
+SEED_NODE_SELECTOR=""
+if [[ " $NODES " == *" $NODE2 "* ]]; then
+  SEED_NODE_SELECTOR="
+  nodeSelector: {kubernetes.io/hostname: $NODE2}"
+fi
+
 # seccomp_pod NAME COMMAND LEVEL: a pod running COMMAND (a YAML list) under the profile set
 # at LEVEL (Pod or Container), on the demo image: Debian's ls.
 seccomp_pod() {
@@ -277,7 +287,7 @@ metadata:
   name: $1
   namespace: $NS
 spec:
-  restartPolicy: Never$pod_ctx
+  restartPolicy: Never$SEED_NODE_SELECTOR$pod_ctx
   containers:
   - name: $1
     image: $DEMO_IMAGE
@@ -300,7 +310,7 @@ finished() {
 }
 
 section "Seccomp: ls / with the profile set at pod level"
-say "allowPrivilegeEscalation: false lets the runtime load the filter right before it execs ls, so the profile only has to allow what ls does (see the README)."
+say "allowPrivilegeEscalation: false lets the runtime load the filter right before it execs ls, so the profile only has to allow what ls does and the runtime's last steps (see the README). The pods run on node2 (runc 1.1.5): runc 1.5 on node1 also needs statx and readlinkat, which the seed's list lacks."
 echo
 seccomp_pod seccomp-ls-test '["ls", "/"]' Pod
 phase=$(finished seccomp-ls-test)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install what `make test` needs on a fresh machine of this kind, idempotently: Debian
 # packages (only when missing, so a warm machine does not touch apt), the Kubernetes
-# binaries (hack/k8s-bins.sh), Prometheus for the scrape test (hack/prometheus-bin.sh) and
-# Helm for the chart tests and `make lint`'s check of manifests/ (hack/helm-bin.sh), all
-# cached by version outside the repo.
+# binaries (hack/k8s-bins.sh), node1's containerd and runc (hack/runtime-bins.sh), Prometheus
+# for the scrape test (hack/prometheus-bin.sh) and Helm for the chart tests and `make lint`'s
+# check of manifests/ (hack/helm-bin.sh), all cached by version outside the repo.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PKGS=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl curl
@@ -28,7 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian containerd package may start a system containerd where systemd runs; the
 # cluster uses its own instance and socket, so that one is simply left alone.
-command -v go >/dev/null || { echo "deps: Go toolchain not found (needed to build Kubernetes and Prometheus)" >&2; exit 1; }
+command -v go >/dev/null || { echo "deps: Go toolchain not found (needed to build Kubernetes, containerd, runc, Prometheus and Helm)" >&2; exit 1; }
 "$ROOT/hack/k8s-bins.sh"
+"$ROOT/hack/runtime-bins.sh"
 "$ROOT/hack/prometheus-bin.sh"
 "$ROOT/hack/helm-bin.sh"

@@ -8,15 +8,52 @@
 # uses (kubeconfig, kubectl, logs, PKI) live in .cluster/ of the clone that brought it up.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-K8S_VERSION=$(awk '$1=="k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tools/k8s/go.mod")
-# The binaries hack/k8s-bins.sh builds, cached by the version and a digest of every pin and
-# source in tools/ (so changing the etcd pin, say, builds afresh instead of reusing stale ones).
-PINS_DIGEST=$(cd "$ROOT/tools" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
 CACHE=${SECCOMPD_CACHE:-$HOME/.cache/seccompd}  # built tools, outside any clone
-BIN=$CACHE/k8s/$K8S_VERSION-$PINS_DIGEST
+RUN=/run/seccompd-e2e           # pids/, saved sysctls, containerd state+socket, runc state, CNI
+
+# k8s_required GO_MOD: the version of k8s.io/kubernetes that GO_MOD requires.
+k8s_required() {
+  awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}
+    $1 == "require" && $2 == "k8s.io/kubernetes" {print $3; exit}' "$1" 2>/dev/null
+}
+# Kubernetes: the pin in tools/k8s/go.mod, unless K8S_VERSION names another release
+# (hack/k8s-bins.sh then generates a module for it in the cache). Scripts that act on a
+# running cluster (node2.sh, cluster-down.sh, redeploy.sh, tests) use the version its
+# cluster-up recorded, so `K8S_VERSION=... make cluster-up` needs no K8S_VERSION afterwards.
+K8S_PIN=$(k8s_required "$ROOT/tools/k8s/go.mod")
+K8S_VERSION_GIVEN=${K8S_VERSION:-}
+K8S_VERSION=${K8S_VERSION:-$(cat "$RUN/k8s-version" 2>/dev/null || true)}
+K8S_VERSION=${K8S_VERSION:-$K8S_PIN}
+
+# k8s_bin_dir VERSION: where hack/k8s-bins.sh caches VERSION's binaries (and etcd's), keyed by
+# the version and a digest of the pins and sources in tools/ (so changing the etcd pin, say,
+# builds afresh instead of reusing stale ones). Another release than the pin does not depend
+# on the pin's go.mod and go.sum.
+k8s_bin_dir() {
+  local digest
+  digest=$(cd "$ROOT/tools" && find . -type f | LC_ALL=C sort |
+    if [ "$1" = "$K8S_PIN" ]; then cat; else grep -vx './k8s/go\.\(mod\|sum\)'; fi |
+    xargs sha256sum | sha256sum | cut -c1-12)
+  echo "$CACHE/k8s/$1-$digest"
+}
+BIN=$(k8s_bin_dir "$K8S_VERSION")
+# k8s_version_to_build: for cluster-up and k8s-bins.sh, which make a cluster or its binaries
+# anew: K8S_VERSION if given, else the pin, never the running cluster's.
+k8s_version_to_build() {
+  K8S_VERSION=${K8S_VERSION_GIVEN:-$K8S_PIN}
+  BIN=$(k8s_bin_dir "$K8S_VERSION")
+  export K8S_VERSION
+}
+
+# Container runtimes. node1 runs current releases built from their Go modules
+# (hack/runtime-bins.sh, cached by version); node2 keeps Debian's containerd 1.6 and runc
+# 1.1, so the cluster is a mixed fleet as real ones are during an upgrade.
+CONTAINERD_VERSION=v2.4.2
+RUNC_VERSION=v1.5.3
+CONTAINERD_BIN=$CACHE/containerd/$CONTAINERD_VERSION   # containerd, containerd-shim-runc-v2, ctr
+RUNC_BIN=$CACHE/runc/$RUNC_VERSION                     # runc
 
 CLUSTER=$ROOT/.cluster          # kubeconfig, bin/kubectl, pki/, etc/, logs/, images/
-RUN=/run/seccompd-e2e           # pids/, saved sysctls, containerd state+socket, runc state, CNI
 VARLIB=/var/lib/seccompd-e2e    # containerd content + snapshots, etcd data
 KUBELET_ROOT=/var/lib/kubelet   # default root: Localhost seccomp profiles resolve below it
 POD_LOGS=/var/log/seccompd-e2e/pods
@@ -39,7 +76,14 @@ NODE2_RUN=$RUN/node2            # containerd state+socket, runc state, CNI, node
 NODE2_VARLIB=$VARLIB/node2      # containerd root, node2's kubelet root, CNI cache, logs
 NODE2_KUBELET_ROOT=$NODE2_VARLIB/kubelet   # seen as /var/lib/kubelet inside node2
 NODE2_CONTAINERD_SOCK=$NODE2_RUN/containerd/containerd.sock
-NODE2_CTR=(ctr --address "$NODE2_CONTAINERD_SOCK" --namespace k8s.io)
+NODE2_CONTAINERD=/usr/bin/containerd   # Debian's 1.6, with Debian's shim and runc on PATH
+
+# The version of Debian's runc, node2's (1.1.5 from "runc version 1.1.5+ds1"), for its
+# seccompd.dev/runtime label.
+debian_runc_version() {
+  /usr/sbin/runc --version | awk 'NR==1 {sub(/[+~-].*/, "", $3); print $3}'
+}
+NODE2_CTR=(/usr/bin/ctr --address "$NODE2_CONTAINERD_SOCK" --namespace k8s.io)
 NODE2_CGROUP=node2              # the kubelet's cgroupRoot, in every v1 controller
 CGROUP_CONTROLLERS=(blkio cpu cpuacct cpuset devices freezer memory pids systemd)
 CLUSTER_CIDR=10.244.0.0/16
@@ -48,7 +92,9 @@ SERVICE_IP=10.96.0.1            # `kubernetes` Service: what in-cluster clients 
 CNI_NET=seccompd-e2e            # CNI network name; libcni caches results under this name
 CNI_BRIDGE=cni0
 CONTAINERD_SOCK=$RUN/containerd/containerd.sock
-CTR=(ctr --address "$CONTAINERD_SOCK" --namespace k8s.io)
+CONTAINERD=$CONTAINERD_BIN/containerd
+# ctr 2 would repeat containerd's deprecation warnings (cgroup v1 here) on every call.
+CTR=(env CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1 "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io)
 # Images are named under localhost/: if one were ever missing, a pull attempt could only
 # dial this machine, never a registry outside.
 PAUSE_IMAGE=localhost/seccompd-pause:1
@@ -192,28 +238,71 @@ write_cni_config() {
 EOF2
 }
 
-# write_containerd_config OUT ROOT STATE SOCKET RUNC_ROOT CNI_CONF_DIR: an own containerd
-# instance (own root, state, socket, CNI dir) that never touches a system one.
+# write_containerd_config MAJOR OUT ROOT STATE SOCKET RUNC_ROOT CNI_CONF_DIR: an own
+# containerd instance (own root, state, socket, CNI dir) that never touches a system one.
+# The settings are the same on both nodes; where they live differs between containerd 2
+# (MAJOR 2: node1's, config version 3, with its own shim and runc) and containerd 1.6
+# (MAJOR 1: Debian's on node2, version 2).
 write_containerd_config() {
-  cat >"$1" <<EOF2
-version = 2
-root = "$2"
-state = "$3"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
-
-[grpc]
-  address = "$4"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$2/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
+  local major=$1 out=$2 root=$3 state=$4 sock=$5 runc_root=$6 cni_conf=$7
   # Imported by cluster-up before the kubelet starts; never pulled.
-  sandbox_image = "$PAUSE_IMAGE"
+  local sandbox_image=$PAUSE_IMAGE
   # This VM lacks CAP_SYS_RESOURCE: lowering oom_score_adj (sandboxes get -998) fails and
   # with it every pod, unless containerd clamps the value to its own.
-  restrict_oom_score_adj = true
+  local restrict_oom_score_adj=true
+  cat >"$out" <<EOF2
+version = $((major + 1))
+root = "$root"
+state = "$state"
+# Snapshotters not used; NRI (containerd 2) would listen on a socket of the whole machine.
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = "$sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$root/opt"
+EOF2
+  case $major in
+    2) cat >>"$out" <<EOF2
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "$sandbox_image"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = $restrict_oom_score_adj
+  # containerd 2 opens ports below 1024 and ping to every UID in a pod's network namespace
+  # by default (ip_unprivileged_port_start=0); containerd 1.6, as on node2, does not, and a
+  # non-root container needs NET_BIND_SERVICE for port 80 on either node.
+  enable_unprivileged_ports = false
+  enable_unprivileged_icmp = false
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      # containerd 2 looks for its shim on PATH before beside itself, and Debian's 1.6 shim
+      # is on PATH.
+      runtime_path = "$CONTAINERD_BIN/containerd-shim-runc-v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        # cgroupfs; containerd 2 reports it to the kubelet (RuntimeConfig).
+        SystemdCgroup = false
+        BinaryName = "$RUNC_BIN/runc"
+        Root = "$runc_root"
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$cni_conf"
+    max_conf_num = 1
+EOF2
+      ;;
+    1) cat >>"$out" <<EOF2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$sandbox_image"
+  restrict_oom_score_adj = $restrict_oom_score_adj
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -221,12 +310,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false  # cgroupfs, as the kubelet's cgroupDriver
-        Root = "$5"
+        Root = "$runc_root"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "$6"
+    conf_dir = "$cni_conf"
     max_conf_num = 1
 EOF2
+      ;;
+    *) log "write_containerd_config: containerd $major is not known"; return 1 ;;
+  esac
 }
 
 # Images are only ever imported. Should anything still try to pull one, containerd's only way
@@ -248,10 +340,11 @@ write_kubelet_config() {
   cat >"$out" <<EOF2
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-# This VM has cgroup v1 (hybrid); kubelet 1.35 refuses it unless told (config file only).
+# This VM has cgroup v1 (hybrid); kubelets since 1.35 refuse it unless told (config file only).
 failCgroupV1: false
-# containerd 1.6 does not report its cgroup driver (no RuntimeConfig RPC): the kubelet
-# falls back to this value, which must match containerd's SystemdCgroup = false.
+# containerd 2 (node1) reports its cgroup driver (the RuntimeConfig call); containerd 1.6
+# (node2) cannot, and the kubelet (through 1.37) falls back to this value, which must match
+# containerd's SystemdCgroup = false.
 cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://$sock
 # The VM cannot lower oom_score_adj (default -999 would only log errors).

@@ -126,9 +126,9 @@ up() {
   local N=(nsenter -t "$pid" -m -n --)
 
   write_cni_config "$NODE2_RUN/cni/net.d" "$NODE2_POD_CIDR" "$NODE2_RUN/cni/ipam"
-  write_containerd_config "$CLUSTER/etc/containerd-$NODE2.toml" "$NODE2_VARLIB/containerd" \
+  write_containerd_config 1 "$CLUSTER/etc/containerd-$NODE2.toml" "$NODE2_VARLIB/containerd" \
     "$NODE2_RUN/containerd" "$NODE2_CONTAINERD_SOCK" "$NODE2_RUN/runc" "$NODE2_RUN/cni/net.d"
-  start node2-containerd "${N[@]}" "${CONTAINERD_ENV[@]}" containerd --config "$CLUSTER/etc/containerd-$NODE2.toml"
+  start node2-containerd "${N[@]}" "${CONTAINERD_ENV[@]}" "$NODE2_CONTAINERD" --config "$CLUSTER/etc/containerd-$NODE2.toml"
   wait_for node2-containerd serving 30 "${NODE2_CTR[@]}" --timeout 3s version
   import_images "${NODE2_CTR[@]}"
   local image
@@ -139,7 +139,8 @@ up() {
     "$NODE2_VARLIB/pod-logs" "$NODE2_CGROUP"
   start node2-kubelet "${N[@]}" "$BIN/kubelet" --config="$CLUSTER/etc/kubelet-$NODE2.yaml" \
     --kubeconfig="$CLUSTER/etc/kubelet-$NODE2.kubeconfig" \
-    --hostname-override="$NODE2" --node-ip="$NODE2_IP" --v=2
+    --hostname-override="$NODE2" --node-ip="$NODE2_IP" --v=2 \
+    --node-labels="seccompd.dev/runtime=runc-$(debian_runc_version)"
   wait_for node2-kubelet healthy 60 "${N[@]}" "${CURL[@]}" http://127.0.0.1:10248/healthz
   wait_for node2-kubelet "registered $NODE2" 60 "${KUBECTL[@]}" get node "$NODE2"
   wait_for node2-kubelet "Ready" 120 "${KUBECTL[@]}" wait --for=condition=Ready "node/$NODE2" --timeout=5s

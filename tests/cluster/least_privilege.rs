@@ -20,7 +20,7 @@ use seccompd_e2e::cluster::tokens::{
     self, allowed, client_with_token, dry_patch, dry_post, forbidden, token_bound_to_pod,
 };
 use seccompd_e2e::cluster::{
-    self, can_i_list, client, documented_can_i, eventually, kubectl, kubectl_ok, node_names, unique,
+    self, client, eventually, granted_and_documented_can_i, kubectl, kubectl_ok, node_names, unique,
 };
 use seccompd_e2e::lifecycle::{
     AGENT_NAMESPACE, NODE, create_profile, delete_profile, denylist, wait_controller_ready,
@@ -46,16 +46,15 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[test]
 fn each_service_account_may_do_exactly_what_the_readme_lists() {
     for user in [AGENT_SA, CONTROLLER_SA] {
-        let actual = can_i_list(user, AGENT_NAMESPACE);
+        let (granted, documented) = granted_and_documented_can_i(user, AGENT_NAMESPACE);
         assert!(
-            actual
+            granted
                 .iter()
                 .any(|row| row.starts_with("seccompprofiles.seccompd.dev ")),
-            "{user} reads the profiles: {actual:?}"
+            "{user} reads the profiles: {granted:?}"
         );
         assert_eq!(
-            actual,
-            documented_can_i(user),
+            granted, documented,
             "`kubectl auth can-i --list --as={user}` (left) and docs/security-model.md (right)"
         );
     }

@@ -32,7 +32,7 @@ use seccompd_e2e::cluster::tokens::{
     token_bound_to_pod, unbound_token,
 };
 use seccompd_e2e::cluster::{
-    self, can_i_list, client, documented_can_i, eventually, installed_everywhere, kubectl,
+    self, client, eventually, granted_and_documented_can_i, installed_everywhere, kubectl,
     kubectl_ok, node_profile_path, repo_path, unique,
 };
 use seccompd_e2e::lifecycle::{create_profile, delete_profile, denylist, wait_agents_rolled_out};
@@ -418,9 +418,9 @@ async fn a_recorded_ls_profile_allows_ls_and_denies_ls_l_at_pod_and_container_le
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.0);
     let recordings: Api<SeccompProfileRecording> = Api::namespaced(client.clone(), &ns.0);
     // The recorder's identity may do exactly what docs/security-model.md says it may.
+    let (granted, documented) = granted_and_documented_can_i(RECORDER_SA, NAMESPACE);
     assert_eq!(
-        can_i_list(RECORDER_SA, NAMESPACE),
-        documented_can_i(RECORDER_SA),
+        granted, documented,
         "`kubectl auth can-i --list --as={RECORDER_SA}` (left) and docs/security-model.md (right)"
     );
     // With the recorder, every agent installs the built-in recording profile.

@@ -254,6 +254,26 @@ fn resource_rows(table: &str) -> BTreeSet<String> {
 /// Where the docs list what each ServiceAccount may do, as `kubectl auth can-i --list` prints it.
 const SECURITY_MODEL: &str = "docs/security-model.md";
 
+/// What `user` may do in `namespace` (`can_i_list`) and what docs/security-model.md documents
+/// for it (`documented_can_i`), both without the rows that the cluster's default roles give
+/// every ServiceAccount (asked for one that nothing binds): those change between Kubernetes
+/// releases (1.37 lets every ServiceAccount read clustertrustbundles), while the docs list
+/// what seccompd grants.
+pub fn granted_and_documented_can_i(
+    user: &str,
+    namespace: &str,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let any_service_account = can_i_list(
+        &format!("system:serviceaccount:{namespace}:seccompd-test-unbound"),
+        namespace,
+    );
+    let without_defaults = |rows: BTreeSet<String>| &rows - &any_service_account;
+    (
+        without_defaults(can_i_list(user, namespace)),
+        without_defaults(documented_can_i(user)),
+    )
+}
+
 /// The rows docs/security-model.md documents for `user`: the ```text block after the line
 /// that names the can-i command for it.
 pub fn documented_can_i(user: &str) -> BTreeSet<String> {
