@@ -403,7 +403,7 @@ mod tests {
     use super::*;
     use seccompd_recording::audit::NamedCall;
     use seccompd_recording::cgroup::{Attribution, ContainerId};
-    use seccompd_runtime::apiserver::mock::mock_client;
+    use seccompd_runtime::apiserver::mock::{MockApi, Received, mock_client};
 
     const RECORDING: &str =
         "/apis/seccompd.dev/v1alpha1/namespaces/default/seccompprofilerecordings/rec/status";
@@ -464,21 +464,10 @@ mod tests {
             };
             recorder.note(Seen::Call(at.clone(), call));
         }
-        let pod: Pod = serde_json::from_value(ended_pod()).unwrap();
-        let views = vec![PodView::of(&pod).unwrap()];
-        let rec: SeccompProfileRecording =
-            serde_json::from_value(recording(json!({}), "6")).unwrap();
+        let (views, rec) = ended_pod_and_recording();
 
         let server = tokio::spawn(async move {
-            let part = api
-                .expect(
-                    Method::PATCH,
-                    RECORDING,
-                    &["fieldManager=seccompd-recorder-node1", "force=true"],
-                    StatusCode::OK,
-                    recording(json!({}), "7"),
-                )
-                .await;
+            let part = applied_part(&mut api).await;
             let want_part = json!({"nodeName": "node1", "pods": ["ls-1"],
                 "calls": [{"arch": "SCMP_ARCH_X86_64", "names": ["read", "write"]}],
                 "finished": true, "lostRecords": 0, "arch": "SCMP_ARCH_X86_64"});
@@ -497,6 +486,25 @@ mod tests {
         server.await.unwrap().expect_no_more().await;
     }
 
+    /// The view of an ended pod and recording `rec` at resourceVersion 6.
+    fn ended_pod_and_recording() -> (Vec<PodView>, SeccompProfileRecording) {
+        let pod: Pod = serde_json::from_value(ended_pod()).unwrap();
+        let rec = serde_json::from_value(recording(json!({}), "6")).unwrap();
+        (vec![PodView::of(&pod).unwrap()], rec)
+    }
+
+    /// Takes the recorder's server-side apply of its node's part.
+    async fn applied_part(api: &mut MockApi) -> Received {
+        api.expect(
+            Method::PATCH,
+            RECORDING,
+            &["fieldManager=seccompd-recorder-node1", "force=true"],
+            StatusCode::OK,
+            recording(json!({}), "7"),
+        )
+        .await
+    }
+
     /// A node that cannot hear audit records says so in its part, and lists no calls.
     #[tokio::test]
     async fn a_deaf_node_says_so_in_its_part() {
@@ -506,20 +514,9 @@ mod tests {
             since: Instant::now() - probe::PROBE_WAIT,
         };
         recorder.listen();
-        let pod: Pod = serde_json::from_value(ended_pod()).unwrap();
-        let views = vec![PodView::of(&pod).unwrap()];
-        let rec: SeccompProfileRecording =
-            serde_json::from_value(recording(json!({}), "6")).unwrap();
+        let (views, rec) = ended_pod_and_recording();
         let server = tokio::spawn(async move {
-            let part = api
-                .expect(
-                    Method::PATCH,
-                    RECORDING,
-                    &["fieldManager=seccompd-recorder-node1", "force=true"],
-                    StatusCode::OK,
-                    recording(json!({}), "7"),
-                )
-                .await;
+            let part = applied_part(&mut api).await;
             let node = &part.body["status"]["nodes"][0];
             assert!(
                 node["auditUnavailable"]
