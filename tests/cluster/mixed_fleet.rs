@@ -74,7 +74,7 @@ async fn an_audited_profile_lets_through_what_enforcing_it_refuses() {
     let audited_pod = unique("audited");
     create_pod(&client, &sleeper(&audited_pod, Some(&localhost), None)).await;
     wait_running(&client, &audited_pod).await;
-    let made = kubectl(&["exec", &audited_pod, "--", "mkdir", "/tmp/made"]);
+    let made = kubectl(&["exec", &audited_pod, "--", "mkdir", "/made"]);
     assert!(
         made.status.success(),
         "Audit lets mkdir run: {}",
@@ -97,12 +97,12 @@ async fn an_audited_profile_lets_through_what_enforcing_it_refuses() {
     let enforced_pod = unique("enforced");
     create_pod(&client, &sleeper(&enforced_pod, Some(&localhost), None)).await;
     wait_running(&client, &enforced_pod).await;
-    let out = kubectl(&["exec", &enforced_pod, "--", "mkdir", "/tmp/made"]);
+    let out = kubectl(&["exec", &enforced_pod, "--", "mkdir", "/made"]);
     let refused = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "Enforce refuses mkdir");
     assert!(refused.contains("Operation not permitted"), "{refused}");
     // The running audited container keeps the filter it started with.
-    let again = kubectl(&["exec", &audited_pod, "--", "mkdir", "/tmp/again"]);
+    let again = kubectl(&["exec", &audited_pod, "--", "mkdir", "/again"]);
     assert!(
         again.status.success(),
         "the running audited pod is unchanged"

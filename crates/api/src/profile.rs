@@ -88,8 +88,9 @@ pub struct SeccompProfileSpec(pub ProfileSpec);
 #[serde(rename_all = "camelCase")]
 pub struct SeccompProfileStatus {
     /// Installed (every node has the current version), Pending (no node has it yet),
-    /// Partial (some nodes have it), Invalid (the profile was rejected; see conditions and
-    /// nodes) or Error (nodes failed to install it).
+    /// Partial (some nodes have it; `nodes` names the others and why, e.g. a node whose
+    /// runtime refuses the profile), Invalid (the profile was rejected and no node has it; see
+    /// conditions and nodes) or Error (nodes failed to install it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
 

@@ -227,9 +227,12 @@ fn phase_of(expected: &Expected, installed: u32, total: u32, problems: &[NodePro
     if total > 0 && installed == total {
         return Phase::Installed;
     }
-    if problems
-        .iter()
-        .any(|p| p.state == NodeProblemState::Invalid)
+    // A node that rejects the profile makes it Invalid only where no node has it: in a fleet
+    // of mixed runtimes, a profile the newer ones accept is Partial, the others named.
+    if installed == 0
+        && problems
+            .iter()
+            .any(|p| p.state == NodeProblemState::Invalid)
     {
         return Phase::Invalid;
     }
@@ -403,6 +406,24 @@ mod tests {
         assert_eq!(s.phase, Some(Phase::Invalid));
         assert_eq!(s.nodes[0].state, NodeProblemState::Invalid);
         assert_eq!(s.nodes[0].reason, "spec.architectures[0]: big-endian");
+    }
+
+    #[test]
+    fn a_profile_some_nodes_reject_and_others_installed_is_partial() {
+        let rejected = failed(
+            NodeProfileState::Invalid,
+            2,
+            "flags: runc/1.1.5 refuses any flag",
+        );
+        let s = summarize(
+            &facts(&[("n1", CURRENT), ("n2", listed(&rejected))]),
+            None,
+            &t(1),
+        );
+        assert_eq!(s.phase, Some(Phase::Partial));
+        assert_eq!(s.installed.as_deref(), Some("1/2"));
+        assert_eq!(s.nodes[0].node_name, "n2");
+        assert_eq!(s.nodes[0].state, NodeProblemState::Invalid);
     }
 
     #[test]
