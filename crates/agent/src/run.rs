@@ -181,6 +181,14 @@ struct Agent {
 }
 
 impl Agent {
+    /// Hands `report` to the publisher, saying which runtime this node judges for.
+    fn publish(&self, report: SeccompNodeReportSpec) {
+        self.reports.send_replace(Some(SeccompNodeReportSpec {
+            runtime: Some(self.runtime.clone()),
+            ..report
+        }));
+    }
+
     /// One pass from the sources' current state. `Ok` with when something that failed is due
     /// again (if anything); `Err` when the directory could not be listed at all, or is refused.
     fn pass(&mut self, sources: &Sources) -> Result<Option<Instant>, PassFailed> {
@@ -208,13 +216,10 @@ impl Agent {
                 self.metrics.record_error();
                 // Nothing on disk is known now: no profile may still be reported Installed.
                 let reason = format!("the profile directory cannot be listed: {err}");
-                self.reports.send_replace(Some(SeccompNodeReportSpec {
-                    runtime: Some(self.runtime.clone()),
-                    ..report_spec(
-                        self.readiness.synced(),
-                        api_reports(unknown_state_reports(&inputs, &reason)),
-                    )
-                }));
+                self.publish(report_spec(
+                    self.readiness.synced(),
+                    api_reports(unknown_state_reports(&inputs, &reason)),
+                ));
                 return Err(PassFailed::Retry);
             }
         };
@@ -229,10 +234,7 @@ impl Agent {
             self.events.send(notice);
         }
         let retry_at = outcome.retry_at;
-        self.reports.send_replace(Some(SeccompNodeReportSpec {
-            runtime: Some(self.runtime.clone()),
-            ..node_report(outcome, &users)
-        }));
+        self.publish(node_report(outcome, &users));
         // Every profile has its outcome now, installed or an error of its own: one profile
         // that cannot be written must not keep the node tainted.
         if !self.readiness.synced() {
