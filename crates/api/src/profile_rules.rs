@@ -91,25 +91,44 @@ fn set(schema: &mut Schema, key: &str, value: Value) {
     schema.insert(key.to_string(), value);
 }
 
+/// NOTIFY and the errno that goes with an action, for the default and for each rule alike.
+fn action_rules(action: &str, errno: &str, fix: &str) -> [Value; 2] {
+    let takes_errno = cel_list(Action::ALL, validate::takes_errno);
+    [
+        rule(
+            format!("self.{action} != 'SCMP_ACT_NOTIFY'"),
+            &format!(
+                "{action}: SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action"
+            ),
+            Some(&format!(".{action}")),
+        ),
+        rule(
+            format!("!has(self.{errno}) || self.{action} in {takes_errno}"),
+            &format!(
+                "{errno} is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): {fix}"
+            ),
+            Some(&format!(".{errno}")),
+        ),
+    ]
+}
+
 /// Rules on the whole spec: NOTIFY default, defaultErrnoRet's action, execve reachable,
 /// one byte order.
 fn profile_spec(schema: &mut Schema) {
     let runs = cel_list(Action::ALL, validate::runs);
-    let takes_errno = cel_list(Action::ALL, validate::takes_errno);
     let big_endian = cel_list(Arch::ALL, validate::is_big_endian);
     add_rules(
         schema,
+        action_rules(
+            "defaultAction",
+            "defaultErrnoRet",
+            "remove it or change defaultAction",
+        )
+        .to_vec(),
+    );
+    add_rules(
+        schema,
         vec![
-            rule(
-                "self.defaultAction != 'SCMP_ACT_NOTIFY'".into(),
-                "defaultAction: SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
-                Some(".defaultAction"),
-            ),
-            rule(
-                format!("!has(self.defaultErrnoRet) || self.defaultAction in {takes_errno}"),
-                "defaultErrnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove it or change defaultAction",
-                Some(".defaultErrnoRet"),
-            ),
             rule(
                 format!(
                     "has(self.baseProfileName) || self.defaultAction in {runs} || (has(self.syscalls) && self.syscalls.exists(r, r.action in {runs} && (!has(r.args) || size(r.args) == 0) && 'execve' in r.names))"
@@ -176,20 +195,13 @@ fn args(schema: &mut Schema) {
 /// Rules on one syscall rule: NOTIFY, errnoRet's action, non-empty names, execve not denied.
 fn syscall_rule(schema: &mut Schema) {
     let runs = cel_list(Action::ALL, validate::runs);
-    let takes_errno = cel_list(Action::ALL, validate::takes_errno);
+    add_rules(
+        schema,
+        action_rules("action", "errnoRet", "remove errnoRet or change the action").to_vec(),
+    );
     add_rules(
         schema,
         vec![
-            rule(
-                "self.action != 'SCMP_ACT_NOTIFY'".into(),
-                "action: SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
-                Some(".action"),
-            ),
-            rule(
-                format!("!has(self.errnoRet) || self.action in {takes_errno}"),
-                "errnoRet is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it otherwise): remove errnoRet or change the action",
-                Some(".errnoRet"),
-            ),
             rule(
                 "size(self.names) > 0".into(),
                 "names is empty, so the rule matches nothing: list at least one system call name, or remove the rule",

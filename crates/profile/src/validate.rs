@@ -285,35 +285,17 @@ fn check(p: &View<'_>, root: &str) -> Findings {
 }
 
 fn check_default(p: &View<'_>, root: &str, out: &mut Findings) {
-    if p.default_action == Action::Notify {
-        out.error(
-            join(root, "defaultAction"),
-            "SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
-        );
-    }
-    if let Some(errno) = p.default_errno_ret {
-        let path = join(root, "defaultErrnoRet");
-        if errno > MAX_ERRNO {
-            out.error(
-                path.clone(),
-                format!("{errno} is out of range: use 0 to {MAX_ERRNO} (1 is EPERM, 38 is ENOSYS)"),
-            );
-        }
-        if !takes_errno(p.default_action) {
-            out.error(
-                path,
-                format!(
-                    "is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it with {}): remove it or change defaultAction",
-                    p.default_action
-                ),
-            );
-        } else if errno == 0 {
-            out.warn(
-                path,
-                "0 makes every unmatched call return success without running: use 1 (EPERM) to deny",
-            );
-        }
-    }
+    check_action(
+        p.default_action,
+        p.default_errno_ret,
+        ActionFields {
+            action: join(root, "defaultAction"),
+            errno: join(root, "defaultErrnoRet"),
+            remove_errno: "remove it or change defaultAction",
+            zero_errno: "0 makes every unmatched call return success without running: use 1 (EPERM) to deny",
+        },
+        out,
+    );
     if runs(p.default_action) && !p.has_base && !p.syscalls.iter().any(|r| !runs(r.action)) {
         out.warn(
             join(root, "defaultAction"),
@@ -322,6 +304,43 @@ fn check_default(p: &View<'_>, root: &str, out: &mut Findings) {
                 p.default_action
             ),
         );
+    }
+}
+
+/// Where an action and its errno live in the document, and how the findings on them read there
+/// (the profile's default and each rule say it in their own words).
+struct ActionFields {
+    action: String,
+    errno: String,
+    remove_errno: &'static str,
+    zero_errno: &'static str,
+}
+
+/// NOTIFY and the errno that goes with an action: the same checks for the default and each rule.
+fn check_action(action: Action, errno_ret: Option<u32>, at: ActionFields, out: &mut Findings) {
+    if action == Action::Notify {
+        out.error(
+            at.action,
+            "SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
+        );
+    }
+    let Some(errno) = errno_ret else { return };
+    if errno > MAX_ERRNO {
+        out.error(
+            at.errno.clone(),
+            format!("{errno} is out of range: use 0 to {MAX_ERRNO} (1 is EPERM, 38 is ENOSYS)"),
+        );
+    }
+    if !takes_errno(action) {
+        out.error(
+            at.errno,
+            format!(
+                "is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it with {action}): {}",
+                at.remove_errno
+            ),
+        );
+    } else if errno == 0 {
+        out.warn(at.errno, at.zero_errno);
     }
 }
 
@@ -393,35 +412,17 @@ fn check_rule(rule: &SyscallRule, path: &str, p: &View<'_>, out: &mut Findings) 
     for (j, name) in rule.names.iter().enumerate() {
         check_name(name, &format!("{names_path}[{j}]"), out);
     }
-    if rule.action == Action::Notify {
-        out.error(
-            format!("{path}.action"),
-            "SCMP_ACT_NOTIFY needs a user-space listener, which no kubelet-started container has: use SCMP_ACT_ERRNO or a kill action",
-        );
-    }
-    if let Some(errno) = rule.errno_ret {
-        let epath = format!("{path}.errnoRet");
-        if errno > MAX_ERRNO {
-            out.error(
-                epath.clone(),
-                format!("{errno} is out of range: use 0 to {MAX_ERRNO} (1 is EPERM, 38 is ENOSYS)"),
-            );
-        }
-        if !takes_errno(rule.action) {
-            out.error(
-                epath,
-                format!(
-                    "is only used with SCMP_ACT_ERRNO or SCMP_ACT_TRACE (crun refuses it with {}): remove errnoRet or change the action",
-                    rule.action
-                ),
-            );
-        } else if errno == 0 {
-            out.warn(
-                epath,
-                "0 makes the call return success without running it: use 1 (EPERM) to deny",
-            );
-        }
-    }
+    check_action(
+        rule.action,
+        rule.errno_ret,
+        ActionFields {
+            action: format!("{path}.action"),
+            errno: format!("{path}.errnoRet"),
+            remove_errno: "remove errnoRet or change the action",
+            zero_errno: "0 makes the call return success without running it: use 1 (EPERM) to deny",
+        },
+        out,
+    );
     for (k, arg) in rule.args.iter().enumerate() {
         check_arg(arg, &format!("{path}.args[{k}]"), out);
     }

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::Store;
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -31,7 +32,7 @@ use seccompd_api::{
 };
 use seccompd_profile::model::{Arch, ProfileSpec};
 use seccompd_recording::part::{PodView, Selection, trim_pod};
-use seccompd_runtime::apiserver::{WatchTask, reflect};
+use seccompd_runtime::apiserver::{MAX_API_BACKOFF, WatchTask, api_backoff, reflect};
 
 /// Field manager of the outcomes and of the recorded profiles.
 pub const OUTCOME_MANAGER: &str = "seccompd-recording-decider";
@@ -40,8 +41,9 @@ pub const OUTCOME_MANAGER: &str = "seccompd-recording-decider";
 /// together.
 const COALESCE: Duration = Duration::from_millis(50);
 
-/// When a write failed, how long until the next pass tries again.
-const RETRY: Duration = Duration::from_secs(2);
+/// How long a pass with nothing failed waits for a change before deciding again anyway (the
+/// watches wake it on every change; this only bounds how long a missed wake could last).
+const RESYNC: Duration = Duration::from_secs(300);
 
 /// Failures of one recording's writes.
 #[derive(Debug, Error)]
@@ -115,6 +117,9 @@ pub async fn decide_recordings(client: Client, fallback_arch: Arch) {
     };
     // The pods are watched only while some recording is active.
     let mut pods: Option<(Store<Pod>, WatchTask)> = None;
+    // A failed write is tried again after the API pauses that every other caller uses, which
+    // grow while the failure lasts (an API server that refuses writes is not hammered).
+    let mut retry_pauses = api_backoff();
     loop {
         let active = active(&recordings);
         decider
@@ -146,9 +151,10 @@ pub async fn decide_recordings(client: Client, fallback_arch: Arch) {
             }
         }
         let wait = if failed {
-            RETRY
+            retry_pauses.next().unwrap_or(MAX_API_BACKOFF)
         } else {
-            Duration::from_secs(300)
+            retry_pauses.reset();
+            RESYNC
         };
         tokio::select! {
             _ = wake.notified() => {}
