@@ -1,19 +1,24 @@
-//! How long `make test` takes from a fresh clone, phase by phase.
+//! How long `make test` takes from a fresh clone, phase by phase; or, with
+//! `-- --k8s-version vX.Y.Z`, whether the cluster tests pass on another Kubernetes release.
 //!
-//! Clones this checkout's HEAD into a temporary directory (beside a link to `../shared`, which
-//! the tests read), with no Cargo build directory (so every crate compiles, as in CI), and
-//! runs the phases `make test` runs, each as its own `make` target, timing each. The cluster
-//! phases bring up and take down the same local cluster as `make test`: no other cluster may
-//! be up on this machine meanwhile. Prints a table, one `make-test:` line, and writes
-//! `docs/results/make-test-<UTC time>.json` in this checkout.
+//! Default: clones this checkout's HEAD into a temporary directory (beside a link to
+//! `../shared`, which the tests read), with no Cargo build directory (so every crate compiles,
+//! as in CI), and runs the phases `make test` runs, each as its own `make` target, timing
+//! each. `--k8s-version`: in this checkout, brings the cluster up on that release
+//! (`K8S_VERSION`), runs the cluster tests and takes it down. Either way the cluster phases
+//! use the one local cluster: no other may be up on this machine meanwhile. Prints a table
+//! with the cluster tests' counts, one `make-test:` (or `cluster-tests:`) line, and writes
+//! `docs/results/<that name>-<UTC time>.json` in this checkout.
 //!
 //! Not part of `make test` (it runs `make test`): `cargo bench -p seccompd-e2e --bench make_test`.
 
-use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use seccompd_e2e::cargo_output::TestCounts;
 use seccompd_e2e::repo_root;
 use seccompd_e2e::results::{ResultsFile, figures_from_line};
 
@@ -28,6 +33,12 @@ const PHASES: &[&str] = &[
     "cluster-up",
     "integration",
 ];
+
+/// The phases that need the cluster (all that `--k8s-version` runs).
+const CLUSTER_PHASES: &[&str] = &["cluster-up", "integration"];
+
+/// The phase whose test counts the report gives.
+const COUNTED: &str = "integration";
 
 /// Taken down whatever happened before, as `make test` does.
 const TEARDOWN: &str = "cluster-down";
@@ -45,28 +56,40 @@ fn main() -> ExitCode {
 
 /// Whether every phase passed.
 fn run() -> Result<bool> {
-    let results = ResultsFile::new("make-test");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let k8s_version = args
+        .iter()
+        .position(|a| a == "--k8s-version")
+        .map(|i| {
+            args.get(i + 1)
+                .cloned()
+                .context("--k8s-version needs a release, e.g. v1.35.4")
+        })
+        .transpose()?;
+    let (results, phases) = match &k8s_version {
+        Some(_) => (ResultsFile::new("cluster-tests"), CLUSTER_PHASES),
+        None => (ResultsFile::new("make-test"), PHASES),
+    };
     let repo = repo_root();
+    // The fresh clone lives as long as this guard.
     let work = tempfile::tempdir().context("a temporary directory for the clone")?;
-    let clone = work.path().join("seccompd");
-    let status = Command::new("git")
-        .args(["clone", "--quiet", "--no-hardlinks"])
-        .arg(&repo)
-        .arg(&clone)
-        .status()
-        .context("git clone")?;
-    if !status.success() {
-        bail!("git clone {} failed: {status}", repo.display());
-    }
-    if let Some(shared) = repo.parent().map(|p| p.join("shared")) {
-        std::os::unix::fs::symlink(&shared, work.path().join("shared"))
-            .with_context(|| format!("link {}", shared.display()))?;
-    }
+    let checkout = match &k8s_version {
+        Some(_) => repo.clone(),
+        None => fresh_clone(&repo, work.path())?,
+    };
+    let runner = Runner {
+        checkout,
+        k8s_version: k8s_version.clone(),
+    };
 
     let mut timed: Vec<(&str, f64, bool)> = Vec::new();
+    let mut counts = TestCounts::default();
     let mut passed = true;
-    for phase in PHASES {
-        let (seconds, ok) = make(&clone, phase)?;
+    for phase in phases {
+        let (seconds, ok, phase_counts) = runner.make(phase)?;
+        if *phase == COUNTED {
+            counts = phase_counts;
+        }
         timed.push((phase, seconds, ok));
         if !ok {
             passed = false;
@@ -75,14 +98,25 @@ fn run() -> Result<bool> {
     }
     // After cluster-up started, whatever it left is taken down (make test does the same).
     if timed.iter().any(|(p, _, _)| *p == "cluster-up") {
-        let (seconds, ok) = make(&clone, TEARDOWN)?;
+        let (seconds, ok, _) = runner.make(TEARDOWN)?;
         timed.push((TEARDOWN, seconds, ok));
         passed &= ok;
     }
 
     let total: f64 = timed.iter().map(|(_, s, _)| s).sum();
-    let mut report = String::from("phase          time     result\n");
-    let mut summary = format!("make-test: passed={passed} total_s={total:.0}");
+    let mut report = String::new();
+    let mut summary = match &k8s_version {
+        Some(v) => format!("cluster-tests: k8s_version={v} passed={passed}"),
+        None => format!("make-test: passed={passed}"),
+    };
+    summary.push_str(&format!(
+        " tests_passed={} tests_failed={} total_s={total:.0}",
+        counts.passed, counts.failed
+    ));
+    if let Some(v) = &k8s_version {
+        report.push_str(&format!("Kubernetes {v}\n"));
+    }
+    report.push_str("phase          time     result\n");
     for (phase, seconds, ok) in &timed {
         report.push_str(&format!(
             "{phase:<14} {:>6.0} s  {}\n",
@@ -92,9 +126,11 @@ fn run() -> Result<bool> {
         summary.push_str(&format!(" {}_s={seconds:.0}", phase.replace('-', "_")));
     }
     report.push_str(&format!(
-        "{:<14} {total:>6.0} s  {}\n",
+        "{:<14} {total:>6.0} s  {}\ncluster tests: {} passed, {} failed\n",
         "total",
-        if passed { "passed" } else { "FAILED" }
+        if passed { "passed" } else { "FAILED" },
+        counts.passed,
+        counts.failed
     ));
     println!("\n{report}\n{summary}");
     let path = results
@@ -104,19 +140,68 @@ fn run() -> Result<bool> {
     Ok(passed)
 }
 
-/// Runs `make <target>` in `clone` with a cold build directory; its time in seconds and whether
-/// it passed.
-fn make(clone: &Path, target: &str) -> Result<(f64, bool)> {
-    eprintln!("make_test: make {target}");
-    let started = Instant::now();
-    let status = Command::new("make")
-        .arg(target)
-        .current_dir(clone)
-        // The clone's own target/, empty: what a fresh clone compiles.
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("SECCOMPD_KUBECONFIG")
-        .env_remove("SECCOMPD_BIN")
+/// Clones `repo`'s HEAD into `dir/seccompd`, beside a link `dir/shared` to the `shared`
+/// directory beside `repo` (the tests read `../shared`).
+fn fresh_clone(repo: &Path, dir: &Path) -> Result<PathBuf> {
+    let clone = dir.join("seccompd");
+    let status = Command::new("git")
+        .args(["clone", "--quiet", "--no-hardlinks"])
+        .arg(repo)
+        .arg(&clone)
         .status()
-        .with_context(|| format!("run make {target}"))?;
-    Ok((started.elapsed().as_secs_f64(), status.success()))
+        .context("git clone")?;
+    if !status.success() {
+        bail!("git clone {} failed: {status}", repo.display());
+    }
+    if let Some(shared) = repo.parent().map(|p| p.join("shared")) {
+        std::os::unix::fs::symlink(&shared, dir.join("shared"))
+            .with_context(|| format!("link {}", shared.display()))?;
+    }
+    Ok(clone)
+}
+
+/// Runs make targets in one checkout.
+struct Runner {
+    checkout: PathBuf,
+    /// `K8S_VERSION` for the cluster phases; None: the pinned release.
+    k8s_version: Option<String>,
+}
+
+impl Runner {
+    /// Runs `make <target>`, its output passed through (and read for test counts); its time
+    /// in seconds, whether it passed and the counts of its cargo tests.
+    fn make(&self, target: &str) -> Result<(f64, bool, TestCounts)> {
+        eprintln!("make_test: make {target}");
+        let started = Instant::now();
+        let mut command = Command::new("make");
+        command
+            .arg(target)
+            .current_dir(&self.checkout)
+            .env_remove("SECCOMPD_KUBECONFIG")
+            .env_remove("SECCOMPD_BIN")
+            .stdout(Stdio::piped());
+        if let Some(v) = &self.k8s_version {
+            command.env("K8S_VERSION", v);
+        } else {
+            // The clone's own target/, empty: what a fresh clone compiles.
+            command
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("K8S_VERSION");
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("run make {target}"))?;
+        let mut counts = TestCounts::default();
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines() {
+                let line = line.context("read make's output")?;
+                println!("{line}");
+                counts.add(&line);
+            }
+        }
+        let status = child
+            .wait()
+            .with_context(|| format!("wait for make {target}"))?;
+        Ok((started.elapsed().as_secs_f64(), status.success(), counts))
+    }
 }

@@ -3,6 +3,7 @@
 //! `benches/`, and the results files they write (`docs/results/`). Nothing here ships.
 
 pub mod apimetrics;
+pub mod cargo_output;
 pub mod cluster;
 pub mod interrupt;
 pub mod lifecycle;
