@@ -4,8 +4,9 @@
 //! Default: clones this checkout's HEAD into a temporary directory (beside a link to
 //! `../shared`, which the tests read), with no Cargo build directory (so every crate compiles,
 //! as in CI), and runs the phases `make test` runs, each as its own `make` target, timing
-//! each. `--k8s-version`: in this checkout, brings the cluster up on that release
-//! (`K8S_VERSION`), runs the cluster tests and takes it down. Either way the cluster phases
+//! each. `--k8s-version`: in such a clone too (so that editing this checkout meanwhile changes
+//! nothing), but building into this checkout's Cargo directory, brings the cluster up on that
+//! release (`K8S_VERSION`), runs the cluster tests and takes it down. Either way the cluster phases
 //! use the one local cluster: no other may be up on this machine meanwhile. Prints a table
 //! with the cluster tests' counts, one `make-test:` (or `cluster-tests:`) line, and writes
 //! `docs/results/<that name>-<UTC time>.json` in this checkout.
@@ -73,13 +74,10 @@ fn run() -> Result<bool> {
     let repo = repo_root();
     // The fresh clone lives as long as this guard.
     let work = tempfile::tempdir().context("a temporary directory for the clone")?;
-    let checkout = match &k8s_version {
-        Some(_) => repo.clone(),
-        None => fresh_clone(&repo, work.path())?,
-    };
     let runner = Runner {
-        checkout,
+        checkout: fresh_clone(&repo, work.path())?,
         k8s_version: k8s_version.clone(),
+        warm_target: repo.join("target"),
     };
 
     let mut timed: Vec<(&str, f64, bool)> = Vec::new();
@@ -163,8 +161,11 @@ fn fresh_clone(repo: &Path, dir: &Path) -> Result<PathBuf> {
 /// Runs make targets in one checkout.
 struct Runner {
     checkout: PathBuf,
-    /// `K8S_VERSION` for the cluster phases; None: the pinned release.
+    /// `K8S_VERSION` for the cluster phases; None: the pinned release, and a cold build.
     k8s_version: Option<String>,
+    /// The Cargo directory a run with `k8s_version` builds into (only the clone's own
+    /// crates compile again).
+    warm_target: PathBuf,
 }
 
 impl Runner {
@@ -182,6 +183,9 @@ impl Runner {
             .stdout(Stdio::piped());
         if let Some(v) = &self.k8s_version {
             command.env("K8S_VERSION", v);
+            if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+                command.env("CARGO_TARGET_DIR", &self.warm_target);
+            }
         } else {
             // The clone's own target/, empty: what a fresh clone compiles.
             command

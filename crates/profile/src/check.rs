@@ -19,6 +19,9 @@ pub struct NodeRuntime {
     pub flags: bool,
     /// The runtime knows SCMP_ARCH_RISCV64 (runc ≥ 1.1.8 or crun).
     pub riscv64: bool,
+    /// Calls the runtime makes after loading the filter, which a profile must let run for
+    /// any container to start (runc 1.5: statx, readlinkat).
+    pub calls_after_filter: &'static [&'static str],
 }
 
 impl Default for NodeRuntime {
@@ -38,6 +41,7 @@ impl NodeRuntime {
             runtime: Some(runtime),
             flags: runtime.accepts_flags(),
             riscv64: runtime.knows_riscv64(),
+            calls_after_filter: runtime.calls_after_filter(),
         }
     }
 
@@ -119,6 +123,23 @@ pub fn check_resolved(
     })
 }
 
+/// Those of `calls` that `profile` keeps from running: neither its default action nor a rule
+/// without argument conditions lets them run (a rule with conditions may not match the
+/// runtime's arguments, so it is not counted on).
+fn blocked_after_filter(profile: &OciProfile, calls: &[&'static str]) -> Vec<&'static str> {
+    if validate::runs(profile.default_action) {
+        return Vec::new();
+    }
+    let allowed = |name: &str| {
+        profile.syscalls.iter().any(|rule| {
+            validate::runs(rule.action)
+                && rule.args.is_empty()
+                && rule.names.iter().any(|n| n == name)
+        })
+    };
+    calls.iter().copied().filter(|c| !allowed(c)).collect()
+}
+
 /// The path of the whole profile in messages.
 fn whole(root: &str) -> String {
     if root.is_empty() {
@@ -180,6 +201,17 @@ fn judge(
                 ),
             });
     }
+    let blocked = blocked_after_filter(profile, runtime.calls_after_filter);
+    if !blocked.is_empty() {
+        findings.errors.push(Problem {
+            path: at("syscalls".into()),
+            message: format!(
+                "{} calls {} after loading the filter and before the container's process starts, so no container could start under this profile here: allow them",
+                runtime.describe(),
+                blocked.join(", ")
+            ),
+        });
+    }
     if !findings.is_valid() {
         // libseccomp may misbehave on values validation refused (errno truncation).
         return Ok(findings);
@@ -202,4 +234,76 @@ fn judge(
         }
     }
     Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An allowlist with everything runc 1.1 needs and what `ls` calls, but not what runc 1.5
+    /// calls after loading the filter.
+    fn allowlist_without(missing: &[&str]) -> OciProfile {
+        let names: Vec<&str> = [
+            "access",
+            "arch_prctl",
+            "brk",
+            "capget",
+            "capset",
+            "chdir",
+            "close",
+            "execve",
+            "exit_group",
+            "fcntl",
+            "fstat",
+            "fstatfs",
+            "futex",
+            "getdents64",
+            "mmap",
+            "mprotect",
+            "newfstatat",
+            "openat",
+            "prctl",
+            "read",
+            "readlinkat",
+            "rt_sigreturn",
+            "setgid",
+            "setgroups",
+            "setuid",
+            "statx",
+            "write",
+        ]
+        .into_iter()
+        .filter(|n| !missing.contains(n))
+        .collect();
+        serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{ "names": names, "action": "SCMP_ACT_ALLOW" }],
+        }))
+        .unwrap()
+    }
+
+    fn on(runtime: &str, profile: &OciProfile) -> Result<Vec<String>, NodeCheckError> {
+        check_for_node_with(profile, &NodeRuntime::of(runtime.parse().unwrap()))
+    }
+
+    #[test]
+    fn runc_1_5_nodes_refuse_a_profile_that_blocks_the_calls_runc_makes_after_the_filter() {
+        let profile = allowlist_without(&["statx", "readlinkat"]);
+        let Err(NodeCheckError::Rejected(reason)) = on("runc/1.5.3", &profile) else {
+            panic!("runc 1.5.3 must refuse it");
+        };
+        assert!(
+            reason.contains("runc/1.5.3") && reason.contains("readlinkat, statx"),
+            "{reason}"
+        );
+        assert!(on("runc/1.1.5", &profile).is_ok());
+        assert!(on("crun/1.19", &profile).is_ok());
+        assert!(on("runc/1.5.3", &allowlist_without(&[])).is_ok());
+    }
+
+    #[test]
+    fn an_audited_profile_lets_those_calls_run_so_runc_1_5_accepts_it() {
+        let profile = allowlist_without(&["statx"]).audited();
+        assert!(on("runc/1.5.3", &profile).is_ok());
+    }
 }

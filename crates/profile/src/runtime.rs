@@ -34,7 +34,24 @@ pub const ASSUMED_RUNTIME: OciRuntime = OciRuntime {
     version: (1, 1, 0),
 };
 
+/// System calls runc 1.5 makes after loading the filter and before it starts the container's
+/// process, beyond those every runc makes ([`crate::validate::RUNC_NEEDS_ALWAYS`]), with
+/// `no_new_privs` on or off: without them no container starts under runc 1.5.3 (the seed's
+/// CentOS `ls` profile, which runs under runc 1.1.5, lacks both). Not known for runc 1.2 to
+/// 1.4, so claimed from 1.5 on.
+const RUNC_1_5_NEEDS: &[&str] = &["readlinkat", "statx"];
+
 impl OciRuntime {
+    /// The calls this runtime makes after loading the filter that a profile must let run
+    /// for any container to start, beyond those every runc makes (which validation only warns
+    /// about, since crun needs none of them).
+    pub fn calls_after_filter(&self) -> &'static [&'static str] {
+        match self.kind {
+            RuntimeKind::Runc if self.version >= (1, 5, 0) => RUNC_1_5_NEEDS,
+            RuntimeKind::Runc | RuntimeKind::Crun => &[],
+        }
+    }
+
     /// Whether it accepts a profile's `flags` (runc 1.2 and later, crun).
     pub fn accepts_flags(&self) -> bool {
         match self.kind {
@@ -142,5 +159,11 @@ mod tests {
         assert!(!rt("runc/1.1.7").knows_riscv64());
         assert!(rt("runc/1.1.8").knows_riscv64());
         assert!(!ASSUMED_RUNTIME.accepts_flags() && !ASSUMED_RUNTIME.knows_riscv64());
+        assert_eq!(
+            rt("runc/1.5.3").calls_after_filter(),
+            ["readlinkat", "statx"]
+        );
+        assert!(rt("runc/1.1.5").calls_after_filter().is_empty());
+        assert!(rt("crun/1.19").calls_after_filter().is_empty());
     }
 }
