@@ -43,8 +43,7 @@ const RUNC_1_5_NEEDS: &[&str] = &["readlinkat", "statx"];
 
 impl OciRuntime {
     /// The calls this runtime makes after loading the filter that a profile must let run
-    /// for any container to start, beyond those every runc makes (which validation only warns
-    /// about, since crun needs none of them).
+    /// for any container to start, beyond those every runc makes (validation warns of both).
     pub fn calls_after_filter(&self) -> &'static [&'static str] {
         match self.kind {
             RuntimeKind::Runc if self.version >= (1, 5, 0) => RUNC_1_5_NEEDS,
