@@ -56,7 +56,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(AgentMetrics::new(&readiness));
     let wake = Arc::new(Notify::new());
     let sources = Sources::start(&client, &args.node_name, &wake, metrics.profile_changes());
-    let _dir_watch = watch_dir(dir.path(), wake.clone())
+    let _dir_watch = watch_dir(&dir, wake.clone())
         .with_context(|| format!("cannot watch {}", dir.path().display()))?;
     let health_addr = args.health_addr;
     let resync = Duration::from_secs(args.resync_seconds);

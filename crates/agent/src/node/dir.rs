@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::own_events::OwnRemovals;
 use seccompd_profile::limits;
 use seccompd_profile::render::{ContentHash, content_hash};
 
@@ -138,6 +139,8 @@ pub struct StagedWrite {
 #[derive(Debug, Clone)]
 pub struct ProfileDir {
     path: PathBuf,
+    /// Removals announced to the directory watch, so that they do not wake the agent again.
+    removals: OwnRemovals,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DirError + 'a {
@@ -168,7 +171,15 @@ impl ProfileDir {
                 "not a directory (symlinks are not followed)",
             )));
         }
-        Ok(Self { path })
+        Ok(Self {
+            path,
+            removals: OwnRemovals::default(),
+        })
+    }
+
+    /// The removals this directory (and its clones) announce before making them.
+    pub fn own_removals(&self) -> OwnRemovals {
+        self.removals.clone()
     }
 
     /// The directory's path.
@@ -292,10 +303,17 @@ impl ProfileDir {
         if meta.is_dir() {
             return Err(DirError::DirectoryInTheWay(path));
         }
+        self.removals.announce(name);
         match fs::remove_file(&path) {
             Ok(()) => self.sync(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &path)(e)),
+            Err(e) => {
+                self.removals.withdraw(name);
+                if e.kind() == io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(io_err("remove", &path)(e))
+                }
+            }
         }
     }
 

@@ -2,4 +2,5 @@
 
 pub mod dir;
 pub mod manifest;
+pub mod own_events;
 pub mod owned;
