@@ -45,13 +45,6 @@ pub struct ControllerArgs {
     /// Address of the /healthz, /readyz and /metrics endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:9810")]
     pub health_addr: SocketAddr,
-
-    /// Status writes per second at most (a token bucket of this many, refilled each second).
-    /// A profile normally needs one write (its Installed status); 100 keep up with `kubectl
-    /// create` of a thousand profiles at once.
-    #[arg(long, env = "STATUS_WRITES_PER_SECOND", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub writes_per_second: u32,
 }
 
 /// Runs the controller until SIGTERM or SIGINT.
@@ -76,7 +69,6 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         namespace: args.namespace,
         identity: writer::candidate_identity(&args.identity, std::time::SystemTime::now()),
         agent_daemonset: args.agent_daemonset,
-        writes_per_second: args.writes_per_second,
     };
     tokio::select! {
         () = writer::run_elected(client, settings, metrics, move |client| recordings::decide_recordings(client, arch)) => Ok(()),

@@ -1,5 +1,5 @@
-//! The controller's metrics: the elected status writer's writes, its waits for the write
-//! budget, its failed API calls, and how long a node report's change takes to reach a
+//! The controller's metrics: the elected status writer's writes, the ones the API server
+//! pushed back, its failed API calls, and how long a node report's change takes to reach a
 //! status. A registry of the controller's own: it exports none of the agents' metrics.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use seccompd_runtime::telemetry::{ChangeClock, Exposition};
 pub struct ControllerMetrics {
     exposition: Exposition,
     status_writes: Counter,
-    status_write_throttles: Counter,
+    status_write_pushbacks: Counter,
     api_errors: Counter,
     report_to_status: Histogram,
     report_changes: Arc<ChangeClock>,
@@ -35,9 +35,9 @@ impl ControllerMetrics {
                 "status_writes",
                 "SeccompProfile statuses written by the elected controller",
             ),
-            status_write_throttles: e.register(
-                "status_write_throttles",
-                "Status writes that waited for the controller's write budget",
+            status_write_pushbacks: e.register(
+                "status_write_pushbacks",
+                "Status writes the API server answered with 429 Too Many Requests (its flow control); each is tried again after a backoff",
             ),
             api_errors: e.register("api_errors", "Failed API calls (status writes)"),
             report_to_status: e.register_latency(
@@ -59,9 +59,9 @@ impl ControllerMetrics {
         self.report_changes.clone()
     }
 
-    /// A status write waits for the write budget (`--writes-per-second`).
-    pub fn record_status_write_throttled(&self) {
-        self.status_write_throttles.inc();
+    /// The API server answered a status write with 429 (it is tried again later).
+    pub fn record_status_write_pushed_back(&self) {
+        self.status_write_pushbacks.inc();
     }
 
     /// A status write was made: counted, and timed from the report change its pass took in,
@@ -97,7 +97,7 @@ mod tests {
             &[
                 ("seccompd_api_errors_total", "counter"),
                 ("seccompd_report_to_status_seconds", "histogram"),
-                ("seccompd_status_write_throttles_total", "counter"),
+                ("seccompd_status_write_pushbacks_total", "counter"),
                 ("seccompd_status_writes_total", "counter"),
             ],
         );
@@ -115,11 +115,11 @@ mod tests {
         clock.observed();
         clock.pass_begins();
         m.record_status_written();
-        m.record_status_write_throttled();
+        m.record_status_write_pushed_back();
         m.record_api_error();
         clock.pass_ends(true);
         assert_eq!(count(&m, "seccompd_report_to_status_seconds_count"), 1.0);
-        assert_eq!(count(&m, "seccompd_status_write_throttles_total"), 1.0);
+        assert_eq!(count(&m, "seccompd_status_write_pushbacks_total"), 1.0);
         assert_eq!(count(&m, "seccompd_api_errors_total"), 1.0);
     }
 }

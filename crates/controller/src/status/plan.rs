@@ -1,17 +1,17 @@
 //! The status writer's schedule, apart from I/O: from a consistent view of the writer's caches
 //! and the clock, which statuses to write now and when to look again. A pass revisits the
 //! profiles the [`Tracker`] says may have changed, together with the ones left for this pass
-//! (progress held back, writes owed to the budget, failed writes whose retry is due), each
-//! once; it holds back progress-only changes ([`ProgressPacer`]) and takes one token of the
-//! [`WriteBudget`] for each write. The elected writer (`super::writer`) sends the [`Plan`]'s
-//! writes and tells the planner how each went.
+//! (progress held back, failed writes whose retry is due), each once; it holds back
+//! progress-only changes ([`ProgressPacer`]). Every other write due is in the [`Plan`]: the
+//! elected writer (`super::writer`) sends them, as fast as the API server's flow control lets
+//! it, and tells the planner how each went.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::rate::{ProgressPacer, WriteBudget};
+use super::rate::ProgressPacer;
 use super::summary::summarize;
 use super::tracker::{Revisit, Snapshot, Tracker};
 use seccompd_api::SeccompProfileStatus;
@@ -38,8 +38,6 @@ pub struct StatusWrite {
 pub struct Plan {
     /// The writes due now, at most one per profile, by profile name.
     pub writes: Vec<StatusWrite>,
-    /// Whether the write budget held back some profiles, which a later pass looks at again.
-    pub throttled: bool,
 }
 
 /// Why a profile is looked at again without a change of its own.
@@ -49,35 +47,27 @@ enum Due {
     Held(Instant),
     /// Its last write failed; tried again then.
     Retry(Instant),
-    /// The budget had no room for it: the next pass, once a token is due.
-    Owed,
 }
 
-/// What the writer remembers between passes: the tracker, the pace of writes, the profiles
-/// due again and the retries of failed writes.
+/// What the writer remembers between passes: the tracker, the progress held back, the
+/// profiles due again and the retries of failed writes.
 pub struct Planner {
     tracker: Tracker,
-    budget: WriteBudget,
     progress: ProgressPacer,
     /// Per profile, at most one reason to look at it again.
     due: BTreeMap<String, Due>,
-    /// When the budget will have a token for what is owed.
-    token_due: Option<Instant>,
     /// Per profile whose last write failed: the pauses before its next attempts.
     retries: BTreeMap<String, RetryDelays>,
     new_retry: fn() -> RetryDelays,
 }
 
 impl Planner {
-    /// A planner that writes at most `writes_per_second` statuses a second (a full budget at
-    /// `now`) and retries a failed write after the pauses `new_retry` gives.
-    pub fn new(writes_per_second: u32, now: Instant, new_retry: fn() -> RetryDelays) -> Self {
+    /// A planner that retries a failed write after the pauses `new_retry` gives.
+    pub fn new(new_retry: fn() -> RetryDelays) -> Self {
         Self {
             tracker: Tracker::default(),
-            budget: WriteBudget::new(writes_per_second, now),
             progress: ProgressPacer::default(),
             due: BTreeMap::new(),
-            token_due: None,
             retries: BTreeMap::new(),
             new_retry,
         }
@@ -97,16 +87,11 @@ impl Planner {
         names.extend(
             self.due
                 .iter()
-                .filter(|(_, due)| match due {
-                    Due::Held(at) | Due::Retry(at) => *at <= now,
-                    Due::Owed => true,
-                })
+                .filter(|(_, Due::Held(at) | Due::Retry(at))| *at <= now)
                 .map(|(name, _)| name.clone()),
         );
-        self.token_due = None;
         let mut plan = Plan::default();
-        let mut names = names.into_iter();
-        while let Some(name) = names.next() {
+        for name in names {
             let Some(profile) = snap.profiles.get(&name) else {
                 continue;
             };
@@ -120,15 +105,6 @@ impl Planner {
             if let Some(at) = self.progress.hold(&name, previous, &status, now) {
                 self.due.insert(name, Due::Held(at));
                 continue;
-            }
-            if let Err(wait) = self.budget.take(now) {
-                // The rest waits for the next pass, which decides with fresher facts.
-                plan.throttled = true;
-                self.token_due = Some(now + wait);
-                for owed in std::iter::once(name).chain(names.by_ref()) {
-                    self.due.insert(owed, Due::Owed);
-                }
-                break;
             }
             plan.writes.push(StatusWrite { name, status });
         }
@@ -153,21 +129,18 @@ impl Planner {
         self.due.insert(name.to_string(), Due::Retry(at + pause));
     }
 
-    /// When the next pass is due, if nothing changes before: the earliest held write, retry,
-    /// or token for what is owed, or the resync after `now`.
+    /// When the next pass is due, if nothing changes before: the earliest held write or
+    /// retry, or the resync after `now`.
     pub fn wake_at(&self, now: Instant) -> Instant {
         self.due
             .values()
-            .filter_map(|due| match due {
-                Due::Held(at) | Due::Retry(at) => Some(*at),
-                Due::Owed => self.token_due,
-            })
+            .map(|(Due::Held(at) | Due::Retry(at))| *at)
             .min()
             .unwrap_or(now + RESYNC)
     }
 
-    /// Whether every change taken in so far has been carried out: nothing is held back,
-    /// owed or failed.
+    /// Whether every change taken in so far has been carried out: nothing is held back or
+    /// failed.
     pub fn settled(&self) -> bool {
         self.due.is_empty()
     }

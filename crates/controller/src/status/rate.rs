@@ -1,7 +1,6 @@
-//! The status writer's pace of API writes: a token bucket, so that a burst of report changes
-//! on a large cluster becomes a steady trickle of status writes instead of a storm, and a
-//! pacer, so that a profile on its way to many nodes is not rewritten for every node that
-//! confirms it (each status write reaches every agent's watch).
+//! The status writer's pacer, so that a profile on its way to many nodes is not rewritten for
+//! every node that confirms it (each status write reaches every agent's watch). How fast the
+//! writes that remain go out is the API server's to decide (`super::writer`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -49,43 +48,6 @@ impl ProgressPacer {
     /// Forgets the profiles for which `keep` is false.
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
         self.since.retain(|name, _| keep(name));
-    }
-}
-
-/// A token bucket holding at most `per_second` tokens, refilled at `per_second` a second.
-#[derive(Clone, Debug)]
-pub struct WriteBudget {
-    per_second: f64,
-    tokens: f64,
-    refilled: Instant,
-}
-
-impl WriteBudget {
-    /// A full bucket at `now`. `per_second` is at least 1.
-    pub fn new(per_second: u32, now: Instant) -> Self {
-        let per_second = f64::from(per_second.max(1));
-        Self {
-            per_second,
-            tokens: per_second,
-            refilled: now,
-        }
-    }
-
-    /// Takes one write at `now` if the bucket holds a token: `Ok`, or `Err` with how long
-    /// until it will (nothing is taken then: the caller decides later what to write, with
-    /// fresher facts).
-    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.refilled = self.refilled.max(now);
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_second,
-            ))
-        }
     }
 }
 
@@ -149,37 +111,5 @@ mod tests {
             Some(soon + PROGRESS_INTERVAL),
             "forgotten: first seen now"
         );
-    }
-
-    #[test]
-    fn a_full_bucket_lets_a_burst_through_then_spaces_writes() {
-        let start = Instant::now();
-        let mut budget = WriteBudget::new(4, start);
-        for _ in 0..4 {
-            assert_eq!(budget.take(start), Ok(()));
-        }
-        assert_eq!(budget.take(start), Err(Duration::from_millis(250)));
-        assert_eq!(
-            budget.take(start),
-            Err(Duration::from_millis(250)),
-            "a refusal takes nothing"
-        );
-        let later = start + Duration::from_millis(250);
-        assert_eq!(budget.take(later), Ok(()));
-        assert_eq!(budget.take(later), Err(Duration::from_millis(250)));
-    }
-
-    #[test]
-    fn tokens_come_back_with_time_up_to_the_bucket_size() {
-        let start = Instant::now();
-        let mut budget = WriteBudget::new(2, start);
-        assert_eq!(budget.take(start), Ok(()));
-        assert_eq!(budget.take(start), Ok(()));
-        assert!(budget.take(start).is_err());
-        // After a long pause the bucket is full again, not fuller.
-        let later = start + Duration::from_secs(60);
-        assert_eq!(budget.take(later), Ok(()));
-        assert_eq!(budget.take(later), Ok(()));
-        assert!(budget.take(later).is_err());
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -40,6 +41,14 @@ const COALESCE: Duration = Duration::from_millis(50);
 /// Field manager of status writes.
 pub const STATUS_MANAGER: &str = "seccompd-status-writer";
 
+/// Status writes in flight at once. Not a rate: the API server's priority and fairness decides
+/// how fast they go (a write it cannot take now is answered 429 and tried again after the API
+/// backoff), and this only keeps one pass from opening a connection per profile. A thousand
+/// profiles created at once need a thousand writes; sent one at a time, the last would wait
+/// for the round trips of all the others. Writes in flight when the lease is lost are dropped
+/// with the pass.
+const WRITES_IN_FLIGHT: usize = 16;
+
 /// Failures of the status writer.
 #[derive(Debug, Error)]
 pub enum StatusError {
@@ -54,6 +63,14 @@ pub enum StatusError {
         /// The client error.
         source: kube::Error,
     },
+}
+
+impl StatusError {
+    /// Whether the API server refused the write for now (429 Too Many Requests: its priority
+    /// and fairness, or a rate limit in front of it), as opposed to failing it.
+    pub fn is_pushback(&self) -> bool {
+        matches!(self, Self::Write { source: kube::Error::Api(status), .. } if status.code == 429)
+    }
 }
 
 /// This process's identity in the election: its pod's name, so `kubectl get lease` says
@@ -82,8 +99,6 @@ pub struct WriterSettings {
     pub identity: String,
     /// Name of the agents' DaemonSet, whose node selector says which nodes count.
     pub agent_daemonset: String,
-    /// Status writes per second at most.
-    pub writes_per_second: u32,
 }
 
 /// Takes part in the election forever; while elected, keeps every status up to date and runs
@@ -201,19 +216,20 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
         }
     }
     let api = Api::<SeccompProfile>::all(client);
-    let mut planner = Planner::new(settings.writes_per_second, Instant::now(), retry_delays);
+    let mut planner = Planner::new(retry_delays);
     loop {
         report_changes.pass_begins();
         let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents);
         let stamp = Time(k8s_openapi::jiff::Timestamp::now());
         let plan = planner.plan(&snapshot, Instant::now(), &stamp);
-        if plan.throttled {
-            metrics.record_status_write_throttled();
-        }
         apply(&api, &mut planner, plan.writes, |sent| match sent {
             Ok(()) => metrics.record_status_written(),
             Err(err) => {
-                warn!(%err, "status write failed; retrying");
+                if err.is_pushback() {
+                    metrics.record_status_write_pushed_back();
+                } else {
+                    warn!(%err, "status write failed; retrying");
+                }
                 metrics.record_api_error();
             }
         })
@@ -273,18 +289,24 @@ fn take_snapshot(
     }
 }
 
-/// Sends `writes` in order, tells `planner` how each went, and hands each outcome to `sent`.
+/// Sends `writes`, up to [`WRITES_IN_FLIGHT`] at a time, tells `planner` how each went, and
+/// hands each outcome to `sent`.
 async fn apply(
     api: &Api<SeccompProfile>,
     planner: &mut Planner,
     writes: Vec<StatusWrite>,
     mut sent: impl FnMut(Result<(), StatusError>),
 ) {
-    for write in writes {
-        let result = send(api, &write).await;
+    let mut outcomes = futures::stream::iter(writes)
+        .map(|write| async move {
+            let result = send(api, &write).await;
+            (write.name, result)
+        })
+        .buffer_unordered(WRITES_IN_FLIGHT);
+    while let Some((name, result)) = outcomes.next().await {
         match &result {
-            Ok(()) => planner.written(&write.name, Instant::now()),
-            Err(_) => planner.failed(&write.name, Instant::now()),
+            Ok(()) => planner.written(&name, Instant::now()),
+            Err(_) => planner.failed(&name, Instant::now()),
         }
         sent(result);
     }
@@ -364,7 +386,7 @@ mod tests {
         let hash = expected_hash(&p);
         let snap = snapshot(&[&p], &[&report("node1", "1", &[&p])]);
         let t0 = Instant::now();
-        let mut planner = Planner::new(1, t0, retry_delays);
+        let mut planner = Planner::new(retry_delays);
         // Partial is progress: written once the profile has been known for a moment.
         assert_eq!(planner.plan(&snap, t0, &stamp()), Plan::default());
         let plan = planner.plan(&snap, t0 + PROGRESS_INTERVAL, &stamp());
@@ -409,7 +431,7 @@ mod tests {
             report("node2", "1", &[&first]),
         ];
         let t0 = Instant::now();
-        let summarized = Planner::new(1, t0, retry_delays).plan(
+        let summarized = Planner::new(retry_delays).plan(
             &snapshot(&[&first], &[&reports[0], &reports[1]]),
             t0,
             &stamp(),
@@ -417,7 +439,7 @@ mod tests {
         let status = &summarized.writes[0].status;
         assert_eq!(status.installed.as_deref(), Some("2/2"));
         let current = profile("p", "2", Some(serde_json::to_value(status).unwrap()));
-        let mut planner = Planner::new(1, t0, retry_delays);
+        let mut planner = Planner::new(retry_delays);
         let plan = planner.plan(
             &snapshot(&[&current], &[&reports[0], &reports[1]]),
             t0,
@@ -434,7 +456,7 @@ mod tests {
         let p = profile("p", "1", Some(pending));
         let snap = snapshot(&[&p], &[&report("node1", "1", &[&p])]);
         let written = Instant::now();
-        let mut planner = Planner::new(1, written, retry_delays);
+        let mut planner = Planner::new(retry_delays);
         planner.written("p", written);
         let plan = planner.plan(&snap, written, &stamp());
         assert_eq!(
@@ -447,43 +469,13 @@ mod tests {
         api.expect_no_more().await;
     }
 
-    #[tokio::test]
-    async fn a_write_beyond_the_budget_is_left_for_a_later_pass_without_a_request() {
-        let (a, p) = (profile("a", "1", None), profile("p", "2", None));
-        let reports = [
-            report("node1", "1", &[&a, &p]),
-            report("node2", "1", &[&a, &p]),
-        ];
-        let start = Instant::now();
-        let mut planner = Planner::new(1, start, retry_delays);
-        let plan = planner.plan(
-            &snapshot(&[&a, &p], &[&reports[0], &reports[1]]),
-            start,
-            &stamp(),
-        );
-        assert!(
-            plan.throttled,
-            "Installed 2/2 of p is news, but a took the budget"
-        );
-        let next = planner.wake_at(start);
-        assert!(next > start && next <= start + Duration::from_secs(1));
-        let (client, mut api) = mock_client();
-        let server = tokio::spawn(async move {
-            let a_status = "/apis/seccompd.dev/v1alpha1/seccompprofiles/a/status";
-            api.expect_apply(a_status, STATUS_MANAGER, answer()).await;
-            api
-        });
-        assert_eq!(apply_plan(client, &mut planner, plan).await, [true]);
-        server.await.unwrap().expect_no_more().await;
-        assert!(!planner.settled(), "p is owed");
-    }
-
-    #[tokio::test]
-    async fn a_failed_write_is_retried_after_the_api_backoff() {
+    /// A write answered with `code` fails, is tried again after the API's backoff, and says
+    /// whether it was pushed back.
+    async fn refused_write_is_retried_after_the_api_backoff(code: StatusCode) -> bool {
         let p = profile("p", "1", None);
         let reports = [report("node1", "1", &[&p]), report("node2", "1", &[&p])];
         let start = Instant::now();
-        let mut planner = Planner::new(1, start, retry_delays);
+        let mut planner = Planner::new(retry_delays);
         let plan = planner.plan(
             &snapshot(&[&p], &[&reports[0], &reports[1]]),
             start,
@@ -492,25 +484,44 @@ mod tests {
         let (client, mut api) = mock_client();
         let server = tokio::spawn(async move {
             let query = [&*format!("fieldManager={STATUS_MANAGER}"), "force=true"];
-            let unavailable = json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
-                "reason": "ServiceUnavailable", "message": "etcd is down", "code": 503});
-            api.expect(
-                Method::PATCH,
-                STATUS,
-                &query,
-                StatusCode::SERVICE_UNAVAILABLE,
-                unavailable,
-            )
-            .await;
+            let refusal = json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                "reason": code.canonical_reason(), "message": "not now", "code": code.as_u16()});
+            api.expect(Method::PATCH, STATUS, &query, code, refusal)
+                .await;
             api
         });
-        assert_eq!(apply_plan(client, &mut planner, plan).await, [false]);
+        let mut pushed_back = Vec::new();
+        let profiles = Api::<SeccompProfile>::all(client);
+        apply(&profiles, &mut planner, plan.writes, |sent| {
+            pushed_back.push(sent.as_ref().err().map(StatusError::is_pushback));
+        })
+        .await;
         let failed = Instant::now();
+        // The mock's end waits for every client to be gone.
+        drop(profiles);
         server.await.unwrap().expect_no_more().await;
         assert!(!planner.settled());
         // The API's backoff starts at half a second, plus a jitter of up to as much again.
         let retry = planner.wake_at(failed);
         assert!(retry >= start + Duration::from_millis(500), "{retry:?}");
         assert!(retry <= failed + Duration::from_secs(1), "{retry:?}");
+        match pushed_back[..] {
+            [Some(pushback)] => pushback,
+            _ => panic!("one failed write expected: {pushed_back:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_retried_after_the_api_backoff() {
+        let pushback =
+            refused_write_is_retried_after_the_api_backoff(StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(!pushback, "a 503 is a failure, not flow control");
+    }
+
+    #[tokio::test]
+    async fn a_write_the_api_server_pushes_back_is_retried_and_counted_as_such() {
+        let pushback =
+            refused_write_is_retried_after_the_api_backoff(StatusCode::TOO_MANY_REQUESTS).await;
+        assert!(pushback, "429 is the API server's flow control");
     }
 }
