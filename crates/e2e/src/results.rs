@@ -30,7 +30,10 @@ pub struct ResultsFile {
     /// RFC 3339, in the file.
     date: String,
     started: Instant,
-    repo: Option<PathBuf>,
+    /// HEAD and whether tracked files differed from it, when the run started (what it
+    /// measured, even if the checkout moves on meanwhile).
+    commit: String,
+    dirty: bool,
     dir: PathBuf,
 }
 
@@ -47,12 +50,21 @@ impl ResultsFile {
             },
             PathBuf::from,
         );
+        let commit = repo
+            .as_deref()
+            .and_then(|r| git(r, &["rev-parse", "HEAD"]))
+            .unwrap_or_else(|| "unknown".into());
+        let dirty = repo
+            .as_deref()
+            .and_then(|r| git(r, &["status", "--porcelain", "--untracked-files=no"]))
+            .is_some_and(|s| !s.is_empty());
         Self {
             bench: bench.into(),
             stamp,
             date,
             started: Instant::now(),
-            repo,
+            commit,
+            dirty,
             dir,
         }
     }
@@ -75,13 +87,6 @@ impl ResultsFile {
         report: &str,
         files: &[PathBuf],
     ) -> std::io::Result<PathBuf> {
-        let repo = self.repo.as_deref();
-        let commit = repo
-            .and_then(|r| git(r, &["rev-parse", "HEAD"]))
-            .unwrap_or_else(|| "unknown".into());
-        let dirty = repo
-            .and_then(|r| git(r, &["status", "--porcelain", "--untracked-files=no"]))
-            .is_some_and(|s| !s.is_empty());
         let files: Vec<String> = files
             .iter()
             .map(|f| {
@@ -95,8 +100,8 @@ impl ResultsFile {
             "bench": self.bench,
             "date": self.date,
             "duration_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "commit": commit,
-            "dirty": dirty,
+            "commit": self.commit,
+            "dirty": self.dirty,
             "machine": machine(),
             "command": command(),
             "figures": figures,

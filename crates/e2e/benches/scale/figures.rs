@@ -40,6 +40,8 @@ pub struct RunFigures {
     /// Simulated agents' resident memory with all P profiles installed (after the updates).
     pub agent_rss_median_kib: u64,
     pub agent_rss_max_kib: u64,
+    /// The simulated agents' sync passes over the create, update and delete phases.
+    pub agent_passes: f64,
     /// The status writer's node and resident memory at the same moment.
     pub writer_node: String,
     pub writer_rss_kib: u64,
@@ -179,6 +181,10 @@ impl RunFigures {
             self.writer_node, self.writer_rss_kib, self.profiles
         ));
         lines.push(format!(
+            "simulated agent sync passes per change and node: {:.2} (goal: 1)",
+            self.passes_per_change()
+        ));
+        lines.push(format!(
             "simulated agent: {} KiB resident with the {} profiles installed (median; max {} KiB)",
             self.agent_rss_median_kib, self.profiles, self.agent_rss_max_kib
         ));
@@ -195,7 +201,7 @@ impl RunFigures {
     /// `scale: nodes=N profiles=P ...`
     pub fn line(&self) -> String {
         format!(
-            "scale: nodes={} profiles={} files_p50_ms={:.1} files_p99_ms={:.1} installed_p99_ms={:.1} writes_per_change={:.2} watch_events_per_change={:.2} watch_bytes_per_change={:.0} status_max_bytes={} agent_rss_kib={} writer_rss_kib={}",
+            "scale: nodes={} profiles={} files_p50_ms={:.1} files_p99_ms={:.1} installed_p99_ms={:.1} writes_per_change={:.2} watch_events_per_change={:.2} watch_bytes_per_change={:.0} status_max_bytes={} agent_rss_kib={} writer_rss_kib={} passes_per_change={:.2}",
             self.nodes,
             self.profiles,
             percentile_ms(&self.create_files, 0.5),
@@ -206,8 +212,20 @@ impl RunFigures {
             self.watch_bytes_per_change(),
             self.status_max_bytes,
             self.agent_rss_max_kib,
-            self.writer_rss_kib
+            self.writer_rss_kib,
+            self.passes_per_change()
         )
+    }
+
+    /// Sync passes per profile change and simulated node (1 when an agent's own writes do
+    /// not wake it again).
+    pub fn passes_per_change(&self) -> f64 {
+        let per = (self.changes * self.nodes) as f64;
+        if per == 0.0 {
+            0.0
+        } else {
+            self.agent_passes / per
+        }
     }
 }
 
@@ -301,6 +319,12 @@ pub const FIGURES: &[Figure] = &[
         title: "simulated agent resident memory, max (KiB)",
         value: |f| f.agent_rss_max_kib as f64,
         goal: None,
+    },
+    Figure {
+        key: "passes_per_change",
+        title: "agent sync passes per change and node",
+        value: |f| f.passes_per_change(),
+        goal: Some(|_| 1.0),
     },
     Figure {
         key: "writer_rss_kib",

@@ -11,6 +11,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use seccompd_api::{SeccompNodeReport, SeccompProfile};
 use seccompd_controller::status::writer::LEASE_NAME;
+use seccompd_e2e::lifecycle::host_metrics;
 use serde_json::json;
 
 use crate::apimetrics::quiet;
@@ -104,6 +105,19 @@ pub fn agents_rss(fleet: &Fleet) -> (u64, u64) {
     (median, rss.last().copied().unwrap_or(0))
 }
 
+/// The sync passes every simulated agent has made, from their `/metrics`.
+fn fleet_passes(fleet: &Fleet) -> f64 {
+    fleet
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            host_metrics(n.port)
+                .get("seccompd_sync_passes_total")
+                .copied()
+        })
+        .sum()
+}
+
 /// Runs the create, update, lag and delete phases with `nodes` simulated nodes and
 /// `profiles` profiles.
 pub async fn run(
@@ -135,6 +149,7 @@ pub async fn run(
 
     // Create.
     let before = quiet(client, QUIET_LIMIT).await?;
+    let passes0 = fleet_passes(fleet);
     let (events0, bytes0) = tracker.received();
     for name in &names {
         let created = api
@@ -173,6 +188,7 @@ pub async fn run(
     }
     let after = quiet(client, QUIET_LIMIT).await?;
     fig.traffic.add(&after.since(&before));
+    fig.agent_passes += fleet_passes(fleet) - passes0;
     let (events1, bytes1) = tracker.received();
     // Memory with all P profiles installed and nothing going on.
     (fig.agent_rss_median_kib, fig.agent_rss_max_kib) = agents_rss(fleet);
@@ -213,6 +229,7 @@ pub async fn run(
 
     // Delete.
     let before = quiet(client, QUIET_LIMIT).await?;
+    let passes2 = fleet_passes(fleet);
     let (events2, bytes2) = tracker.received();
     for name in &names {
         api.delete(name, &DeleteParams::default())
@@ -224,6 +241,7 @@ pub async fn run(
     }
     let after = quiet(client, QUIET_LIMIT).await?;
     fig.traffic.add(&after.since(&before));
+    fig.agent_passes += fleet_passes(fleet) - passes2;
     let (events3, bytes3) = tracker.received();
     fig.bench_watch_events = (events1 - events0) + (events3 - events2);
     fig.bench_watch_bytes = (bytes1 - bytes0) + (bytes3 - bytes2);
