@@ -81,14 +81,14 @@ impl Findings {
         self.errors.is_empty()
     }
 
-    fn error(&mut self, path: String, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, path: String, message: impl Into<String>) {
         self.errors.push(Problem {
             path,
             message: message.into(),
         });
     }
 
-    fn warn(&mut self, path: String, message: impl Into<String>) {
+    pub(crate) fn warn(&mut self, path: String, message: impl Into<String>) {
         self.warnings.push(Problem {
             path,
             message: message.into(),
@@ -185,7 +185,7 @@ pub fn validate_profile_name(name: &str) -> Findings {
     out
 }
 
-fn is_dns_subdomain(name: &str) -> bool {
+pub(crate) fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.split('.').all(|label| {
             !label.is_empty()
@@ -443,7 +443,7 @@ fn check_rule(rule: &SyscallRule, path: &str, p: &View<'_>, out: &mut Findings) 
     }
 }
 
-fn check_name(name: &str, path: &str, out: &mut Findings) {
+pub(crate) fn check_name(name: &str, path: &str, out: &mut Findings) {
     if name.is_empty() {
         out.error(
             path.to_string(),
@@ -490,7 +490,7 @@ fn shorten(name: &str) -> String {
     }
 }
 
-fn check_arg(arg: &ArgCondition, path: &str, out: &mut Findings) {
+pub(crate) fn check_arg(arg: &ArgCondition, path: &str, out: &mut Findings) {
     if arg.index > MAX_ARG_INDEX {
         out.error(
             format!("{path}.index"),
