@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::AgentArgs;
 use super::decide::builtin::{api_reports, record_spec, with_builtins};
-use super::decide::desired::ProfileInput;
+use super::decide::desired::{ProfileInput, floor_of};
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
 use super::decide::pods::{PodRef, profile_users};
@@ -34,6 +34,7 @@ use seccompd_api::SeccompNodeReportSpec;
 use seccompd_api::reason::bounded_reason;
 use seccompd_profile::check::{NodeCheckError, check_for_node_with};
 use seccompd_profile::compile::native_arch;
+use seccompd_profile::floor::Floor;
 use seccompd_profile::model::ProfileSpec;
 use seccompd_runtime::health;
 use seccompd_runtime::telemetry;
@@ -207,22 +208,28 @@ impl Agent {
             .filter(|name| !existing.contains(name.as_str()))
             .cloned()
             .collect();
+        let floor_objects = sources.floors.state();
+        let floors: Vec<Floor<'_>> = floor_objects.iter().filter_map(|f| floor_of(f)).collect();
         let now = Instant::now();
-        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics, now) {
-            Ok(outcome) => outcome,
-            Err(err) if err.is_refusal() => return Err(PassFailed::Refused(err)),
-            Err(err) => {
-                warn!(%err, "sync pass failed; retrying");
-                self.metrics.record_error();
-                // Nothing on disk is known now: no profile may still be reported Installed.
-                let reason = format!("the profile directory cannot be listed: {err}");
-                self.publish(report_spec(
-                    self.readiness.synced(),
-                    api_reports(unknown_state_reports(&inputs, &reason)),
-                ));
-                return Err(PassFailed::Retry);
-            }
-        };
+        let outcome =
+            match self
+                .sync
+                .pass_with_floors(&inputs, &floors, &unknown, &self.metrics, now)
+            {
+                Ok(outcome) => outcome,
+                Err(err) if err.is_refusal() => return Err(PassFailed::Refused(err)),
+                Err(err) => {
+                    warn!(%err, "sync pass failed; retrying");
+                    self.metrics.record_error();
+                    // Nothing on disk is known now: no profile may still be reported Installed.
+                    let reason = format!("the profile directory cannot be listed: {err}");
+                    self.publish(report_spec(
+                        self.readiness.synced(),
+                        api_reports(unknown_state_reports(&inputs, &reason)),
+                    ));
+                    return Err(PassFailed::Retry);
+                }
+            };
         self.metrics.record_pass(outcome.retry_at.is_none());
         self.readiness.progressed(Instant::now());
         let (retained, missing) = split_unknown(&users, &unknown, &outcome);
@@ -269,6 +276,7 @@ fn node_report(
     profiles.extend(retained_reports(&outcome.kept, users));
     SeccompNodeReportSpec {
         unknown_entries: unknown_entries(&outcome.unknown),
+        floors: outcome.floors,
         ..report_spec(true, profiles)
     }
 }

@@ -12,7 +12,8 @@ use tracing::{info, warn};
 
 use super::decide::builtin::record_file_hash;
 use super::decide::claim::{claim, recognised_hashes};
-use super::decide::desired::{CheckCache, ProfileInput, desired_state};
+use super::decide::desired::{CheckCache, ProfileInput, desired_with_floors};
+use super::decide::floors::floor_reports;
 use super::decide::plan::{
     DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, describe, file_name, plan,
 };
@@ -22,9 +23,10 @@ use super::metrics::{AgentMetrics, FileChange};
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
 use crate::node::owned::{OwnedDir, read_manifest};
-use seccompd_api::{ProfileReport, SeccompNodeReportSpec};
+use seccompd_api::{NodeFloorReport, ProfileReport, SeccompNodeReportSpec};
 use seccompd_profile::check::NodeCheckError;
 use seccompd_profile::compile::native_arch;
+use seccompd_profile::floor::{Floor, FloorStamp};
 use seccompd_profile::limits::RECORD_PROFILE;
 use seccompd_profile::render::{ContentHash, OciProfile, Rendered, content_hash};
 
@@ -140,7 +142,21 @@ impl NodeSync {
         metrics: &AgentMetrics,
         now: Instant,
     ) -> Result<PassOutcome, SyncError> {
-        let desired = desired_state(profiles, &mut self.cache, &self.check, now);
+        self.pass_with_floors(profiles, &[], retained, metrics, now)
+    }
+
+    /// [`NodeSync::pass`] with `floors` merged into every profile they do not exempt. A floor
+    /// change is one pass like any other: every profile is rendered again, only the files whose
+    /// bytes changed are written, and the outcome (one report) says which floors they carry.
+    pub fn pass_with_floors(
+        &mut self,
+        profiles: &[ProfileInput<'_>],
+        floors: &[Floor<'_>],
+        retained: &BTreeSet<String>,
+        metrics: &AgentMetrics,
+        now: Instant,
+    ) -> Result<PassOutcome, SyncError> {
+        let desired = desired_with_floors(profiles, floors, &mut self.cache, &self.check, now);
         self.cache.retain_current(&desired);
         let actual = self.dir.scan()?;
         let mut owned = match self.owned.take() {
@@ -154,8 +170,10 @@ impl NodeSync {
             }
             None => self.claim(&actual, &desired)?,
         };
-        let outcome = self.carry_out(&mut owned, &desired, &actual, retained, metrics, now);
+        let mut outcome = self.carry_out(&mut owned, &desired, &actual, retained, metrics, now);
         self.owned = Some(owned);
+        let stamps: Vec<FloorStamp> = floors.iter().map(Floor::stamp).collect();
+        outcome.floors = floor_reports(&stamps, &desired, &outcome.reports);
         Ok(outcome)
     }
 }
@@ -255,6 +273,7 @@ impl NodeSync {
             kept,
             unknown: todo.unknown,
             retry_at,
+            floors: Vec::new(),
         }
     }
 
@@ -428,6 +447,8 @@ pub struct PassOutcome {
     /// When something that failed (a write, a removal, a check that could not finish) is due
     /// to be tried again; `None` when nothing waits.
     pub retry_at: Option<Instant>,
+    /// What the node says of each SeccompFloor.
+    pub floors: Vec<NodeFloorReport>,
 }
 
 /// Logs a write; drift repairs are warnings, since something changed the file behind the
@@ -479,6 +500,67 @@ mod tests {
             "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
         }))
         .unwrap()
+    }
+
+    fn copy_fail(exempt: &[&str]) -> seccompd_profile::floor::FloorSpec {
+        serde_json::from_value(serde_json::json!({
+            "rules": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 38, "op": "SCMP_CMP_EQ"}]}],
+            "exemptProfiles": exempt,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_floor_change_rewrites_every_file_it_applies_to_in_one_pass_and_is_reported() {
+        let (tmp, mut sync, metrics) = agent();
+        let s = spec(&["read", "socket"]);
+        let names = ["a", "b", "exempt"];
+        let profiles: Vec<ProfileInput<'_>> = names.iter().map(|n| input(n, &s)).collect();
+        let none = BTreeSet::new();
+        sync.pass(&profiles, &none, &metrics, Instant::now())
+            .unwrap();
+        let file =
+            |n: &str| fs::read_to_string(tmp.path().join(format!("seccompd/{n}.json"))).unwrap();
+        let before: Vec<String> = names.iter().map(|n| file(n)).collect();
+        let updates = || counter(&metrics, "seccompd_profile_updates_total");
+        let updates_before = updates();
+
+        let spec = copy_fail(&["exempt"]);
+        let floors = [Floor {
+            name: "copy-fail",
+            spec: &spec,
+        }];
+        let out = sync
+            .pass_with_floors(&profiles, &floors, &none, &metrics, Instant::now())
+            .unwrap();
+        // One pass: both files the floor applies to now deny AF_ALG; the exempt one is as it was.
+        for n in ["a", "b"] {
+            assert!(file(n).contains("\"SCMP_ACT_ERRNO\""), "{n}: {}", file(n));
+            assert!(file(n).contains("\"socketcall\""), "{n}: {}", file(n));
+        }
+        assert_eq!(file("exempt"), before[2]);
+        assert_eq!(updates() - updates_before, 2, "one write per changed file");
+        assert_eq!(out.floors.len(), 1);
+        let report = &out.floors[0];
+        assert_eq!(
+            (report.name.as_str(), report.carried, report.missing.len()),
+            ("copy-fail", 2, 0)
+        );
+        assert_eq!(report.digest, floors[0].stamp().digest);
+
+        // The same floors again: nothing to write.
+        sync.pass_with_floors(&profiles, &floors, &none, &metrics, Instant::now())
+            .unwrap();
+        assert_eq!(updates() - updates_before, 2);
+
+        // Deleted: every file is as it was before the floor, and no floor is reported.
+        let out = sync
+            .pass(&profiles, &none, &metrics, Instant::now())
+            .unwrap();
+        let after: Vec<String> = names.iter().map(|n| file(n)).collect();
+        assert_eq!(after, before);
+        assert!(out.floors.is_empty());
     }
 
     fn agent() -> (tempfile::TempDir, NodeSync, AgentMetrics) {

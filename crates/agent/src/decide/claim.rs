@@ -94,6 +94,7 @@ mod tests {
                     name.to_string(),
                     DesiredProfile {
                         generation: Some(1),
+                        floors: Vec::new(),
                         target,
                     },
                 )
@@ -174,6 +175,7 @@ mod tests {
             "bad".to_string(),
             DesiredProfile {
                 generation: Some(2),
+                floors: Vec::new(),
                 target: Target::Invalid("empty names".into()),
             },
         )]);

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use super::plan::{DesiredProfile, Target};
 use super::retry::RetryBook;
-use seccompd_api::SeccompProfile;
+use seccompd_api::{SeccompFloor, SeccompProfile};
 use seccompd_profile::check::NodeCheckError;
+use seccompd_profile::floor::{Floor, FloorStamp, resolve_with_floors};
 use seccompd_profile::limits::MAX_PROFILE_NAME_LEN;
 use seccompd_profile::model::ProfileSpec;
 use seccompd_profile::render::{ContentHash, OciProfile, Rendered, render};
-use seccompd_profile::resolve::resolve;
 
 /// One SeccompProfile as the agent sees it.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +34,24 @@ impl<'a> ProfileInput<'a> {
             spec: &profile.spec.0,
         })
     }
+}
+
+/// The floor of a SeccompFloor object; `None` for an object without a name.
+pub fn floor_of(floor: &SeccompFloor) -> Option<Floor<'_>> {
+    let name = floor.metadata.name.as_deref().filter(|n| !n.is_empty())?;
+    Some(Floor {
+        name,
+        spec: &floor.spec.0,
+    })
+}
+
+/// Drops what the agent never reads from a SeccompFloor: everything but its name and spec.
+pub fn slim_floor(floor: &mut SeccompFloor) {
+    floor.status = None;
+    let meta = &mut floor.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
 }
 
 /// Drops what the agent never reads from a SeccompProfile before its cache keeps it: the
@@ -59,13 +77,32 @@ pub fn desired_state(
     check: impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
+    desired_with_floors(profiles, &[], cache, check, now)
+}
+
+/// [`desired_state`] with `floors` merged into every profile they do not exempt.
+pub fn desired_with_floors(
+    profiles: &[ProfileInput<'_>],
+    floors: &[Floor<'_>],
+    cache: &mut CheckCache,
+    check: impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    now: Instant,
+) -> BTreeMap<String, DesiredProfile> {
     let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
     profiles
         .iter()
         .map(|p| {
-            let target = target_for(p, &by_name, cache, &check, now);
+            let mut applying: Vec<FloorStamp> = floors
+                .iter()
+                .filter(|f| !f.exempts(p.name))
+                .map(Floor::stamp)
+                .collect();
+            applying.sort();
+            applying.dedup_by(|a, b| a.name == b.name);
+            let target = target_for(p, &by_name, floors, &applying, cache, &check, now);
             let desired = DesiredProfile {
                 generation: p.generation,
+                floors: applying,
                 target,
             };
             (p.name.to_string(), desired)
@@ -76,6 +113,8 @@ pub fn desired_state(
 fn target_for(
     p: &ProfileInput<'_>,
     by_name: &HashMap<&str, &ProfileSpec>,
+    floors: &[Floor<'_>],
+    applying: &[FloorStamp],
     cache: &mut CheckCache,
     check: &impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
     now: Instant,
@@ -86,8 +125,8 @@ fn target_for(
             p.name.len()
         ));
     }
-    let resolved = match resolve(p.name, p.spec, |n| by_name.get(n).copied()) {
-        Ok(r) => r,
+    let resolved = match resolve_with_floors(p.name, p.spec, |n| by_name.get(n).copied(), floors) {
+        Ok(merged) => merged.profile,
         Err(e) => return Target::Invalid(e.to_string()),
     };
     let rendered = render(&resolved);
@@ -112,6 +151,7 @@ fn target_for(
             Target::Install(rendered)
         }
         Err(NodeCheckError::Rejected(reason)) => {
+            let reason = with_floors_named(reason, applying);
             cache.unfinished.succeeded(&hash);
             cache.verdicts.insert(hash, Err(reason.clone()));
             Target::Invalid(reason)
@@ -121,6 +161,20 @@ fn target_for(
             Target::Unchecked { hash, reason }
         }
     }
+}
+
+/// A rejection of a rendering that carries floors, saying so: the floors' rules count against
+/// the kernel's limits like the profile's own (the instruction count in the reason includes
+/// them), and the fix may be the floor's administrator's.
+fn with_floors_named(reason: String, applying: &[FloorStamp]) -> String {
+    if applying.is_empty() {
+        return reason;
+    }
+    let names: Vec<&str> = applying.iter().map(|s| s.name.as_str()).collect();
+    format!(
+        "{reason} (the rendering includes the rules of SeccompFloor {}; a floor's administrator can exempt this profile)",
+        names.join(", ")
+    )
 }
 
 /// Verdicts of the node check by content hash, so that unchanged profiles are not compiled

@@ -36,6 +36,7 @@ pub fn report_spec(synced: bool, outcomes: Vec<ProfileReport>) -> SeccompNodeRep
         exceptions_omitted: u32::try_from(omitted).unwrap_or(u32::MAX),
         unknown_entries: None,
         runtime: None,
+        floors: Vec::new(),
     }
 }
 
@@ -222,6 +223,7 @@ mod tests {
     fn install(text: &str) -> DesiredProfile {
         DesiredProfile {
             generation: Some(4),
+            floors: Vec::new(),
             target: Target::Install(Rendered {
                 bytes: text.into(),
                 hash: content_hash(text.as_bytes()),
@@ -238,6 +240,7 @@ mod tests {
                 "bad".to_string(),
                 DesiredProfile {
                     generation: Some(2),
+                    floors: Vec::new(),
                     target: Target::Invalid("spec.syscalls[0].names: empty".into()),
                 },
             ),
@@ -452,6 +455,7 @@ mod tests {
                 "bad".to_string(),
                 DesiredProfile {
                     generation: Some(2),
+                    floors: Vec::new(),
                     target: Target::Invalid("spec.syscalls[0].names: empty".into()),
                 },
             ),

@@ -26,7 +26,7 @@ use super::plan::{Planner, RetryDelays, StatusWrite};
 use super::summary::runs_agent;
 use super::tracker::Snapshot;
 use crate::metrics::ControllerMetrics;
-use seccompd_api::{SeccompNodeReport, SeccompProfile};
+use seccompd_api::{SeccompFloor, SeccompNodeReport, SeccompProfile};
 use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
 use seccompd_runtime::telemetry::ClockedWake;
 
@@ -190,8 +190,15 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
         |d| d.status = None,
         wake.clone(),
     );
+    let (floors, _floors_watch) = reflect::<SeccompFloor>(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        |f| f.metadata.managed_fields = None,
+        wake.clone(),
+    );
     for ready in [
         profiles.wait_until_ready().await.is_ok(),
+        floors.wait_until_ready().await.is_ok(),
         reports.wait_until_ready().await.is_ok(),
         nodes.wait_until_ready().await.is_ok(),
         agents.wait_until_ready().await.is_ok(),
@@ -204,7 +211,7 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
     let mut planner = Planner::new(settings.writes_per_second, Instant::now(), retry_delays);
     loop {
         report_changes.pass_begins();
-        let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents);
+        let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents, &floors);
         let stamp = Time(k8s_openapi::jiff::Timestamp::now());
         let plan = planner.plan(&snapshot, Instant::now(), &stamp);
         if plan.throttled {
@@ -241,6 +248,7 @@ fn take_snapshot(
     reports: &Store<SeccompNodeReport>,
     nodes: &Store<PartialObjectMeta<Node>>,
     agents: &Store<DaemonSet>,
+    floors: &Store<SeccompFloor>,
 ) -> Snapshot {
     // At most one: the watch selects the DaemonSet by name.
     let agents = agents.state().into_iter().next();
@@ -270,6 +278,11 @@ fn take_snapshot(
             .map(|r| (r.name_any(), r))
             .collect(),
         node_names,
+        floors: floors
+            .state()
+            .into_iter()
+            .map(|f| (f.name_any(), f))
+            .collect(),
     }
 }
 

@@ -1,0 +1,159 @@
+//! What this node says of each SeccompFloor: the digest of the rules it merged, how many of
+//! its profile files carry them, and the profiles whose file does not, with why. Decided from
+//! the same outcomes as the profiles' reports, so a floor is carried exactly where a file was
+//! written with it.
+
+use std::collections::BTreeMap;
+
+use super::plan::DesiredProfile;
+use super::report::bounded_exceptions;
+use seccompd_api::{NodeFloorReport, NodeProfileState, ProfileReport};
+use seccompd_profile::floor::FloorStamp;
+use seccompd_profile::limits::{MAX_NAMED_ENTRIES, MAX_REPORT_FLOORS};
+
+/// One report per floor in `floors` (the first [`MAX_REPORT_FLOORS`] by name), from the
+/// desired state of every profile this node installs (built-in ones included) and the outcome
+/// of each. A profile carries a floor when the floor applies to it and its file is installed
+/// as rendered with the floor's current rules.
+pub fn floor_reports(
+    floors: &[FloorStamp],
+    desired: &BTreeMap<String, DesiredProfile>,
+    outcomes: &[ProfileReport],
+) -> Vec<NodeFloorReport> {
+    let outcome: BTreeMap<&str, &ProfileReport> =
+        outcomes.iter().map(|r| (r.name.as_str(), r)).collect();
+    let mut floors: Vec<&FloorStamp> = floors.iter().collect();
+    floors.sort();
+    floors.dedup_by(|a, b| a.name == b.name);
+    floors
+        .into_iter()
+        .take(MAX_REPORT_FLOORS)
+        .map(|floor| {
+            let mut carried = 0u32;
+            let mut missing = Vec::new();
+            for (name, want) in desired {
+                if !want.floors.iter().any(|s| s.name == floor.name) {
+                    // Exempted.
+                    continue;
+                }
+                match outcome.get(name.as_str()) {
+                    Some(r) if r.state == NodeProfileState::Installed => {
+                        carried = carried.saturating_add(1);
+                    }
+                    Some(r) => missing.push((*r).clone()),
+                    None => {}
+                }
+            }
+            let (mut missing, mut omitted) = bounded_exceptions(missing);
+            if missing.len() > MAX_NAMED_ENTRIES {
+                omitted += missing.len() - MAX_NAMED_ENTRIES;
+                missing.truncate(MAX_NAMED_ENTRIES);
+            }
+            NodeFloorReport {
+                name: floor.name.clone(),
+                digest: floor.digest.clone(),
+                carried,
+                missing,
+                missing_omitted: u32::try_from(omitted).unwrap_or(u32::MAX),
+                pods_started_before: 0,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::plan::Target;
+    use seccompd_profile::render::{ContentHash, Rendered};
+
+    fn stamp(name: &str) -> FloorStamp {
+        FloorStamp {
+            name: name.into(),
+            digest: ContentHash::of(name.as_bytes()),
+        }
+    }
+
+    fn want(floors: &[&str], target: Target) -> DesiredProfile {
+        DesiredProfile {
+            generation: Some(1),
+            floors: floors.iter().map(|f| stamp(f)).collect(),
+            target,
+        }
+    }
+
+    fn outcome(name: &str, state: NodeProfileState) -> ProfileReport {
+        ProfileReport {
+            name: name.into(),
+            state,
+            generation: Some(1),
+            content_hash: None,
+            reason: (state != NodeProfileState::Installed).then(|| format!("{name} failed")),
+        }
+    }
+
+    #[test]
+    fn a_floor_counts_the_files_that_carry_it_and_names_those_that_do_not() {
+        let install = || {
+            Target::Install(Rendered {
+                bytes: b"{}".to_vec(),
+                hash: ContentHash::of(b"{}"),
+            })
+        };
+        let desired = BTreeMap::from([
+            ("a".to_string(), want(&["copy-fail"], install())),
+            ("b".to_string(), want(&["copy-fail"], install())),
+            ("exempt".to_string(), want(&[], install())),
+            (
+                "too-big".to_string(),
+                want(
+                    &["copy-fail"],
+                    Target::Invalid("too many instructions".into()),
+                ),
+            ),
+        ]);
+        let outcomes = [
+            outcome("a", NodeProfileState::Installed),
+            outcome("b", NodeProfileState::Error),
+            outcome("exempt", NodeProfileState::Installed),
+            outcome("too-big", NodeProfileState::Invalid),
+        ];
+        let reports = floor_reports(&[stamp("copy-fail")], &desired, &outcomes);
+        assert_eq!(reports.len(), 1);
+        let r = &reports[0];
+        assert_eq!(
+            (r.name.as_str(), &r.digest),
+            ("copy-fail", &stamp("copy-fail").digest)
+        );
+        assert_eq!(r.carried, 1);
+        let missing: Vec<&str> = r.missing.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(missing, ["b", "too-big"]);
+        assert_eq!(r.missing[1].reason.as_deref(), Some("too-big failed"));
+    }
+
+    #[test]
+    fn the_report_names_a_bounded_number_of_floors_and_profiles() {
+        let floors: Vec<FloorStamp> = (0..MAX_REPORT_FLOORS + 3)
+            .map(|i| stamp(&format!("f{i:03}")))
+            .collect();
+        let names: Vec<String> = floors.iter().map(|f| f.name.clone()).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let desired: BTreeMap<String, DesiredProfile> = (0..MAX_NAMED_ENTRIES + 5)
+            .map(|i| {
+                (
+                    format!("p{i:03}"),
+                    want(&refs, Target::Invalid("no".into())),
+                )
+            })
+            .collect();
+        let outcomes: Vec<ProfileReport> = desired
+            .keys()
+            .map(|n| outcome(n, NodeProfileState::Invalid))
+            .collect();
+        let reports = floor_reports(&floors, &desired, &outcomes);
+        assert_eq!(reports.len(), MAX_REPORT_FLOORS);
+        assert_eq!(reports[0].missing.len(), MAX_NAMED_ENTRIES);
+        assert_eq!(reports[0].missing_omitted, 5);
+        assert_eq!(reports[0].carried, 0);
+    }
+}
