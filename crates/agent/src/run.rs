@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
-use super::decide::builtin::{api_reports, record_spec, with_builtins};
+use super::decide::builtin::{api_reports, default_spec, record_spec, with_builtins};
 use super::decide::desired::{ProfileInput, floor_of};
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
@@ -127,6 +127,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         metrics,
         readiness,
         record_profile: args.recording.then(|| record_spec(arch)),
+        default_profile: default_profile(arch),
         runtime: bounded_reason(runtime.source),
     };
 
@@ -177,6 +178,8 @@ struct Agent {
     readiness: Arc<Readiness>,
     /// The built-in recording profile for this node's architecture, where recording is on.
     record_profile: Option<ProfileSpec>,
+    /// The built-in default profile for this node (`None`: it could not be built; logged).
+    default_profile: Option<ProfileSpec>,
     /// The runtime profiles are judged for and why, for the report.
     runtime: String,
 }
@@ -198,6 +201,7 @@ impl Agent {
         let inputs: Vec<ProfileInput<'_>> = with_builtins(
             snapshot.iter().filter_map(|p| ProfileInput::of(p)),
             self.record_profile.as_ref(),
+            self.default_profile.as_ref(),
         );
         let existing: BTreeSet<&str> = inputs.iter().map(|p| p.name).collect();
         let pods = sources.pods.state();
@@ -279,6 +283,21 @@ fn node_report(
         floors: outcome.floors,
         ..report_spec(true, profiles)
     }
+}
+
+/// The built-in default profile for this node: Docker's default for its architecture and
+/// kernel, as Docker would evaluate it there. Without it the agent goes on with the API's
+/// profiles (the vendored file is checked by unit tests, so this is not expected).
+fn default_profile(arch: seccompd_profile::model::Arch) -> Option<ProfileSpec> {
+    // The kernel decides which of Docker's `minKernel` rules apply; an unreadable release
+    // keeps only the rules without one.
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .and_then(|text| seccompd_profile::import::parse_kernel(&text))
+        .unwrap_or((0, 0));
+    default_spec(arch, kernel)
+        .inspect_err(|err| warn!(%err, "not installing seccompd/default.json"))
+        .ok()
 }
 
 /// How long the first pass waits for this node's Node object, for its runtime label.

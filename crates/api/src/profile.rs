@@ -10,7 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use seccompd_profile::limits::{
-    MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, RECORD_PROFILE,
+    DEFAULT_PROFILE, MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN,
+    RECORD_PROFILE,
 };
 use seccompd_profile::model::ProfileSpec;
 use seccompd_profile::render::ContentHash;
@@ -36,6 +37,15 @@ fn reserved_name_rule() -> kube::core::Rule {
     )
 }
 
+/// `metadata.name` is not the built-in default profile's, whose file every agent installs.
+fn default_name_rule() -> kube::core::Rule {
+    kube::core::Rule::new(format!("self.metadata.name != '{DEFAULT_PROFILE}'")).message(
+        kube::core::Message::Message(format!(
+            "metadata.name '{DEFAULT_PROFILE}' is reserved: seccompd installs its built-in default profile (Docker's default with the SeccompFloors) as seccompd/{DEFAULT_PROFILE}.json on every node; choose another name"
+        )),
+    )
+}
+
 /// A seccomp profile that seccompd installs on every node as
 /// `<kubelet root>/seccomp/seccompd/<name>.json`. Reference it from a pod with
 /// `securityContext.seccompProfile: {type: Localhost, localhostProfile: seccompd/<name>.json}`.
@@ -49,6 +59,7 @@ fn reserved_name_rule() -> kube::core::Rule {
     status = "SeccompProfileStatus",
     validation = name_rule(),
     validation = reserved_name_rule(),
+    validation = default_name_rule(),
     printcolumn(
         name = "Status",
         type_ = "string",

@@ -23,6 +23,11 @@ pub const MAX_PROFILE_NAME_LEN: usize = NAME_MAX - FILE_SUFFIX.len();
 /// always is the built-in one.
 pub const RECORD_PROFILE: &str = "record";
 
+/// The name of the built-in profile every agent installs (`seccompd/default.json`): the
+/// container runtimes' default allow-list (Docker's) with the SeccompFloors merged, for pods
+/// that would otherwise use `RuntimeDefault`. Reserved like [`RECORD_PROFILE`].
+pub const DEFAULT_PROFILE: &str = "default";
+
 /// Highest errno a rule may return; libseccomp 2.5 rejects 4095 and above.
 pub const MAX_ERRNO: u32 = 4094;
 

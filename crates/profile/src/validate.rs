@@ -8,8 +8,8 @@
 use std::fmt;
 
 use super::limits::{
-    MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
-    MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN, RECORD_PROFILE,
+    DEFAULT_PROFILE, MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS,
+    MAX_NAMES_PER_RULE, MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN, RECORD_PROFILE,
 };
 use super::model::{Action, Arch, ArgCondition, Flag, ProfileSpec, SyscallRule};
 use super::render::OciProfile;
@@ -175,6 +175,11 @@ pub fn validate_profile_name(name: &str) -> Findings {
         out.error(
             path,
             format!("{RECORD_PROFILE:?} is reserved for the built-in recording profile seccompd/{RECORD_PROFILE}.json: choose another name"),
+        );
+    } else if name == DEFAULT_PROFILE {
+        out.error(
+            path,
+            format!("{DEFAULT_PROFILE:?} is reserved for the built-in default profile seccompd/{DEFAULT_PROFILE}.json: choose another name"),
         );
     } else if !is_dns_subdomain(name) {
         out.error(

@@ -11,7 +11,7 @@ use crate::node::dir::Entry;
 use seccompd_api::reason::bounded_reason;
 use seccompd_api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec, UnknownEntries};
 use seccompd_profile::digest::SetDigest;
-use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS, RECORD_PROFILE};
+use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS};
 use seccompd_profile::render::ContentHash;
 
 /// The report from every profile's outcome on this node: the installed ones only counted and
@@ -143,7 +143,7 @@ pub fn vouched_files(
             _ => None,
         })
         // The built-in profiles are in no report (see `builtin::api_reports`).
-        .filter(|(name, _)| *name != RECORD_PROFILE)
+        .filter(|(name, _)| !super::builtin::is_builtin(name))
         .collect();
     let listed: BTreeMap<&str, Option<&ContentHash>> = last
         .exceptions

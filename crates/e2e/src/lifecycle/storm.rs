@@ -231,7 +231,7 @@ impl ExpectedDir {
 /// The expected directory for `profiles`, judged exactly as the agent judges them.
 pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
     // Without the recorder deployed, the agent installs no built-in profile beside the API's.
-    let inputs = with_builtins(profiles.iter().filter_map(ProfileInput::of), None);
+    let inputs = with_builtins(profiles.iter().filter_map(ProfileInput::of), None, None);
     let desired = desired_state(
         &inputs,
         &mut CheckCache::default(),
