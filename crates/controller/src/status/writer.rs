@@ -22,6 +22,7 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use super::floors::floor_status;
 use super::plan::{Planner, RetryDelays, StatusWrite};
 use super::summary::runs_agent;
 use super::tracker::Snapshot;
@@ -207,6 +208,7 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
             return;
         }
     }
+    let floor_api = Api::<SeccompFloor>::all(client.clone());
     let api = Api::<SeccompProfile>::all(client);
     let mut planner = Planner::new(settings.writes_per_second, Instant::now(), retry_delays);
     loop {
@@ -225,6 +227,7 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
             }
         })
         .await;
+        write_floor_statuses(&floor_api, &snapshot, metrics).await;
         report_changes.pass_ends(planner.settled());
         let wake_at = planner.wake_at(Instant::now());
         tokio::select! {
@@ -300,6 +303,41 @@ async fn apply(
             Err(_) => planner.failed(&write.name, Instant::now()),
         }
         sent(result);
+    }
+}
+
+/// Applies each floor's status where it differs from the one the floor has. Floors are few
+/// (an administrator's cluster-wide rules), so each pass decides them all; a failed write is
+/// tried again on the next pass.
+async fn write_floor_statuses(
+    api: &Api<SeccompFloor>,
+    snap: &Snapshot,
+    metrics: &ControllerMetrics,
+) {
+    for (name, floor) in &snap.floors {
+        let status = floor_status(floor, &snap.node_names, &snap.reports);
+        if floor.status.as_ref() == Some(&status) {
+            continue;
+        }
+        let body = json!({
+            "apiVersion": SeccompFloor::api_version(&()),
+            "kind": SeccompFloor::kind(&()),
+            "status": status,
+        });
+        match api
+            .patch_status(
+                name,
+                &PatchParams::apply(STATUS_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+        {
+            Ok(_) => metrics.record_status_written(),
+            Err(err) => {
+                warn!(%err, floor = %name, "floor status write failed; retrying on the next pass");
+                metrics.record_api_error();
+            }
+        }
     }
 }
 
