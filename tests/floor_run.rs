@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cli_support::seccompd;
+use seccompd_e2e::lifecycle::allow_every_call_but;
 use seccompd_profile::floor::{Floor, FloorRule, FloorSpec, merge};
 use seccompd_profile::model::{Action, ArgCondition, Operator, SyscallRule};
 use seccompd_profile::render::{OciProfile, render};
-use seccompd_profile::syscalls::all_names;
 
 /// Compiles `programs/sockprobe.c` into `dir`.
 fn sockprobe(dir: &Path) -> PathBuf {
@@ -40,20 +40,7 @@ fn copy_fail() -> FloorSpec {
 /// An allowlist that allows every system call this libseccomp knows by name, `socket` among
 /// them without conditions, plus `socket` rules of its own.
 fn allow_everything_named(socket: Vec<SyscallRule>) -> OciProfile {
-    let names: Vec<String> = all_names()
-        .into_iter()
-        .filter(|n| *n != "socket" && seccompd_profile::syscalls::is_known_to_libseccomp(n))
-        .map(String::from)
-        .collect();
-    let mut syscalls: Vec<SyscallRule> = names
-        .chunks(400)
-        .map(|chunk| SyscallRule {
-            names: chunk.to_vec(),
-            action: Action::Allow,
-            errno_ret: None,
-            args: vec![],
-        })
-        .collect();
+    let mut syscalls = allow_every_call_but(&["socket"]);
     syscalls.extend(socket);
     OciProfile {
         default_action: Action::Errno,
@@ -97,6 +84,8 @@ fn the_kernel_denies_what_the_floor_denies_and_runs_the_rest() {
         name: "copy-fail",
         spec: &floor,
     }];
+    let mut packet = copy_fail();
+    packet.rules[0].args[0].value = 17;
     let unfiltered = String::from_utf8(Command::new(&prog).output().unwrap().stdout).unwrap();
     assert!(
         unfiltered.contains("tcp=ok") && !unfiltered.contains("af_alg=EPERM"),
@@ -142,7 +131,19 @@ fn the_kernel_denies_what_the_floor_denies_and_runs_the_rest() {
             without.contains("tcp=ok") && !without.contains("af_alg=EPERM"),
             "{name} without the floor: {without}"
         );
-        let merged = merge(profile, name, &floors).unwrap().profile;
+        let merged = merge(profile.clone(), name, &floors).unwrap().profile;
         probe(dir.path(), &prog, name, &merged).assert_stdout_has("af_alg=EPERM tcp=ok\n");
+        // With a second floor on AF_PACKET (17) too, the families the allow keeps between
+        // the two (18 to 37) are written as masked blocks; the kernel still says the same.
+        let both = [
+            floors[0],
+            Floor {
+                name: "packet",
+                spec: &packet,
+            },
+        ];
+        let merged = merge(profile, name, &both).unwrap().profile;
+        probe(dir.path(), &prog, &format!("{name}-two"), &merged)
+            .assert_stdout_has("af_alg=EPERM tcp=ok\n");
     }
 }

@@ -207,7 +207,7 @@ pub struct Merged {
 /// Why a floor cannot be merged into a profile with deny-wins semantics.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error(
-    "spec.syscalls[{profile_rule}]: this rule lets {name} run for values the SeccompFloor {floor:?} (rules[{floor_rule}]) denies, and the rest of the values it allows ({reason}) are no single argument condition seccompd can write: narrow the rule's condition on args[{index}] so it leaves out what the floor denies, or ask the floor's administrator to exempt this profile"
+    "spec.syscalls[{profile_rule}]: this rule lets {name} run for values the SeccompFloor {floor:?} (rules[{floor_rule}]) denies, and seccompd cannot write the rest of what it allows ({reason}): use another comparison than SCMP_CMP_MASKED_EQ on args[{index}] in this rule, or ask the floor's administrator to exempt this profile"
 )]
 pub struct MergeError {
     /// The floor.
@@ -422,9 +422,7 @@ fn narrowed_args(
             .map(|r| r.complement())
             .ok_or_else(|| (index, "SCMP_CMP_MASKED_EQ in the floor".to_string()))?;
         let Some(position) = rule_args.iter().position(|a| a.index == index) else {
-            for piece in
-                conditions_for(index, &opposite).ok_or_else(|| (index, describe(&opposite)))?
-            {
+            for piece in conditions_for(index, &opposite) {
                 let mut args = rule_args.to_vec();
                 args.extend(piece);
                 out.push(args);
@@ -438,7 +436,7 @@ fn narrowed_args(
             )
         })?;
         let left = own.intersect(&opposite);
-        for piece in conditions_for(index, &left).ok_or_else(|| (index, describe(&left)))? {
+        for piece in conditions_for(index, &left) {
             let mut args = rule_args.to_vec();
             args.remove(position);
             args.extend(piece);
@@ -453,7 +451,8 @@ fn narrowed_args(
 struct Range(Vec<(u64, u64)>);
 
 impl Range {
-    /// The values `condition` matches; None for SCMP_CMP_MASKED_EQ, which is no interval.
+    /// The values `condition` matches; None for an SCMP_CMP_MASKED_EQ that is not one aligned
+    /// block (such as the merge writes), which is no interval.
     fn of(condition: &ArgCondition) -> Option<Self> {
         let v = condition.value;
         let all = u64::MAX;
@@ -466,7 +465,15 @@ impl Range {
             Operator::GreaterThan if v == all => vec![],
             Operator::GreaterThan => vec![(v + 1, all)],
             Operator::GreaterOrEqual => vec![(v, all)],
-            Operator::MaskedEqual => return None,
+            // An aligned block, as the merge writes them: the mask keeps the high bits.
+            Operator::MaskedEqual => {
+                let low_bits = !v;
+                let start = condition.value_two;
+                if low_bits & low_bits.wrapping_add(1) != 0 || start & low_bits != 0 {
+                    return None;
+                }
+                vec![(start, start | low_bits)]
+            }
         };
         Some(Self(intervals))
     }
@@ -503,51 +510,64 @@ impl Range {
     }
 }
 
-/// The value sets a message names.
-fn describe(range: &Range) -> String {
-    range
-        .0
-        .iter()
-        .map(|&(lo, hi)| {
-            if lo == hi {
-                lo.to_string()
-            } else {
-                format!("{lo} to {hi}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The conditions on argument `index`, one list per rule, that together match `range`:
-/// an interval from 0 or to the top is one comparison, a few values are one equality each.
-/// None when an interval needs two comparisons on the one argument.
-fn conditions_for(index: u32, range: &Range) -> Option<Vec<Vec<ArgCondition>>> {
-    let condition = |op, value| ArgCondition {
+/// an interval from 0 or to the top is one comparison, a few values are one equality each,
+/// and a longer interval between two values is cut into aligned blocks of a power of two
+/// values, one masked equality each (`(arg & !(size - 1)) == start`): at most two per bit,
+/// and exact, where two comparisons on one argument cannot be ANDed.
+fn conditions_for(index: u32, range: &Range) -> Vec<Vec<ArgCondition>> {
+    let condition = |op, value, value_two| ArgCondition {
         index,
         value,
-        value_two: 0,
+        value_two,
         op,
     };
     // Everything but one value: one inequality.
     if let [(0, below), (above, u64::MAX)] = range.0[..]
         && below.checked_add(2) == Some(above)
     {
-        return Some(vec![vec![condition(Operator::NotEqual, below + 1)]]);
+        return vec![vec![condition(Operator::NotEqual, below + 1, 0)]];
     }
     let mut out = Vec::new();
     for &(lo, hi) in &range.0 {
         match (lo, hi) {
             (0, u64::MAX) => out.push(vec![]),
-            (0, hi) => out.push(vec![condition(Operator::LessOrEqual, hi)]),
-            (lo, u64::MAX) => out.push(vec![condition(Operator::GreaterOrEqual, lo)]),
+            (0, hi) => out.push(vec![condition(Operator::LessOrEqual, hi, 0)]),
+            (lo, u64::MAX) => out.push(vec![condition(Operator::GreaterOrEqual, lo, 0)]),
             (lo, hi) if hi - lo < MAX_SPLIT_VALUES => {
-                out.extend((lo..=hi).map(|v| vec![condition(Operator::Equal, v)]));
+                out.extend((lo..=hi).map(|v| vec![condition(Operator::Equal, v, 0)]));
             }
-            _ => return None,
+            (lo, hi) => out.extend(
+                aligned_blocks(lo, hi)
+                    .into_iter()
+                    .map(|(mask, start)| vec![condition(Operator::MaskedEqual, mask, start)]),
+            ),
         }
     }
-    Some(out)
+    out
+}
+
+/// `[lo, hi]` as aligned blocks `(mask, start)`: each block holds the values `v` with
+/// `v & mask == start`, the blocks are disjoint and together hold exactly `[lo, hi]`.
+fn aligned_blocks(lo: u64, hi: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let (mut start, end) = (u128::from(lo), u128::from(hi));
+    while start <= end {
+        // The largest block that starts at `start` (aligned to its size) and ends by `end`.
+        let mut size: u128 = if start == 0 {
+            1 << 64
+        } else {
+            1 << start.trailing_zeros()
+        };
+        while start + size - 1 > end {
+            size >>= 1;
+        }
+        // Values are below 2^64: the mask keeps the bits above the block's size.
+        let mask = !u64::try_from(size - 1).unwrap_or(u64::MAX);
+        out.push((mask, u64::try_from(start).unwrap_or(u64::MAX)));
+        start += size;
+    }
+    out
 }
 
 /// Checks a SeccompFloor: its name, rules and exemptions. Every finding names the field and

@@ -101,7 +101,8 @@ pub const MAX_FLOOR_EXEMPTIONS: usize = 256;
 /// Most single values a floor's merge writes as one equality each, where a profile's allow
 /// rule narrowed by a floor condition leaves a short run of values between two others (an
 /// allow of `socket` for every family but 40, narrowed by a floor on 38, leaves 39 between
-/// them). A longer run needs two comparisons on one argument, which libseccomp cannot AND.
+/// them). A longer run (which would need two comparisons on one argument, which libseccomp
+/// cannot AND) is written as aligned blocks, one masked equality each.
 pub const MAX_SPLIT_VALUES: u64 = 16;
 
 /// How long one compile may take before it is abandoned: a backstop well above the slowest
@@ -261,7 +262,7 @@ pub fn bounds() -> Vec<Bound> {
         bound(
             "MAX_SPLIT_VALUES",
             MAX_SPLIT_VALUES,
-            "single values a floor's merge writes as equalities when it narrows an allow rule",
+            "single values a floor's merge writes as equalities when it narrows an allow rule (longer runs become masked blocks)",
             "node (merge)",
         ),
         bound(

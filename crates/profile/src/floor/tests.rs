@@ -50,6 +50,20 @@ fn copy_fail() -> FloorSpec {
     )
 }
 
+/// Whether `condition` holds for argument value `v` (as the kernel filter compares).
+fn holds(condition: &ArgCondition, v: u64) -> bool {
+    let c = condition.value;
+    match condition.op {
+        Operator::NotEqual => v != c,
+        Operator::LessThan => v < c,
+        Operator::LessOrEqual => v <= c,
+        Operator::Equal => v == c,
+        Operator::GreaterOrEqual => v >= c,
+        Operator::GreaterThan => v > c,
+        Operator::MaskedEqual => v & c == condition.value_two,
+    }
+}
+
 /// A floor of one rule.
 fn one_rule(
     names: &[&str],
@@ -327,29 +341,100 @@ fn an_audited_profile_logs_the_floors_denials_like_its_own() {
 }
 
 #[test]
-fn a_rest_that_needs_two_comparisons_on_one_argument_is_refused_naming_both_rules() {
+fn a_long_rest_between_two_values_is_written_as_aligned_masked_blocks_and_compiles() {
     let spec = one_rule(
         &["socket"],
         Action::Errno,
         None,
         vec![cond(0, Operator::Equal, 100)],
     );
+    let p = allows_socket(vec![cond(0, Operator::GreaterOrEqual, 10)]);
+    let out = merged(p, &[floor("f", &spec)]);
+    let masked = |mask: u64, start: u64| ArgCondition {
+        index: 0,
+        value: !mask,
+        value_two: start,
+        op: Operator::MaskedEqual,
+    };
+    // [10, 99] in blocks of 2, 4, 16, 32, 32 and 4 values, then everything from 101.
+    assert_eq!(
+        rules_for(&out, "socket"),
+        [
+            (Action::Allow, vec![masked(1, 10)]),
+            (Action::Allow, vec![masked(3, 12)]),
+            (Action::Allow, vec![masked(15, 16)]),
+            (Action::Allow, vec![masked(31, 32)]),
+            (Action::Allow, vec![masked(31, 64)]),
+            (Action::Allow, vec![masked(3, 96)]),
+            (Action::Allow, vec![cond(0, Operator::GreaterOrEqual, 101)]),
+            (Action::Errno, vec![cond(0, Operator::Equal, 100)]),
+        ]
+    );
+    // The blocks hold exactly the interval, whatever its ends.
+    for (lo, hi) in [
+        (10, 99),
+        (0, 5),
+        (1, u64::MAX - 1),
+        (u64::MAX - 40, u64::MAX),
+        (7, 7),
+    ] {
+        let blocks = aligned_blocks(lo, hi);
+        let size = |mask: u64| u128::from(!mask) + 1;
+        let total: u128 = blocks.iter().map(|(m, _)| size(*m)).sum();
+        assert_eq!(total, u128::from(hi) - u128::from(lo) + 1, "{lo}..={hi}");
+        let mut next = u128::from(lo);
+        for (mask, start) in blocks {
+            assert_eq!(u128::from(start), next);
+            assert_eq!(start & !mask, 0, "aligned");
+            next += size(mask);
+        }
+    }
+    assert!(compile(&out, Arch::X86_64).is_ok());
+    // A second floor narrows the blocks the first one left.
+    let more = one_rule(
+        &["socket"],
+        Action::Errno,
+        None,
+        vec![cond(0, Operator::Equal, 40)],
+    );
+    let twice = merged(out, &[floor("more", &more)]);
+    // What the allow rules let through, value by value, is the first allow minus both floors.
+    let allows = |v: u64| {
+        rules_for(&twice, "socket")
+            .iter()
+            .any(|(a, conds)| *a == Action::Allow && conds.iter().all(|c| holds(c, v)))
+    };
+    for v in (0..=300).chain([u64::MAX - 1, u64::MAX]) {
+        assert_eq!(allows(v), v >= 10 && v != 100 && v != 40, "family {v}");
+    }
+}
+
+#[test]
+fn a_rule_with_its_own_masked_condition_on_the_floors_argument_is_refused_naming_both() {
+    let spec = copy_fail();
+    // Not one aligned block: bits 0 to 7 equal 2, whatever the others.
+    let own = ArgCondition {
+        index: 0,
+        value: 0xff,
+        value_two: 2,
+        op: Operator::MaskedEqual,
+    };
     let p = profile(
         Action::Errno,
         vec![
             rule(&["read"], Action::Allow, vec![]),
-            rule(
-                &["socket"],
-                Action::Allow,
-                vec![cond(0, Operator::GreaterOrEqual, 10)],
-            ),
+            rule(&["socket"], Action::Allow, vec![own]),
         ],
     );
-    let err = merge(p, "p", &[floor("f", &spec)]).unwrap_err();
+    let err = merge(p, "p", &[floor("copy-fail", &spec)]).unwrap_err();
     assert_eq!((err.profile_rule, err.floor_rule, err.index), (1, 0, 0));
     let text = err.to_string();
     assert!(text.starts_with("spec.syscalls[1]: "), "{text}");
-    for part in [r#""f" (rules[0])"#, "10 to 99", "exempt this profile"] {
+    for part in [
+        r#""copy-fail" (rules[0])"#,
+        "SCMP_CMP_MASKED_EQ",
+        "exempt this profile",
+    ] {
         assert!(text.contains(part), "{part:?} missing: {text}");
     }
 }
