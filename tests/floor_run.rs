@@ -132,7 +132,8 @@ fn the_kernel_denies_what_the_floor_denies_and_runs_the_rest() {
             "{name} without the floor: {without}"
         );
         let merged = merge(profile.clone(), name, &floors).unwrap().profile;
-        probe(dir.path(), &prog, name, &merged).assert_stdout_has("af_alg=EPERM tcp=ok\n");
+        probe(dir.path(), &prog, name, &merged)
+            .assert_stdout_has("af_alg=EPERM af_alg_high=EPERM tcp=ok\n");
         // With a second floor on AF_PACKET (17) too, the families the allow keeps between
         // the two (18 to 37) are written as masked blocks; the kernel still says the same.
         let both = [
@@ -144,6 +145,6 @@ fn the_kernel_denies_what_the_floor_denies_and_runs_the_rest() {
         ];
         let merged = merge(profile, name, &both).unwrap().profile;
         probe(dir.path(), &prog, &format!("{name}-two"), &merged)
-            .assert_stdout_has("af_alg=EPERM tcp=ok\n");
+            .assert_stdout_has("af_alg=EPERM af_alg_high=EPERM tcp=ok\n");
     }
 }

@@ -168,12 +168,12 @@ async fn a_floor_denies_af_alg_under_an_allow_all_profile_and_the_default_profil
         (
             unique("under-allow"),
             format!("seccompd/{allow}.json"),
-            "af_alg=EPERM tcp=ok",
+            "af_alg=EPERM af_alg_high=EPERM tcp=ok",
         ),
         (
             unique("under-default"),
             "seccompd/default.json".to_string(),
-            "af_alg=EPERM tcp=ok",
+            "af_alg=EPERM af_alg_high=EPERM tcp=ok",
         ),
     ];
     for (pod, localhost, _) in &pods {

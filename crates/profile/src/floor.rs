@@ -108,8 +108,31 @@ impl FloorRule {
             names,
             action: self.action,
             errno_ret: self.errno_ret,
-            args: self.args.clone(),
+            args: self.args.iter().map(denied_as_written).collect(),
         }
+    }
+}
+
+/// Whether a floor condition is an equality with a 32-bit value: an `int` argument (a socket
+/// family, a flag, a descriptor), which the kernel truncates to its low 32 bits, while the
+/// filter sees all 64 bits of the register. `socket(0x1_0000_0026, ...)` opens an AF_ALG
+/// socket on x86_64 although the argument is not 38: such a condition is matched on the low
+/// 32 bits, and the profiles' allows are narrowed to 32-bit values.
+fn is_int_equality(condition: &ArgCondition) -> bool {
+    condition.op == Operator::Equal && condition.value <= u64::from(u32::MAX)
+}
+
+/// The floor's condition as its deny rule holds it: an `int` equality on the low 32 bits.
+fn denied_as_written(condition: &ArgCondition) -> ArgCondition {
+    if is_int_equality(condition) {
+        ArgCondition {
+            index: condition.index,
+            value: u64::from(u32::MAX),
+            value_two: condition.value,
+            op: Operator::MaskedEqual,
+        }
+    } else {
+        condition.clone()
     }
 }
 
@@ -286,6 +309,7 @@ pub fn merge(
     for floor in &applicable {
         for (index, frule) in floor.effective_rules() {
             rules = narrowed_by(rules, &frule, floor.name, index)?;
+            let written: Vec<ArgCondition> = frule.args.iter().map(denied_as_written).collect();
             let names: Vec<String> = frule
                 .names
                 .iter()
@@ -294,7 +318,7 @@ pub fn merge(
                         .iter()
                         .map(|p| &p.rule)
                         .chain(&added)
-                        .any(|r| already_denies(r, n, &frule.args))
+                        .any(|r| already_denies(r, n, &written))
                 })
                 .cloned()
                 .collect();
@@ -418,9 +442,14 @@ fn narrowed_args(
     let mut out = Vec::new();
     for condition in floor_args {
         let index = condition.index;
-        let opposite = Range::of(condition)
+        let mut opposite = Range::of(condition)
             .map(|r| r.complement())
             .ok_or_else(|| (index, "SCMP_CMP_MASKED_EQ in the floor".to_string()))?;
+        if is_int_equality(condition) {
+            // What an `int` may be: a value with high bits set reaches the kernel as its low
+            // 32 bits, which the floor may deny.
+            opposite = opposite.intersect(&Range(vec![(0, u64::from(u32::MAX))]));
+        }
         let Some(position) = rule_args.iter().position(|a| a.index == index) else {
             for piece in conditions_for(index, &opposite) {
                 let mut args = rule_args.to_vec();
