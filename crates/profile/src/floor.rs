@@ -96,8 +96,10 @@ pub struct FloorRule {
 
     /// Conditions on the call's arguments, at most one per argument; all must hold for the
     /// rule to apply. For example `{index: 0, op: SCMP_CMP_EQ, value: 38}` on `socket` matches
-    /// AF_ALG sockets only. SCMP_CMP_MASKED_EQ is not accepted: its opposite, which the
-    /// profile's allow rules are narrowed by, is no single condition.
+    /// AF_ALG sockets only. An SCMP_CMP_EQ with a value below 2^32 compares the argument's low
+    /// 32 bits, as the kernel reads an int argument (a value with high bits set is the same
+    /// family to the kernel). SCMP_CMP_MASKED_EQ is not accepted: its opposite, which the
+    /// profile's allow rules are narrowed by, is no set of comparisons seccompd can write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<ArgCondition>,
 }
