@@ -156,8 +156,23 @@ async fn a_floor_denies_af_alg_under_an_allow_all_profile_and_the_default_profil
             .is_some_and(|d| d.starts_with("sha256:")),
         "{status}"
     );
-    // The profile's status follows its files: Installed again, now with the floor merged.
-    wait_status(&allow, "Installed", "2/2", WAIT).await;
+    // The profile's status follows its files: Installed again, now with the floor merged,
+    // which it names; the exempted one names none.
+    eventually(
+        &format!("{allow}'s status to name the floor"),
+        WAIT,
+        || async {
+            let status = wait_status(&allow, "Installed", "2/2", WAIT).await;
+            if status["floors"] == json!([floor]) {
+                Ok(())
+            } else {
+                Err(status.to_string())
+            }
+        },
+    )
+    .await;
+    let exempt_status = wait_status(&exempt, "Installed", "2/2", WAIT).await;
+    assert!(exempt_status.get("floors").is_none(), "{exempt_status}");
     wait_file_holds(&allow, "\"socketcall\"", true).await;
     wait_file_holds("default", "\"socketcall\"", true).await;
     let exempt_file = std::fs::read_to_string(node_profile_path(&exempt)).expect("exempt's file");

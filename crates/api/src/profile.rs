@@ -10,8 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use seccompd_profile::limits::{
-    DEFAULT_PROFILE, MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN,
-    RECORD_PROFILE,
+    DEFAULT_PROFILE, MAX_FLOOR_NAME_LEN, MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN,
+    MAX_REASON_LEN, MAX_REPORT_FLOORS, RECORD_PROFILE,
 };
 use seccompd_profile::model::ProfileSpec;
 use seccompd_profile::render::ContentHash;
@@ -144,6 +144,12 @@ pub struct SeccompProfileStatus {
     /// How many further nodes lack the current version beyond those listed in `nodes`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_nodes: u32,
+
+    /// The SeccompFloors merged into the current version (those that do not exempt this
+    /// profile), by name: a node that has the current version carries their rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_REPORT_FLOORS), inner(length(max = MAX_FLOOR_NAME_LEN)))]
+    pub floors: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -137,6 +137,8 @@ pub struct Tracker {
     seen_profiles: BTreeMap<String, ProfileSeen>,
     /// What nodes should install, per profile.
     expected: BTreeMap<String, Expected>,
+    /// The floors merged into it, per profile.
+    floors_of: BTreeMap<String, Vec<String>>,
     /// Per counted node: its report at the last pass.
     seen_reports: BTreeMap<String, ReportSeen>,
     /// The nodes that counted at the last pass; `None` before the first.
@@ -209,6 +211,7 @@ impl Tracker {
                 .get(name)
                 .cloned()
                 .unwrap_or_else(|| Expected::Invalid("not resolved yet".into())),
+            floors: self.floors_of.get(name).map_or(&[], Vec::as_slice),
             nodes: snap
                 .node_names
                 .iter()
@@ -269,6 +272,7 @@ impl Tracker {
         for name in &gone {
             self.seen_profiles.remove(name);
             self.expected.remove(name);
+            self.floors_of.remove(name);
             self.progress.expect(name, None);
             changed.insert(name.clone());
         }
@@ -279,7 +283,8 @@ impl Tracker {
             let Some(profile) = snap.profiles.get(&name) else {
                 continue;
             };
-            let expected = expected_of(&name, profile, snap);
+            let (expected, floors) = expected_of(&name, profile, snap);
+            self.floors_of.insert(name.clone(), floors);
             self.progress.expect(
                 &name,
                 match &expected {
@@ -295,8 +300,9 @@ impl Tracker {
     }
 }
 
-/// What the cluster-side resolution of `profile` says nodes should install.
-fn expected_of(name: &str, profile: &SeccompProfile, snap: &Snapshot) -> Expected {
+/// What the cluster-side resolution of `profile` says nodes should install, and the floors
+/// merged into it by name.
+fn expected_of(name: &str, profile: &SeccompProfile, snap: &Snapshot) -> (Expected, Vec<String>) {
     match resolve_with_floors(
         name,
         &profile.spec.0,
@@ -305,12 +311,13 @@ fn expected_of(name: &str, profile: &SeccompProfile, snap: &Snapshot) -> Expecte
     ) {
         Ok(merged) => {
             let rendered = render(&merged.profile);
+            let floors = merged.floors.into_iter().map(|s| s.name).collect();
             match rendered.check_size() {
-                Ok(()) => Expected::Hash(rendered.hash),
-                Err(too_large) => Expected::Invalid(format!("spec: {too_large}")),
+                Ok(()) => (Expected::Hash(rendered.hash), floors),
+                Err(too_large) => (Expected::Invalid(format!("spec: {too_large}")), floors),
             }
         }
-        Err(err) => Expected::Invalid(err.to_string()),
+        Err(err) => (Expected::Invalid(err.to_string()), Vec::new()),
     }
 }
 
@@ -457,6 +464,8 @@ mod tests {
             "n1 has not carried it yet"
         );
         assert_eq!(installed(&t, &snap, "b"), "1/1");
+        assert_eq!(t.facts(&snap, &snap.profiles["a"]).floors, ["copy-fail"]);
+        assert!(t.facts(&snap, &snap.profiles["b"]).floors.is_empty());
         assert_eq!(t.update(&snap), some(&[]), "the same floors change nothing");
 
         snap.floors.clear();
