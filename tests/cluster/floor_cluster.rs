@@ -148,8 +148,32 @@ async fn a_floor_denies_af_alg_under_an_allow_all_profile_and_the_default_profil
     wait_status(&allow, "Installed", "2/2", WAIT).await;
     wait_status(&exempt, "Installed", "2/2", WAIT).await;
 
+    // A pod that starts before the floor keeps the filter it started with.
+    let early = unique("early");
+    create_pod(
+        &client,
+        &sleeper(&early, Some(&format!("seccompd/{allow}.json")), None),
+    )
+    .await;
+    wait_running(&client, &early).await;
+
     create_floor(&client, &floor, &copy_fail(&[&exempt])).await;
     let status = wait_floor_status(&floor, "Installed", "2/2").await;
+    let node1_counts = eventually("node1's pods started before the floor", WAIT, || async {
+        let status = wait_floor_status(&floor, "Installed", "2/2").await;
+        let node1 = status["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["nodeName"] == "node1")
+            .cloned();
+        match node1 {
+            Some(n) if n["podsStartedBefore"].as_u64() >= Some(1) => Ok(n),
+            _ => Err(status.to_string()),
+        }
+    })
+    .await;
+    assert_eq!(node1_counts["carried"], true, "{node1_counts}");
     assert!(
         status["digest"]
             .as_str()
@@ -215,7 +239,7 @@ async fn a_floor_denies_af_alg_under_an_allow_all_profile_and_the_default_profil
     delete_floor(&client, &floor).await;
     wait_file_holds(&allow, "\"socketcall\"", false).await;
     wait_file_holds("default", "\"socketcall\"", false).await;
-    for pod in pods.iter().map(|p| &p.0).chain([&exempt_pod]) {
+    for pod in pods.iter().map(|p| &p.0).chain([&exempt_pod, &early]) {
         delete_pod(&client, pod).await;
     }
     delete_profile(&client, &allow).await;

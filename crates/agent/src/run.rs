@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use kube::Client;
@@ -15,9 +15,10 @@ use tracing::{info, warn};
 use super::AgentArgs;
 use super::decide::builtin::{api_reports, default_spec, record_spec, with_builtins};
 use super::decide::desired::{ProfileInput, floor_of};
+use super::decide::floors::{PodStart, pods_started_before};
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
-use super::decide::pods::{PodRef, profile_users};
+use super::decide::pods::{PodRef, profile_users, referenced_profiles};
 use super::decide::report::{
     report_spec, retained_reports, unknown_entries, unknown_state_reports,
 };
@@ -245,6 +246,8 @@ impl Agent {
             self.events.send(notice);
         }
         let retry_at = outcome.retry_at;
+        let mut outcome = outcome;
+        self.count_pods_without_floors(&mut outcome, &floors, &pods);
         self.publish(node_report(outcome, &users));
         // Every profile has its outcome now, installed or an error of its own: one profile
         // that cannot be written must not keep the node tainted.
@@ -254,6 +257,47 @@ impl Agent {
             self.synced.send_replace(true);
         }
         Ok(retry_at)
+    }
+}
+
+impl Agent {
+    /// Fills in, per floor, how many running pods here started before the floor reached the
+    /// file of a profile they use (from the pods' start times and the files' write times).
+    fn count_pods_without_floors(
+        &self,
+        outcome: &mut PassOutcome,
+        floors: &[Floor<'_>],
+        pods: &[Arc<k8s_openapi::api::core::v1::Pod>],
+    ) {
+        if outcome.floors.is_empty() {
+            return;
+        }
+        let starts: Vec<PodStart> = pods
+            .iter()
+            .filter_map(|pod| {
+                let profiles = referenced_profiles(pod);
+                let started = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.start_time.as_ref())
+                    .map(|t| SystemTime::from(t.0));
+                (!profiles.is_empty()).then_some(PodStart { profiles, started })
+            })
+            .collect();
+        let used: BTreeSet<&str> = starts
+            .iter()
+            .flat_map(|p| p.profiles.iter().map(String::as_str))
+            .collect();
+        let written = self.sync.written_at(used);
+        for report in &mut outcome.floors {
+            let floor = floors.iter().find(|f| f.name == report.name);
+            report.pods_started_before = pods_started_before(
+                report,
+                |p| floor.is_some_and(|f| f.exempts(p)),
+                &starts,
+                &written,
+            );
+        }
     }
 }
 

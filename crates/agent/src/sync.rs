@@ -120,6 +120,24 @@ impl NodeSync {
         self.cache = CheckCache::default();
     }
 
+    /// When the files of `profiles` were last written (their modification time), for those
+    /// that have one now; a file that is gone or unreadable is left out.
+    pub fn written_at<'a>(
+        &self,
+        profiles: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeMap<String, std::time::SystemTime> {
+        profiles
+            .into_iter()
+            .filter_map(|name| {
+                let path = self.dir.path().join(file_name(name));
+                let at = std::fs::symlink_metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()?;
+                Some((name.to_string(), at))
+            })
+            .collect()
+    }
+
     /// Remembers the agent's last report, so that the first pass can take the files it
     /// vouches for as the last valid versions. Without it a restarted agent could keep, but
     /// not repair, the file of a deleted profile pods use.
@@ -561,6 +579,26 @@ mod tests {
         let after: Vec<String> = names.iter().map(|n| file(n)).collect();
         assert_eq!(after, before);
         assert!(out.floors.is_empty());
+    }
+
+    #[test]
+    fn write_times_are_those_of_the_files_there_and_a_vanished_file_has_none() {
+        let (tmp, mut sync, metrics) = agent();
+        let s = spec(&["read"]);
+        let none = BTreeSet::new();
+        sync.pass(
+            &[input("a", &s), input("b", &s)],
+            &none,
+            &metrics,
+            Instant::now(),
+        )
+        .unwrap();
+        let before = std::time::SystemTime::now();
+        // Gone between the pass and the look (a pod's profile deleted meanwhile).
+        fs::remove_file(tmp.path().join("seccompd/b.json")).unwrap();
+        let written = sync.written_at(["a", "b", "never"]);
+        assert_eq!(written.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(written["a"] <= before);
     }
 
     fn agent() -> (tempfile::TempDir, NodeSync, AgentMetrics) {

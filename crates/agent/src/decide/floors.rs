@@ -3,7 +3,8 @@
 //! the same outcomes as the profiles' reports, so a floor is carried exactly where a file was
 //! written with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
 
 use super::plan::DesiredProfile;
 use super::report::bounded_exceptions;
@@ -59,6 +60,45 @@ pub fn floor_reports(
             }
         })
         .collect()
+}
+
+/// A running pod on this node that uses seccompd profiles: which, and since when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodStart {
+    /// The profiles it references.
+    pub profiles: BTreeSet<String>,
+    /// Its `status.startTime` (before any of its containers was created); `None`: unknown.
+    pub started: Option<SystemTime>,
+}
+
+/// How many of `pods` may run without `report`'s floor: a pod counts when a profile it uses
+/// that the floor applies to (`exempts` says which it does not) has no file carrying the
+/// floor, or a file last written (`written`) no earlier than the pod started. A file is only
+/// written when its bytes change, so a container created after the write read the floor; one
+/// created before kept the filter it started with. Counted generously: a later write for
+/// another reason makes earlier pods count too, and an unknown time counts.
+pub fn pods_started_before(
+    report: &NodeFloorReport,
+    exempts: impl Fn(&str) -> bool,
+    pods: &[PodStart],
+    written: &BTreeMap<String, SystemTime>,
+) -> u32 {
+    let lacks = |profile: &str, started: Option<SystemTime>| {
+        report.missing.iter().any(|m| m.name == profile)
+            || match (written.get(profile), started) {
+                (Some(at), Some(started)) => started <= *at,
+                _ => true,
+            }
+    };
+    let count = pods
+        .iter()
+        .filter(|pod| {
+            pod.profiles
+                .iter()
+                .any(|p| !exempts(p) && lacks(p, pod.started))
+        })
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -129,6 +169,36 @@ mod tests {
         let missing: Vec<&str> = r.missing.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(missing, ["b", "too-big"]);
         assert_eq!(r.missing[1].reason.as_deref(), Some("too-big failed"));
+    }
+
+    #[test]
+    fn pods_that_started_before_their_file_carried_the_floor_are_counted() {
+        use std::time::Duration;
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let report = NodeFloorReport {
+            name: "copy-fail".into(),
+            digest: ContentHash::of(b"rules"),
+            carried: 2,
+            missing: vec![outcome("too-big", NodeProfileState::Invalid)],
+            missing_omitted: 0,
+            pods_started_before: 0,
+        };
+        let pod = |profiles: &[&str], started: Option<u64>| PodStart {
+            profiles: profiles.iter().map(|p| p.to_string()).collect(),
+            started: started.map(t),
+        };
+        // web.json was written with the floor at 100.
+        let written = BTreeMap::from([("web".to_string(), t(100)), ("exempt".to_string(), t(100))]);
+        let pods = [
+            pod(&["web"], Some(50)),      // before the floor: counts
+            pod(&["web"], Some(150)),     // after: carries it
+            pod(&["web"], None),          // unknown: counts
+            pod(&["exempt"], Some(50)),   // the floor does not apply
+            pod(&["too-big"], Some(500)), // its file does not carry the floor at all
+            pod(&["gone"], Some(500)),    // no file known: counts
+        ];
+        let count = pods_started_before(&report, |p| p == "exempt", &pods, &written);
+        assert_eq!(count, 4);
     }
 
     #[test]
