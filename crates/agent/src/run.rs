@@ -325,6 +325,7 @@ fn node_report(
     SeccompNodeReportSpec {
         unknown_entries: unknown_entries(&outcome.unknown),
         floors: outcome.floors,
+        largest_filter: outcome.largest_filter,
         ..report_spec(true, profiles)
     }
 }
@@ -351,12 +352,14 @@ const NODE_WAIT: Duration = Duration::from_secs(10);
 /// the node's seccomp library. Logs the choice and where it came from.
 fn node_check(
     choice: &RuntimeChoice,
-) -> impl Fn(&seccompd_profile::render::OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static
-{
+) -> impl Fn(&seccompd_profile::render::OciProfile) -> Result<usize, NodeCheckError>
++ Send
++ Sync
++ 'static {
     if let Some(problem) = &choice.problem {
         warn!(%problem, "cannot read this node's runtime label");
     }
     info!(runtime = %choice.source, "judging profiles for this node's runtime");
     let runtime = choice.runtime;
-    move |profile| check_for_node_with(profile, &runtime).map(|_warnings| ())
+    move |profile| check_for_node_with(profile, &runtime).map(|verdict| verdict.instructions)
 }

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use super::decide::builtin::record_file_hash;
 use super::decide::claim::{claim, recognised_hashes};
 use super::decide::desired::{CheckCache, ProfileInput, desired_with_floors};
-use super::decide::floors::floor_reports;
+use super::decide::floors::{floor_reports, largest_filter};
 use super::decide::plan::{
     DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, describe, file_name, plan,
 };
@@ -23,7 +23,7 @@ use super::metrics::{AgentMetrics, FileChange};
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
 use crate::node::owned::{OwnedDir, read_manifest};
-use seccompd_api::{NodeFloorReport, ProfileReport, SeccompNodeReportSpec};
+use seccompd_api::{LargestFilter, NodeFloorReport, ProfileReport, SeccompNodeReportSpec};
 use seccompd_profile::check::NodeCheckError;
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::floor::{Floor, FloorStamp};
@@ -31,7 +31,7 @@ use seccompd_profile::limits::RECORD_PROFILE;
 use seccompd_profile::render::{ContentHash, OciProfile, Rendered, content_hash};
 
 /// Judges a resolved profile for this node; `Err` says why it is not installed.
-pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync>;
+pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync>;
 
 /// A pass that could not be carried out.
 #[derive(Debug, Error)]
@@ -95,7 +95,7 @@ impl NodeSync {
     /// Starts with an empty memory. `check` judges each resolved profile for this node.
     pub fn new(
         dir: ProfileDir,
-        check: impl Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static,
+        check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync + 'static,
     ) -> Self {
         Self {
             dir,
@@ -114,7 +114,7 @@ impl NodeSync {
     /// node's runtime was described anew).
     pub fn replace_check(
         &mut self,
-        check: impl Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static,
+        check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync + 'static,
     ) {
         self.check = Box::new(check);
         self.cache = CheckCache::default();
@@ -192,6 +192,7 @@ impl NodeSync {
         self.owned = Some(owned);
         let stamps: Vec<FloorStamp> = floors.iter().map(Floor::stamp).collect();
         outcome.floors = floor_reports(&stamps, &desired, &outcome.reports);
+        outcome.largest_filter = largest_filter(&desired, &outcome.reports);
         Ok(outcome)
     }
 }
@@ -292,6 +293,7 @@ impl NodeSync {
             unknown: todo.unknown,
             retry_at,
             floors: Vec::new(),
+            largest_filter: None,
         }
     }
 
@@ -467,6 +469,8 @@ pub struct PassOutcome {
     pub retry_at: Option<Instant>,
     /// What the node says of each SeccompFloor.
     pub floors: Vec<NodeFloorReport>,
+    /// The installed profile with the longest compiled filter.
+    pub largest_filter: Option<LargestFilter>,
 }
 
 /// Logs a write; drift repairs are warnings, since something changed the file behind the
@@ -604,7 +608,7 @@ mod tests {
     fn agent() -> (tempfile::TempDir, NodeSync, AgentMetrics) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        (tmp, NodeSync::new(dir, |_| Ok(())), testing::metrics())
+        (tmp, NodeSync::new(dir, |_| Ok(0)), testing::metrics())
     }
 
     fn input<'a>(name: &'a str, spec: &'a ProfileSpec) -> ProfileInput<'a> {
@@ -672,7 +676,7 @@ mod tests {
 
         // A new agent process, after the profile was deleted: pods still use it.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(()));
+        let mut second = NodeSync::new(dir, |_| Ok(0));
         second.trust_reported(Some(last_report));
         let kept = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
         assert_eq!(kept.kept["used"], hash);
@@ -699,7 +703,7 @@ mod tests {
 
         // A new agent process, after the profile was deleted.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(()));
+        let mut second = NodeSync::new(dir, |_| Ok(0));
         second.trust_reported(Some(last_report));
         let out = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
         // Never taken for a valid version, so not kept: nobody vouches for its content. The
@@ -748,7 +752,7 @@ mod tests {
 
         // Deleted in the API while no agent ran; the next one knows the name from its manifest.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(()));
+        let mut second = NodeSync::new(dir, |_| Ok(0));
         let out = second.pass(&[], &none, &metrics, Instant::now()).unwrap();
         assert!(!path.exists());
         assert!(out.unknown.is_empty());
@@ -789,7 +793,7 @@ mod tests {
         let before = listing(&root);
 
         let dir = ProfileDir::open(&root).unwrap();
-        let mut sync = NodeSync::new(dir, |_| Ok(()));
+        let mut sync = NodeSync::new(dir, |_| Ok(0));
         let s = spec(&["read"]);
         let metrics = testing::metrics();
         let err = sync

@@ -13,8 +13,8 @@ pub mod recording;
 
 pub use floor::{FloorNode, FloorPhase, SeccompFloor, SeccompFloorSpec, SeccompFloorStatus};
 pub use node_report::{
-    NodeFloorReport, NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec,
-    UnknownEntries,
+    LargestFilter, NodeFloorReport, NodeProfileState, ProfileReport, SeccompNodeReport,
+    SeccompNodeReportSpec, UnknownEntries,
 };
 pub use profile::{
     CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,

@@ -103,6 +103,23 @@ pub struct SeccompNodeReportSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_REPORT_FLOORS))]
     pub floors: Vec<NodeFloorReport>,
+    /// The profile whose compiled filter is the longest on this node (with the floors merged):
+    /// the node's least headroom under the kernel's limit of instructions per filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub largest_filter: Option<LargestFilter>,
+}
+
+/// A profile's compiled size on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LargestFilter {
+    /// The profile.
+    #[schemars(length(max = MAX_PROFILE_NAME_LEN))]
+    pub profile: String,
+    /// BPF instructions of its filter for this node's architecture (all the ABIs it lists).
+    pub instructions: u32,
+    /// The kernel's limit per filter (BPF_MAXINSNS).
+    pub limit: u32,
 }
 
 /// One SeccompFloor on one node.

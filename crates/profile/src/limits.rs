@@ -95,6 +95,11 @@ pub const MAX_FLOOR_RULES: usize = 64;
 /// rules, not one per team.
 pub const MAX_REPORT_FLOORS: usize = 32;
 
+/// Longest reason, in characters, that a node report gives for a profile missing a floor
+/// (the profile's own exception carries the whole reason): short, so that a report with every
+/// floor missing from as many profiles as it names still fits one API object.
+pub const MAX_FLOOR_REASON_LEN: usize = 200;
+
 /// Most profiles one SeccompFloor may exempt.
 pub const MAX_FLOOR_EXEMPTIONS: usize = 256;
 

@@ -161,13 +161,16 @@ mod tests {
             &inputs,
             &floors,
             &mut CheckCache::default(),
-            |p| seccompd_profile::check_for_node(p).map(|_| ()),
+            |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
             std::time::Instant::now(),
         );
         let Target::Install(rendered) = &desired[DEFAULT_PROFILE].target else {
             panic!("{:?}", desired[DEFAULT_PROFILE]);
         };
         assert_eq!(desired[DEFAULT_PROFILE].floors, [floors[0].stamp()]);
+        // Its compiled size, the node's headroom, is known from the check.
+        let instructions = desired[DEFAULT_PROFILE].instructions.unwrap();
+        assert!(instructions > 100 && instructions < 4096, "{instructions}");
         let oci: seccompd_profile::render::OciProfile =
             serde_json::from_slice(&rendered.bytes).unwrap();
         // Which of the file's rules on `socket` match a call with this family.
@@ -242,7 +245,7 @@ mod tests {
         let desired = desired_state(
             &inputs,
             &mut CheckCache::default(),
-            |p| seccompd_profile::check_for_node(p).map(|_| ()),
+            |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
             std::time::Instant::now(),
         );
         let Target::Install(rendered) = &desired[RECORD_PROFILE].target else {

@@ -95,6 +95,7 @@ mod tests {
                     DesiredProfile {
                         generation: Some(1),
                         floors: Vec::new(),
+                        instructions: None,
                         target,
                     },
                 )
@@ -176,6 +177,7 @@ mod tests {
             DesiredProfile {
                 generation: Some(2),
                 floors: Vec::new(),
+                instructions: None,
                 target: Target::Invalid("empty names".into()),
             },
         )]);

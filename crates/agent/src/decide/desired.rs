@@ -74,7 +74,7 @@ pub fn slim(profile: &mut SeccompProfile) {
 pub fn desired_state(
     profiles: &[ProfileInput<'_>],
     cache: &mut CheckCache,
-    check: impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
     desired_with_floors(profiles, &[], cache, check, now)
@@ -85,7 +85,7 @@ pub fn desired_with_floors(
     profiles: &[ProfileInput<'_>],
     floors: &[Floor<'_>],
     cache: &mut CheckCache,
-    check: impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
     let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
@@ -99,10 +99,12 @@ pub fn desired_with_floors(
                 .collect();
             applying.sort();
             applying.dedup_by(|a, b| a.name == b.name);
-            let target = target_for(p, &by_name, floors, &applying, cache, &check, now);
+            let (target, instructions) =
+                target_for(p, &by_name, floors, &applying, cache, &check, now);
             let desired = DesiredProfile {
                 generation: p.generation,
                 floors: applying,
+                instructions,
                 target,
             };
             (p.name.to_string(), desired)
@@ -116,49 +118,52 @@ fn target_for(
     floors: &[Floor<'_>],
     applying: &[FloorStamp],
     cache: &mut CheckCache,
-    check: &impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    check: &impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
     now: Instant,
-) -> Target {
+) -> (Target, Option<usize>) {
     if p.name.len() > MAX_PROFILE_NAME_LEN {
-        return Target::Invalid(format!(
-            "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
-            p.name.len()
-        ));
+        return (
+            Target::Invalid(format!(
+                "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
+                p.name.len()
+            )),
+            None,
+        );
     }
     let resolved = match resolve_with_floors(p.name, p.spec, |n| by_name.get(n).copied(), floors) {
         Ok(merged) => merged.profile,
-        Err(e) => return Target::Invalid(e.to_string()),
+        Err(e) => return (Target::Invalid(e.to_string()), None),
     };
     let rendered = render(&resolved);
     if let Err(too_large) = rendered.check_size() {
-        return Target::Invalid(format!("spec: {too_large}"));
+        return (Target::Invalid(format!("spec: {too_large}")), None);
     }
     let hash = rendered.hash.clone();
     if let Some(verdict) = cache.verdicts.get(&hash) {
         return match verdict {
-            Ok(()) => Target::Install(rendered),
-            Err(reason) => Target::Invalid(reason.clone()),
+            Ok(instructions) => (Target::Install(rendered), Some(*instructions)),
+            Err(reason) => (Target::Invalid(reason.clone()), None),
         };
     }
     if let Some(reason) = cache.unfinished.deferred(&hash, "", now) {
         let reason = reason.to_string();
-        return Target::Unchecked { hash, reason };
+        return (Target::Unchecked { hash, reason }, None);
     }
     match check(&resolved) {
-        Ok(()) => {
+        Ok(instructions) => {
             cache.unfinished.succeeded(&hash);
-            cache.verdicts.insert(hash, Ok(()));
-            Target::Install(rendered)
+            cache.verdicts.insert(hash, Ok(instructions));
+            (Target::Install(rendered), Some(instructions))
         }
         Err(NodeCheckError::Rejected(reason)) => {
             let reason = with_floors_named(reason, applying);
             cache.unfinished.succeeded(&hash);
             cache.verdicts.insert(hash, Err(reason.clone()));
-            Target::Invalid(reason)
+            (Target::Invalid(reason), None)
         }
         Err(NodeCheckError::Unfinished(reason)) => {
             cache.unfinished.failed(&hash, "", reason.clone(), now);
-            Target::Unchecked { hash, reason }
+            (Target::Unchecked { hash, reason }, None)
         }
     }
 }
@@ -182,7 +187,7 @@ fn with_floors_named(reason: String, applying: &[FloorStamp]) -> String {
 /// again. Only verdicts are remembered: a timeout is no reason to refuse a profile for good.
 #[derive(Debug, Default)]
 pub struct CheckCache {
-    verdicts: HashMap<ContentHash, Result<(), String>>,
+    verdicts: HashMap<ContentHash, Result<usize, String>>,
     unfinished: RetryBook<ContentHash>,
 }
 
@@ -278,7 +283,7 @@ mod tests {
         let out = desired_state(
             &[input("base", &base), input("child", &child)],
             &mut CheckCache::default(),
-            |_| Ok(()),
+            |_| Ok(0),
             Instant::now(),
         );
         let Target::Install(r) = &out["child"].target else {
@@ -303,7 +308,7 @@ mod tests {
                 input("fine", &fine),
             ],
             &mut CheckCache::default(),
-            |_| Ok(()),
+            |_| Ok(0),
             Instant::now(),
         );
         assert!(matches!(&out["orphan"].target, Target::Invalid(r) if r.contains("\"nowhere\"")));
@@ -332,7 +337,7 @@ mod tests {
     }
 
     /// Checks one profile in three passes, `verdict` each time it is asked; how often it was.
-    fn checks_in_three_passes(verdict: Result<(), NodeCheckError>) -> (usize, Target) {
+    fn checks_in_three_passes(verdict: Result<usize, NodeCheckError>) -> (usize, Target) {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
         let mut cache = CheckCache::default();
@@ -355,7 +360,7 @@ mod tests {
 
     #[test]
     fn unchanged_profiles_are_checked_once() {
-        let (calls, target) = checks_in_three_passes(Ok(()));
+        let (calls, target) = checks_in_three_passes(Ok(0));
         assert_eq!(calls, 1);
         assert!(matches!(target, Target::Install(_)));
     }
@@ -367,7 +372,7 @@ mod tests {
         let out = desired_state(
             &[input(&name, &s)],
             &mut CheckCache::default(),
-            |_| Ok(()),
+            |_| Ok(0),
             Instant::now(),
         );
         assert!(matches!(&out[&name].target, Target::Invalid(r) if r.starts_with("metadata.name")));
@@ -377,7 +382,7 @@ mod tests {
     fn an_unfinished_check_is_not_a_verdict_and_is_retried_after_a_backoff() {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
-        let answers = [Err(NodeCheckError::Unfinished("timed out".into())), Ok(())];
+        let answers = [Err(NodeCheckError::Unfinished("timed out".into())), Ok(0)];
         let mut cache = CheckCache::default();
         let t0 = Instant::now();
         let mut at = |now: Instant| {

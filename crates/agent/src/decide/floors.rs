@@ -8,9 +8,10 @@ use std::time::SystemTime;
 
 use super::plan::DesiredProfile;
 use super::report::bounded_exceptions;
-use seccompd_api::{NodeFloorReport, NodeProfileState, ProfileReport};
+use seccompd_api::reason::bounded_floor_reason;
+use seccompd_api::{LargestFilter, NodeFloorReport, NodeProfileState, ProfileReport};
 use seccompd_profile::floor::FloorStamp;
-use seccompd_profile::limits::{MAX_NAMED_ENTRIES, MAX_REPORT_FLOORS};
+use seccompd_profile::limits::{MAX_BPF_INSTRUCTIONS, MAX_NAMED_ENTRIES, MAX_REPORT_FLOORS};
 
 /// One report per floor in `floors` (the first [`MAX_REPORT_FLOORS`] by name), from the
 /// desired state of every profile this node installs (built-in ones included) and the outcome
@@ -50,6 +51,9 @@ pub fn floor_reports(
                 omitted += missing.len() - MAX_NAMED_ENTRIES;
                 missing.truncate(MAX_NAMED_ENTRIES);
             }
+            for m in &mut missing {
+                m.reason = m.reason.take().map(bounded_floor_reason);
+            }
             NodeFloorReport {
                 name: floor.name.clone(),
                 digest: floor.digest.clone(),
@@ -60,6 +64,29 @@ pub fn floor_reports(
             }
         })
         .collect()
+}
+
+/// The installed profile (built-in ones included) whose compiled filter is the longest, with
+/// its length against the kernel's limit: the node's least headroom.
+pub fn largest_filter(
+    desired: &BTreeMap<String, DesiredProfile>,
+    outcomes: &[ProfileReport],
+) -> Option<LargestFilter> {
+    let installed: BTreeSet<&str> = outcomes
+        .iter()
+        .filter(|r| r.state == NodeProfileState::Installed)
+        .map(|r| r.name.as_str())
+        .collect();
+    desired
+        .iter()
+        .filter(|(name, _)| installed.contains(name.as_str()))
+        .filter_map(|(name, want)| Some((want.instructions?, name)))
+        .max_by_key(|(instructions, _)| *instructions)
+        .map(|(instructions, name)| LargestFilter {
+            profile: name.clone(),
+            instructions: u32::try_from(instructions).unwrap_or(u32::MAX),
+            limit: u32::try_from(MAX_BPF_INSTRUCTIONS).unwrap_or(u32::MAX),
+        })
 }
 
 /// A running pod on this node that uses seccompd profiles: which, and since when.
@@ -118,6 +145,7 @@ mod tests {
         DesiredProfile {
             generation: Some(1),
             floors: floors.iter().map(|f| stamp(f)).collect(),
+            instructions: None,
             target,
         }
     }
@@ -169,6 +197,33 @@ mod tests {
         let missing: Vec<&str> = r.missing.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(missing, ["b", "too-big"]);
         assert_eq!(r.missing[1].reason.as_deref(), Some("too-big failed"));
+    }
+
+    #[test]
+    fn the_largest_filter_is_the_longest_installed_one() {
+        let sized = |instructions: usize| DesiredProfile {
+            instructions: Some(instructions),
+            ..want(&[], Target::Invalid("unused".into()))
+        };
+        let desired = BTreeMap::from([
+            ("a".to_string(), sized(100)),
+            ("b".to_string(), sized(500)),
+            ("c".to_string(), sized(300)),
+        ]);
+        let outcomes = [
+            outcome("a", NodeProfileState::Installed),
+            outcome("b", NodeProfileState::Error),
+            outcome("c", NodeProfileState::Installed),
+        ];
+        assert_eq!(
+            largest_filter(&desired, &outcomes),
+            Some(LargestFilter {
+                profile: "c".into(),
+                instructions: 300,
+                limit: 4096,
+            })
+        );
+        assert_eq!(largest_filter(&desired, &[]), None);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct DesiredProfile {
     /// The SeccompFloors that apply to the profile (those that do not exempt it), in the
     /// version merged into `target`; its file carries them once it is installed.
     pub floors: Vec<FloorStamp>,
+    /// Length of the compiled program for this node, once the node check has accepted it.
+    pub instructions: Option<usize>,
     /// Install these bytes, or the profile is invalid for this reason.
     pub target: Target,
 }
@@ -318,6 +320,7 @@ pub(crate) mod tests {
         DesiredProfile {
             generation: Some(1),
             floors: Vec::new(),
+            instructions: None,
             target: Target::Install(rendered(text)),
         }
     }
@@ -326,6 +329,7 @@ pub(crate) mod tests {
         DesiredProfile {
             generation: Some(2),
             floors: Vec::new(),
+            instructions: None,
             target: Target::Invalid("bad".into()),
         }
     }
@@ -748,6 +752,7 @@ pub(crate) mod tests {
         let unchecked = DesiredProfile {
             generation: Some(2),
             floors: Vec::new(),
+            instructions: None,
             target: Target::Unchecked {
                 hash: content_hash(b"A2"),
                 reason: "timed out".into(),
