@@ -405,7 +405,7 @@ fn narrowed_by(
                 floor: floor.to_string(),
                 floor_rule,
                 profile_rule: placed.origin,
-                name: hit[0].clone(),
+                name: hit.first().cloned().unwrap_or_default(),
                 index,
                 reason,
             })?;
