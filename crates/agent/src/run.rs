@@ -336,10 +336,7 @@ fn node_report(
 fn default_profile(arch: seccompd_profile::model::Arch) -> Option<ProfileSpec> {
     // The kernel decides which of Docker's `minKernel` rules apply; an unreadable release
     // keeps only the rules without one.
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .ok()
-        .and_then(|text| seccompd_profile::import::parse_kernel(&text))
-        .unwrap_or((0, 0));
+    let kernel = crate::node::kernel_release().unwrap_or((0, 0));
     default_spec(arch, kernel)
         .inspect_err(|err| warn!(%err, "not installing seccompd/default.json"))
         .ok()
