@@ -22,16 +22,7 @@ fn s(p: &Path) -> &str {
 
 /// Compiles `programs/family.c` into `dir`.
 fn family(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/family.c");
-    let binary = dir.join("family");
-    let status = Command::new("cc")
-        .args(["-O1", "-pthread", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .status()
-        .expect("running cc (Debian: gcc, libc6-dev)");
-    assert!(status.success(), "cc failed on {}", source.display());
-    binary
+    cli_support::compile_program(dir, "family.c", &["-O1", "-pthread"])
 }
 
 /// The spec of the one SeccompProfile in a YAML file.

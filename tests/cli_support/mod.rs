@@ -48,3 +48,22 @@ pub fn seccompd<S: AsRef<OsStr>>(args: &[S]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Compiles `tests/programs/<source>` with `cc` and `flags` into `dir`, named after the source
+/// without `.c`.
+#[allow(dead_code)] // not every test binary compiles a program
+pub fn compile_program(dir: &std::path::Path, source: &str, flags: &[&str]) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/programs")
+        .join(source);
+    let binary = dir.join(source.trim_end_matches(".c"));
+    let status = Command::new("cc")
+        .args(flags)
+        .arg("-o")
+        .arg(&binary)
+        .arg(&path)
+        .status()
+        .expect("running cc (Debian: gcc, libc6-dev)");
+    assert!(status.success(), "cc failed on {}", path.display());
+    binary
+}

@@ -270,7 +270,8 @@ async fn restarted_agent_repairs_deletions_removes_its_orphans_and_leaves_foreig
         .into_owned();
     eventually("the directory to match the API exactly", WAIT, || async {
         // Every valid profile has its file; one that was never valid has none. The foreign
-        // file stays: the agent removes only what it wrote.
+        // file stays: the agent removes only what it wrote. The built-in default profile is
+        // there too.
         let want: BTreeSet<String> = api
             .list(&Default::default())
             .await
@@ -279,7 +280,10 @@ async fn restarted_agent_repairs_deletions_removes_its_orphans_and_leaves_foreig
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase) != Some(Phase::Invalid))
             .map(|p| format!("{}.json", p.name_any()))
-            .chain([foreign_name.clone()])
+            .chain([
+                foreign_name.clone(),
+                format!("{}.json", seccompd_profile::limits::DEFAULT_PROFILE),
+            ])
             .collect();
         let have: BTreeSet<String> = fs::read_dir(&dir)
             .map_err(|e| e.to_string())?

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use kube::Client;
@@ -13,11 +13,12 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use super::AgentArgs;
-use super::decide::builtin::{api_reports, record_spec, with_builtins};
-use super::decide::desired::ProfileInput;
+use super::decide::builtin::{api_reports, default_spec, record_spec, with_builtins};
+use super::decide::desired::{ProfileInput, floor_of};
+use super::decide::floors::{PodStart, pods_started_before};
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
-use super::decide::pods::{PodRef, profile_users};
+use super::decide::pods::{PodRef, profile_users, referenced_profiles};
 use super::decide::report::{
     report_spec, retained_reports, unknown_entries, unknown_state_reports,
 };
@@ -34,6 +35,7 @@ use seccompd_api::SeccompNodeReportSpec;
 use seccompd_api::reason::bounded_reason;
 use seccompd_profile::check::{NodeCheckError, check_for_node_with};
 use seccompd_profile::compile::native_arch;
+use seccompd_profile::floor::Floor;
 use seccompd_profile::model::ProfileSpec;
 use seccompd_runtime::health;
 use seccompd_runtime::telemetry;
@@ -126,6 +128,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         metrics,
         readiness,
         record_profile: args.recording.then(|| record_spec(arch)),
+        default_profile: default_profile(arch),
         runtime: bounded_reason(runtime.source),
     };
 
@@ -176,6 +179,8 @@ struct Agent {
     readiness: Arc<Readiness>,
     /// The built-in recording profile for this node's architecture, where recording is on.
     record_profile: Option<ProfileSpec>,
+    /// The built-in default profile for this node (`None`: it could not be built; logged).
+    default_profile: Option<ProfileSpec>,
     /// The runtime profiles are judged for and why, for the report.
     runtime: String,
 }
@@ -197,6 +202,7 @@ impl Agent {
         let inputs: Vec<ProfileInput<'_>> = with_builtins(
             snapshot.iter().filter_map(|p| ProfileInput::of(p)),
             self.record_profile.as_ref(),
+            self.default_profile.as_ref(),
         );
         let existing: BTreeSet<&str> = inputs.iter().map(|p| p.name).collect();
         let pods = sources.pods.state();
@@ -207,22 +213,28 @@ impl Agent {
             .filter(|name| !existing.contains(name.as_str()))
             .cloned()
             .collect();
+        let floor_objects = sources.floors.state();
+        let floors: Vec<Floor<'_>> = floor_objects.iter().filter_map(|f| floor_of(f)).collect();
         let now = Instant::now();
-        let outcome = match self.sync.pass(&inputs, &unknown, &self.metrics, now) {
-            Ok(outcome) => outcome,
-            Err(err) if err.is_refusal() => return Err(PassFailed::Refused(err)),
-            Err(err) => {
-                warn!(%err, "sync pass failed; retrying");
-                self.metrics.record_error();
-                // Nothing on disk is known now: no profile may still be reported Installed.
-                let reason = format!("the profile directory cannot be listed: {err}");
-                self.publish(report_spec(
-                    self.readiness.synced(),
-                    api_reports(unknown_state_reports(&inputs, &reason)),
-                ));
-                return Err(PassFailed::Retry);
-            }
-        };
+        let outcome =
+            match self
+                .sync
+                .pass_with_floors(&inputs, &floors, &unknown, &self.metrics, now)
+            {
+                Ok(outcome) => outcome,
+                Err(err) if err.is_refusal() => return Err(PassFailed::Refused(err)),
+                Err(err) => {
+                    warn!(%err, "sync pass failed; retrying");
+                    self.metrics.record_error();
+                    // Nothing on disk is known now: no profile may still be reported Installed.
+                    let reason = format!("the profile directory cannot be listed: {err}");
+                    self.publish(report_spec(
+                        self.readiness.synced(),
+                        api_reports(unknown_state_reports(&inputs, &reason)),
+                    ));
+                    return Err(PassFailed::Retry);
+                }
+            };
         self.metrics.record_pass(outcome.retry_at.is_none());
         self.readiness.progressed(Instant::now());
         let (retained, missing) = split_unknown(&users, &unknown, &outcome);
@@ -234,6 +246,8 @@ impl Agent {
             self.events.send(notice);
         }
         let retry_at = outcome.retry_at;
+        let mut outcome = outcome;
+        self.count_pods_without_floors(&mut outcome, &floors, &pods);
         self.publish(node_report(outcome, &users));
         // Every profile has its outcome now, installed or an error of its own: one profile
         // that cannot be written must not keep the node tainted.
@@ -243,6 +257,47 @@ impl Agent {
             self.synced.send_replace(true);
         }
         Ok(retry_at)
+    }
+}
+
+impl Agent {
+    /// Fills in, per floor, how many running pods here started before the floor reached the
+    /// file of a profile they use (from the pods' start times and the files' write times).
+    fn count_pods_without_floors(
+        &self,
+        outcome: &mut PassOutcome,
+        floors: &[Floor<'_>],
+        pods: &[Arc<k8s_openapi::api::core::v1::Pod>],
+    ) {
+        if outcome.floors.is_empty() {
+            return;
+        }
+        let starts: Vec<PodStart> = pods
+            .iter()
+            .filter_map(|pod| {
+                let profiles = referenced_profiles(pod);
+                let started = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.start_time.as_ref())
+                    .map(|t| SystemTime::from(t.0));
+                (!profiles.is_empty()).then_some(PodStart { profiles, started })
+            })
+            .collect();
+        let used: BTreeSet<&str> = starts
+            .iter()
+            .flat_map(|p| p.profiles.iter().map(String::as_str))
+            .collect();
+        let written = self.sync.written_at(used);
+        for report in &mut outcome.floors {
+            let floor = floors.iter().find(|f| f.name == report.name);
+            report.pods_started_before = pods_started_before(
+                report,
+                |p| floor.is_some_and(|f| f.exempts(p)),
+                &starts,
+                &written,
+            );
+        }
     }
 }
 
@@ -269,8 +324,22 @@ fn node_report(
     profiles.extend(retained_reports(&outcome.kept, users));
     SeccompNodeReportSpec {
         unknown_entries: unknown_entries(&outcome.unknown),
+        floors: outcome.floors,
+        largest_filter: outcome.largest_filter,
         ..report_spec(true, profiles)
     }
+}
+
+/// The built-in default profile for this node: Docker's default for its architecture and
+/// kernel, as Docker would evaluate it there. Without it the agent goes on with the API's
+/// profiles (the vendored file is checked by unit tests, so this is not expected).
+fn default_profile(arch: seccompd_profile::model::Arch) -> Option<ProfileSpec> {
+    // The kernel decides which of Docker's `minKernel` rules apply; an unreadable release
+    // keeps only the rules without one.
+    let kernel = crate::node::kernel_release().unwrap_or((0, 0));
+    default_spec(arch, kernel)
+        .inspect_err(|err| warn!(%err, "not installing seccompd/default.json"))
+        .ok()
 }
 
 /// How long the first pass waits for this node's Node object, for its runtime label.
@@ -280,12 +349,14 @@ const NODE_WAIT: Duration = Duration::from_secs(10);
 /// the node's seccomp library. Logs the choice and where it came from.
 fn node_check(
     choice: &RuntimeChoice,
-) -> impl Fn(&seccompd_profile::render::OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static
-{
+) -> impl Fn(&seccompd_profile::render::OciProfile) -> Result<usize, NodeCheckError>
++ Send
++ Sync
++ 'static {
     if let Some(problem) = &choice.problem {
         warn!(%problem, "cannot read this node's runtime label");
     }
     info!(runtime = %choice.source, "judging profiles for this node's runtime");
     let runtime = choice.runtime;
-    move |profile| check_for_node_with(profile, &runtime).map(|_warnings| ())
+    move |profile| check_for_node_with(profile, &runtime).map(|verdict| verdict.instructions)
 }

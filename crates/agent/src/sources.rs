@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use super::decide::{desired, pods};
 use super::node::dir::ProfileDir;
 use super::node::own_events::OwnEvents;
-use seccompd_api::SeccompProfile;
+use seccompd_api::{SeccompFloor, SeccompProfile};
 use seccompd_runtime::apiserver::{Wake, WatchTask, reflect, reflect_specs};
 use seccompd_runtime::telemetry::{ChangeClock, ClockedWake};
 
@@ -25,8 +25,10 @@ pub struct Sources {
     pub profiles: Store<SeccompProfile>,
     /// The pods bound to this node, slimmed to what the agent reads.
     pub pods: Store<Pod>,
-    /// The watches behind both stores; they run as long as the sources live.
-    _watches: [WatchTask; 2],
+    /// Every SeccompFloor.
+    pub floors: Store<SeccompFloor>,
+    /// The watches behind the stores; they run as long as the sources live.
+    _watches: [WatchTask; 3],
 }
 
 impl Sources {
@@ -52,17 +54,27 @@ impl Sources {
             pods::slim,
             wake.clone(),
         );
+        // A floor change wakes one pass that renders every profile again.
+        let (floors, floors_watch) = reflect_specs(
+            Api::<SeccompFloor>::all(client.clone()),
+            watcher::Config::default(),
+            desired::slim_floor,
+            wake.clone(),
+        );
         Self {
             profiles,
             pods,
-            _watches: [profiles_watch, pods_watch],
+            floors,
+            _watches: [profiles_watch, pods_watch, floors_watch],
         }
     }
 
-    /// Waits until both watches have delivered their first complete list. Nothing may be
-    /// planned before: an unknown state must never look like "no profiles" or "no pods".
+    /// Waits until every watch has delivered its first complete list. Nothing may be
+    /// planned before: an unknown state must never look like "no profiles", "no pods" or
+    /// "no floors" (which would install files without the floors' rules).
     pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
         self.profiles.wait_until_ready().await?;
+        self.floors.wait_until_ready().await?;
         self.pods.wait_until_ready().await
     }
 }

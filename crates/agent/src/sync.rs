@@ -12,7 +12,8 @@ use tracing::{info, warn};
 
 use super::decide::builtin::record_file_hash;
 use super::decide::claim::{claim, recognised_hashes};
-use super::decide::desired::{CheckCache, ProfileInput, desired_state};
+use super::decide::desired::{CheckCache, ProfileInput, desired_with_floors};
+use super::decide::floors::{floor_reports, largest_filter};
 use super::decide::plan::{
     DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, describe, file_name, plan,
 };
@@ -22,14 +23,15 @@ use super::metrics::{AgentMetrics, FileChange};
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
 use crate::node::owned::{OwnedDir, read_manifest};
-use seccompd_api::{ProfileReport, SeccompNodeReportSpec};
+use seccompd_api::{LargestFilter, NodeFloorReport, ProfileReport, SeccompNodeReportSpec};
 use seccompd_profile::check::NodeCheckError;
 use seccompd_profile::compile::native_arch;
+use seccompd_profile::floor::{Floor, FloorStamp};
 use seccompd_profile::limits::RECORD_PROFILE;
 use seccompd_profile::render::{ContentHash, OciProfile, Rendered, content_hash};
 
 /// Judges a resolved profile for this node; `Err` says why it is not installed.
-pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync>;
+pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync>;
 
 /// A pass that could not be carried out.
 #[derive(Debug, Error)]
@@ -93,7 +95,7 @@ impl NodeSync {
     /// Starts with an empty memory. `check` judges each resolved profile for this node.
     pub fn new(
         dir: ProfileDir,
-        check: impl Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static,
+        check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync + 'static,
     ) -> Self {
         Self {
             dir,
@@ -112,10 +114,28 @@ impl NodeSync {
     /// node's runtime was described anew).
     pub fn replace_check(
         &mut self,
-        check: impl Fn(&OciProfile) -> Result<(), NodeCheckError> + Send + Sync + 'static,
+        check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync + 'static,
     ) {
         self.check = Box::new(check);
         self.cache = CheckCache::default();
+    }
+
+    /// When the files of `profiles` were last written (their modification time), for those
+    /// that have one now; a file that is gone or unreadable is left out.
+    pub fn written_at<'a>(
+        &self,
+        profiles: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeMap<String, std::time::SystemTime> {
+        profiles
+            .into_iter()
+            .filter_map(|name| {
+                let path = self.dir.path().join(file_name(name));
+                let at = std::fs::symlink_metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()?;
+                Some((name.to_string(), at))
+            })
+            .collect()
     }
 
     /// Remembers the agent's last report, so that the first pass can take the files it
@@ -140,7 +160,21 @@ impl NodeSync {
         metrics: &AgentMetrics,
         now: Instant,
     ) -> Result<PassOutcome, SyncError> {
-        let desired = desired_state(profiles, &mut self.cache, &self.check, now);
+        self.pass_with_floors(profiles, &[], retained, metrics, now)
+    }
+
+    /// [`NodeSync::pass`] with `floors` merged into every profile they do not exempt. A floor
+    /// change is one pass like any other: every profile is rendered again, only the files whose
+    /// bytes changed are written, and the outcome (one report) says which floors they carry.
+    pub fn pass_with_floors(
+        &mut self,
+        profiles: &[ProfileInput<'_>],
+        floors: &[Floor<'_>],
+        retained: &BTreeSet<String>,
+        metrics: &AgentMetrics,
+        now: Instant,
+    ) -> Result<PassOutcome, SyncError> {
+        let desired = desired_with_floors(profiles, floors, &mut self.cache, &self.check, now);
         self.cache.retain_current(&desired);
         let actual = self.dir.scan()?;
         let mut owned = match self.owned.take() {
@@ -154,8 +188,11 @@ impl NodeSync {
             }
             None => self.claim(&actual, &desired)?,
         };
-        let outcome = self.carry_out(&mut owned, &desired, &actual, retained, metrics, now);
+        let mut outcome = self.carry_out(&mut owned, &desired, &actual, retained, metrics, now);
         self.owned = Some(owned);
+        let stamps: Vec<FloorStamp> = floors.iter().map(Floor::stamp).collect();
+        outcome.floors = floor_reports(&stamps, &desired, &outcome.reports);
+        outcome.largest_filter = largest_filter(&desired, &outcome.reports);
         Ok(outcome)
     }
 }
@@ -255,6 +292,8 @@ impl NodeSync {
             kept,
             unknown: todo.unknown,
             retry_at,
+            floors: Vec::new(),
+            largest_filter: None,
         }
     }
 
@@ -428,6 +467,10 @@ pub struct PassOutcome {
     /// When something that failed (a write, a removal, a check that could not finish) is due
     /// to be tried again; `None` when nothing waits.
     pub retry_at: Option<Instant>,
+    /// What the node says of each SeccompFloor.
+    pub floors: Vec<NodeFloorReport>,
+    /// The installed profile with the longest compiled filter.
+    pub largest_filter: Option<LargestFilter>,
 }
 
 /// Logs a write; drift repairs are warnings, since something changed the file behind the
@@ -481,10 +524,91 @@ mod tests {
         .unwrap()
     }
 
+    fn copy_fail(exempt: &[&str]) -> seccompd_profile::floor::FloorSpec {
+        serde_json::from_value(serde_json::json!({
+            "rules": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 38, "op": "SCMP_CMP_EQ"}]}],
+            "exemptProfiles": exempt,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_floor_change_rewrites_every_file_it_applies_to_in_one_pass_and_is_reported() {
+        let (tmp, mut sync, metrics) = agent();
+        let s = spec(&["read", "socket"]);
+        let names = ["a", "b", "exempt"];
+        let profiles: Vec<ProfileInput<'_>> = names.iter().map(|n| input(n, &s)).collect();
+        let none = BTreeSet::new();
+        sync.pass(&profiles, &none, &metrics, Instant::now())
+            .unwrap();
+        let file =
+            |n: &str| fs::read_to_string(tmp.path().join(format!("seccompd/{n}.json"))).unwrap();
+        let before: Vec<String> = names.iter().map(|n| file(n)).collect();
+        let updates = || counter(&metrics, "seccompd_profile_updates_total");
+        let updates_before = updates();
+
+        let spec = copy_fail(&["exempt"]);
+        let floors = [Floor {
+            name: "copy-fail",
+            spec: &spec,
+        }];
+        let out = sync
+            .pass_with_floors(&profiles, &floors, &none, &metrics, Instant::now())
+            .unwrap();
+        // One pass: both files the floor applies to now deny AF_ALG; the exempt one is as it was.
+        for n in ["a", "b"] {
+            assert!(file(n).contains("\"SCMP_ACT_ERRNO\""), "{n}: {}", file(n));
+            assert!(file(n).contains("\"socketcall\""), "{n}: {}", file(n));
+        }
+        assert_eq!(file("exempt"), before[2]);
+        assert_eq!(updates() - updates_before, 2, "one write per changed file");
+        assert_eq!(out.floors.len(), 1);
+        let report = &out.floors[0];
+        assert_eq!(
+            (report.name.as_str(), report.carried, report.missing.len()),
+            ("copy-fail", 2, 0)
+        );
+        assert_eq!(report.digest, floors[0].stamp().digest);
+
+        // The same floors again: nothing to write.
+        sync.pass_with_floors(&profiles, &floors, &none, &metrics, Instant::now())
+            .unwrap();
+        assert_eq!(updates() - updates_before, 2);
+
+        // Deleted: every file is as it was before the floor, and no floor is reported.
+        let out = sync
+            .pass(&profiles, &none, &metrics, Instant::now())
+            .unwrap();
+        let after: Vec<String> = names.iter().map(|n| file(n)).collect();
+        assert_eq!(after, before);
+        assert!(out.floors.is_empty());
+    }
+
+    #[test]
+    fn write_times_are_those_of_the_files_there_and_a_vanished_file_has_none() {
+        let (tmp, mut sync, metrics) = agent();
+        let s = spec(&["read"]);
+        let none = BTreeSet::new();
+        sync.pass(
+            &[input("a", &s), input("b", &s)],
+            &none,
+            &metrics,
+            Instant::now(),
+        )
+        .unwrap();
+        let before = std::time::SystemTime::now();
+        // Gone between the pass and the look (a pod's profile deleted meanwhile).
+        fs::remove_file(tmp.path().join("seccompd/b.json")).unwrap();
+        let written = sync.written_at(["a", "b", "never"]);
+        assert_eq!(written.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(written["a"] <= before);
+    }
+
     fn agent() -> (tempfile::TempDir, NodeSync, AgentMetrics) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        (tmp, NodeSync::new(dir, |_| Ok(())), testing::metrics())
+        (tmp, NodeSync::new(dir, |_| Ok(0)), testing::metrics())
     }
 
     fn input<'a>(name: &'a str, spec: &'a ProfileSpec) -> ProfileInput<'a> {
@@ -552,7 +676,7 @@ mod tests {
 
         // A new agent process, after the profile was deleted: pods still use it.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(()));
+        let mut second = NodeSync::new(dir, |_| Ok(0));
         second.trust_reported(Some(last_report));
         let kept = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
         assert_eq!(kept.kept["used"], hash);
@@ -579,7 +703,7 @@ mod tests {
 
         // A new agent process, after the profile was deleted.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(()));
+        let mut second = NodeSync::new(dir, |_| Ok(0));
         second.trust_reported(Some(last_report));
         let out = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
         // Never taken for a valid version, so not kept: nobody vouches for its content. The
@@ -628,7 +752,7 @@ mod tests {
 
         // Deleted in the API while no agent ran; the next one knows the name from its manifest.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(()));
+        let mut second = NodeSync::new(dir, |_| Ok(0));
         let out = second.pass(&[], &none, &metrics, Instant::now()).unwrap();
         assert!(!path.exists());
         assert!(out.unknown.is_empty());
@@ -669,7 +793,7 @@ mod tests {
         let before = listing(&root);
 
         let dir = ProfileDir::open(&root).unwrap();
-        let mut sync = NodeSync::new(dir, |_| Ok(()));
+        let mut sync = NodeSync::new(dir, |_| Ok(0));
         let s = spec(&["read"]);
         let metrics = testing::metrics();
         let err = sync

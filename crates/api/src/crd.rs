@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use super::{SeccompNodeReport, SeccompProfile, SeccompProfileRecording};
+use super::{SeccompFloor, SeccompNodeReport, SeccompProfile, SeccompProfileRecording};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,7 @@ pub fn all_crds_yaml() -> Result<String, CrdError> {
         SeccompProfile::crd(),
         SeccompNodeReport::crd(),
         SeccompProfileRecording::crd(),
+        SeccompFloor::crd(),
     ] {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&with_paragraph_descriptions(
@@ -160,6 +161,7 @@ mod tests {
             SeccompProfile::crd(),
             SeccompNodeReport::crd(),
             SeccompProfileRecording::crd(),
+            SeccompFloor::crd(),
         ] {
             let generated =
                 serde_json::to_value(with_paragraph_descriptions(crd).unwrap()).unwrap();

@@ -3,14 +3,18 @@
 #![warn(missing_docs)]
 
 pub mod crd;
+pub mod floor;
+mod floor_rules;
 pub mod node_report;
 pub mod profile;
 mod profile_rules;
 pub mod reason;
 pub mod recording;
 
+pub use floor::{FloorNode, FloorPhase, SeccompFloor, SeccompFloorSpec, SeccompFloorStatus};
 pub use node_report::{
-    NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec, UnknownEntries,
+    LargestFilter, NodeFloorReport, NodeProfileState, ProfileReport, SeccompNodeReport,
+    SeccompNodeReportSpec, UnknownEntries,
 };
 pub use profile::{
     CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,

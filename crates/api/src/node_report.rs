@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use seccompd_profile::digest::SetDigest;
 use seccompd_profile::limits::{
-    MAX_NAMED_ENTRIES, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, MAX_REPORT_EXCEPTIONS, NAME_MAX,
+    MAX_FLOOR_NAME_LEN, MAX_NAMED_ENTRIES, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN,
+    MAX_REPORT_EXCEPTIONS, MAX_REPORT_FLOORS, NAME_MAX,
 };
 use seccompd_profile::render::ContentHash;
 
@@ -96,6 +97,54 @@ pub struct SeccompNodeReportSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_REASON_LEN))]
     pub runtime: Option<String>,
+    /// The SeccompFloors this node's profile files carry: per floor, the digest of the rules
+    /// merged into them, how many files carry it and which profiles' files do not. Absent
+    /// when there is no floor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_REPORT_FLOORS))]
+    pub floors: Vec<NodeFloorReport>,
+    /// The profile whose compiled filter is the longest on this node (with the floors merged):
+    /// the node's least headroom under the kernel's limit of instructions per filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub largest_filter: Option<LargestFilter>,
+}
+
+/// A profile's compiled size on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LargestFilter {
+    /// The profile.
+    #[schemars(length(max = MAX_PROFILE_NAME_LEN))]
+    pub profile: String,
+    /// BPF instructions of its filter for this node's architecture (all the ABIs it lists).
+    pub instructions: u32,
+    /// The kernel's limit per filter (BPF_MAXINSNS).
+    pub limit: u32,
+}
+
+/// One SeccompFloor on one node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeFloorReport {
+    /// The SeccompFloor's name.
+    #[schemars(length(max = MAX_FLOOR_NAME_LEN))]
+    pub name: String,
+    /// sha256 of the floor's rules as this node merged them.
+    pub digest: ContentHash,
+    /// How many profile files on this node carry these rules (built-in ones included).
+    pub carried: u32,
+    /// The profiles the floor applies to whose file does not carry these rules, with why
+    /// (bounded; `missingOmitted` counts the rest). Empty when every file carries them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_NAMED_ENTRIES))]
+    pub missing: Vec<ProfileReport>,
+    /// How many further profiles beyond those in `missing`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missing_omitted: u32,
+    /// Running pods on this node that use a seccompd profile whose file did not carry these
+    /// rules when the pod started: they run without them until restarted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pods_started_before: u32,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -10,7 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use seccompd_profile::limits::{
-    MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, RECORD_PROFILE,
+    DEFAULT_PROFILE, MAX_FLOOR_NAME_LEN, MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN,
+    MAX_REASON_LEN, MAX_REPORT_FLOORS, RECORD_PROFILE,
 };
 use seccompd_profile::model::ProfileSpec;
 use seccompd_profile::render::ContentHash;
@@ -36,6 +37,15 @@ fn reserved_name_rule() -> kube::core::Rule {
     )
 }
 
+/// `metadata.name` is not the built-in default profile's, whose file every agent installs.
+fn default_name_rule() -> kube::core::Rule {
+    kube::core::Rule::new(format!("self.metadata.name != '{DEFAULT_PROFILE}'")).message(
+        kube::core::Message::Message(format!(
+            "metadata.name '{DEFAULT_PROFILE}' is reserved: seccompd installs its built-in default profile (Docker's default with the SeccompFloors) as seccompd/{DEFAULT_PROFILE}.json on every node; choose another name"
+        )),
+    )
+}
+
 /// A seccomp profile that seccompd installs on every node as
 /// `<kubelet root>/seccomp/seccompd/<name>.json`. Reference it from a pod with
 /// `securityContext.seccompProfile: {type: Localhost, localhostProfile: seccompd/<name>.json}`.
@@ -49,6 +59,7 @@ fn reserved_name_rule() -> kube::core::Rule {
     status = "SeccompProfileStatus",
     validation = name_rule(),
     validation = reserved_name_rule(),
+    validation = default_name_rule(),
     printcolumn(
         name = "Status",
         type_ = "string",
@@ -133,6 +144,12 @@ pub struct SeccompProfileStatus {
     /// How many further nodes lack the current version beyond those listed in `nodes`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_nodes: u32,
+
+    /// The SeccompFloors merged into the current version (those that do not exempt this
+    /// profile), by name: a node that has the current version carries their rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_REPORT_FLOORS), inner(length(max = MAX_FLOOR_NAME_LEN)))]
+    pub floors: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -23,7 +23,7 @@ use seccompd_profile::syscalls;
 use seccompd_profile::validate;
 
 /// Adds bounds or rules to one field's schema.
-type AddToField = fn(&mut Schema);
+pub(crate) type AddToField = fn(&mut Schema);
 
 /// Where each addition goes, as a JSON pointer into the schema of
 /// [`seccompd_profile::model::ProfileSpec`].
@@ -48,7 +48,13 @@ const SPEC_RULES: &[(&str, AddToField)] = &[
 /// Adds the bounds and rules to the SeccompProfile spec's schema (a `schemars` transform).
 /// A path the schema lacks is passed over; a unit test checks that every path exists.
 pub fn add_to_spec(spec: &mut Schema) {
-    for (pointer, add) in SPEC_RULES {
+    add_at(spec, SPEC_RULES);
+}
+
+/// Adds each of `table`'s additions to the field its JSON pointer names in `spec`; a path the
+/// schema lacks is passed over (a unit test per table checks that every path exists).
+pub(crate) fn add_at(spec: &mut Schema, table: &[(&str, AddToField)]) {
+    for (pointer, add) in table {
         if let Some(field) = spec
             .pointer_mut(pointer)
             .and_then(|value| <&mut Schema>::try_from(value).ok())
@@ -58,9 +64,29 @@ pub fn add_to_spec(spec: &mut Schema) {
     }
 }
 
+/// The schema of `T` as kube generates a CRD's (every subschema inlined), before any rule.
+#[cfg(test)]
+pub(crate) fn plain_schema<T: schemars::JsonSchema>() -> Schema {
+    schemars::generate::SchemaSettings::openapi3()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator()
+        .into_root_schema_for::<T>()
+}
+
+/// Asserts that every path of `table` is a field of `schema`.
+#[cfg(test)]
+pub(crate) fn assert_paths_exist(schema: &Schema, table: &[(&str, AddToField)]) {
+    for (pointer, _) in table {
+        assert!(
+            schema.pointer(pointer).is_some_and(Value::is_object),
+            "{pointer} is not in the schema"
+        );
+    }
+}
+
 /// A CEL list literal of the wire names in `all` that `keep` selects, in declaration order:
 /// the rules take their sets of actions and architectures from the profile's own predicates.
-fn cel_list<T: Copy + Display>(all: &[T], keep: fn(T) -> bool) -> String {
+pub(crate) fn cel_list<T: Copy + Display>(all: &[T], keep: fn(T) -> bool) -> String {
     let quoted: Vec<String> = all
         .iter()
         .filter(|value| keep(**value))
@@ -69,7 +95,7 @@ fn cel_list<T: Copy + Display>(all: &[T], keep: fn(T) -> bool) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-fn rule(rule: String, message: &str, field_path: Option<&str>) -> Value {
+pub(crate) fn rule(rule: String, message: &str, field_path: Option<&str>) -> Value {
     let mut v = json!({ "rule": rule, "message": message });
     if let Some(path) = field_path {
         v["fieldPath"] = json!(path);
@@ -77,7 +103,7 @@ fn rule(rule: String, message: &str, field_path: Option<&str>) -> Value {
     v
 }
 
-fn add_rules(schema: &mut Schema, rules: Vec<Value>) {
+pub(crate) fn add_rules(schema: &mut Schema, rules: Vec<Value>) {
     let obj = schema.ensure_object();
     let list = obj
         .entry("x-kubernetes-validations")
@@ -87,7 +113,7 @@ fn add_rules(schema: &mut Schema, rules: Vec<Value>) {
     }
 }
 
-fn set(schema: &mut Schema, key: &str, value: Value) {
+pub(crate) fn set(schema: &mut Schema, key: &str, value: Value) {
     schema.insert(key.to_string(), value);
 }
 
@@ -219,7 +245,7 @@ fn syscall_rule(schema: &mut Schema) {
 }
 
 /// `names`: bounded; each a well-formed name that is a system call somewhere.
-fn syscall_names(schema: &mut Schema) {
+pub(crate) fn syscall_names(schema: &mut Schema) {
     set(schema, "maxItems", json!(MAX_NAMES_PER_RULE));
     let known = syscalls::all_names()
         .iter()
@@ -246,7 +272,7 @@ fn syscall_names(schema: &mut Schema) {
 }
 
 /// `args[].index`: 0 to 5.
-fn arg_index(schema: &mut Schema) {
+pub(crate) fn arg_index(schema: &mut Schema) {
     add_rules(
         schema,
         vec![rule(
@@ -261,28 +287,17 @@ fn arg_index(schema: &mut Schema) {
 
 #[cfg(test)]
 mod tests {
-    use schemars::generate::SchemaSettings;
     use seccompd_profile::model::ProfileSpec;
 
     use super::*;
 
-    /// The spec's schema as kube generates it (every subschema inlined), before the rules.
     fn plain_spec_schema() -> Schema {
-        SchemaSettings::openapi3()
-            .with(|s| s.inline_subschemas = true)
-            .into_generator()
-            .into_root_schema_for::<ProfileSpec>()
+        plain_schema::<ProfileSpec>()
     }
 
     #[test]
     fn every_rule_path_is_a_field_of_the_spec() {
-        let schema = plain_spec_schema();
-        for (pointer, _) in SPEC_RULES {
-            assert!(
-                schema.pointer(pointer).is_some_and(Value::is_object),
-                "{pointer} is not in the spec's schema"
-            );
-        }
+        assert_paths_exist(&plain_spec_schema(), SPEC_RULES);
     }
 
     #[test]

@@ -14,6 +14,13 @@ pub fn bounded_reason(text: String) -> String {
     cut_to(text, MAX_REASON_LEN)
 }
 
+/// `text` cut like [`bounded_reason`] to
+/// [`seccompd_profile::limits::MAX_FLOOR_REASON_LEN`] characters: the reason a node report
+/// gives for a profile that lacks a floor.
+pub fn bounded_floor_reason(text: String) -> String {
+    cut_to(text, seccompd_profile::limits::MAX_FLOOR_REASON_LEN)
+}
+
 /// [`bounded_reason`] with any bound (at least as long as the marker).
 fn cut_to(mut text: String, max_chars: usize) -> String {
     if text.char_indices().nth(max_chars).is_none() {

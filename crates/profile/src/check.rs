@@ -69,12 +69,23 @@ pub enum NodeCheckError {
     Unfinished(String),
 }
 
+/// What the node check found in a profile it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeVerdict {
+    /// Things the runtime skips or changes, with the fix.
+    pub warnings: Vec<String>,
+    /// Length of the compiled program: its headroom is what is left of the kernel's
+    /// [`super::limits::MAX_BPF_INSTRUCTIONS`].
+    pub instructions: usize,
+}
+
 /// Checks a resolved profile for this node (its native architecture, the default
-/// [`NodeRuntime`]). `Ok` carries warnings; `Err` says why the profile is not installed.
+/// [`NodeRuntime`]). `Ok` carries warnings and the program's length; `Err` says why the
+/// profile is not installed.
 /// Never panics; returns within about [`super::limits::COMPILE_BUDGET`].
 ///
 /// Paths start at `spec.`; with a `baseProfileName`, rule indexes count the bases' rules first.
-pub fn check_for_node(profile: &OciProfile) -> Result<Vec<String>, NodeCheckError> {
+pub fn check_for_node(profile: &OciProfile) -> Result<NodeVerdict, NodeCheckError> {
     check_for_node_with(profile, &NodeRuntime::default())
 }
 
@@ -82,17 +93,20 @@ pub fn check_for_node(profile: &OciProfile) -> Result<Vec<String>, NodeCheckErro
 pub fn check_for_node_with(
     profile: &OciProfile,
     runtime: &NodeRuntime,
-) -> Result<Vec<String>, NodeCheckError> {
+) -> Result<NodeVerdict, NodeCheckError> {
     let Some(arch) = native_arch() else {
         return Err(NodeCheckError::Rejected(format!(
             "this node's architecture ({}) is not one seccompd can compile for",
             std::env::consts::ARCH
         )));
     };
-    let findings = judge(profile, arch, runtime, "spec")
+    let (findings, instructions) = judge(profile, arch, runtime, "spec")
         .map_err(|e| NodeCheckError::Unfinished(e.to_string()))?;
     if findings.is_valid() {
-        Ok(findings.warnings.iter().map(Problem::to_string).collect())
+        Ok(NodeVerdict {
+            warnings: findings.warnings.iter().map(Problem::to_string).collect(),
+            instructions: instructions.unwrap_or_default(),
+        })
     } else {
         Err(NodeCheckError::Rejected(
             findings
@@ -114,13 +128,15 @@ pub fn check_resolved(
     runtime: &NodeRuntime,
     root: &str,
 ) -> Findings {
-    judge(profile, arch, runtime, root).unwrap_or_else(|unfinished| Findings {
-        errors: vec![Problem {
-            path: whole(root),
-            message: unfinished.to_string(),
-        }],
-        warnings: vec![],
-    })
+    judge(profile, arch, runtime, root)
+        .map(|(findings, _instructions)| findings)
+        .unwrap_or_else(|unfinished| Findings {
+            errors: vec![Problem {
+                path: whole(root),
+                message: unfinished.to_string(),
+            }],
+            warnings: vec![],
+        })
 }
 
 /// Those of `calls` that `profile` keeps from running: neither its default action nor a rule
@@ -149,20 +165,21 @@ fn whole(root: &str) -> String {
     }
 }
 
-/// The findings, or the compile error that left the check without a verdict.
+/// The findings and the compiled program's length (when it compiled), or the compile error
+/// that left the check without a verdict.
 fn judge(
     profile: &OciProfile,
     arch: Arch,
     runtime: &NodeRuntime,
     root: &str,
-) -> Result<Findings, compile::CompileError> {
+) -> Result<(Findings, Option<usize>), compile::CompileError> {
     let mut findings = validate::validate_resolved(profile, root);
     if let Err(too_large) = render(profile).check_size() {
         findings.errors.push(Problem {
             path: whole(root),
             message: too_large.to_string(),
         });
-        return Ok(findings);
+        return Ok((findings, None));
     }
     let at = |field: String| {
         if root.is_empty() {
@@ -217,15 +234,19 @@ fn judge(
     }
     if !findings.is_valid() {
         // libseccomp may misbehave on values validation refused (errno truncation).
-        return Ok(findings);
+        return Ok((findings, None));
     }
+    let mut instructions = None;
     match compile::compile(profile, arch) {
-        Ok(compiled) => findings
-            .warnings
-            .extend(compiled.warnings.into_iter().map(|message| Problem {
-                path: at("syscalls".into()),
-                message,
-            })),
+        Ok(compiled) => {
+            instructions = Some(compiled.instructions);
+            findings
+                .warnings
+                .extend(compiled.warnings.into_iter().map(|message| Problem {
+                    path: at("syscalls".into()),
+                    message,
+                }));
+        }
         Err(err) if err.is_unfinished() => return Err(err),
         Err(err) => {
             let text = err.to_string();
@@ -236,7 +257,7 @@ fn judge(
             findings.errors.push(Problem { path, message });
         }
     }
-    Ok(findings)
+    Ok((findings, instructions))
 }
 
 #[cfg(test)]
@@ -286,7 +307,7 @@ mod tests {
     }
 
     fn on(runtime: &str, profile: &OciProfile) -> Result<Vec<String>, NodeCheckError> {
-        check_for_node_with(profile, &NodeRuntime::of(runtime.parse().unwrap()))
+        check_for_node_with(profile, &NodeRuntime::of(runtime.parse().unwrap())).map(|v| v.warnings)
     }
 
     /// The warnings of an accepted profile.

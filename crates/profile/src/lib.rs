@@ -7,6 +7,7 @@ pub mod check;
 pub mod compile;
 pub mod decode;
 pub mod digest;
+pub mod floor;
 pub mod import;
 pub mod limits;
 pub mod model;

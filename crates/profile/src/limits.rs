@@ -23,6 +23,11 @@ pub const MAX_PROFILE_NAME_LEN: usize = NAME_MAX - FILE_SUFFIX.len();
 /// always is the built-in one.
 pub const RECORD_PROFILE: &str = "record";
 
+/// The name of the built-in profile every agent installs (`seccompd/default.json`): the
+/// container runtimes' default allow-list (Docker's) with the SeccompFloors merged, for pods
+/// that would otherwise use `RuntimeDefault`. Reserved like [`RECORD_PROFILE`].
+pub const DEFAULT_PROFILE: &str = "default";
+
 /// Highest errno a rule may return; libseccomp 2.5 rejects 4095 and above.
 pub const MAX_ERRNO: u32 = 4094;
 
@@ -72,6 +77,38 @@ pub const MAX_WEIGHT: usize = 1_200;
 
 /// The kernel refuses seccomp programs longer than this (BPF_MAXINSNS).
 pub const MAX_BPF_INSTRUCTIONS: usize = 4096;
+
+/// The kernel refuses to attach a filter when the filters of a task would then hold more than
+/// this many instructions together, each counting four more for its overhead
+/// (MAX_INSNS_PER_PATH). A container's filter is one of them: a runtime or a program inside
+/// that stacks filters of its own shares this budget.
+pub const MAX_TASK_BPF_INSTRUCTIONS: usize = 32_768;
+
+/// Longest SeccompFloor name: a DNS subdomain.
+pub const MAX_FLOOR_NAME_LEN: usize = 253;
+
+/// Most rules one SeccompFloor may hold: every profile on every node carries all of them.
+pub const MAX_FLOOR_RULES: usize = 64;
+
+/// Most SeccompFloors one node report describes; the floors beyond them (by name) are not
+/// reported, and their status stays Partial. Floors are an administrator's few cluster-wide
+/// rules, not one per team.
+pub const MAX_REPORT_FLOORS: usize = 32;
+
+/// Longest reason, in characters, that a node report gives for a profile missing a floor
+/// (the profile's own exception carries the whole reason): short, so that a report with every
+/// floor missing from as many profiles as it names still fits one API object.
+pub const MAX_FLOOR_REASON_LEN: usize = 200;
+
+/// Most profiles one SeccompFloor may exempt.
+pub const MAX_FLOOR_EXEMPTIONS: usize = 256;
+
+/// Most single values a floor's merge writes as one equality each, where a profile's allow
+/// rule narrowed by a floor condition leaves a short run of values between two others (an
+/// allow of `socket` for every family but 40, narrowed by a floor on 38, leaves 39 between
+/// them). A longer run (which would need two comparisons on one argument, which libseccomp
+/// cannot AND) is written as aligned blocks, one masked equality each.
+pub const MAX_SPLIT_VALUES: u64 = 16;
 
 /// How long one compile may take before it is abandoned: a backstop well above the slowest
 /// profile [`MAX_WEIGHT`] admits, so that a busy node does not turn a heavy but valid profile
@@ -208,6 +245,30 @@ pub fn bounds() -> Vec<Bound> {
             MAX_BPF_INSTRUCTIONS,
             "instructions of the compiled filter",
             "node and `seccompd validate` (libseccomp compile)",
+        ),
+        bound(
+            "MAX_TASK_BPF_INSTRUCTIONS",
+            MAX_TASK_BPF_INSTRUCTIONS,
+            "instructions of every filter of one task together (the kernel's limit)",
+            "reported as headroom; not checked (the runtime's own filters are not known)",
+        ),
+        bound(
+            "MAX_FLOOR_RULES",
+            MAX_FLOOR_RULES,
+            "rules in a SeccompFloor's `rules`",
+            APPLY,
+        ),
+        bound(
+            "MAX_FLOOR_EXEMPTIONS",
+            MAX_FLOOR_EXEMPTIONS,
+            "entries in a SeccompFloor's `exemptProfiles`",
+            APPLY,
+        ),
+        bound(
+            "MAX_SPLIT_VALUES",
+            MAX_SPLIT_VALUES,
+            "single values a floor's merge writes as equalities when it narrows an allow rule (longer runs become masked blocks)",
+            "node (merge)",
         ),
         bound(
             "COMPILE_BUDGET",

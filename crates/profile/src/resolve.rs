@@ -48,6 +48,24 @@ pub fn resolve<'a>(
     spec: &'a ProfileSpec,
     lookup: impl Fn(&str) -> Option<&'a ProfileSpec>,
 ) -> Result<OciProfile, ResolveError> {
+    Ok(in_mode(resolve_enforced(name, spec, lookup)?, spec.mode))
+}
+
+/// `profile` as a profile in `mode` installs it.
+pub fn in_mode(profile: OciProfile, mode: Mode) -> OciProfile {
+    match mode {
+        Mode::Enforce => profile,
+        Mode::Audit => profile.audited(),
+    }
+}
+
+/// [`resolve`] as if the profile were in Enforce mode: what the floors are merged into before
+/// the mode applies (so that an audited profile logs a floor's denials like its own).
+pub fn resolve_enforced<'a>(
+    name: &str,
+    spec: &'a ProfileSpec,
+    lookup: impl Fn(&str) -> Option<&'a ProfileSpec>,
+) -> Result<OciProfile, ResolveError> {
     let chain = base_chain(name, spec, lookup)?;
     let mut out = OciProfile {
         default_action: spec.default_action,
@@ -70,10 +88,7 @@ pub fn resolve<'a>(
         }
         out.syscalls.extend(link.syscalls.iter().cloned());
     }
-    Ok(match spec.mode {
-        Mode::Enforce => out,
-        Mode::Audit => out.audited(),
-    })
+    Ok(out)
 }
 
 /// The specs from `spec` up through its bases, `spec` first.

@@ -8,8 +8,8 @@
 use std::fmt;
 
 use super::limits::{
-    MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS, MAX_NAMES_PER_RULE,
-    MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN, RECORD_PROFILE,
+    DEFAULT_PROFILE, MAX_ARCHITECTURES, MAX_ARG_INDEX, MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLAGS,
+    MAX_NAMES_PER_RULE, MAX_PROFILE_NAME_LEN, MAX_RULES, MAX_SYSCALL_NAME_LEN, RECORD_PROFILE,
 };
 use super::model::{Action, Arch, ArgCondition, Flag, ProfileSpec, SyscallRule};
 use super::render::OciProfile;
@@ -81,14 +81,14 @@ impl Findings {
         self.errors.is_empty()
     }
 
-    fn error(&mut self, path: String, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, path: String, message: impl Into<String>) {
         self.errors.push(Problem {
             path,
             message: message.into(),
         });
     }
 
-    fn warn(&mut self, path: String, message: impl Into<String>) {
+    pub(crate) fn warn(&mut self, path: String, message: impl Into<String>) {
         self.warnings.push(Problem {
             path,
             message: message.into(),
@@ -176,6 +176,11 @@ pub fn validate_profile_name(name: &str) -> Findings {
             path,
             format!("{RECORD_PROFILE:?} is reserved for the built-in recording profile seccompd/{RECORD_PROFILE}.json: choose another name"),
         );
+    } else if name == DEFAULT_PROFILE {
+        out.error(
+            path,
+            format!("{DEFAULT_PROFILE:?} is reserved for the built-in default profile seccompd/{DEFAULT_PROFILE}.json: choose another name"),
+        );
     } else if !is_dns_subdomain(name) {
         out.error(
             path,
@@ -185,7 +190,7 @@ pub fn validate_profile_name(name: &str) -> Findings {
     out
 }
 
-fn is_dns_subdomain(name: &str) -> bool {
+pub(crate) fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.split('.').all(|label| {
             !label.is_empty()
@@ -444,7 +449,7 @@ fn check_rule(rule: &SyscallRule, path: &str, p: &View<'_>, out: &mut Findings) 
     }
 }
 
-fn check_name(name: &str, path: &str, out: &mut Findings) {
+pub(crate) fn check_name(name: &str, path: &str, out: &mut Findings) {
     if name.is_empty() {
         out.error(
             path.to_string(),
@@ -491,7 +496,7 @@ fn shorten(name: &str) -> String {
     }
 }
 
-fn check_arg(arg: &ArgCondition, path: &str, out: &mut Findings) {
+pub(crate) fn check_arg(arg: &ArgCondition, path: &str, out: &mut Findings) {
     if arg.index > MAX_ARG_INDEX {
         out.error(
             format!("{path}.index"),

@@ -1,4 +1,6 @@
-//! The profiles an agent installs whatever the API holds: `seccompd/record.json`, which lets
+//! The profiles an agent installs whatever the API holds: `seccompd/default.json`, the
+//! container runtimes' default allow-list (Docker's, vendored in `data/`) for pods to move to
+//! from `RuntimeDefault`, so that the SeccompFloors reach them too; and `seccompd/record.json`, which lets
 //! every call run and logs it, for pods being recorded (see the SeccompProfileRecording
 //! resource), only where recording is on (the agent's `--recording`, set where the recorder
 //! is deployed): anywhere else it would only be a way out of seccomp confinement. Its name is
@@ -7,7 +9,9 @@
 
 use super::desired::ProfileInput;
 use seccompd_api::ProfileReport;
-use seccompd_profile::limits::RECORD_PROFILE;
+use seccompd_profile::decode::{Document, decode};
+use seccompd_profile::import::{DEFAULT_CAPABILITIES, Target, import};
+use seccompd_profile::limits::{DEFAULT_PROFILE, RECORD_PROFILE};
 use seccompd_profile::model::{Action, Arch, ProfileSpec};
 use seccompd_profile::render::{ContentHash, render};
 use seccompd_profile::resolve::resolve;
@@ -26,6 +30,33 @@ pub fn record_spec(native: Arch) -> ProfileSpec {
         flags: Vec::new(),
         syscalls: Vec::new(),
     }
+}
+
+/// Docker's default profile as moby ships it (see `data/README.md`).
+const DOCKER_DEFAULT: &[u8] = include_bytes!("../../data/docker-default.json");
+
+/// Why the built-in default profile cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[error("the vendored Docker default profile (crates/agent/data/docker-default.json) {0}")]
+pub struct DefaultProfileError(String);
+
+/// The built-in default profile for a node of architecture `native` running kernel
+/// `kernel` (major, minor): Docker's default evaluated as Docker evaluates it on such a node
+/// for a container with the default capabilities.
+pub fn default_spec(native: Arch, kernel: (u32, u32)) -> Result<ProfileSpec, DefaultProfileError> {
+    let docs =
+        decode(DOCKER_DEFAULT).map_err(|e| DefaultProfileError(format!("does not decode: {e}")))?;
+    let Some(Document::Json(profile)) = docs.into_iter().next() else {
+        return Err(DefaultProfileError("is not one JSON profile".into()));
+    };
+    let target = Target {
+        arch: native,
+        capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+        kernel,
+    };
+    import(&profile, &target)
+        .map(|(spec, _notes)| spec)
+        .map_err(|e| DefaultProfileError(format!("does not import: {e}")))
 }
 
 /// The hash of `seccompd/record.json` as agents render it for a node of architecture
@@ -50,21 +81,27 @@ fn compat_abis(native: Arch) -> &'static [Arch] {
     }
 }
 
+/// Whether `name` is one of the built-in profiles' names, which no SeccompProfile may take.
+pub fn is_builtin(name: &str) -> bool {
+    name == RECORD_PROFILE || name == DEFAULT_PROFILE
+}
+
 /// The API's profiles plus the built-in ones (from `record`, the [`record_spec`] of this
-/// node, where recording is on); an API profile with a reserved name is left out.
+/// node, where recording is on; `default`, the [`default_spec`] of this node); an API profile
+/// with a reserved name is left out.
 pub fn with_builtins<'a>(
     api: impl IntoIterator<Item = ProfileInput<'a>>,
     record: Option<&'a ProfileSpec>,
+    default: Option<&'a ProfileSpec>,
 ) -> Vec<ProfileInput<'a>> {
-    let mut out: Vec<ProfileInput<'a>> = api
-        .into_iter()
-        .filter(|p| p.name != RECORD_PROFILE)
-        .collect();
-    out.extend(record.map(|spec| ProfileInput {
-        name: RECORD_PROFILE,
-        generation: None,
-        spec,
-    }));
+    let mut out: Vec<ProfileInput<'a>> = api.into_iter().filter(|p| !is_builtin(p.name)).collect();
+    for (name, spec) in [(RECORD_PROFILE, record), (DEFAULT_PROFILE, default)] {
+        out.extend(spec.map(|spec| ProfileInput {
+            name,
+            generation: None,
+            spec,
+        }));
+    }
     out
 }
 
@@ -74,7 +111,7 @@ pub fn with_builtins<'a>(
 pub fn api_reports(outcomes: Vec<ProfileReport>) -> Vec<ProfileReport> {
     outcomes
         .into_iter()
-        .filter(|r| r.name != RECORD_PROFILE)
+        .filter(|r| !is_builtin(&r.name))
         .collect()
 }
 
@@ -96,6 +133,85 @@ mod tests {
         );
     }
 
+    /// Docker's default, merged with the Copy Fail floor and judged as a node judges it (this
+    /// host's libseccomp, runc 1.1): it installs, allows what Docker allows, and denies AF_ALG
+    /// sockets and socketcall while other sockets stay allowed.
+    #[test]
+    fn the_default_profile_is_dockers_and_carries_the_floors() {
+        let arch = seccompd_profile::compile::native_arch().unwrap();
+        let default = default_spec(arch, (6, 1)).unwrap();
+        assert_eq!(default.default_action, Action::Errno);
+        assert!(
+            default
+                .syscalls
+                .iter()
+                .any(|r| r.names.iter().any(|n| n == "openat"))
+        );
+        let floor: seccompd_profile::floor::FloorSpec = serde_json::from_value(serde_json::json!({
+            "rules": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 38, "op": "SCMP_CMP_EQ"}]}],
+        }))
+        .unwrap();
+        let floors = [seccompd_profile::floor::Floor {
+            name: "copy-fail",
+            spec: &floor,
+        }];
+        let inputs = with_builtins([], None, Some(&default));
+        let desired = crate::decide::desired::desired_with_floors(
+            &inputs,
+            &floors,
+            &mut CheckCache::default(),
+            |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
+            std::time::Instant::now(),
+        );
+        let Target::Install(rendered) = &desired[DEFAULT_PROFILE].target else {
+            panic!("{:?}", desired[DEFAULT_PROFILE]);
+        };
+        assert_eq!(desired[DEFAULT_PROFILE].floors, [floors[0].stamp()]);
+        // Its compiled size, the node's headroom, is known from the check.
+        let instructions = desired[DEFAULT_PROFILE].instructions.unwrap();
+        assert!(instructions > 100 && instructions < 4096, "{instructions}");
+        let oci: seccompd_profile::render::OciProfile =
+            serde_json::from_slice(&rendered.bytes).unwrap();
+        // Which of the file's rules on `socket` match a call with this family.
+        let matching = |family: u64| -> Vec<Action> {
+            use seccompd_profile::model::Operator::*;
+            oci.syscalls
+                .iter()
+                .filter(|r| r.names.iter().any(|n| n == "socket"))
+                .filter(|r| {
+                    r.args.iter().all(|a| {
+                        let v = if a.index == 0 { family } else { 0 };
+                        match a.op {
+                            NotEqual => v != a.value,
+                            LessThan => v < a.value,
+                            LessOrEqual => v <= a.value,
+                            Equal => v == a.value,
+                            GreaterOrEqual => v >= a.value,
+                            GreaterThan => v > a.value,
+                            MaskedEqual => v & a.value == a.value_two,
+                        }
+                    })
+                })
+                .map(|r| r.action)
+                .collect()
+        };
+        // AF_ALG, also with a high bit set, only denied; AF_INET only allowed; AF_VSOCK (40)
+        // denied by Docker's own default.
+        assert_eq!(matching(38), [Action::Errno]);
+        assert_eq!(matching((1 << 32) | 38), [Action::Errno]);
+        assert_eq!(matching(2), [Action::Allow]);
+        assert!(matching(40).is_empty());
+        assert!(
+            oci.syscalls
+                .iter()
+                .any(|r| r.action == Action::Errno && r.names == ["socketcall"])
+        );
+        // Not in the node's report: the controller's digest covers the API's profiles only.
+        let reports = crate::decide::report::node_reports(&desired, &Default::default());
+        assert!(api_reports(reports).is_empty());
+    }
+
     #[test]
     fn the_builtin_replaces_an_api_profile_of_its_name_and_installs() {
         let record = record_spec(Arch::X86_64);
@@ -115,18 +231,21 @@ mod tests {
                 spec: &user,
             },
         ];
-        let inputs = with_builtins(api, Some(&record));
+        let inputs = with_builtins(api, Some(&record), None);
         let names: Vec<(&str, Option<i64>)> =
             inputs.iter().map(|p| (p.name, p.generation)).collect();
         assert_eq!(names, [("other", Some(2)), (RECORD_PROFILE, None)]);
         // Where recording is off, no record.json at all (and still no API profile of its name).
-        let off: Vec<&str> = with_builtins(api, None).iter().map(|p| p.name).collect();
+        let off: Vec<&str> = with_builtins(api, None, None)
+            .iter()
+            .map(|p| p.name)
+            .collect();
         assert_eq!(off, ["other"]);
         // As the node checks it (this host's libseccomp): valid, installed as record.json.
         let desired = desired_state(
             &inputs,
             &mut CheckCache::default(),
-            |p| seccompd_profile::check_for_node(p).map(|_| ()),
+            |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
             std::time::Instant::now(),
         );
         let Target::Install(rendered) = &desired[RECORD_PROFILE].target else {

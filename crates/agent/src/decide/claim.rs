@@ -94,6 +94,8 @@ mod tests {
                     name.to_string(),
                     DesiredProfile {
                         generation: Some(1),
+                        floors: Vec::new(),
+                        instructions: None,
                         target,
                     },
                 )
@@ -174,6 +176,8 @@ mod tests {
             "bad".to_string(),
             DesiredProfile {
                 generation: Some(2),
+                floors: Vec::new(),
+                instructions: None,
                 target: Target::Invalid("empty names".into()),
             },
         )]);

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use super::plan::{DesiredProfile, Target};
 use super::retry::RetryBook;
-use seccompd_api::SeccompProfile;
+use seccompd_api::{SeccompFloor, SeccompProfile};
 use seccompd_profile::check::NodeCheckError;
+use seccompd_profile::floor::{Floor, FloorStamp, resolve_with_floors};
 use seccompd_profile::limits::MAX_PROFILE_NAME_LEN;
 use seccompd_profile::model::ProfileSpec;
 use seccompd_profile::render::{ContentHash, OciProfile, Rendered, render};
-use seccompd_profile::resolve::resolve;
 
 /// One SeccompProfile as the agent sees it.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +36,24 @@ impl<'a> ProfileInput<'a> {
     }
 }
 
+/// The floor of a SeccompFloor object; `None` for an object without a name.
+pub fn floor_of(floor: &SeccompFloor) -> Option<Floor<'_>> {
+    let name = floor.metadata.name.as_deref().filter(|n| !n.is_empty())?;
+    Some(Floor {
+        name,
+        spec: &floor.spec.0,
+    })
+}
+
+/// Drops what the agent never reads from a SeccompFloor: everything but its name and spec.
+pub fn slim_floor(floor: &mut SeccompFloor) {
+    floor.status = None;
+    let meta = &mut floor.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
+}
+
 /// Drops what the agent never reads from a SeccompProfile before its cache keeps it: the
 /// status, managed fields, labels and annotations (kubectl's client-side apply keeps a second
 /// copy of the whole object in one), so that the agent's memory follows the specs alone.
@@ -56,16 +74,37 @@ pub fn slim(profile: &mut SeccompProfile) {
 pub fn desired_state(
     profiles: &[ProfileInput<'_>],
     cache: &mut CheckCache,
-    check: impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
+    now: Instant,
+) -> BTreeMap<String, DesiredProfile> {
+    desired_with_floors(profiles, &[], cache, check, now)
+}
+
+/// [`desired_state`] with `floors` merged into every profile they do not exempt.
+pub fn desired_with_floors(
+    profiles: &[ProfileInput<'_>],
+    floors: &[Floor<'_>],
+    cache: &mut CheckCache,
+    check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
     let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
     profiles
         .iter()
         .map(|p| {
-            let target = target_for(p, &by_name, cache, &check, now);
+            let mut applying: Vec<FloorStamp> = floors
+                .iter()
+                .filter(|f| !f.exempts(p.name))
+                .map(Floor::stamp)
+                .collect();
+            applying.sort();
+            applying.dedup_by(|a, b| a.name == b.name);
+            let (target, instructions) =
+                target_for(p, &by_name, floors, &applying, cache, &check, now);
             let desired = DesiredProfile {
                 generation: p.generation,
+                floors: applying,
+                instructions,
                 target,
             };
             (p.name.to_string(), desired)
@@ -76,51 +115,71 @@ pub fn desired_state(
 fn target_for(
     p: &ProfileInput<'_>,
     by_name: &HashMap<&str, &ProfileSpec>,
+    floors: &[Floor<'_>],
+    applying: &[FloorStamp],
     cache: &mut CheckCache,
-    check: &impl Fn(&OciProfile) -> Result<(), NodeCheckError>,
+    check: &impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
     now: Instant,
-) -> Target {
+) -> (Target, Option<usize>) {
     if p.name.len() > MAX_PROFILE_NAME_LEN {
-        return Target::Invalid(format!(
-            "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
-            p.name.len()
-        ));
+        return (
+            Target::Invalid(format!(
+                "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
+                p.name.len()
+            )),
+            None,
+        );
     }
-    let resolved = match resolve(p.name, p.spec, |n| by_name.get(n).copied()) {
-        Ok(r) => r,
-        Err(e) => return Target::Invalid(e.to_string()),
+    let resolved = match resolve_with_floors(p.name, p.spec, |n| by_name.get(n).copied(), floors) {
+        Ok(merged) => merged.profile,
+        Err(e) => return (Target::Invalid(e.to_string()), None),
     };
     let rendered = render(&resolved);
     if let Err(too_large) = rendered.check_size() {
-        return Target::Invalid(format!("spec: {too_large}"));
+        return (Target::Invalid(format!("spec: {too_large}")), None);
     }
     let hash = rendered.hash.clone();
     if let Some(verdict) = cache.verdicts.get(&hash) {
         return match verdict {
-            Ok(()) => Target::Install(rendered),
-            Err(reason) => Target::Invalid(reason.clone()),
+            Ok(instructions) => (Target::Install(rendered), Some(*instructions)),
+            Err(reason) => (Target::Invalid(reason.clone()), None),
         };
     }
     if let Some(reason) = cache.unfinished.deferred(&hash, "", now) {
         let reason = reason.to_string();
-        return Target::Unchecked { hash, reason };
+        return (Target::Unchecked { hash, reason }, None);
     }
     match check(&resolved) {
-        Ok(()) => {
+        Ok(instructions) => {
             cache.unfinished.succeeded(&hash);
-            cache.verdicts.insert(hash, Ok(()));
-            Target::Install(rendered)
+            cache.verdicts.insert(hash, Ok(instructions));
+            (Target::Install(rendered), Some(instructions))
         }
         Err(NodeCheckError::Rejected(reason)) => {
+            let reason = with_floors_named(reason, applying);
             cache.unfinished.succeeded(&hash);
             cache.verdicts.insert(hash, Err(reason.clone()));
-            Target::Invalid(reason)
+            (Target::Invalid(reason), None)
         }
         Err(NodeCheckError::Unfinished(reason)) => {
             cache.unfinished.failed(&hash, "", reason.clone(), now);
-            Target::Unchecked { hash, reason }
+            (Target::Unchecked { hash, reason }, None)
         }
     }
+}
+
+/// A rejection of a rendering that carries floors, saying so: the floors' rules count against
+/// the kernel's limits like the profile's own (the instruction count in the reason includes
+/// them), and the fix may be the floor's administrator's.
+fn with_floors_named(reason: String, applying: &[FloorStamp]) -> String {
+    if applying.is_empty() {
+        return reason;
+    }
+    let names: Vec<&str> = applying.iter().map(|s| s.name.as_str()).collect();
+    format!(
+        "{reason} (the rendering includes the rules of SeccompFloor {}; a floor's administrator can exempt this profile)",
+        names.join(", ")
+    )
 }
 
 /// Verdicts of the node check by content hash, so that unchanged profiles are not compiled
@@ -128,7 +187,7 @@ fn target_for(
 /// again. Only verdicts are remembered: a timeout is no reason to refuse a profile for good.
 #[derive(Debug, Default)]
 pub struct CheckCache {
-    verdicts: HashMap<ContentHash, Result<(), String>>,
+    verdicts: HashMap<ContentHash, Result<usize, String>>,
     unfinished: RetryBook<ContentHash>,
 }
 
@@ -224,7 +283,7 @@ mod tests {
         let out = desired_state(
             &[input("base", &base), input("child", &child)],
             &mut CheckCache::default(),
-            |_| Ok(()),
+            |_| Ok(0),
             Instant::now(),
         );
         let Target::Install(r) = &out["child"].target else {
@@ -249,7 +308,7 @@ mod tests {
                 input("fine", &fine),
             ],
             &mut CheckCache::default(),
-            |_| Ok(()),
+            |_| Ok(0),
             Instant::now(),
         );
         assert!(matches!(&out["orphan"].target, Target::Invalid(r) if r.contains("\"nowhere\"")));
@@ -278,7 +337,7 @@ mod tests {
     }
 
     /// Checks one profile in three passes, `verdict` each time it is asked; how often it was.
-    fn checks_in_three_passes(verdict: Result<(), NodeCheckError>) -> (usize, Target) {
+    fn checks_in_three_passes(verdict: Result<usize, NodeCheckError>) -> (usize, Target) {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
         let mut cache = CheckCache::default();
@@ -301,7 +360,7 @@ mod tests {
 
     #[test]
     fn unchanged_profiles_are_checked_once() {
-        let (calls, target) = checks_in_three_passes(Ok(()));
+        let (calls, target) = checks_in_three_passes(Ok(0));
         assert_eq!(calls, 1);
         assert!(matches!(target, Target::Install(_)));
     }
@@ -313,7 +372,7 @@ mod tests {
         let out = desired_state(
             &[input(&name, &s)],
             &mut CheckCache::default(),
-            |_| Ok(()),
+            |_| Ok(0),
             Instant::now(),
         );
         assert!(matches!(&out[&name].target, Target::Invalid(r) if r.starts_with("metadata.name")));
@@ -323,7 +382,7 @@ mod tests {
     fn an_unfinished_check_is_not_a_verdict_and_is_retried_after_a_backoff() {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
-        let answers = [Err(NodeCheckError::Unfinished("timed out".into())), Ok(())];
+        let answers = [Err(NodeCheckError::Unfinished("timed out".into())), Ok(0)];
         let mut cache = CheckCache::default();
         let t0 = Instant::now();
         let mut at = |now: Instant| {

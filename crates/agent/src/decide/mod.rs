@@ -7,6 +7,7 @@
 pub mod builtin;
 pub mod claim;
 pub mod desired;
+pub mod floors;
 pub mod liveness;
 pub mod notices;
 pub mod plan;

@@ -11,6 +11,7 @@ use std::ffi::{OsStr, OsString};
 
 use crate::node::dir::{Entry, EntryKind, is_temp_name};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
+use seccompd_profile::floor::FloorStamp;
 use seccompd_profile::limits::FILE_SUFFIX;
 use seccompd_profile::render::{ContentHash, Rendered};
 
@@ -19,6 +20,11 @@ use seccompd_profile::render::{ContentHash, Rendered};
 pub struct DesiredProfile {
     /// metadata.generation of the SeccompProfile.
     pub generation: Option<i64>,
+    /// The SeccompFloors that apply to the profile (those that do not exempt it), in the
+    /// version merged into `target`; its file carries them once it is installed.
+    pub floors: Vec<FloorStamp>,
+    /// Length of the compiled program for this node, once the node check has accepted it.
+    pub instructions: Option<usize>,
     /// Install these bytes, or the profile is invalid for this reason.
     pub target: Target,
 }
@@ -313,6 +319,8 @@ pub(crate) mod tests {
     fn install(text: &str) -> DesiredProfile {
         DesiredProfile {
             generation: Some(1),
+            floors: Vec::new(),
+            instructions: None,
             target: Target::Install(rendered(text)),
         }
     }
@@ -320,6 +328,8 @@ pub(crate) mod tests {
     fn invalid() -> DesiredProfile {
         DesiredProfile {
             generation: Some(2),
+            floors: Vec::new(),
+            instructions: None,
             target: Target::Invalid("bad".into()),
         }
     }
@@ -741,6 +751,8 @@ pub(crate) mod tests {
     fn an_unchecked_profile_keeps_its_last_valid_file_like_an_invalid_one() {
         let unchecked = DesiredProfile {
             generation: Some(2),
+            floors: Vec::new(),
+            instructions: None,
             target: Target::Unchecked {
                 hash: content_hash(b"A2"),
                 reason: "timed out".into(),

@@ -139,8 +139,11 @@ pub fn slim(pod: &mut Pod) {
         node_name: spec.node_name,
         ..Default::default()
     });
+    // The start time tells whether a pod's containers can have read a profile file before a
+    // SeccompFloor reached it.
     pod.status = pod.status.take().map(|s| PodStatus {
         phase: s.phase,
+        start_time: s.start_time,
         ..Default::default()
     });
 }

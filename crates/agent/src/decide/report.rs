@@ -11,7 +11,7 @@ use crate::node::dir::Entry;
 use seccompd_api::reason::bounded_reason;
 use seccompd_api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec, UnknownEntries};
 use seccompd_profile::digest::SetDigest;
-use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS, RECORD_PROFILE};
+use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS};
 use seccompd_profile::render::ContentHash;
 
 /// The report from every profile's outcome on this node: the installed ones only counted and
@@ -36,6 +36,8 @@ pub fn report_spec(synced: bool, outcomes: Vec<ProfileReport>) -> SeccompNodeRep
         exceptions_omitted: u32::try_from(omitted).unwrap_or(u32::MAX),
         unknown_entries: None,
         runtime: None,
+        floors: Vec::new(),
+        largest_filter: None,
     }
 }
 
@@ -142,7 +144,7 @@ pub fn vouched_files(
             _ => None,
         })
         // The built-in profiles are in no report (see `builtin::api_reports`).
-        .filter(|(name, _)| *name != RECORD_PROFILE)
+        .filter(|(name, _)| !super::builtin::is_builtin(name))
         .collect();
     let listed: BTreeMap<&str, Option<&ContentHash>> = last
         .exceptions
@@ -222,6 +224,8 @@ mod tests {
     fn install(text: &str) -> DesiredProfile {
         DesiredProfile {
             generation: Some(4),
+            floors: Vec::new(),
+            instructions: None,
             target: Target::Install(Rendered {
                 bytes: text.into(),
                 hash: content_hash(text.as_bytes()),
@@ -238,6 +242,8 @@ mod tests {
                 "bad".to_string(),
                 DesiredProfile {
                     generation: Some(2),
+                    floors: Vec::new(),
+                    instructions: None,
                     target: Target::Invalid("spec.syscalls[0].names: empty".into()),
                 },
             ),
@@ -344,7 +350,9 @@ mod tests {
     /// largest report the schema admits still fits one API object.
     #[test]
     fn a_report_at_every_bound_fits_the_api_servers_object_limit() {
-        use seccompd_profile::limits::{MAX_API_OBJECT_BYTES, MAX_NODE_NAME_LEN};
+        use seccompd_profile::limits::{
+            MAX_API_OBJECT_BYTES, MAX_FLOOR_NAME_LEN, MAX_NODE_NAME_LEN, MAX_REPORT_FLOORS,
+        };
         let worst_reason = "\u{1}".repeat(MAX_REASON_LEN * 2);
         let outcomes: Vec<_> = (0..MAX_REPORT_EXCEPTIONS)
             .map(|i| {
@@ -357,7 +365,41 @@ mod tests {
                 }
             })
             .collect();
-        let spec = report_spec(true, outcomes);
+        // Every floor missing from as many profiles as a floor's report names, each with the
+        // worst reason.
+        let floors: Vec<seccompd_profile::floor::FloorStamp> = (0..MAX_REPORT_FLOORS)
+            .map(|i| {
+                let mut name = format!("{i:04}");
+                name.push_str(&"f".repeat(MAX_FLOOR_NAME_LEN - name.len()));
+                seccompd_profile::floor::FloorStamp {
+                    digest: content_hash(name.as_bytes()),
+                    name,
+                }
+            })
+            .collect();
+        let desired: BTreeMap<String, DesiredProfile> = outcomes
+            .iter()
+            .map(|r| {
+                let want = DesiredProfile {
+                    generation: r.generation,
+                    floors: floors.clone(),
+                    instructions: None,
+                    target: Target::Invalid(worst_reason.clone()),
+                };
+                (r.name.clone(), want)
+            })
+            .collect();
+        let floor_reports = crate::decide::floors::floor_reports(&floors, &desired, &outcomes);
+        assert!(
+            floor_reports
+                .iter()
+                .all(|f| f.missing.len() == MAX_NAMED_ENTRIES)
+        );
+        let spec = SeccompNodeReportSpec {
+            floors: floor_reports,
+            ..report_spec(true, outcomes)
+        };
+        assert_eq!(spec.floors.len(), MAX_REPORT_FLOORS);
         assert_eq!(spec.exceptions.len(), MAX_REPORT_EXCEPTIONS);
         let node = "n".repeat(MAX_NODE_NAME_LEN);
         // Server-side apply stores the agent's field set with the object: one key per entry.
@@ -380,7 +422,7 @@ mod tests {
                 "name": node,
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": "u".repeat(36)}],
                 "managedFields": [{"manager": "seccompd-agent", "operation": "Apply",
-                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:exceptions": exception_fields}}}],
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:exceptions": exception_fields, "f:floors": {}}}}],
             },
             "spec": spec,
         });
@@ -452,6 +494,8 @@ mod tests {
                 "bad".to_string(),
                 DesiredProfile {
                     generation: Some(2),
+                    floors: Vec::new(),
+                    instructions: None,
                     target: Target::Invalid("spec.syscalls[0].names: empty".into()),
                 },
             ),

@@ -66,6 +66,7 @@ pub fn snapshot(profiles: &[&SeccompProfile], reports: &[&SeccompNodeReport]) ->
             .map(|r| (r.name_any(), Arc::new((*r).clone())))
             .collect(),
         node_names: NODES.iter().map(|n| n.to_string()).collect(),
+        floors: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod fixtures;
+pub mod floors;
 pub mod plan;
 pub mod progress;
 pub mod rate;

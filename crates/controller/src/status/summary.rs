@@ -11,7 +11,7 @@ use seccompd_api::{
     CONDITION_READY, NodeProblem, NodeProblemState, NodeProfileState, Phase, ProfileReport,
     SeccompProfileStatus, localhost_profile,
 };
-use seccompd_profile::limits::{MAX_LISTED_NODES, MAX_REPORT_EXCEPTIONS};
+use seccompd_profile::limits::{MAX_LISTED_NODES, MAX_REPORT_EXCEPTIONS, MAX_REPORT_FLOORS};
 use seccompd_profile::render::ContentHash;
 
 /// What the cluster-side resolution of the profile says the nodes should install.
@@ -53,6 +53,8 @@ pub struct ProfileFacts<'a> {
     pub expected: Expected,
     /// Every node of the cluster, by name.
     pub nodes: BTreeMap<&'a str, NodeView<'a>>,
+    /// The floors merged into what nodes should install, by name.
+    pub floors: &'a [String],
 }
 
 /// Decides the status. `previous` keeps the Ready condition's lastTransitionTime stable while
@@ -112,6 +114,12 @@ pub fn summarize(
         conditions: vec![ready],
         nodes: problems,
         omitted_nodes: omitted,
+        floors: facts
+            .floors
+            .iter()
+            .take(MAX_REPORT_FLOORS)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -335,6 +343,7 @@ mod tests {
             generation: Some(2),
             expected: Expected::Hash("sha256:new".into()),
             nodes: nodes.iter().copied().collect(),
+            floors: &[],
         }
     }
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::progress::Progress;
 use super::summary::{Expected, NodeView, ProfileFacts};
-use seccompd_api::{SeccompNodeReport, SeccompProfile};
+use seccompd_api::{SeccompFloor, SeccompNodeReport, SeccompProfile};
+use seccompd_profile::floor::{Floor, FloorStamp, resolve_with_floors};
 use seccompd_profile::render::render;
-use seccompd_profile::resolve::resolve;
 
 /// One consistent view of the writer's caches.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +22,38 @@ pub struct Snapshot {
     pub reports: BTreeMap<String, Arc<SeccompNodeReport>>,
     /// The nodes that count: those the agents' DaemonSet runs on, sorted.
     pub node_names: Vec<String>,
+    /// Every SeccompFloor, by name: merged into what nodes should install.
+    pub floors: BTreeMap<String, Arc<SeccompFloor>>,
+}
+
+impl Snapshot {
+    /// The floors as the merge takes them.
+    fn floor_list(&self) -> Vec<Floor<'_>> {
+        self.floors
+            .iter()
+            .map(|(name, f)| Floor {
+                name,
+                spec: &f.spec.0,
+            })
+            .collect()
+    }
+}
+
+/// What the tracker notes of the floors to tell when every expectation must be computed
+/// again: each floor's name, rules and exemptions.
+type FloorsSeen = Vec<(String, FloorStamp, Vec<String>)>;
+
+fn floors_seen(snap: &Snapshot) -> FloorsSeen {
+    snap.floor_list()
+        .iter()
+        .map(|f| {
+            (
+                f.name.to_string(),
+                f.stamp(),
+                f.spec.exempt_profiles.clone(),
+            )
+        })
+        .collect()
 }
 
 /// A node's report, as far as which kind of view it gives.
@@ -105,10 +137,14 @@ pub struct Tracker {
     seen_profiles: BTreeMap<String, ProfileSeen>,
     /// What nodes should install, per profile.
     expected: BTreeMap<String, Expected>,
+    /// The floors merged into it, per profile.
+    floors_of: BTreeMap<String, Vec<String>>,
     /// Per counted node: its report at the last pass.
     seen_reports: BTreeMap<String, ReportSeen>,
     /// The nodes that counted at the last pass; `None` before the first.
     seen_nodes: Option<Vec<String>>,
+    /// The floors at the last pass.
+    seen_floors: FloorsSeen,
 }
 
 impl Tracker {
@@ -175,6 +211,7 @@ impl Tracker {
                 .get(name)
                 .cloned()
                 .unwrap_or_else(|| Expected::Invalid("not resolved yet".into())),
+            floors: self.floors_of.get(name).map_or(&[], Vec::as_slice),
             nodes: snap
                 .node_names
                 .iter()
@@ -198,6 +235,12 @@ impl Tracker {
     /// should have of each; adds them to `revisit`.
     fn update_expectations(&mut self, snap: &Snapshot, revisit: &mut BTreeSet<String>) {
         let mut changed = BTreeSet::new();
+        // A floor change changes what every profile renders to.
+        let floors = floors_seen(snap);
+        if floors != self.seen_floors {
+            changed.extend(snap.profiles.keys().cloned());
+            self.seen_floors = floors;
+        }
         for (name, profile) in &snap.profiles {
             let now = ProfileSeen::of(profile);
             match self.seen_profiles.get(name) {
@@ -229,6 +272,7 @@ impl Tracker {
         for name in &gone {
             self.seen_profiles.remove(name);
             self.expected.remove(name);
+            self.floors_of.remove(name);
             self.progress.expect(name, None);
             changed.insert(name.clone());
         }
@@ -239,7 +283,8 @@ impl Tracker {
             let Some(profile) = snap.profiles.get(&name) else {
                 continue;
             };
-            let expected = expected_of(&name, profile, snap);
+            let (expected, floors) = expected_of(&name, profile, snap);
+            self.floors_of.insert(name.clone(), floors);
             self.progress.expect(
                 &name,
                 match &expected {
@@ -255,19 +300,24 @@ impl Tracker {
     }
 }
 
-/// What the cluster-side resolution of `profile` says nodes should install.
-fn expected_of(name: &str, profile: &SeccompProfile, snap: &Snapshot) -> Expected {
-    match resolve(name, &profile.spec.0, |n| {
-        snap.profiles.get(n).map(|p| &p.spec.0)
-    }) {
-        Ok(resolved) => {
-            let rendered = render(&resolved);
+/// What the cluster-side resolution of `profile` says nodes should install, and the floors
+/// merged into it by name.
+fn expected_of(name: &str, profile: &SeccompProfile, snap: &Snapshot) -> (Expected, Vec<String>) {
+    match resolve_with_floors(
+        name,
+        &profile.spec.0,
+        |n| snap.profiles.get(n).map(|p| &p.spec.0),
+        &snap.floor_list(),
+    ) {
+        Ok(merged) => {
+            let rendered = render(&merged.profile);
+            let floors = merged.floors.into_iter().map(|s| s.name).collect();
             match rendered.check_size() {
-                Ok(()) => Expected::Hash(rendered.hash),
-                Err(too_large) => Expected::Invalid(format!("spec: {too_large}")),
+                Ok(()) => (Expected::Hash(rendered.hash), floors),
+                Err(too_large) => (Expected::Invalid(format!("spec: {too_large}")), floors),
             }
         }
-        Err(err) => Expected::Invalid(err.to_string()),
+        Err(err) => (Expected::Invalid(err.to_string()), Vec::new()),
     }
 }
 
@@ -354,6 +404,7 @@ mod tests {
                 .map(|r| (r.metadata.name.clone().unwrap(), Arc::new(r.clone())))
                 .collect(),
             node_names: nodes.iter().map(|n| n.to_string()).collect(),
+            floors: BTreeMap::new(),
         }
     }
 
@@ -366,6 +417,60 @@ mod tests {
         summarize(&tracker.facts(snap, &snap.profiles[name]), None, &now)
             .installed
             .unwrap()
+    }
+
+    fn copy_fail(exempt: &[&str]) -> Arc<SeccompFloor> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompFloor",
+                "metadata": {"name": "copy-fail"},
+                "spec": {
+                    "rules": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                        "args": [{"index": 0, "value": 38, "op": "SCMP_CMP_EQ"}]}],
+                    "exemptProfiles": exempt,
+                },
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_floor_change_re_expects_every_profile_it_applies_to_and_only_those_change() {
+        let mut t = Tracker::default();
+        let (a, b) = (
+            profile("a", "1", 1, &["mkdir"], None),
+            profile("b", "2", 1, &["rmdir"], None),
+        );
+        let nodes = ["n1"];
+        let mut snap = snapshot(&[a.clone(), b.clone()], &[], &nodes);
+        t.update(&snap);
+        let r1 = report("n1", "10", &t, &["a", "b"]);
+        snap.reports.insert("n1".into(), Arc::new(r1));
+        t.update(&snap);
+        let before = t.expected.clone();
+        assert_eq!(installed(&t, &snap, "a"), "1/1");
+
+        snap.floors.insert("copy-fail".into(), copy_fail(&["b"]));
+        assert_eq!(
+            t.update(&snap),
+            some(&["a", "b"]),
+            "every profile revisited"
+        );
+        assert_ne!(t.expected["a"], before["a"], "a now renders with the floor");
+        assert_eq!(t.expected["b"], before["b"], "b is exempted");
+        assert_eq!(
+            installed(&t, &snap, "a"),
+            "0/1",
+            "n1 has not carried it yet"
+        );
+        assert_eq!(installed(&t, &snap, "b"), "1/1");
+        assert_eq!(t.facts(&snap, &snap.profiles["a"]).floors, ["copy-fail"]);
+        assert!(t.facts(&snap, &snap.profiles["b"]).floors.is_empty());
+        assert_eq!(t.update(&snap), some(&[]), "the same floors change nothing");
+
+        snap.floors.clear();
+        t.update(&snap);
+        assert_eq!(t.expected, before, "deleting the floor takes its rules out");
     }
 
     #[test]

@@ -23,11 +23,12 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use super::floors::floor_status;
 use super::plan::{Planner, RetryDelays, StatusWrite};
 use super::summary::runs_agent;
 use super::tracker::Snapshot;
 use crate::metrics::ControllerMetrics;
-use seccompd_api::{SeccompNodeReport, SeccompProfile};
+use seccompd_api::{SeccompFloor, SeccompNodeReport, SeccompProfile};
 use seccompd_runtime::apiserver::{MAX_API_BACKOFF, api_backoff, reflect};
 use seccompd_runtime::telemetry::ClockedWake;
 
@@ -205,8 +206,15 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
         |d| d.status = None,
         wake.clone(),
     );
+    let (floors, _floors_watch) = reflect::<SeccompFloor>(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        |f| f.metadata.managed_fields = None,
+        wake.clone(),
+    );
     for ready in [
         profiles.wait_until_ready().await.is_ok(),
+        floors.wait_until_ready().await.is_ok(),
         reports.wait_until_ready().await.is_ok(),
         nodes.wait_until_ready().await.is_ok(),
         agents.wait_until_ready().await.is_ok(),
@@ -215,11 +223,12 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
             return;
         }
     }
+    let floor_api = Api::<SeccompFloor>::all(client.clone());
     let api = Api::<SeccompProfile>::all(client);
     let mut planner = Planner::new(retry_delays);
     loop {
         report_changes.pass_begins();
-        let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents);
+        let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents, &floors);
         let stamp = Time(k8s_openapi::jiff::Timestamp::now());
         let plan = planner.plan(&snapshot, Instant::now(), &stamp);
         apply(&api, &mut planner, plan.writes, |sent| match sent {
@@ -234,6 +243,7 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
             }
         })
         .await;
+        write_floor_statuses(&floor_api, &snapshot, metrics).await;
         report_changes.pass_ends(planner.settled());
         let wake_at = planner.wake_at(Instant::now());
         tokio::select! {
@@ -257,6 +267,7 @@ fn take_snapshot(
     reports: &Store<SeccompNodeReport>,
     nodes: &Store<PartialObjectMeta<Node>>,
     agents: &Store<DaemonSet>,
+    floors: &Store<SeccompFloor>,
 ) -> Snapshot {
     // At most one: the watch selects the DaemonSet by name.
     let agents = agents.state().into_iter().next();
@@ -286,6 +297,11 @@ fn take_snapshot(
             .map(|r| (r.name_any(), r))
             .collect(),
         node_names,
+        floors: floors
+            .state()
+            .into_iter()
+            .map(|f| (f.name_any(), f))
+            .collect(),
     }
 }
 
@@ -309,6 +325,41 @@ async fn apply(
             Err(_) => planner.failed(&name, Instant::now()),
         }
         sent(result);
+    }
+}
+
+/// Applies each floor's status where it differs from the one the floor has. Floors are few
+/// (an administrator's cluster-wide rules), so each pass decides them all; a failed write is
+/// tried again on the next pass.
+async fn write_floor_statuses(
+    api: &Api<SeccompFloor>,
+    snap: &Snapshot,
+    metrics: &ControllerMetrics,
+) {
+    for (name, floor) in &snap.floors {
+        let status = floor_status(floor, &snap.node_names, &snap.reports);
+        if floor.status.as_ref() == Some(&status) {
+            continue;
+        }
+        let body = json!({
+            "apiVersion": SeccompFloor::api_version(&()),
+            "kind": SeccompFloor::kind(&()),
+            "status": status,
+        });
+        match api
+            .patch_status(
+                name,
+                &PatchParams::apply(STATUS_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+        {
+            Ok(_) => metrics.record_status_written(),
+            Err(err) => {
+                warn!(%err, floor = %name, "floor status write failed; retrying on the next pass");
+                metrics.record_api_error();
+            }
+        }
     }
 }
 

@@ -47,6 +47,25 @@ pub fn denylist(denied: &[&str]) -> ProfileSpec {
     .expect("a valid spec")
 }
 
+/// Rules that allow every system call the installed libseccomp knows by name except
+/// `except`, in rules of at most 400 names (under the bound on names per rule).
+pub fn allow_every_call_but(except: &[&str]) -> Vec<seccompd_profile::model::SyscallRule> {
+    let names: Vec<String> = seccompd_profile::syscalls::all_names()
+        .into_iter()
+        .filter(|n| !except.contains(n) && seccompd_profile::syscalls::is_known_to_libseccomp(n))
+        .map(String::from)
+        .collect();
+    names
+        .chunks(400)
+        .map(|chunk| seccompd_profile::model::SyscallRule {
+            names: chunk.to_vec(),
+            action: seccompd_profile::model::Action::Allow,
+            errno_ret: None,
+            args: vec![],
+        })
+        .collect()
+}
+
 /// What the agent writes for a profile without base.
 pub fn rendered(spec: &ProfileSpec) -> Rendered {
     render(&resolve("x", spec, |_| None).expect("no base to resolve"))

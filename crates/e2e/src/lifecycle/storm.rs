@@ -230,12 +230,21 @@ impl ExpectedDir {
 
 /// The expected directory for `profiles`, judged exactly as the agent judges them.
 pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
-    // Without the recorder deployed, the agent installs no built-in profile beside the API's.
-    let inputs = with_builtins(profiles.iter().filter_map(ProfileInput::of), None);
+    // Without the recorder deployed, the agent installs one built-in profile beside the API's:
+    // seccompd/default.json, for this machine (the nodes' kernel).
+    let default = seccompd_profile::compile::native_arch().and_then(|arch| {
+        let kernel = seccompd_agent::node::kernel_release().unwrap_or((0, 0));
+        seccompd_agent::decide::builtin::default_spec(arch, kernel).ok()
+    });
+    let inputs = with_builtins(
+        profiles.iter().filter_map(ProfileInput::of),
+        None,
+        default.as_ref(),
+    );
     let desired = desired_state(
         &inputs,
         &mut CheckCache::default(),
-        |p| seccompd_profile::check_for_node(p).map(|_| ()),
+        |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
         std::time::Instant::now(),
     );
     let mut out = ExpectedDir {
