@@ -3,12 +3,17 @@
 #![warn(missing_docs)]
 
 pub mod crd;
+pub mod denials;
 pub mod node_report;
 pub mod profile;
 mod profile_rules;
 pub mod reason;
 pub mod recording;
 
+pub use denials::{
+    DenialEntry, LostRecords, PodExample, ProfileDenials, SeccompDenialReport,
+    SeccompDenialReportSpec, SyscallDenials,
+};
 pub use node_report::{
     NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec, UnknownEntries,
 };

@@ -68,6 +68,12 @@ fn reserved_name_rule() -> kube::core::Rule {
         description = "Nodes with the current version / all nodes"
     ),
     printcolumn(
+        name = "Denials",
+        type_ = "string",
+        json_path = ".status.denials.summary",
+        description = "Calls the profile refused or, in Audit mode, would refuse (from the nodes' recorders)"
+    ),
+    printcolumn(
         name = "Profile",
         type_ = "string",
         json_path = ".status.localhostProfile",
@@ -133,6 +139,13 @@ pub struct SeccompProfileStatus {
     /// How many further nodes lack the current version beyond those listed in `nodes`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_nodes: u32,
+
+    /// The calls this profile refused, or in Audit mode would have refused, as the nodes'
+    /// recorders counted them from the kernel's audit records (absent without a recorder, or
+    /// while nothing was counted). Written by the controller from every node's
+    /// SeccompDenialReport.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denials: Option<crate::denials::ProfileDenials>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -112,6 +112,8 @@ pub fn summarize(
         conditions: vec![ready],
         nodes: problems,
         omitted_nodes: omitted,
+        // Written by the denial writer under a field manager of its own.
+        denials: None,
     }
 }
 
