@@ -18,6 +18,7 @@ use prometheus_client::metrics::counter::Counter;
 use seccompd_agent::decide::builtin::record_spec;
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::decode::{Document, decode};
+use seccompd_profile::model::Action;
 use seccompd_profile::render::render;
 use seccompd_profile::resolve::resolve;
 use seccompd_recorder::audit_socket::{AuditReader, Received, audit_status};
@@ -197,8 +198,10 @@ fn the_reader_attributes_records_to_the_pod_and_container_of_the_cgroup() {
             "no exit_group within {ARRIVAL:?}: {names:?}"
         );
         match seen.try_recv() {
-            Ok(Seen::Call(at, call)) if at.pod == PodUid(UID.to_string()) => {
+            Ok(Seen::Call(at, call, action)) if at.pod == PodUid(UID.to_string()) => {
                 assert_eq!(at.container, ContainerId(CONTAINER.to_string()));
+                // The recording profile logs: each record's code says SCMP_ACT_LOG.
+                assert_eq!(action, Some(Action::Log), "{}", call.name);
                 names.insert(call.name);
             }
             Ok(Seen::Overflow) => panic!("the audit socket overflowed"),

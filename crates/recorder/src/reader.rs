@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::audit_socket::{AuditReader, AuditSocketError, Received};
+use seccompd_profile::model::Action;
 use seccompd_recording::audit::{HostPid, NamedCall, SeccompRecord};
 use seccompd_recording::cgroup::{Attribution, attribute};
 
@@ -22,8 +23,9 @@ const PID_MEMORY: Duration = Duration::from_secs(10);
 /// What the reading thread saw.
 #[derive(Debug)]
 pub enum Seen {
-    /// A call of a container's process.
-    Call(Attribution, NamedCall),
+    /// A call of a container's process, and the action the filter took (when the record
+    /// says).
+    Call(Attribution, NamedCall, Option<Action>),
     /// A record of a process that had ended before its cgroup could be read.
     Unmapped,
     /// The socket overflowed: records were dropped.
@@ -122,7 +124,7 @@ impl PidMemory {
             return None;
         };
         match self.container_of(record.pid) {
-            Some(Some(at)) => Some(Seen::Call(at, call)),
+            Some(Some(at)) => Some(Seen::Call(at, call, record.action())),
             // A host process under a logging filter: not a pod's.
             Some(None) => None,
             None => Some(Seen::Unmapped),

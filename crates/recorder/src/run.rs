@@ -21,14 +21,17 @@ use tracing::{info, warn};
 
 use super::RecorderArgs;
 use super::audit_socket::audit_status;
+use super::denials::{self, ReportState};
 use super::metrics::{LostCause, RecorderMetrics};
 use super::probe::{self, Hearing};
 use super::reader::{self, Seen};
-use seccompd_api::{NodeRecording, SeccompProfileRecording};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use seccompd_api::{LostRecords, NodeRecording, SeccompProfileRecording};
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::model::Arch;
 use seccompd_recording::audit::HostPid;
 use seccompd_recording::cgroup::PodUid;
+use seccompd_recording::denials::NodeDenials;
 use seccompd_recording::part::{
     NodeView, Pass, PodView, RecordingView, Selection, node_part, trim_pod, worth_writing,
 };
@@ -116,6 +119,8 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         hearing: probe_now(),
         metrics,
         pass: Pass(0),
+        denials: NodeDenials::default(),
+        report: ReportState::new(now(), kernel_lost),
     };
     let mut tick = tokio::time::interval(TICK);
     let mut shutdown = std::pin::pin!(seccompd_runtime::shutdown_signal());
@@ -185,14 +190,28 @@ struct Recorder {
     metrics: Arc<RecorderMetrics>,
     /// The current pass (see [`Pass`]).
     pass: Pass,
+    /// What seccompd profiles refused on this node (or would have, in Audit mode).
+    denials: NodeDenials,
+    /// This node's denial report, as last written.
+    report: ReportState,
+}
+
+/// The time now, as the API writes it.
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
 }
 
 impl Recorder {
     fn note(&mut self, seen: Seen) {
         match seen {
-            Seen::Call(at, call) => {
+            Seen::Call(at, call, action) => {
                 self.metrics.record_attributed();
                 self.tally.note(&at, &call);
+                if let Some(action) = action {
+                    let view = self.pods.get(&at.pod).map(|p| &p.view);
+                    let outcome = self.denials.note(&at, &call.name, action, &now(), view);
+                    denials::count(&self.metrics, &outcome);
+                }
             }
             Seen::Unmapped => {
                 self.metrics.record_lost(LostCause::Unmapped);
@@ -216,7 +235,12 @@ impl Recorder {
 
     /// The node's losses so far: the kernel's (when readable) and this recorder's.
     fn losses(&mut self) -> u64 {
-        let kernel = if self.kernel_lost_readable {
+        self.kernel_lost() + self.tally.losses()
+    }
+
+    /// The kernel's `audit_lost` now; 0 when it cannot be read.
+    fn kernel_lost(&mut self) -> u64 {
+        if self.kernel_lost_readable {
             match audit_status() {
                 Ok(status) => {
                     self.metrics.set_kernel_lost(status.lost);
@@ -230,8 +254,7 @@ impl Recorder {
             }
         } else {
             0
-        };
-        kernel + self.tally.losses()
+        }
     }
 
     /// Whether this node can hear audit records, moved on with the clock (and a new probe
@@ -253,6 +276,7 @@ impl Recorder {
         self.pass = Pass(self.pass.0 + 1);
         self.listen();
         self.remember_pods(pods);
+        self.count_denials().await;
         let active: Vec<Arc<SeccompProfileRecording>> = recordings
             .state()
             .into_iter()
@@ -270,6 +294,51 @@ impl Recorder {
             if let Err(err) = self.tick_one(&rec, &views, losses).await {
                 self.metrics.record_api_error();
                 warn!(recording = %rec.name_any(), namespace = ?rec.namespace(), err = %format!("{err:#}"), "this node's part not written; retrying");
+            }
+        }
+    }
+
+    /// Counts the records that waited for their pod, and writes this node's denial report
+    /// when it is due and changed.
+    async fn count_denials(&mut self) {
+        let pods = &self.pods;
+        let outcomes = self
+            .denials
+            .resolve_pending(&now(), |uid| pods.get(uid).map(|p| &p.view));
+        for outcome in &outcomes {
+            denials::count(&self.metrics, outcome);
+        }
+        let at = Instant::now();
+        if !self.report.due(at) {
+            return;
+        }
+        let kernel = match self.report.kernel_lost_base {
+            Some(base) => self.kernel_lost().saturating_sub(u64::from(base)),
+            None => 0,
+        };
+        let lost = LostRecords {
+            kernel,
+            overflows: self.tally.overflows(),
+            unattributed: self.tally.unmapped(),
+            ..Default::default()
+        };
+        let report = self.denials.report(
+            Some(self.report.since.clone()),
+            self.hearing.deaf_reason().map(str::to_string),
+            self.metrics.records_read.get(),
+            lost,
+        );
+        if !self.report.changed(&report) {
+            return;
+        }
+        match denials::apply_report(&self.client, &self.node, &report).await {
+            Ok(()) => {
+                self.metrics.record_denial_report_write();
+                self.report.written(report, at);
+            }
+            Err(err) => {
+                self.metrics.record_api_error();
+                warn!(%err, "this node's denial report not written; retrying");
             }
         }
     }
@@ -401,6 +470,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use seccompd_profile::model::Action;
     use seccompd_recording::audit::NamedCall;
     use seccompd_recording::cgroup::{Attribution, ContainerId};
     use seccompd_runtime::apiserver::mock::{MockApi, Received, mock_client};
@@ -443,6 +513,8 @@ mod tests {
             hearing: Hearing::Heard,
             metrics: Arc::new(RecorderMetrics::new()),
             pass: Pass(0),
+            denials: NodeDenials::default(),
+            report: ReportState::new(now(), None),
         }
     }
 
@@ -462,7 +534,7 @@ mod tests {
                 arch: Arch::X86_64,
                 name: name.to_string(),
             };
-            recorder.note(Seen::Call(at.clone(), call));
+            recorder.note(Seen::Call(at.clone(), call, Some(Action::Log)));
         }
         let (views, rec) = ended_pod_and_recording();
 
@@ -503,6 +575,68 @@ mod tests {
             recording(json!({}), "7"),
         )
         .await
+    }
+
+    /// A call refused under a seccompd profile is written to this node's denial report with
+    /// its pod; the next pass, within the interval, makes no request.
+    #[tokio::test]
+    async fn a_denial_under_a_seccompd_profile_is_reported_with_its_pod_once_per_interval() {
+        let (client, mut api) = mock_client();
+        let mut recorder = recorder(client);
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "namespace": "default", "uid": "pod-uid"},
+            "spec": {"nodeName": "node1", "containers": [{"name": "main"}],
+                     "securityContext": {"seccompProfile": {
+                         "type": "Localhost", "localhostProfile": "seccompd/ls.json"}}},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "main", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                "containerID": format!("containerd://{ID}")}]},
+        }))
+        .unwrap();
+        let at = Attribution {
+            pod: PodUid("pod-uid".to_string()),
+            container: ContainerId(ID.to_string()),
+        };
+        let mkdir = NamedCall {
+            arch: Arch::X86_64,
+            name: "mkdir".to_string(),
+        };
+        // The record comes before the pod's container status: it waits for it.
+        recorder.note(Seen::Call(at.clone(), mkdir.clone(), Some(Action::Errno)));
+        recorder.pods.insert(
+            at.pod.clone(),
+            Remembered {
+                view: PodView::of(&pod).unwrap(),
+                gone_since: None,
+            },
+        );
+        recorder.note(Seen::Call(at, mkdir, Some(Action::Errno)));
+        let server = tokio::spawn(async move {
+            let body = api
+                .expect_apply(
+                    "/apis/seccompd.dev/v1alpha1/seccompdenialreports/node1",
+                    "seccompd-recorder",
+                    json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompDenialReport",
+                           "metadata": {"name": "node1"}, "spec": {}}),
+                )
+                .await;
+            assert_eq!(body["metadata"]["name"], "node1");
+            let entries = &body["spec"]["entries"];
+            assert_eq!(entries.as_array().unwrap().len(), 1, "{body}");
+            assert_eq!(entries[0]["profile"], "ls");
+            assert_eq!(entries[0]["syscall"], "mkdir");
+            assert_eq!(entries[0]["action"], "SCMP_ACT_ERRNO");
+            assert_eq!(entries[0]["count"], 2);
+            assert_eq!(
+                entries[0]["pods"],
+                json!([{"namespace": "default", "name": "web-1", "container": "main"}])
+            );
+            api
+        });
+        recorder.count_denials().await;
+        recorder.count_denials().await;
+        drop(recorder);
+        server.await.unwrap().expect_no_more().await;
     }
 
     /// A node that cannot hear audit records says so in its part, and lists no calls.
