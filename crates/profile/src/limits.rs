@@ -133,6 +133,14 @@ pub const MAX_PENDING_DENIAL_KEYS: usize = 4096;
 /// the API at most one write per interval whatever its workloads call.
 pub const DENIAL_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How many Events about denials one node's recorder sends per minute at most (one per pod,
+/// system call and action; the rest are only counted).
+pub const DENIAL_EVENTS_PER_MINUTE: u32 = 30;
+
+/// How many (pod, system call, action) keys a recorder remembers having sent an Event for;
+/// beyond it no further Events are sent until pods are forgotten.
+pub const MAX_DENIAL_EVENT_KEYS: usize = 4096;
+
 /// One bound as `docs/validation.md` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bound {

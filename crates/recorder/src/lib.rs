@@ -11,6 +11,7 @@
 
 pub mod audit_socket;
 pub mod denials;
+pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod probe;

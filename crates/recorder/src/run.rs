@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use super::RecorderArgs;
 use super::audit_socket::audit_status;
 use super::denials::{self, ReportState};
+use super::events::{DenialNotice, EventSender};
 use super::metrics::{LostCause, RecorderMetrics};
 use super::probe::{self, Hearing};
 use super::reader::{self, Seen};
@@ -31,7 +32,7 @@ use seccompd_profile::compile::native_arch;
 use seccompd_profile::model::Arch;
 use seccompd_recording::audit::HostPid;
 use seccompd_recording::cgroup::PodUid;
-use seccompd_recording::denials::NodeDenials;
+use seccompd_recording::denials::{EventGate, NodeDenials, Outcome};
 use seccompd_recording::part::{
     NodeView, Pass, PodView, RecordingView, Selection, node_part, trim_pod, worth_writing,
 };
@@ -85,6 +86,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("cannot configure the Kubernetes client")?;
+    let events = super::events::spawn(client.clone(), &args.node_name, metrics.clone());
     let wake = Arc::new(Notify::new());
     let (pods, _pods_watch) = reflect(
         Api::<Pod>::all(client.clone()),
@@ -121,6 +123,8 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         pass: Pass(0),
         denials: NodeDenials::default(),
         report: ReportState::new(now(), kernel_lost),
+        event_gate: EventGate::default(),
+        events: Some(events),
     };
     let mut tick = tokio::time::interval(TICK);
     let mut shutdown = std::pin::pin!(seccompd_runtime::shutdown_signal());
@@ -194,6 +198,10 @@ struct Recorder {
     denials: NodeDenials,
     /// This node's denial report, as last written.
     report: ReportState,
+    /// Which denials get an Event.
+    event_gate: EventGate,
+    /// Where Events go (`None`: sent nowhere, in unit tests).
+    events: Option<EventSender>,
 }
 
 /// The time now, as the API writes it.
@@ -210,7 +218,7 @@ impl Recorder {
                 if let Some(action) = action {
                     let view = self.pods.get(&at.pod).map(|p| &p.view);
                     let outcome = self.denials.note(&at, &call.name, action, &now(), view);
-                    denials::count(&self.metrics, &outcome);
+                    self.counted(&outcome);
                 }
             }
             Seen::Unmapped => {
@@ -298,6 +306,28 @@ impl Recorder {
         }
     }
 
+    /// Counts what the tally made of records in the metrics, and tells the pod of its first
+    /// denial of each call (rate-limited).
+    fn counted(&mut self, outcome: &Outcome) {
+        denials::count(&self.metrics, outcome);
+        if let Outcome::Tallied {
+            key, pod_uid, pod, ..
+        } = outcome
+            && let Some(events) = &self.events
+            && self
+                .event_gate
+                .admit(pod_uid, &key.syscall, key.action, Instant::now())
+        {
+            events.send(DenialNotice {
+                pod: pod.clone(),
+                uid: pod_uid.clone(),
+                profile: key.profile.clone(),
+                syscall: key.syscall.clone(),
+                action: key.action,
+            });
+        }
+    }
+
     /// Counts the records that waited for their pod, and writes this node's denial report
     /// when it is due and changed.
     async fn count_denials(&mut self) {
@@ -306,7 +336,7 @@ impl Recorder {
             .denials
             .resolve_pending(&now(), |uid| pods.get(uid).map(|p| &p.view));
         for outcome in &outcomes {
-            denials::count(&self.metrics, outcome);
+            self.counted(outcome);
         }
         let at = Instant::now();
         if !self.report.due(at) {
@@ -380,6 +410,7 @@ impl Recorder {
             .collect();
         for uid in forgotten {
             self.pods.remove(&uid);
+            self.event_gate.forget(&uid);
             self.tally.forget(&uid);
         }
     }
@@ -515,6 +546,8 @@ mod tests {
             pass: Pass(0),
             denials: NodeDenials::default(),
             report: ReportState::new(now(), None),
+            event_gate: EventGate::default(),
+            events: None,
         }
     }
 
@@ -612,14 +645,7 @@ mod tests {
         );
         recorder.note(Seen::Call(at, mkdir, Some(Action::Errno)));
         let server = tokio::spawn(async move {
-            let body = api
-                .expect_apply(
-                    "/apis/seccompd.dev/v1alpha1/seccompdenialreports/node1",
-                    "seccompd-recorder",
-                    json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompDenialReport",
-                           "metadata": {"name": "node1"}, "spec": {}}),
-                )
-                .await;
+            let body = applied_report(&mut api).await;
             assert_eq!(body["metadata"]["name"], "node1");
             let entries = &body["spec"]["entries"];
             assert_eq!(entries.as_array().unwrap().len(), 1, "{body}");
@@ -634,6 +660,38 @@ mod tests {
             api
         });
         recorder.count_denials().await;
+        recorder.count_denials().await;
+        drop(recorder);
+        server.await.unwrap().expect_no_more().await;
+    }
+
+    /// Takes the recorder's server-side apply of its node's denial report.
+    async fn applied_report(api: &mut MockApi) -> Value {
+        api.expect_apply(
+            "/apis/seccompd.dev/v1alpha1/seccompdenialreports/node1",
+            "seccompd-recorder",
+            json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompDenialReport",
+                   "metadata": {"name": "node1"}, "spec": {}}),
+        )
+        .await
+    }
+
+    /// Records whose process was gone, and socket overflows, are counted lost in the report.
+    #[tokio::test]
+    async fn lost_records_are_reported_not_dropped() {
+        let (client, mut api) = mock_client();
+        let mut recorder = recorder(client);
+        recorder.note(Seen::Unmapped);
+        recorder.note(Seen::Unmapped);
+        recorder.note(Seen::Overflow);
+        let server = tokio::spawn(async move {
+            let body = applied_report(&mut api).await;
+            assert_eq!(
+                body["spec"]["lost"],
+                json!({"total": 3, "kernel": 0, "overflows": 1, "unattributed": 2, "unresolved": 0})
+            );
+            api
+        });
         recorder.count_denials().await;
         drop(recorder);
         server.await.unwrap().expect_no_more().await;

@@ -8,7 +8,8 @@
 //! Records of containers not known yet wait, bounded by key and by time, and are counted lost
 //! when they cannot be told.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, SeccompProfile as PodSeccompProfile};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -18,8 +19,8 @@ use super::cgroup::{Attribution, PodUid};
 use super::part::PodView;
 use seccompd_api::{DenialEntry, LostRecords, PROFILE_SUBDIR, PodExample, SeccompDenialReportSpec};
 use seccompd_profile::limits::{
-    FILE_SUFFIX, MAX_DENIAL_EXAMPLES, MAX_NODE_DENIAL_ENTRIES, MAX_PENDING_DENIAL_KEYS,
-    RECORD_PROFILE,
+    DENIAL_EVENTS_PER_MINUTE, FILE_SUFFIX, MAX_DENIAL_EVENT_KEYS, MAX_DENIAL_EXAMPLES,
+    MAX_NODE_DENIAL_ENTRIES, MAX_PENDING_DENIAL_KEYS, RECORD_PROFILE,
 };
 use seccompd_profile::model::Action;
 
@@ -89,6 +90,8 @@ pub enum Outcome {
     Tallied {
         /// The entry.
         key: DenialKey,
+        /// The pod's uid.
+        pod_uid: PodUid,
         /// The pod and container.
         pod: PodExample,
         /// How many records.
@@ -189,7 +192,7 @@ impl NodeDenials {
                     syscall: syscall.to_string(),
                     action,
                 };
-                self.tally(key, pod, 1, now, now)
+                self.tally(key, &at.pod, pod, 1, now, now)
             }
             Resolution::NotCounted => Outcome::NotCounted,
             Resolution::Unknown => {
@@ -245,6 +248,7 @@ impl NodeDenials {
                     };
                     out.push(self.tally(
                         entry,
+                        &key.at.pod,
                         pod,
                         waiting.count,
                         &waiting.first_seen,
@@ -271,6 +275,7 @@ impl NodeDenials {
     fn tally(
         &mut self,
         key: DenialKey,
+        pod_uid: &PodUid,
         pod: PodExample,
         count: u64,
         first_seen: &Time,
@@ -301,7 +306,12 @@ impl NodeDenials {
                 },
             );
         }
-        Outcome::Tallied { key, pod, count }
+        Outcome::Tallied {
+            key,
+            pod_uid: pod_uid.clone(),
+            pod,
+            count,
+        }
     }
 
     /// Records lost because their container's profile could not be told.
@@ -344,6 +354,44 @@ impl NodeDenials {
             entries,
             omitted_records: self.omitted,
         }
+    }
+}
+
+/// Which denials get an Event: the first record of each (pod, system call, action), at most
+/// [`DENIAL_EVENTS_PER_MINUTE`] a minute, remembering at most [`MAX_DENIAL_EVENT_KEYS`] keys.
+#[derive(Debug, Default)]
+pub struct EventGate {
+    sent: HashSet<(PodUid, String, Action)>,
+    window_start: Option<Instant>,
+    in_window: u32,
+}
+
+impl EventGate {
+    /// Whether a record of `syscall` by pod `pod` with `action`, at `now`, gets an Event. A
+    /// record refused for the rate alone leaves its key free for a later one.
+    pub fn admit(&mut self, pod: &PodUid, syscall: &str, action: Action, now: Instant) -> bool {
+        let key = (pod.clone(), syscall.to_string(), action);
+        if self.sent.contains(&key) || self.sent.len() >= MAX_DENIAL_EVENT_KEYS {
+            return false;
+        }
+        if self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(60))
+        {
+            self.window_start = Some(now);
+            self.in_window = 0;
+        }
+        if self.in_window >= DENIAL_EVENTS_PER_MINUTE {
+            return false;
+        }
+        self.in_window += 1;
+        self.sent.insert(key);
+        true
+    }
+
+    /// Forgets a pod (gone for good).
+    pub fn forget(&mut self, pod: &PodUid) {
+        self.sent.retain(|(p, _, _)| p != pod);
     }
 }
 
@@ -549,5 +597,29 @@ mod tests {
             Outcome::Unresolved(1)
         );
         assert_eq!(d.unresolved(), 1);
+    }
+
+    #[test]
+    fn one_event_per_pod_call_and_action_and_at_most_the_rate() {
+        let mut gate = EventGate::default();
+        let t0 = Instant::now();
+        let pod = PodUid("p".to_string());
+        assert!(gate.admit(&pod, "mkdir", Action::Log, t0));
+        assert!(!gate.admit(&pod, "mkdir", Action::Log, t0), "once per key");
+        assert!(
+            gate.admit(&pod, "mkdir", Action::Errno, t0),
+            "another action"
+        );
+        for n in 2..DENIAL_EVENTS_PER_MINUTE {
+            assert!(gate.admit(&pod, &format!("c{n}"), Action::Log, t0));
+        }
+        assert!(!gate.admit(&pod, "late", Action::Log, t0), "over the rate");
+        let later = t0 + Duration::from_secs(60);
+        assert!(
+            gate.admit(&pod, "late", Action::Log, later),
+            "its key was left free"
+        );
+        gate.forget(&pod);
+        assert!(gate.admit(&pod, "mkdir", Action::Log, later));
     }
 }
