@@ -61,19 +61,21 @@ pub async fn write_denials(client: Client) {
     loop {
         let profiles = profiles.state();
         let reports = reports.state();
-        let current: Vec<(String, Option<&seccompd_api::ProfileDenials>)> = profiles
+        let names: Vec<String> = profiles.iter().map(|p| p.name_any()).collect();
+        let current: Vec<_> = names
             .iter()
-            .map(|p| {
+            .zip(&profiles)
+            .map(|(name, p)| {
                 let denials = p.status.as_ref().and_then(|s| s.denials.as_ref());
-                (p.name_any(), denials)
+                (name.as_str(), denials)
             })
             .collect();
-        let current: Vec<(&str, Option<&seccompd_api::ProfileDenials>)> =
-            current.iter().map(|(n, d)| (n.as_str(), *d)).collect();
-        let by_node: Vec<(String, &seccompd_api::SeccompDenialReportSpec)> =
-            reports.iter().map(|r| (r.name_any(), &r.spec)).collect();
-        let by_node: Vec<(&str, &seccompd_api::SeccompDenialReportSpec)> =
-            by_node.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        let nodes: Vec<String> = reports.iter().map(|r| r.name_any()).collect();
+        let by_node: Vec<_> = nodes
+            .iter()
+            .zip(&reports)
+            .map(|(node, r)| (node.as_str(), &r.spec))
+            .collect();
         let mut failed = false;
         for write in plan(&current, &by_node) {
             if let Err(err) = apply(&api, &write).await {
