@@ -36,6 +36,9 @@ enum Command {
     /// Records the calls of the command and of all its threads and descendants. The command's
     /// exit status passes through; 125 when it could not be started.
     Record(seccompd_cli::record::RecordArgs),
+    /// Print an Audit SeccompProfile with the calls it would have denied allowed (from its
+    /// status.denials), for review; --apply writes it.
+    AllowDenied(seccompd_cli::allow_denied::AllowDeniedArgs),
     /// Started by `record`: runs the command under the recording filter.
     #[command(name = seccompd_cli::host::recorder::HELPER_SUBCOMMAND, hide = true)]
     RecordExec(seccompd_cli::record::RecordExecArgs),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Run(args) => seccompd_cli::run::run(args),
         Command::Record(args) => seccompd_cli::record::run(args),
         Command::RecordExec(args) => seccompd_cli::record::run_helper(args),
+        Command::AllowDenied(args) => run_async(seccompd_cli::allow_denied::run(args)),
     }
 }
 

@@ -3,7 +3,9 @@
 //! built-in recording profile (SCMP_ACT_LOG) sends one record per call to the audit
 //! multicast group, and the calls they name are exactly those `seccompd record` (seccomp user
 //! notification) records for the same command. The recorder's reading thread attributes the
-//! records of a process in a pod-shaped cgroup to that pod and container. The kernel's audit status (`audit_lost`) is readable.
+//! records of a process in a pod-shaped cgroup to that pod and container, with the action each
+//! record's code names, and counts a record whose process is gone as lost. The kernel's audit
+//! status (`audit_lost`) is readable.
 
 mod cli_support;
 
@@ -18,6 +20,7 @@ use prometheus_client::metrics::counter::Counter;
 use seccompd_agent::decide::builtin::record_spec;
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::decode::{Document, decode};
+use seccompd_profile::model::Action;
 use seccompd_profile::render::render;
 use seccompd_profile::resolve::resolve;
 use seccompd_recorder::audit_socket::{AuditReader, Received, audit_status};
@@ -50,6 +53,14 @@ fn listen() -> mpsc::Receiver<SeccompRecord> {
     rx
 }
 
+/// The built-in recording profile for `arch`, written as `record.json` in `dir`.
+fn record_profile_in(dir: &Path, arch: seccompd_profile::model::Arch) -> std::path::PathBuf {
+    let profile = dir.join("record.json");
+    let oci = resolve("record", &record_spec(arch), |_| None).unwrap();
+    std::fs::write(&profile, render(&oci).bytes).unwrap();
+    profile
+}
+
 /// The names `seccompd record` records for `ls /`.
 fn recorded_by_notification(dir: &Path) -> BTreeSet<String> {
     let out = dir.join("ls.yaml");
@@ -67,9 +78,7 @@ fn recorded_by_notification(dir: &Path) -> BTreeSet<String> {
 fn a_command_under_the_recording_profile_sends_every_call_to_the_multicast_group() {
     let arch = native_arch().expect("a known architecture");
     let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("record.json");
-    let oci = resolve("record", &record_spec(arch), |_| None).unwrap();
-    std::fs::write(&profile, render(&oci).bytes).unwrap();
+    let profile = record_profile_in(dir.path(), arch);
     let before = audit_status().expect("AUDIT_GET (run as root)");
     eprintln!("kernel audit status: {before:?}");
 
@@ -167,9 +176,7 @@ impl Drop for PodCgroup {
 fn the_reader_attributes_records_to_the_pod_and_container_of_the_cgroup() {
     let arch = native_arch().expect("a known architecture");
     let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("record.json");
-    let oci = resolve("record", &record_spec(arch), |_| None).unwrap();
-    std::fs::write(&profile, render(&oci).bytes).unwrap();
+    let profile = record_profile_in(dir.path(), arch);
     let cgroup = PodCgroup::create();
 
     let (tx, mut seen) = tokio::sync::mpsc::channel(1 << 16);
@@ -197,8 +204,10 @@ fn the_reader_attributes_records_to_the_pod_and_container_of_the_cgroup() {
             "no exit_group within {ARRIVAL:?}: {names:?}"
         );
         match seen.try_recv() {
-            Ok(Seen::Call(at, call)) if at.pod == PodUid(UID.to_string()) => {
+            Ok(Seen::Call(at, call, action)) if at.pod == PodUid(UID.to_string()) => {
                 assert_eq!(at.container, ContainerId(CONTAINER.to_string()));
+                // The recording profile logs: each record's code says SCMP_ACT_LOG.
+                assert_eq!(action, Some(Action::Log), "{}", call.name);
                 names.insert(call.name);
             }
             Ok(Seen::Overflow) => panic!("the audit socket overflowed"),
@@ -269,4 +278,35 @@ fn the_probe_is_heard_in_the_hosts_network_namespace_only() {
         "a reader in another network namespace hears nothing"
     );
     assert_eq!(other_read.get(), 0);
+}
+
+/// A record whose process is gone before the reader reads its `/proc/PID/cgroup` (here: a
+/// `/proc` that holds no process at all, so every process has vanished) is a lost record,
+/// `Seen::Unmapped`, never dropped in silence; the recorder counts it in its node's report
+/// (`lost.unattributed`) and in `records_lost_total{cause="unmapped"}`.
+#[test]
+fn a_record_of_a_process_gone_before_attribution_is_counted_lost() {
+    let arch = native_arch().expect("a known architecture");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = record_profile_in(dir.path(), arch);
+    let empty_proc = tempfile::tempdir().unwrap();
+
+    let (tx, mut seen) = tokio::sync::mpsc::channel(1 << 16);
+    reader::spawn(empty_proc.path().into(), own_pid(), Counter::default(), tx)
+        .expect("joining the audit multicast group");
+    let run = seccompd(&["run", "--profile", profile.to_str().unwrap(), "--", "true"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let deadline = Instant::now() + ARRIVAL;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no record counted lost within {ARRIVAL:?}"
+        );
+        match seen.try_recv() {
+            Ok(Seen::Unmapped) => break,
+            Ok(Seen::Call(at, call, _)) => panic!("{call:?} attributed to {at:?} without /proc"),
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
 }

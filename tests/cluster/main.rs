@@ -15,6 +15,7 @@
 mod agent_e2e;
 mod apply_validation;
 mod cluster_smoke;
+mod denials_cluster;
 mod floor_cluster;
 mod helm_chart;
 mod import_e2e;

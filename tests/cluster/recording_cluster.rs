@@ -39,12 +39,12 @@ use seccompd_e2e::lifecycle::{create_profile, delete_profile, denylist, wait_age
 use seccompd_profile::limits::RECORD_PROFILE;
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(180);
+pub(crate) const WAIT: Duration = Duration::from_secs(180);
 
 /// The image manifests/examples/ use (hack/demo-image.sh packs this machine's Debian `ls`).
 const DEBIAN: &str = "docker.io/library/debian:bookworm-slim";
 
-const RECORDER_SELECTOR: &str =
+pub(crate) const RECORDER_SELECTOR: &str =
     "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=recorder";
 const CONTROLLER_SELECTOR: &str =
     "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=controller";
@@ -82,11 +82,11 @@ fn rollout(what: &str) {
 }
 
 /// The recorder, deployed for a test and removed when dropped.
-struct Recorder;
+pub(crate) struct Recorder;
 
 impl Recorder {
     /// Deploys it; whatever fails half-way is undone when the guard drops.
-    fn deploy() -> Self {
+    pub(crate) fn deploy() -> Self {
         let guard = Recorder;
         let dir = tempfile::tempdir().expect("a temporary directory");
         // kustomize takes only relative paths to other kustomizations.
@@ -145,10 +145,10 @@ impl Drop for Recorder {
 }
 
 /// A namespace for the test, with `labels`, deleted when dropped.
-struct TestNamespace(String);
+pub(crate) struct TestNamespace(pub(crate) String);
 
 impl TestNamespace {
-    async fn create(client: &Client, prefix: &str, labels: Value) -> Self {
+    pub(crate) async fn create(client: &Client, prefix: &str, labels: Value) -> Self {
         let name = unique(prefix);
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": {"name": name, "labels": labels},
@@ -163,7 +163,7 @@ impl TestNamespace {
     }
 
     /// Deletes it and waits until it is gone.
-    fn delete(&self) {
+    pub(crate) fn delete(&self) {
         kubectl_ok(&["delete", "namespace", &self.0, "--wait", "--timeout=180s"]);
     }
 }
@@ -199,7 +199,7 @@ async fn recording_namespace(client: &Client) -> TestNamespace {
 
 /// A pod in `namespace` that runs `command` from the Debian image under `profile`
 /// (a localhostProfile) set at pod level or at the container's, with `labels`, on `node`.
-fn pod(
+pub(crate) fn pod(
     namespace: &str,
     name: &str,
     command: &[&str],
@@ -277,7 +277,7 @@ async fn start_recording(
 }
 
 /// Waits until pod `name` has ended; returns its phase.
-async fn wait_ended(pods: &Api<Pod>, name: &str) -> String {
+pub(crate) async fn wait_ended(pods: &Api<Pod>, name: &str) -> String {
     eventually(&format!("pod {name} to end"), WAIT, || async {
         let p = pods.get(name).await.map_err(|e| e.to_string())?;
         let status = p.status.unwrap_or_default();
@@ -310,8 +310,28 @@ async fn wait_recording_ended(
         .expect("an ended recording has a status")
 }
 
-fn logs(namespace: &str, pod: &str) -> String {
+pub(crate) fn logs(namespace: &str, pod: &str) -> String {
     kubectl_ok(&["-n", namespace, "logs", pod])
+}
+
+/// A client with a token bound to one of the controller's pods.
+pub(crate) async fn controller_client() -> Client {
+    let controller_node = kubectl_ok(&[
+        "-n",
+        NAMESPACE,
+        "get",
+        "pods",
+        "-l",
+        CONTROLLER_SELECTOR,
+        "-o",
+        "jsonpath={.items[0].spec.nodeName}",
+    ]);
+    client_with_token(&token_bound_to_pod(
+        "seccompd-controller",
+        CONTROLLER_SELECTOR,
+        controller_node.trim(),
+    ))
+    .await
 }
 
 /// The recorder pod on `node`.
@@ -330,7 +350,7 @@ async fn wait_recorder_log(node: &str, text: &str) {
 }
 
 /// A sample of the recorder's `/metrics` on `node`, through the API server's pod proxy.
-fn recorder_metric(node: &str, series: &str) -> Option<f64> {
+pub(crate) fn recorder_metric(node: &str, series: &str) -> Option<f64> {
     let path = format!(
         "/api/v1/namespaces/{NAMESPACE}/pods/{}:9811/proxy/metrics",
         recorder_pod(node)
@@ -650,22 +670,7 @@ async fn a_recording_writes_only_its_own_profile_and_tokens_can_do_no_more() {
     );
 
     // The controller's token, bound to one of its pods: it writes recorded profiles only.
-    let controller_node = kubectl_ok(&[
-        "-n",
-        NAMESPACE,
-        "get",
-        "pods",
-        "-l",
-        CONTROLLER_SELECTOR,
-        "-o",
-        "jsonpath={.items[0].spec.nodeName}",
-    ]);
-    let controller = client_with_token(&token_bound_to_pod(
-        "seccompd-controller",
-        CONTROLLER_SELECTOR,
-        controller_node.trim(),
-    ))
-    .await;
+    let controller = controller_client().await;
     let profiles: Api<SeccompProfile> = Api::all(controller);
     let message = forbidden(
         "the controller patching a hand-written profile",

@@ -4,7 +4,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use super::{SeccompFloor, SeccompNodeReport, SeccompProfile, SeccompProfileRecording};
+use super::{
+    SeccompDenialReport, SeccompFloor, SeccompNodeReport, SeccompProfile, SeccompProfileRecording,
+};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,7 @@ pub fn all_crds_yaml() -> Result<String, CrdError> {
         SeccompNodeReport::crd(),
         SeccompProfileRecording::crd(),
         SeccompFloor::crd(),
+        SeccompDenialReport::crd(),
     ] {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&with_paragraph_descriptions(
@@ -206,6 +209,18 @@ mod tests {
             .flatten()
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(columns, ["Status", "Mode", "Installed", "Profile", "Age"]);
+        assert_eq!(
+            columns,
+            ["Status", "Mode", "Installed", "Denials", "Profile", "Age"]
+        );
+    }
+
+    #[test]
+    fn the_denial_report_is_cluster_scoped_named_after_its_node_without_status() {
+        let crd = SeccompDenialReport::crd();
+        assert_eq!(crd.spec.scope, "Cluster");
+        assert_eq!(crd.spec.names.plural, "seccompdenialreports");
+        let version = &crd.spec.versions[0];
+        assert!(version.subresources.is_none(), "the spec is the report");
     }
 }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod crd;
+pub mod denials;
 pub mod floor;
 mod floor_rules;
 pub mod node_report;
@@ -11,6 +12,10 @@ mod profile_rules;
 pub mod reason;
 pub mod recording;
 
+pub use denials::{
+    DenialEntry, LostRecords, PodExample, ProfileDenials, SeccompDenialReport,
+    SeccompDenialReportSpec, SyscallDenials,
+};
 pub use floor::{FloorNode, FloorPhase, SeccompFloor, SeccompFloorSpec, SeccompFloorStatus};
 pub use node_report::{
     LargestFilter, NodeFloorReport, NodeProfileState, ProfileReport, SeccompNodeReport,

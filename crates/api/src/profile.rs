@@ -79,6 +79,12 @@ fn default_name_rule() -> kube::core::Rule {
         description = "Nodes with the current version / all nodes"
     ),
     printcolumn(
+        name = "Denials",
+        type_ = "string",
+        json_path = ".status.denials.summary",
+        description = "Calls the profile refused or, in Audit mode, would refuse (from the nodes' recorders)"
+    ),
+    printcolumn(
         name = "Profile",
         type_ = "string",
         json_path = ".status.localhostProfile",
@@ -150,6 +156,12 @@ pub struct SeccompProfileStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_REPORT_FLOORS), inner(length(max = MAX_FLOOR_NAME_LEN)))]
     pub floors: Vec<String>,
+    /// The calls this profile refused, or in Audit mode would have refused, as the nodes'
+    /// recorders counted them from the kernel's audit records (absent without a recorder, or
+    /// while nothing was counted). Written by the controller from every node's
+    /// SeccompDenialReport.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denials: Option<crate::denials::ProfileDenials>,
 }
 
 fn is_zero(n: &u32) -> bool {

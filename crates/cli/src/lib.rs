@@ -1,9 +1,11 @@
-//! Offline subcommands: `seccompd validate`, `seccompd import`, `seccompd run` and
-//! `seccompd record`. Thin glue between files, the terminal, [`seccompd_profile`] and
-//! [`crate::host`].
+//! The user's subcommands: offline `seccompd validate`, `seccompd import`, `seccompd run` and
+//! `seccompd record` (thin glue between files, the terminal, [`seccompd_profile`] and
+//! [`crate::host`]), and `seccompd allow-denied`, which reads and updates one SeccompProfile
+//! through the API.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod allow_denied;
 pub mod host;
 pub mod import;
 pub mod record;

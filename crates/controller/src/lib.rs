@@ -1,6 +1,7 @@
 //! The controller: a Deployment off the nodes whose replicas elect one status writer through a
 //! Lease; the elected one summarizes every node's report into each SeccompProfile's status,
-//! and decides each recording from its nodes' parts ([`recordings`]).
+//! decides each recording from its nodes' parts ([`recordings`]), and sums the nodes' denial
+//! reports into each profile's `status.denials` ([`denials`]).
 //! Agents only write their own node's report, so a compromised node cannot forge the status
 //! of the cluster (docs/security-model.md).
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@ use anyhow::Context as _;
 use kube::Client;
 use tracing::{info, warn};
 
+pub mod denials;
 pub mod metrics;
 pub mod probes;
 pub mod recordings;
@@ -71,7 +73,13 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         agent_daemonset: args.agent_daemonset,
     };
     tokio::select! {
-        () = writer::run_elected(client, settings, metrics, move |client| recordings::decide_recordings(client, arch)) => Ok(()),
+        () = writer::run_elected(client, settings, metrics, move |client| async move {
+            futures::future::join(
+                recordings::decide_recordings(client.clone(), arch),
+                denials::write_denials(client),
+            )
+            .await;
+        }) => Ok(()),
         () = shutdown_signal() => {
             info!("shutting down");
             Ok(())

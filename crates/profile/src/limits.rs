@@ -147,6 +147,37 @@ pub const MAX_NAMED_ENTRIES: usize = 10;
 /// agent receives, the same size on a cluster of any size.
 pub const MAX_LISTED_NODES: usize = 20;
 
+/// Most (profile, system call, action) entries one node's denial report holds; records of
+/// further keys are only counted (`omittedRecords`). A node's recorder keeps no more in
+/// memory, whatever its workloads call, and its report stays far below
+/// [`MAX_API_OBJECT_BYTES`] (each entry holds at most [`MAX_DENIAL_EXAMPLES`] pods).
+pub const MAX_NODE_DENIAL_ENTRIES: usize = 256;
+
+/// How many example pods (and, in a profile's status, nodes) one denial entry names; the
+/// count covers all of them.
+pub const MAX_DENIAL_EXAMPLES: usize = 3;
+
+/// How many system calls a SeccompProfile's `status.denials` lists (the most counted first);
+/// `omittedSyscalls` counts the rest.
+pub const MAX_STATUS_DENIAL_SYSCALLS: usize = 20;
+
+/// How many attributed records of not yet known containers (their pod or container status has
+/// not reached the recorder's watch) a recorder keeps, by key, until it can tell their
+/// profile; records of further keys are counted lost.
+pub const MAX_PENDING_DENIAL_KEYS: usize = 4096;
+
+/// How often at most a node writes its denial report (and only when it changed): a node costs
+/// the API at most one write per interval whatever its workloads call.
+pub const DENIAL_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many Events about denials one node's recorder sends per minute at most (one per pod,
+/// system call and action; the rest are only counted).
+pub const DENIAL_EVENTS_PER_MINUTE: u32 = 30;
+
+/// How many (pod, system call, action) keys a recorder remembers having sent an Event for;
+/// beyond it no further Events are sent until pods are forgotten.
+pub const MAX_DENIAL_EVENT_KEYS: usize = 4096;
+
 /// One bound as `docs/validation.md` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bound {

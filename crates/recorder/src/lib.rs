@@ -1,7 +1,8 @@
 //! The recorder (`seccompd recorder`): an opt-in DaemonSet that reads the kernel's seccomp
 //! audit records on its node, attributes them to the containers of the pods that
 //! SeccompProfileRecordings select, and writes its node's part of each recording (the
-//! controller decides the outcome and writes the profile).
+//! controller decides the outcome and writes the profile); it also counts what seccompd
+//! profiles refuse (or would refuse, in Audit mode) into its node's SeccompDenialReport.
 //!
 //! The pure decisions live in [`seccompd_recording`] (shared with the controller); the
 //! modules here do the I/O.
@@ -9,6 +10,8 @@
 #![warn(missing_docs)]
 
 pub mod audit_socket;
+pub mod denials;
+pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod probe;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::audit_socket::{AuditReader, AuditSocketError, Received};
+use seccompd_profile::model::Action;
 use seccompd_recording::audit::{HostPid, NamedCall, SeccompRecord};
 use seccompd_recording::cgroup::{Attribution, attribute};
 
@@ -22,8 +23,9 @@ const PID_MEMORY: Duration = Duration::from_secs(10);
 /// What the reading thread saw.
 #[derive(Debug)]
 pub enum Seen {
-    /// A call of a container's process.
-    Call(Attribution, NamedCall),
+    /// A call of a container's process, and the action the filter took (when the record
+    /// says).
+    Call(Attribution, NamedCall, Option<Action>),
     /// A record of a process that had ended before its cgroup could be read.
     Unmapped,
     /// The socket overflowed: records were dropped.
@@ -122,7 +124,7 @@ impl PidMemory {
             return None;
         };
         match self.container_of(record.pid) {
-            Some(Some(at)) => Some(Seen::Call(at, call)),
+            Some(Some(at)) => Some(Seen::Call(at, call, record.action())),
             // A host process under a logging filter: not a pod's.
             Some(None) => None,
             None => Some(Seen::Unmapped),
@@ -151,5 +153,62 @@ impl PidMemory {
             self.last_sweep = now;
         }
         Some(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seccompd_recording::cgroup::{ContainerId, PodUid};
+
+    const UID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    const ID: &str = "3b8c5a5e1d0f4e2a9c7b6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a";
+
+    fn record(pid: u32) -> String {
+        format!(
+            "audit(1.2:3): pid={pid} comm=\"mkdir\" exe=\"/bin/mkdir\" arch=c000003e syscall=83 code=0x50000"
+        )
+    }
+
+    /// A process still there is attributed with its call and action; one that ended before
+    /// its cgroup could be read (its `/proc` entry gone mid-way) is a lost record, and one
+    /// seen before it ended keeps its container.
+    #[test]
+    fn a_process_gone_before_its_cgroup_is_read_is_unmapped() {
+        let proc_root = tempfile::tempdir().unwrap();
+        let mut pids = PidMemory::new(proc_root.path().to_path_buf());
+        let mut unnamed = HashSet::new();
+        let own = HostPid(1);
+
+        let live = proc_root.path().join("42");
+        std::fs::create_dir(&live).unwrap();
+        std::fs::write(
+            live.join("cgroup"),
+            format!("0::/kubepods/besteffort/pod{UID}/{ID}\n"),
+        )
+        .unwrap();
+        let want = Attribution {
+            pod: PodUid(UID.to_string()),
+            container: ContainerId(ID.to_string()),
+        };
+        match pids.see(&record(42), own, &mut unnamed) {
+            Some(Seen::Call(at, call, action)) => {
+                assert_eq!(at, want);
+                assert_eq!(call.name, "mkdir");
+                assert_eq!(action, Some(Action::Errno));
+            }
+            other => panic!("{other:?}"),
+        }
+        // It ends: the container seen a moment ago is still the answer.
+        std::fs::remove_dir_all(&live).unwrap();
+        assert!(matches!(
+            pids.see(&record(42), own, &mut unnamed),
+            Some(Seen::Call(at, _, _)) if at == want
+        ));
+        // A process never seen, gone before its record was read.
+        assert!(matches!(
+            pids.see(&record(43), own, &mut unnamed),
+            Some(Seen::Unmapped)
+        ));
     }
 }

@@ -21,14 +21,18 @@ use tracing::{info, warn};
 
 use super::RecorderArgs;
 use super::audit_socket::audit_status;
+use super::denials::{self, ReportState};
+use super::events::{DenialNotice, EventSender};
 use super::metrics::{LostCause, RecorderMetrics};
 use super::probe::{self, Hearing};
 use super::reader::{self, Seen};
-use seccompd_api::{NodeRecording, SeccompProfileRecording};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use seccompd_api::{LostRecords, NodeRecording, SeccompProfileRecording};
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::model::Arch;
 use seccompd_recording::audit::HostPid;
 use seccompd_recording::cgroup::PodUid;
+use seccompd_recording::denials::{EventGate, NodeDenials, Outcome};
 use seccompd_recording::part::{
     NodeView, Pass, PodView, RecordingView, Selection, node_part, trim_pod, worth_writing,
 };
@@ -82,6 +86,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("cannot configure the Kubernetes client")?;
+    let events = super::events::spawn(client.clone(), &args.node_name, metrics.clone());
     let wake = Arc::new(Notify::new());
     let (pods, _pods_watch) = reflect(
         Api::<Pod>::all(client.clone()),
@@ -116,6 +121,10 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         hearing: probe_now(),
         metrics,
         pass: Pass(0),
+        denials: NodeDenials::default(),
+        report: ReportState::new(now(), kernel_lost),
+        event_gate: EventGate::default(),
+        events: Some(events),
     };
     let mut tick = tokio::time::interval(TICK);
     let mut shutdown = std::pin::pin!(seccompd_runtime::shutdown_signal());
@@ -185,14 +194,32 @@ struct Recorder {
     metrics: Arc<RecorderMetrics>,
     /// The current pass (see [`Pass`]).
     pass: Pass,
+    /// What seccompd profiles refused on this node (or would have, in Audit mode).
+    denials: NodeDenials,
+    /// This node's denial report, as last written.
+    report: ReportState,
+    /// Which denials get an Event.
+    event_gate: EventGate,
+    /// Where Events go (`None`: sent nowhere, in unit tests).
+    events: Option<EventSender>,
+}
+
+/// The time now, as the API writes it.
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
 }
 
 impl Recorder {
     fn note(&mut self, seen: Seen) {
         match seen {
-            Seen::Call(at, call) => {
+            Seen::Call(at, call, action) => {
                 self.metrics.record_attributed();
                 self.tally.note(&at, &call);
+                if let Some(action) = action {
+                    let view = self.pods.get(&at.pod).map(|p| &p.view);
+                    let outcome = self.denials.note(&at, &call.name, action, &now(), view);
+                    self.counted(&outcome);
+                }
             }
             Seen::Unmapped => {
                 self.metrics.record_lost(LostCause::Unmapped);
@@ -216,7 +243,12 @@ impl Recorder {
 
     /// The node's losses so far: the kernel's (when readable) and this recorder's.
     fn losses(&mut self) -> u64 {
-        let kernel = if self.kernel_lost_readable {
+        self.kernel_lost() + self.tally.losses()
+    }
+
+    /// The kernel's `audit_lost` now; 0 when it cannot be read.
+    fn kernel_lost(&mut self) -> u64 {
+        if self.kernel_lost_readable {
             match audit_status() {
                 Ok(status) => {
                     self.metrics.set_kernel_lost(status.lost);
@@ -230,8 +262,7 @@ impl Recorder {
             }
         } else {
             0
-        };
-        kernel + self.tally.losses()
+        }
     }
 
     /// Whether this node can hear audit records, moved on with the clock (and a new probe
@@ -253,6 +284,7 @@ impl Recorder {
         self.pass = Pass(self.pass.0 + 1);
         self.listen();
         self.remember_pods(pods);
+        self.count_denials().await;
         let active: Vec<Arc<SeccompProfileRecording>> = recordings
             .state()
             .into_iter()
@@ -270,6 +302,73 @@ impl Recorder {
             if let Err(err) = self.tick_one(&rec, &views, losses).await {
                 self.metrics.record_api_error();
                 warn!(recording = %rec.name_any(), namespace = ?rec.namespace(), err = %format!("{err:#}"), "this node's part not written; retrying");
+            }
+        }
+    }
+
+    /// Counts what the tally made of records in the metrics, and tells the pod of its first
+    /// denial of each call (rate-limited).
+    fn counted(&mut self, outcome: &Outcome) {
+        denials::count(&self.metrics, outcome);
+        if let Outcome::Tallied {
+            key, pod_uid, pod, ..
+        } = outcome
+            && let Some(events) = &self.events
+            && self
+                .event_gate
+                .admit(pod_uid, &key.syscall, key.action, Instant::now())
+        {
+            events.send(DenialNotice {
+                pod: pod.clone(),
+                uid: pod_uid.clone(),
+                profile: key.profile.clone(),
+                syscall: key.syscall.clone(),
+                action: key.action,
+            });
+        }
+    }
+
+    /// Counts the records that waited for their pod, and writes this node's denial report
+    /// when it is due and changed.
+    async fn count_denials(&mut self) {
+        let pods = &self.pods;
+        let outcomes = self
+            .denials
+            .resolve_pending(&now(), |uid| pods.get(uid).map(|p| &p.view));
+        for outcome in &outcomes {
+            self.counted(outcome);
+        }
+        let at = Instant::now();
+        if !self.report.due(at) {
+            return;
+        }
+        let kernel = match self.report.kernel_lost_base {
+            Some(base) => self.kernel_lost().saturating_sub(u64::from(base)),
+            None => 0,
+        };
+        let lost = LostRecords {
+            kernel,
+            overflows: self.tally.overflows(),
+            unattributed: self.tally.unmapped(),
+            ..Default::default()
+        };
+        let report = self.denials.report(
+            Some(self.report.since.clone()),
+            self.hearing.deaf_reason().map(str::to_string),
+            self.metrics.records_read.get(),
+            lost,
+        );
+        if !self.report.changed(&report) {
+            return;
+        }
+        match denials::apply_report(&self.client, &self.node, &report).await {
+            Ok(()) => {
+                self.metrics.record_denial_report_write();
+                self.report.written(report, at);
+            }
+            Err(err) => {
+                self.metrics.record_api_error();
+                warn!(%err, "this node's denial report not written; retrying");
             }
         }
     }
@@ -311,6 +410,7 @@ impl Recorder {
             .collect();
         for uid in forgotten {
             self.pods.remove(&uid);
+            self.event_gate.forget(&uid);
             self.tally.forget(&uid);
         }
     }
@@ -401,6 +501,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use seccompd_profile::model::Action;
     use seccompd_recording::audit::NamedCall;
     use seccompd_recording::cgroup::{Attribution, ContainerId};
     use seccompd_runtime::apiserver::mock::{MockApi, Received, mock_client};
@@ -443,6 +544,10 @@ mod tests {
             hearing: Hearing::Heard,
             metrics: Arc::new(RecorderMetrics::new()),
             pass: Pass(0),
+            denials: NodeDenials::default(),
+            report: ReportState::new(now(), None),
+            event_gate: EventGate::default(),
+            events: None,
         }
     }
 
@@ -462,7 +567,7 @@ mod tests {
                 arch: Arch::X86_64,
                 name: name.to_string(),
             };
-            recorder.note(Seen::Call(at.clone(), call));
+            recorder.note(Seen::Call(at.clone(), call, Some(Action::Log)));
         }
         let (views, rec) = ended_pod_and_recording();
 
@@ -503,6 +608,93 @@ mod tests {
             recording(json!({}), "7"),
         )
         .await
+    }
+
+    /// A call refused under a seccompd profile is written to this node's denial report with
+    /// its pod; the next pass, within the interval, makes no request.
+    #[tokio::test]
+    async fn a_denial_under_a_seccompd_profile_is_reported_with_its_pod_once_per_interval() {
+        let (client, mut api) = mock_client();
+        let mut recorder = recorder(client);
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "namespace": "default", "uid": "pod-uid"},
+            "spec": {"nodeName": "node1", "containers": [{"name": "main"}],
+                     "securityContext": {"seccompProfile": {
+                         "type": "Localhost", "localhostProfile": "seccompd/ls.json"}}},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "main", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                "containerID": format!("containerd://{ID}")}]},
+        }))
+        .unwrap();
+        let at = Attribution {
+            pod: PodUid("pod-uid".to_string()),
+            container: ContainerId(ID.to_string()),
+        };
+        let mkdir = NamedCall {
+            arch: Arch::X86_64,
+            name: "mkdir".to_string(),
+        };
+        // The record comes before the pod's container status: it waits for it.
+        recorder.note(Seen::Call(at.clone(), mkdir.clone(), Some(Action::Errno)));
+        recorder.pods.insert(
+            at.pod.clone(),
+            Remembered {
+                view: PodView::of(&pod).unwrap(),
+                gone_since: None,
+            },
+        );
+        recorder.note(Seen::Call(at, mkdir, Some(Action::Errno)));
+        let server = tokio::spawn(async move {
+            let body = applied_report(&mut api).await;
+            assert_eq!(body["metadata"]["name"], "node1");
+            let entries = &body["spec"]["entries"];
+            assert_eq!(entries.as_array().unwrap().len(), 1, "{body}");
+            assert_eq!(entries[0]["profile"], "ls");
+            assert_eq!(entries[0]["syscall"], "mkdir");
+            assert_eq!(entries[0]["action"], "SCMP_ACT_ERRNO");
+            assert_eq!(entries[0]["count"], 2);
+            assert_eq!(
+                entries[0]["pods"],
+                json!([{"namespace": "default", "name": "web-1", "container": "main"}])
+            );
+            api
+        });
+        recorder.count_denials().await;
+        recorder.count_denials().await;
+        drop(recorder);
+        server.await.unwrap().expect_no_more().await;
+    }
+
+    /// Takes the recorder's server-side apply of its node's denial report.
+    async fn applied_report(api: &mut MockApi) -> Value {
+        api.expect_apply(
+            "/apis/seccompd.dev/v1alpha1/seccompdenialreports/node1",
+            "seccompd-recorder",
+            json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompDenialReport",
+                   "metadata": {"name": "node1"}, "spec": {}}),
+        )
+        .await
+    }
+
+    /// Records whose process was gone, and socket overflows, are counted lost in the report.
+    #[tokio::test]
+    async fn lost_records_are_reported_not_dropped() {
+        let (client, mut api) = mock_client();
+        let mut recorder = recorder(client);
+        recorder.note(Seen::Unmapped);
+        recorder.note(Seen::Unmapped);
+        recorder.note(Seen::Overflow);
+        let server = tokio::spawn(async move {
+            let body = applied_report(&mut api).await;
+            assert_eq!(
+                body["spec"]["lost"],
+                json!({"total": 3, "kernel": 0, "overflows": 1, "unattributed": 2, "unresolved": 0})
+            );
+            api
+        });
+        recorder.count_denials().await;
+        drop(recorder);
+        server.await.unwrap().expect_no_more().await;
     }
 
     /// A node that cannot hear audit records says so in its part, and lists no calls.

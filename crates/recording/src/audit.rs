@@ -6,7 +6,7 @@
 //! compat=0 ip=0x7f... code=0x7ffc0000`. `comm` and `exe` are quoted, or written in hex when
 //! they hold a space, a quote or a control character (the kernel's "untrusted string").
 
-use seccompd_profile::model::Arch;
+use seccompd_profile::model::{Action, Arch};
 use seccompd_profile::recording::syscall_name;
 
 /// The netlink message type of a seccomp audit record.
@@ -32,6 +32,9 @@ pub struct SeccompRecord {
     pub comm: String,
     /// The executable's path, lossily decoded; `None` when the kernel wrote `(null)`.
     pub exe: Option<String>,
+    /// The filter's return value (`code=0x...`): the action and its data; `None` when the
+    /// record has no readable code.
+    pub code: Option<u32>,
 }
 
 /// Why a record's text could not be read.
@@ -83,7 +86,18 @@ impl SeccompRecord {
             syscall: number("syscall", 10)?,
             comm: get("comm")?.decoded().unwrap_or_default(),
             exe: get("exe").ok().and_then(Value::decoded),
+            code: get("code").ok().and_then(|v| {
+                let text = v.text();
+                let hex = text.strip_prefix("0x").unwrap_or(text);
+                u32::from_str_radix(hex, 16).ok()
+            }),
         })
+    }
+
+    /// The action the filter took, from `code`; `None` without a code or for one no filter
+    /// returns.
+    pub fn action(&self) -> Option<Action> {
+        action_of_code(self.code?)
     }
 
     /// The call by name, when seccompd knows the ABI and libseccomp the number.
@@ -92,6 +106,24 @@ impl SeccompRecord {
         let name = syscall_name(arch, i32::try_from(number).ok()?)?;
         Some(NamedCall { arch, name })
     }
+}
+
+/// The action of a seccomp filter's return value: its upper 16 bits
+/// (`SECCOMP_RET_ACTION_FULL`); the lower ones are its data (the errno, say), which the
+/// kernel leaves out of the record for errno actions.
+pub fn action_of_code(code: u32) -> Option<Action> {
+    // include/uapi/linux/seccomp.h
+    Some(match code & 0xffff_0000 {
+        0x8000_0000 => Action::KillProcess,
+        0x0000_0000 => Action::KillThread,
+        0x0003_0000 => Action::Trap,
+        0x0005_0000 => Action::Errno,
+        0x7fc0_0000 => Action::Notify,
+        0x7ff0_0000 => Action::Trace,
+        0x7ffc_0000 => Action::Log,
+        0x7fff_0000 => Action::Allow,
+        _ => return None,
+    })
 }
 
 /// The ABI of a call reported with `audit_arch` and `syscall`, and the number libseccomp
@@ -200,6 +232,8 @@ mod tests {
         assert_eq!(r.syscall, 59);
         assert_eq!(r.comm, "ls");
         assert_eq!(r.exe.as_deref(), Some("/usr/bin/ls"));
+        assert_eq!(r.code, Some(0x7ffc_0000));
+        assert_eq!(r.action(), Some(Action::Log));
         assert_eq!(
             r.call(),
             Some(NamedCall {
@@ -207,6 +241,21 @@ mod tests {
                 name: "execve".to_string()
             })
         );
+    }
+
+    #[test]
+    fn the_code_gives_the_action_without_its_data() {
+        // An errno action logged through SECCOMP_FILTER_FLAG_LOG (seen with runc 1.5.3).
+        let text = "pid=5 comm=\"mkdir\" arch=c000003e syscall=83 compat=0 ip=0x1 code=0x50000";
+        let r = SeccompRecord::parse(text).unwrap();
+        assert_eq!(r.action(), Some(Action::Errno));
+        assert_eq!(action_of_code(0x0005_0001), Some(Action::Errno));
+        assert_eq!(action_of_code(0x8000_0000), Some(Action::KillProcess));
+        assert_eq!(action_of_code(0), Some(Action::KillThread));
+        assert_eq!(action_of_code(0x0003_0000), Some(Action::Trap));
+        assert_eq!(action_of_code(0x1234_0000), None);
+        let no_code = SeccompRecord::parse("pid=1 comm=\"x\" arch=c000003e syscall=1").unwrap();
+        assert_eq!(no_code.action(), None);
     }
 
     #[test]

@@ -5,5 +5,6 @@
 
 pub mod audit;
 pub mod cgroup;
+pub mod denials;
 pub mod part;
 pub mod tally;

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{
+    Container, Pod, PodSecurityContext, PodSpec, PodStatus, SecurityContext,
+};
 use kube::core::{Selector, SelectorExt};
 
 use super::cgroup::{ContainerId, PodUid};
@@ -37,6 +39,9 @@ pub struct PodView {
     pub containers: HashMap<ContainerId, String>,
     /// The recorder's pass in which it saw the pod deleted; `None` while it exists.
     pub gone_at: Option<Pass>,
+    /// The SeccompProfile each container runs under, by container name, for containers under
+    /// a seccompd profile (see [`crate::denials::seccompd_profiles`]).
+    pub profiles: BTreeMap<String, String>,
 }
 
 impl PodView {
@@ -77,19 +82,26 @@ impl PodView {
             ended: matches!(phase, Some("Succeeded" | "Failed")),
             containers,
             gone_at: None,
+            profiles: crate::denials::seccompd_profiles(pod),
         })
     }
 }
 
 /// Keeps of a pod what [`PodView::of`] and a recording's selector read: names, labels, node,
-/// phase and container statuses (for the caches of pods the recorders and the controller
-/// keep).
+/// seccomp profiles, phase and container statuses (for the caches of pods the recorders and
+/// the controller keep).
 pub fn trim_pod(pod: &mut Pod) {
     pod.metadata.managed_fields = None;
     pod.metadata.annotations = None;
     pod.metadata.owner_references = None;
     pod.spec = pod.spec.take().map(|s| PodSpec {
         node_name: s.node_name,
+        security_context: s.security_context.map(|c| PodSecurityContext {
+            seccomp_profile: c.seccomp_profile,
+            ..Default::default()
+        }),
+        containers: trim_containers(s.containers),
+        init_containers: s.init_containers.map(trim_containers),
         ..Default::default()
     });
     pod.status = pod.status.take().map(|s| PodStatus {
@@ -99,6 +111,21 @@ pub fn trim_pod(pod: &mut Pod) {
         ephemeral_container_statuses: s.ephemeral_container_statuses,
         ..Default::default()
     });
+}
+
+/// Keeps of containers their names and seccomp profiles (which denials are counted under).
+fn trim_containers(containers: Vec<Container>) -> Vec<Container> {
+    containers
+        .into_iter()
+        .map(|c| Container {
+            name: c.name,
+            security_context: c.security_context.map(|s| SecurityContext {
+                seccomp_profile: s.seccomp_profile,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// A recording's selector, checked once.
@@ -285,6 +312,7 @@ mod tests {
                 .map(|(id, name)| (ContainerId(id.to_string()), name.to_string()))
                 .collect(),
             gone_at: None,
+            profiles: BTreeMap::new(),
         }
     }
 

@@ -42,6 +42,16 @@ impl NodeTally {
         self.unmapped + self.overflows
     }
 
+    /// Records of processes that had ended before their cgroup could be read.
+    pub fn unmapped(&self) -> u64 {
+        self.unmapped
+    }
+
+    /// Times the socket's buffer overflowed.
+    pub fn overflows(&self) -> u64 {
+        self.overflows
+    }
+
     /// The calls of pod `pod`'s containers that `keep` accepts.
     pub fn calls_of(&self, pod: &PodUid, keep: impl Fn(&ContainerId) -> bool) -> RecordedCalls {
         let mut out = RecordedCalls::default();

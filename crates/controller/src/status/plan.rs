@@ -98,7 +98,18 @@ impl Planner {
             self.due.remove(&name);
             let previous = profile.status.as_ref();
             let status = summarize(&self.tracker.facts(snap, profile), previous, stamp);
-            if previous == Some(&status) {
+            // status.denials is the denial writer's (another field manager): not compared.
+            let unchanged = previous.is_some_and(|p| match p.denials {
+                None => *p == status,
+                Some(_) => {
+                    let without = SeccompProfileStatus {
+                        denials: None,
+                        ..p.clone()
+                    };
+                    without == status
+                }
+            });
+            if unchanged {
                 self.retries.remove(&name);
                 continue;
             }

@@ -120,6 +120,8 @@ pub fn summarize(
             .take(MAX_REPORT_FLOORS)
             .cloned()
             .collect(),
+        // Written by the denial writer under a field manager of its own.
+        denials: None,
     }
 }
 

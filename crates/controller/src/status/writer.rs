@@ -489,16 +489,22 @@ mod tests {
         );
         let status = &summarized.writes[0].status;
         assert_eq!(status.installed.as_deref(), Some("2/2"));
-        let current = profile("p", "2", Some(serde_json::to_value(status).unwrap()));
-        let mut planner = Planner::new(retry_delays);
-        let plan = planner.plan(
-            &snapshot(&[&current], &[&reports[0], &reports[1]]),
-            t0,
-            &stamp(),
-        );
-        let (client, api) = mock_client();
-        assert!(apply_plan(client, &mut planner, plan).await.is_empty());
-        api.expect_no_more().await;
+        let mut written = serde_json::to_value(status).unwrap();
+        let current = profile("p", "2", Some(written.clone()));
+        // status.denials is another writer's: a status that has them is still unchanged.
+        written["denials"] = json!({"summary": "would deny 1: mkdir", "wouldDeny": 1});
+        let with_denials = profile("p", "2", Some(written));
+        for current in [current, with_denials] {
+            let mut planner = Planner::new(retry_delays);
+            let plan = planner.plan(
+                &snapshot(&[&current], &[&reports[0], &reports[1]]),
+                t0,
+                &stamp(),
+            );
+            let (client, api) = mock_client();
+            assert!(apply_plan(client, &mut planner, plan).await.is_empty());
+            api.expect_no_more().await;
+        }
     }
 
     #[tokio::test]
