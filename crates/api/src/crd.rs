@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use super::{SeccompNodeReport, SeccompProfile, SeccompProfileRecording};
+use super::{SeccompNodeReport, SeccompProfile, SeccompProfileBinding, SeccompProfileRecording};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,7 @@ pub fn all_crds_yaml() -> Result<String, CrdError> {
         SeccompProfile::crd(),
         SeccompNodeReport::crd(),
         SeccompProfileRecording::crd(),
+        SeccompProfileBinding::crd(),
     ] {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&with_paragraph_descriptions(
@@ -160,6 +161,7 @@ mod tests {
             SeccompProfile::crd(),
             SeccompNodeReport::crd(),
             SeccompProfileRecording::crd(),
+            SeccompProfileBinding::crd(),
         ] {
             let generated =
                 serde_json::to_value(with_paragraph_descriptions(crd).unwrap()).unwrap();
@@ -181,6 +183,27 @@ mod tests {
         );
     }
 
+    /// The printer columns of `crd`'s first version, as (name, JSON path), after checking that
+    /// it has a status subresource.
+    fn status_and_columns(crd: &CustomResourceDefinition) -> Vec<(String, String)> {
+        let version = &crd.spec.versions[0];
+        assert!(
+            version
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "{} has a status subresource",
+            crd.spec.names.plural
+        );
+        version
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| (c.name.clone(), c.json_path.clone()))
+            .collect()
+    }
+
     #[test]
     fn profile_crd_is_cluster_scoped_with_status_and_columns() {
         let crd = SeccompProfile::crd();
@@ -190,20 +213,70 @@ mod tests {
             crd.spec.names.categories,
             Some(vec!["seccompd".to_string()])
         );
-        let version = &crd.spec.versions[0];
-        assert!(
-            version
-                .subresources
-                .as_ref()
-                .and_then(|s| s.status.as_ref())
-                .is_some()
+        let columns = status_and_columns(&crd);
+        let names: Vec<_> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["Status", "Mode", "Installed", "Profile", "Age"]);
+    }
+
+    #[test]
+    fn binding_crd_is_namespaced_with_status_and_columns() {
+        let crd = SeccompProfileBinding::crd();
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["scpb".to_string()]));
+        assert_eq!(
+            crd.spec.versions[0].name,
+            SeccompProfile::crd().spec.versions[0].name
         );
-        let columns: Vec<_> = version
-            .additional_printer_columns
+        let columns = status_and_columns(&crd);
+        let columns: Vec<_> = columns
             .iter()
-            .flatten()
-            .map(|c| c.name.as_str())
+            .map(|(name, path)| (name.as_str(), path.as_str()))
             .collect();
-        assert_eq!(columns, ["Status", "Mode", "Installed", "Profile", "Age"]);
+        assert_eq!(
+            columns,
+            [
+                ("Profile", ".spec.profileName"),
+                ("Ready", ".status.conditions[?(@.type==\"Ready\")].status"),
+                ("Status", ".status.conditions[?(@.type==\"Ready\")].reason"),
+                ("Age", ".metadata.creationTimestamp"),
+            ]
+        );
+    }
+
+    /// The bounds that keep the admission policy's CEL cheap are in the schema the API server
+    /// checks, and the operator is one of the four a label selector knows.
+    #[test]
+    fn binding_schema_bounds_the_selector_and_the_containers() {
+        use seccompd_profile::limits::{
+            MAX_BINDING_CONTAINERS, MAX_SELECTOR_TERMS, MAX_SELECTOR_VALUES,
+        };
+        let crd = serde_json::to_value(SeccompProfileBinding::crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(
+            spec["required"],
+            serde_json::json!(["podSelector", "profileName"])
+        );
+        let containers = &spec["properties"]["containers"];
+        assert_eq!(containers["maxItems"], MAX_BINDING_CONTAINERS);
+        assert_eq!(containers["items"]["maxLength"], 63);
+        assert!(containers["items"]["pattern"].is_string());
+        let selector = &spec["properties"]["podSelector"]["properties"];
+        assert_eq!(selector["matchLabels"]["maxProperties"], MAX_SELECTOR_TERMS);
+        let expressions = &selector["matchExpressions"];
+        assert_eq!(expressions["maxItems"], MAX_SELECTOR_TERMS);
+        let requirement = &expressions["items"];
+        assert_eq!(
+            requirement["properties"]["values"]["maxItems"],
+            MAX_SELECTOR_VALUES
+        );
+        assert_eq!(
+            requirement["properties"]["operator"]["enum"],
+            serde_json::json!(["In", "NotIn", "Exists", "DoesNotExist"])
+        );
+        assert!(
+            requirement["x-kubernetes-validations"][0]["rule"]
+                .as_str()
+                .is_some_and(|r| r.contains("'In', 'NotIn'"))
+        );
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod binding;
 pub mod crd;
 pub mod node_report;
 pub mod profile;
@@ -9,6 +10,10 @@ mod profile_rules;
 pub mod reason;
 pub mod recording;
 
+pub use binding::{
+    BindingReason, PodSelector, SeccompProfileBinding, SeccompProfileBindingSpec,
+    SeccompProfileBindingStatus, SelectorOperator, SelectorRequirement,
+};
 pub use node_report::{
     NodeProfileState, ProfileReport, SeccompNodeReport, SeccompNodeReportSpec, UnknownEntries,
 };

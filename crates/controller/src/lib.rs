@@ -1,6 +1,7 @@
 //! The controller: a Deployment off the nodes whose replicas elect one status writer through a
 //! Lease; the elected one summarizes every node's report into each SeccompProfile's status,
-//! and decides each recording from its nodes' parts ([`recordings`]).
+//! decides each recording from its nodes' parts ([`recordings`]) and says in each
+//! SeccompProfileBinding's status whether its profile is there ([`bindings`]).
 //! Agents only write their own node's report, so a compromised node cannot forge the status
 //! of the cluster (docs/security-model.md).
 #![forbid(unsafe_code)]
@@ -10,9 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures::FutureExt as _;
 use kube::Client;
 use tracing::{info, warn};
 
+pub mod bindings;
 pub mod metrics;
 pub mod probes;
 pub mod recordings;
@@ -79,7 +82,13 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         writes_per_second: args.writes_per_second,
     };
     tokio::select! {
-        () = writer::run_elected(client, settings, metrics, move |client| recordings::decide_recordings(client, arch)) => Ok(()),
+        () = writer::run_elected(client, settings, metrics, move |client| {
+            futures::future::join(
+                recordings::decide_recordings(client.clone(), arch),
+                bindings::write_binding_statuses(client),
+            )
+            .map(drop)
+        }) => Ok(()),
         () = shutdown_signal() => {
             info!("shutting down");
             Ok(())
