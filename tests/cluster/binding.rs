@@ -319,7 +319,7 @@ async fn a_binding_confines_the_pods_it_selects_and_leaves_the_rest() {
         Value::Null
     );
     assert_eq!(seccomp_at(&created, &container_level(0)), "");
-    assert_eq!(created["metadata"]["annotations"], Value::Null);
+    assert_eq!(annotation(&created, BINDING_ANNOTATION), None);
     let log = ended_log(&client, &ns.0, "db").await;
     assert!(log.contains("made"), "the other app is not bound: {log:?}");
 
