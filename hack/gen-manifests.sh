@@ -26,6 +26,7 @@ FILES=(
   "daemonset.yaml               templates/daemonset.yaml"
   "controller.yaml              templates/controller.yaml"
   "admission-policies.yaml      templates/admission-policies.yaml"
+  "binding-policies.yaml        templates/binding-policies.yaml"
   "recorder/rbac.yaml           templates/recorder/rbac.yaml                recorder.enabled=true"
   "recorder/daemonset.yaml      templates/recorder/daemonset.yaml           recorder.enabled=true"
   "recorder/admission-policies.yaml templates/recorder/admission-policies.yaml recorder.enabled=true"

@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
+use k8s_openapi::api::admissionregistration::v1beta1::{
+    MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -491,6 +494,52 @@ fn admission_policies_disabled_removes_the_policies() {
     assert!(toggled.changed.is_empty(), "{:?}", toggled.changed.keys());
 }
 
+/// The objects of SeccompProfileBinding's admission chain and roles, as release seccompd
+/// renders them.
+const BINDING_OBJECTS: [&str; 6] = [
+    "ClusterRole//seccompd-bindings-edit",
+    "ClusterRole//seccompd-bindings-view",
+    "MutatingAdmissionPolicy//seccompd-profile-binding",
+    "MutatingAdmissionPolicyBinding//seccompd-profile-binding",
+    "ValidatingAdmissionPolicy//seccompd-profile-binding-conflicts",
+    "ValidatingAdmissionPolicyBinding//seccompd-profile-binding-conflicts",
+];
+
+/// `bindings.enabled=false` (clusters before Kubernetes 1.36) removes the binding policies and
+/// the roles that let namespace users write bindings, and nothing else; both binding policies
+/// take every SeccompProfileBinding of the pod's own namespace as their parameter.
+#[test]
+fn bindings_disabled_removes_the_binding_policies() {
+    let toggled = toggle(&[], &["bindings.enabled=false"]);
+    assert_eq!(toggled.removed, BINDING_OBJECTS);
+    assert!(toggled.added.is_empty(), "{:?}", toggled.added);
+    assert!(toggled.changed.is_empty(), "{:?}", toggled.changed.keys());
+    let objects = template("seccompd", &[]);
+    for kind in ["MutatingAdmissionPolicy", "ValidatingAdmissionPolicy"] {
+        let name = if kind.starts_with("Mutating") {
+            "seccompd-profile-binding"
+        } else {
+            "seccompd-profile-binding-conflicts"
+        };
+        let policy = named(&objects, kind, name);
+        assert_eq!(
+            policy["spec"]["paramKind"],
+            serde_json::json!({"apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompProfileBinding"})
+        );
+        let binding = named(&objects, &format!("{kind}Binding"), name);
+        assert_eq!(
+            binding["spec"]["paramRef"],
+            serde_json::json!({"selector": {}, "parameterNotFoundAction": "Allow"}),
+            "no namespace: the pod's own"
+        );
+    }
+    let edit = named(&objects, "ClusterRole", "seccompd-bindings-edit");
+    assert_eq!(
+        edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+}
+
 /// `metrics.podMonitor.enabled=true` adds the PodMonitor and nothing else.
 #[test]
 fn pod_monitor_enabled_adds_the_pod_monitor() {
@@ -669,6 +718,18 @@ fn problems(object: &Value, objects: &[Value]) -> Vec<String> {
             let policy = str_at(&object["spec"]["policyName"]);
             found.extend(missing(objects, "ValidatingAdmissionPolicy", &policy, None));
         }
+        "MutatingAdmissionPolicyBinding" => {
+            let policy = str_at(&object["spec"]["policyName"]);
+            found.extend(missing(objects, "MutatingAdmissionPolicy", &policy, None));
+        }
+        "MutatingAdmissionPolicy" => {
+            let bound = objects.iter().any(|o| {
+                o["kind"] == "MutatingAdmissionPolicyBinding" && o["spec"]["policyName"] == name
+            });
+            if !bound {
+                found.push("no binding".into());
+            }
+        }
         "ValidatingAdmissionPolicy" => {
             let bound = objects.iter().any(|o| {
                 o["kind"] == "ValidatingAdmissionPolicyBinding" && o["spec"]["policyName"] == name
@@ -748,6 +809,12 @@ fn as_kubernetes_type(object: &Value) -> Result<(), String> {
         "Deployment" => read::<Deployment>(object),
         "ValidatingAdmissionPolicy" => read::<ValidatingAdmissionPolicy>(object),
         "ValidatingAdmissionPolicyBinding" => read::<ValidatingAdmissionPolicyBinding>(object),
+        // admissionregistration.k8s.io/v1 (Kubernetes 1.36) kept v1beta1's fields; the
+        // k8s-openapi feature of the workspace (v1_35) knows the kind as v1beta1 only.
+        "MutatingAdmissionPolicy" => read::<MutatingAdmissionPolicy>(&as_v1beta1(object)?),
+        "MutatingAdmissionPolicyBinding" => {
+            read::<MutatingAdmissionPolicyBinding>(&as_v1beta1(object)?)
+        }
         "CustomResourceDefinition" => read::<CustomResourceDefinition>(object),
         // The Prometheus Operator's kind, which k8s-openapi does not have.
         "PodMonitor" if object["apiVersion"] == "monitoring.coreos.com/v1" => Ok(()),
@@ -755,6 +822,19 @@ fn as_kubernetes_type(object: &Value) -> Result<(), String> {
             "kind {kind:?} is new to this test: add it to the kinds above"
         )),
     }
+}
+
+/// `object`, an admissionregistration.k8s.io/v1 object, as v1beta1.
+fn as_v1beta1(object: &Value) -> Result<Value, String> {
+    if object["apiVersion"] != "admissionregistration.k8s.io/v1" {
+        return Err(format!(
+            "apiVersion {} is not admissionregistration.k8s.io/v1",
+            object["apiVersion"]
+        ));
+    }
+    let mut beta = object.clone();
+    beta["apiVersion"] = "admissionregistration.k8s.io/v1beta1".into();
+    Ok(beta)
 }
 
 /// A name Kubernetes takes for these kinds: at most 253 lowercase letters, digits, '-' and

@@ -14,6 +14,7 @@
 
 mod agent_e2e;
 mod apply_validation;
+mod binding;
 mod cluster_smoke;
 mod denials_cluster;
 mod floor_cluster;

@@ -5,7 +5,8 @@ use kube::CustomResourceExt;
 use serde_json::Value;
 
 use super::{
-    SeccompDenialReport, SeccompFloor, SeccompNodeReport, SeccompProfile, SeccompProfileRecording,
+    SeccompDenialReport, SeccompFloor, SeccompNodeReport, SeccompProfile, SeccompProfileBinding,
+    SeccompProfileRecording,
 };
 
 /// Why the CRDs could not be rendered.
@@ -33,6 +34,7 @@ pub fn all_crds_yaml() -> Result<String, CrdError> {
         SeccompProfileRecording::crd(),
         SeccompFloor::crd(),
         SeccompDenialReport::crd(),
+        SeccompProfileBinding::crd(),
     ] {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&with_paragraph_descriptions(
@@ -165,6 +167,8 @@ mod tests {
             SeccompNodeReport::crd(),
             SeccompProfileRecording::crd(),
             SeccompFloor::crd(),
+            SeccompDenialReport::crd(),
+            SeccompProfileBinding::crd(),
         ] {
             let generated =
                 serde_json::to_value(with_paragraph_descriptions(crd).unwrap()).unwrap();
@@ -186,6 +190,27 @@ mod tests {
         );
     }
 
+    /// The printer columns of `crd`'s first version, as (name, JSON path), after checking that
+    /// it has a status subresource.
+    fn status_and_columns(crd: &CustomResourceDefinition) -> Vec<(String, String)> {
+        let version = &crd.spec.versions[0];
+        assert!(
+            version
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "{} has a status subresource",
+            crd.spec.names.plural
+        );
+        version
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| (c.name.clone(), c.json_path.clone()))
+            .collect()
+    }
+
     #[test]
     fn profile_crd_is_cluster_scoped_with_status_and_columns() {
         let crd = SeccompProfile::crd();
@@ -195,23 +220,73 @@ mod tests {
             crd.spec.names.categories,
             Some(vec!["seccompd".to_string()])
         );
-        let version = &crd.spec.versions[0];
-        assert!(
-            version
-                .subresources
-                .as_ref()
-                .and_then(|s| s.status.as_ref())
-                .is_some()
+        let columns = status_and_columns(&crd);
+        let names: Vec<_> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Status", "Mode", "Installed", "Denials", "Profile", "Age"]
         );
-        let columns: Vec<_> = version
-            .additional_printer_columns
+    }
+
+    #[test]
+    fn binding_crd_is_namespaced_with_status_and_columns() {
+        let crd = SeccompProfileBinding::crd();
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["scpb".to_string()]));
+        assert_eq!(
+            crd.spec.versions[0].name,
+            SeccompProfile::crd().spec.versions[0].name
+        );
+        let columns = status_and_columns(&crd);
+        let columns: Vec<_> = columns
             .iter()
-            .flatten()
-            .map(|c| c.name.as_str())
+            .map(|(name, path)| (name.as_str(), path.as_str()))
             .collect();
         assert_eq!(
             columns,
-            ["Status", "Mode", "Installed", "Denials", "Profile", "Age"]
+            [
+                ("Profile", ".spec.profileName"),
+                ("Ready", ".status.conditions[?(@.type==\"Ready\")].status"),
+                ("Status", ".status.conditions[?(@.type==\"Ready\")].reason"),
+                ("Age", ".metadata.creationTimestamp"),
+            ]
+        );
+    }
+
+    /// The bounds that keep the admission policy's CEL cheap are in the schema the API server
+    /// checks, and the operator is one of the four a label selector knows.
+    #[test]
+    fn binding_schema_bounds_the_selector_and_the_containers() {
+        use seccompd_profile::limits::{
+            MAX_BINDING_CONTAINERS, MAX_SELECTOR_TERMS, MAX_SELECTOR_VALUES,
+        };
+        let crd = serde_json::to_value(SeccompProfileBinding::crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(
+            spec["required"],
+            serde_json::json!(["podSelector", "profileName"])
+        );
+        let containers = &spec["properties"]["containers"];
+        assert_eq!(containers["maxItems"], MAX_BINDING_CONTAINERS);
+        assert_eq!(containers["items"]["maxLength"], 63);
+        assert!(containers["items"]["pattern"].is_string());
+        let selector = &spec["properties"]["podSelector"]["properties"];
+        assert_eq!(selector["matchLabels"]["maxProperties"], MAX_SELECTOR_TERMS);
+        let expressions = &selector["matchExpressions"];
+        assert_eq!(expressions["maxItems"], MAX_SELECTOR_TERMS);
+        let requirement = &expressions["items"];
+        assert_eq!(
+            requirement["properties"]["values"]["maxItems"],
+            MAX_SELECTOR_VALUES
+        );
+        assert_eq!(
+            requirement["properties"]["operator"]["enum"],
+            serde_json::json!(["In", "NotIn", "Exists", "DoesNotExist"])
+        );
+        assert!(
+            requirement["x-kubernetes-validations"][0]["rule"]
+                .as_str()
+                .is_some_and(|r| r.contains("'In', 'NotIn'"))
         );
     }
 

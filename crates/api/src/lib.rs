@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod binding;
 pub mod crd;
 pub mod denials;
 pub mod floor;
@@ -12,6 +13,10 @@ mod profile_rules;
 pub mod reason;
 pub mod recording;
 
+pub use binding::{
+    BindingReason, PodSelector, SeccompProfileBinding, SeccompProfileBindingSpec,
+    SeccompProfileBindingStatus, SelectorOperator, SelectorRequirement,
+};
 pub use denials::{
     DenialEntry, LostRecords, PodExample, ProfileDenials, SeccompDenialReport,
     SeccompDenialReportSpec, SyscallDenials,

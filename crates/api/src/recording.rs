@@ -13,7 +13,7 @@ use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REASON_LEN, RECORD_PROF
 use seccompd_profile::model::Arch;
 
 /// `spec.profileName` names a SeccompProfile that can exist.
-fn profile_name_rule() -> kube::core::Rule {
+pub(crate) fn profile_name_rule() -> kube::core::Rule {
     kube::core::Rule::new(format!(
         "self.spec.profileName != '{RECORD_PROFILE}' && self.spec.profileName.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')"
     ))

@@ -1,7 +1,8 @@
 //! The controller: a Deployment off the nodes whose replicas elect one status writer through a
 //! Lease; the elected one summarizes every node's report into each SeccompProfile's status,
-//! decides each recording from its nodes' parts ([`recordings`]), and sums the nodes' denial
-//! reports into each profile's `status.denials` ([`denials`]).
+//! decides each recording from its nodes' parts ([`recordings`]), sums the nodes' denial
+//! reports into each profile's `status.denials` ([`denials`]) and says in each
+//! SeccompProfileBinding's status whether its profile is there ([`bindings`]).
 //! Agents only write their own node's report, so a compromised node cannot forge the status
 //! of the cluster (docs/security-model.md).
 #![forbid(unsafe_code)]
@@ -11,9 +12,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures::FutureExt as _;
 use kube::Client;
 use tracing::{info, warn};
 
+pub mod bindings;
 pub mod denials;
 pub mod metrics;
 pub mod probes;
@@ -73,12 +76,13 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         agent_daemonset: args.agent_daemonset,
     };
     tokio::select! {
-        () = writer::run_elected(client, settings, metrics, move |client| async move {
-            futures::future::join(
+        () = writer::run_elected(client, settings, metrics, move |client| {
+            futures::future::join3(
                 recordings::decide_recordings(client.clone(), arch),
-                denials::write_denials(client),
+                denials::write_denials(client.clone()),
+                bindings::write_binding_statuses(client),
             )
-            .await;
+            .map(drop)
         }) => Ok(()),
         () = shutdown_signal() => {
             info!("shutting down");

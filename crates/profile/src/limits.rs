@@ -177,6 +177,28 @@ pub const DENIAL_EVENTS_PER_MINUTE: u32 = 30;
 /// How many (pod, system call, action) keys a recorder remembers having sent an Event for;
 /// beyond it no further Events are sent until pods are forgotten.
 pub const MAX_DENIAL_EVENT_KEYS: usize = 4096;
+/// Longest Kubernetes container name (a DNS label), as a SeccompProfileBinding names them.
+pub const MAX_CONTAINER_NAME_LEN: usize = 63;
+
+/// Most containers one SeccompProfileBinding names (`spec.containers`). The admission policy
+/// compares every container of a pod with each of them, so the bound keeps its CEL cost low;
+/// a pod with more containers than this is bound whole (no `containers`) or by several
+/// bindings of the same profile.
+pub const MAX_BINDING_CONTAINERS: usize = 64;
+
+/// Most terms in a SeccompProfileBinding's pod selector: `matchLabels` entries, and
+/// `matchExpressions` requirements, each. The admission policy evaluates them in CEL for every
+/// pod created in the binding's namespace.
+pub const MAX_SELECTOR_TERMS: usize = 32;
+
+/// Most values of one `matchExpressions` requirement of a SeccompProfileBinding.
+pub const MAX_SELECTOR_VALUES: usize = 64;
+
+/// Longest label key (a DNS-subdomain prefix of 253 characters, `/` and a name of 63) and
+/// longest label value (63), as a SeccompProfileBinding's selector names them.
+pub const MAX_LABEL_KEY_LEN: usize = 317;
+/// See [`MAX_LABEL_KEY_LEN`].
+pub const MAX_LABEL_VALUE_LEN: usize = 63;
 
 /// One bound as `docs/validation.md` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
