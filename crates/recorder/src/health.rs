@@ -4,17 +4,38 @@
 //! recorder that says so).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::StatusCode;
 
 use super::metrics::RecorderMetrics;
 use seccompd_runtime::health::Probed;
 
+/// Whether the recorder is ready: its watches have listed everything once.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    watching: AtomicBool,
+}
+
+impl Readiness {
+    /// The watches have listed everything once.
+    pub fn set_watching(&self) {
+        self.watching.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the watches have listed everything once.
+    pub fn watching(&self) -> bool {
+        self.watching.load(Ordering::Relaxed)
+    }
+}
+
 /// The recorder's probes.
 #[derive(Debug)]
 pub struct RecorderProbes {
-    /// Its metrics and flags.
+    /// What `/metrics` exports.
     pub metrics: Arc<RecorderMetrics>,
+    /// What `/readyz` answers from.
+    pub readiness: Arc<Readiness>,
 }
 
 impl Probed for RecorderProbes {
@@ -23,7 +44,7 @@ impl Probed for RecorderProbes {
     }
 
     fn readiness(&self) -> (StatusCode, String) {
-        if self.metrics.watching() {
+        if self.readiness.watching() {
             (StatusCode::OK, "watching\n".into())
         } else {
             (
@@ -44,13 +65,14 @@ mod tests {
 
     #[test]
     fn ready_once_watching() {
-        let metrics = Arc::new(RecorderMetrics::new());
+        let readiness = Arc::new(Readiness::default());
         let probes = RecorderProbes {
-            metrics: metrics.clone(),
+            metrics: Arc::new(RecorderMetrics::new()),
+            readiness: readiness.clone(),
         };
         assert_eq!(probes.liveness().0, StatusCode::OK);
         assert_eq!(probes.readiness().0, StatusCode::SERVICE_UNAVAILABLE);
-        metrics.set_watching();
+        readiness.set_watching();
         assert_eq!(probes.readiness().0, StatusCode::OK);
         assert!(
             probes

@@ -1,7 +1,5 @@
 //! The recorder's own metrics (a registry of its own: the agent's and the controller's
-//! counters mean nothing on a recorder's `/metrics`), and the state its probes answer from.
-
-use std::sync::atomic::{AtomicBool, Ordering};
+//! counters mean nothing on a recorder's `/metrics`).
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -54,7 +52,6 @@ pub struct RecorderMetrics {
     denials_omitted: Counter,
     denial_report_writes: Counter,
     api_errors: Counter,
-    watching: AtomicBool,
 }
 
 impl Default for RecorderMetrics {
@@ -103,7 +100,6 @@ impl RecorderMetrics {
             ),
             api_errors: e.register("api_errors", "Failed API calls"),
             exposition: e,
-            watching: AtomicBool::new(false),
         };
         // Both causes from the start, so a query sees 0 rather than no series.
         for cause in [
@@ -171,16 +167,6 @@ impl RecorderMetrics {
     /// An API call failed.
     pub fn record_api_error(&self) {
         self.api_errors.inc();
-    }
-
-    /// The watches have listed everything once: the recorder is ready.
-    pub fn set_watching(&self) {
-        self.watching.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether the watches have listed everything once.
-    pub fn watching(&self) -> bool {
-        self.watching.load(Ordering::Relaxed)
     }
 
     /// Every metric in the Prometheus text exposition format.

@@ -23,6 +23,7 @@ use super::RecorderArgs;
 use super::audit_socket::audit_status;
 use super::denials::{self, ReportState};
 use super::events::{DenialNotice, EventSender};
+use super::health::{Readiness, RecorderProbes};
 use super::metrics::{LostCause, RecorderMetrics};
 use super::probe::{self, Hearing};
 use super::reader::{self, Seen};
@@ -58,7 +59,8 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
     seccompd_runtime::telemetry::init_logging();
     let arch = native_arch().context("this machine's architecture is not one seccompd knows")?;
     let metrics = Arc::new(RecorderMetrics::new());
-    serve_probes(args.health_addr, metrics.clone());
+    let readiness = Arc::new(Readiness::default());
+    serve_probes(args.health_addr, metrics.clone(), readiness.clone());
     let (to_loop, mut seen) = mpsc::channel(BACKLOG);
     // First, so that missing privileges fail the pod at once.
     reader::spawn(
@@ -107,7 +109,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
         .wait_until_ready()
         .await
         .context("the recording watch ended before its first list")?;
-    metrics.set_watching();
+    readiness.set_watching();
     info!(node = %args.node_name, "seccompd recorder reading audit records");
 
     let mut recorder = Recorder {
@@ -143,9 +145,9 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
 }
 
 /// Serves `/healthz`, `/readyz` and `/metrics` on `addr` in a task of its own.
-fn serve_probes(addr: SocketAddr, metrics: Arc<RecorderMetrics>) {
+fn serve_probes(addr: SocketAddr, metrics: Arc<RecorderMetrics>, readiness: Arc<Readiness>) {
     tokio::spawn(async move {
-        let probes = Arc::new(super::health::RecorderProbes { metrics });
+        let probes = Arc::new(RecorderProbes { metrics, readiness });
         if let Err(err) = seccompd_runtime::health::serve_probes(addr, probes).await {
             warn!(%err, %addr, "health endpoint stopped");
         }
