@@ -271,24 +271,23 @@ async fn wait_ready_reason(client: &Client, namespace: &str, name: &str, reason:
     .await
 }
 
+/// A profile that denies mkdir, and a namespace whose binding `web` gives it to the pods
+/// labelled `app=web`.
+async fn web_bound(client: &Client, prefix: &str) -> (DenyMkdir, TestNamespace) {
+    let profile = DenyMkdir::create(client).await;
+    let ns = TestNamespace::create(prefix);
+    let selector = json!({"matchLabels": {"app": "web"}});
+    create_binding(client, &binding(&ns.0, "web", &profile.name, selector)).await;
+    (profile, ns)
+}
+
 /// The acceptance of issue 20's binding: a binding for `app=web` confines the `app=web` pod
 /// that sets nothing (EPERM in its log, the profile set for the whole pod), a pod that sets
 /// RuntimeDefault keeps it, a pod of another app is untouched; and seccompd has no webhook.
 #[tokio::test]
 async fn a_binding_confines_the_pods_it_selects_and_leaves_the_rest() {
     let client = client().await;
-    let profile = DenyMkdir::create(&client).await;
-    let ns = TestNamespace::create("bind");
-    create_binding(
-        &client,
-        &binding(
-            &ns.0,
-            "web",
-            &profile.name,
-            json!({"matchLabels": {"app": "web"}}),
-        ),
-    )
-    .await;
+    let (profile, ns) = web_bound(&client, "bind").await;
     let ready = wait_ready_reason(&client, &ns.0, "web", "ProfileInstalled").await;
     assert_eq!(ready["status"], "True", "{ready}");
 
@@ -696,18 +695,7 @@ async fn a_namespace_user_binds_only_its_own_namespaces_pods_that_set_nothing() 
 #[tokio::test]
 async fn without_the_mutating_policy_pods_are_simply_not_bound() {
     let client = client().await;
-    let profile = DenyMkdir::create(&client).await;
-    let ns = TestNamespace::create("bind-nopolicy");
-    create_binding(
-        &client,
-        &binding(
-            &ns.0,
-            "web",
-            &profile.name,
-            json!({"matchLabels": {"app": "web"}}),
-        ),
-    )
-    .await;
+    let (profile, ns) = web_bound(&client, "bind-nopolicy").await;
     let web = pod(&ns.0, "web", "web");
     wait_bound(&client, &web, &profile.name).await;
 
