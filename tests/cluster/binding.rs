@@ -23,6 +23,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+
+use crate::recording_cluster::TestNamespace;
 use seccompd_api::binding::{BINDING_ANNOTATION, BINDING_PROFILE_ANNOTATION};
 use seccompd_api::{SeccompProfile, SeccompProfileBinding};
 use seccompd_e2e::cluster::tokens::{allowed, client_with_token, forbidden};
@@ -42,53 +44,20 @@ const ORDERS: usize = 12;
 /// What busybox prints when the profile refuses its `mkdir`.
 const EPERM: &str = "Operation not permitted";
 
-/// A namespace for one test, deleted (with everything in it) when dropped.
-struct TestNamespace(String);
-
-impl TestNamespace {
-    /// A new namespace, on a cluster that has the binding policies (Kubernetes 1.36+; before,
-    /// hack/cluster-up.sh leaves them out and these tests cannot pass).
-    fn create(prefix: &str) -> Self {
-        let installed = |kind: &str, name: &str| kubectl(&["get", kind, name]).status.success();
-        assert!(
-            installed("mutatingadmissionpolicy", "seccompd-profile-binding")
-                && installed(
-                    "validatingadmissionpolicy",
-                    "seccompd-profile-binding-conflicts"
-                ),
-            "the policies of manifests/binding-policies.yaml are not installed: they need Kubernetes 1.36 or later"
-        );
-        let name = unique(prefix);
-        kubectl_ok(&["create", "namespace", &name]);
-        let ns = Self(name);
-        ns.wait_default_account();
-        ns
-    }
-
-    fn wait_default_account(&self) {
-        for _ in 0..600 {
-            if kubectl(&["-n", &self.0, "get", "serviceaccount", "default"])
-                .status
-                .success()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("namespace {} has no default ServiceAccount", self.0);
-    }
-}
-
-impl Drop for TestNamespace {
-    fn drop(&mut self) {
-        let _ = kubectl(&[
-            "delete",
-            "namespace",
-            &self.0,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
-    }
+/// A new namespace for a test (deleted when dropped), on a cluster that has the binding
+/// policies (Kubernetes 1.36+; before, hack/cluster-up.sh leaves them out and these tests
+/// cannot pass).
+async fn binding_namespace(client: &Client, prefix: &str) -> TestNamespace {
+    let installed = |kind: &str, name: &str| kubectl(&["get", kind, name]).status.success();
+    assert!(
+        installed("mutatingadmissionpolicy", "seccompd-profile-binding")
+            && installed(
+                "validatingadmissionpolicy",
+                "seccompd-profile-binding-conflicts"
+            ),
+        "the policies of manifests/binding-policies.yaml are not installed: they need Kubernetes 1.36 or later"
+    );
+    TestNamespace::create(client, prefix, json!({})).await
 }
 
 /// A profile that lets busybox run but refuses `mkdir`, installed on every node; deleted
@@ -275,7 +244,7 @@ async fn wait_ready_reason(client: &Client, namespace: &str, name: &str, reason:
 /// labelled `app=web`.
 async fn web_bound(client: &Client, prefix: &str) -> (DenyMkdir, TestNamespace) {
     let profile = DenyMkdir::create(client).await;
-    let ns = TestNamespace::create(prefix);
+    let ns = binding_namespace(client, prefix).await;
     let selector = json!({"matchLabels": {"app": "web"}});
     create_binding(client, &binding(&ns.0, "web", &profile.name, selector)).await;
     (profile, ns)
@@ -362,7 +331,7 @@ async fn the_profile_goes_where_the_binding_covers_and_nothing_is_overwritten() 
     let client = client().await;
     let profile = DenyMkdir::create(&client).await;
     let mine = format!("Localhost:{}", profile.localhost());
-    let ns = TestNamespace::create("bind-where");
+    let ns = binding_namespace(&client, "bind-where").await;
     let mut only_main = binding(
         &ns.0,
         "main-only",
@@ -468,7 +437,7 @@ async fn two_bindings_of_one_pod_refuse_it_or_agree_whatever_the_order() {
     let client = client().await;
     let first = DenyMkdir::create(&client).await;
     let second = DenyMkdir::create(&client).await;
-    let ns = TestNamespace::create("bind-two");
+    let ns = binding_namespace(&client, "bind-two").await;
     let web = json!({"matchLabels": {"app": "web"}});
     create_binding(&client, &binding(&ns.0, "alpha", &first.name, web.clone())).await;
     let mut zulu = binding(&ns.0, "zulu", &second.name, json!({}));
@@ -547,7 +516,7 @@ async fn two_bindings_of_one_pod_refuse_it_or_agree_whatever_the_order() {
 #[tokio::test]
 async fn a_binding_to_a_missing_profile_says_so_until_it_exists() {
     let client = client().await;
-    let ns = TestNamespace::create("bind-missing");
+    let ns = binding_namespace(&client, "bind-missing").await;
     let missing = unique("not-yet");
     create_binding(
         &client,
@@ -602,8 +571,8 @@ async fn a_binding_to_a_missing_profile_says_so_until_it_exists() {
 async fn a_namespace_user_binds_only_its_own_namespaces_pods_that_set_nothing() {
     let admin = client().await;
     let profile = DenyMkdir::create(&admin).await;
-    let ns = TestNamespace::create("bind-user");
-    let elsewhere = TestNamespace::create("bind-other");
+    let ns = binding_namespace(&admin, "bind-user").await;
+    let elsewhere = binding_namespace(&admin, "bind-other").await;
     kubectl_ok(&["-n", &ns.0, "create", "serviceaccount", "dev"]);
     kubectl_ok(&[
         "-n",
@@ -736,7 +705,7 @@ impl Drop for Restore {
 #[tokio::test]
 async fn a_malformed_binding_is_refused_at_apply() {
     let client = client().await;
-    let ns = TestNamespace::create("bind-invalid");
+    let ns = binding_namespace(&client, "bind-invalid").await;
     let api: Api<SeccompProfileBinding> = Api::namespaced(client.clone(), &ns.0);
     let params = PostParams {
         dry_run: true,
