@@ -18,10 +18,9 @@ use seccompd_e2e::cluster::{client, eventually, kubectl_ok, kubectl_stdin, repo_
 use seccompd_e2e::lifecycle::wait_status;
 use serde_json::json;
 
-use crate::recording_cluster::{
-    RECORDER_SELECTOR, Recorder, TestNamespace, WAIT, controller_client, logs, pod,
-    recorder_metric, wait_ended,
-};
+use seccompd_e2e::cluster::recorder::{RECORDER_SELECTOR, Recorder, recorder_metric};
+
+use crate::recording_cluster::{TestNamespace, WAIT, controller_client, logs, pod, wait_ended};
 
 /// The seed's `ls` profile (manifests/examples/centos8-ls-profile.yaml) as `name`, in Audit
 /// mode.

@@ -27,13 +27,14 @@ use kube::{Api, Client};
 use seccompd_api::{
     RecordingPhase, SeccompProfile, SeccompProfileRecording, SeccompProfileRecordingStatus,
 };
+use seccompd_e2e::cluster::recorder::{RECORDER_SELECTOR, Recorder, recorder_metric, recorder_pod};
 use seccompd_e2e::cluster::tokens::{
     NAMESPACE, allowed, client_with_token, dry_apply, dry_patch, dry_post, forbidden,
     token_bound_to_pod, unbound_token,
 };
 use seccompd_e2e::cluster::{
-    self, client, eventually, granted_and_documented_can_i, installed_everywhere, kubectl,
-    kubectl_ok, node_profile_path, repo_path, unique,
+    client, eventually, granted_and_documented_can_i, installed_everywhere, kubectl, kubectl_ok,
+    node_profile_path, unique,
 };
 use seccompd_e2e::lifecycle::{create_profile, delete_profile, denylist, wait_agents_rolled_out};
 use seccompd_profile::limits::RECORD_PROFILE;
@@ -44,8 +45,6 @@ pub(crate) const WAIT: Duration = Duration::from_secs(180);
 /// The image manifests/examples/ use (hack/demo-image.sh packs this machine's Debian `ls`).
 const DEBIAN: &str = "docker.io/library/debian:bookworm-slim";
 
-pub(crate) const RECORDER_SELECTOR: &str =
-    "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=recorder";
 const CONTROLLER_SELECTOR: &str =
     "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=controller";
 const RECORDER_SA: &str = "system:serviceaccount:seccompd-system:seccompd-recorder";
@@ -61,87 +60,6 @@ fn record_files() -> Vec<PathBuf> {
             .join("seccomp/seccompd")
             .join(format!("{RECORD_PROFILE}.json")),
     ]
-}
-
-/// The recorder's own objects, to remove it (the component also patches the agents, which
-/// re-applying manifests/ undoes).
-fn recorder_files() -> Vec<String> {
-    ["rbac.yaml", "daemonset.yaml", "admission-policies.yaml"]
-        .iter()
-        .map(|f| {
-            repo_path("manifests/recorder")
-                .join(f)
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
-
-fn rollout(what: &str) {
-    kubectl_ok(&["-n", NAMESPACE, "rollout", "status", what, "--timeout=180s"]);
-}
-
-/// The recorder, deployed for a test and removed when dropped.
-pub(crate) struct Recorder;
-
-impl Recorder {
-    /// Deploys it; whatever fails half-way is undone when the guard drops.
-    pub(crate) fn deploy() -> Self {
-        let guard = Recorder;
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        // kustomize takes only relative paths to other kustomizations.
-        let up = "../".repeat(dir.path().components().count() - 1);
-        let manifests = format!(
-            "{up}{}",
-            repo_path("manifests")
-                .to_str()
-                .expect("utf-8")
-                .trim_start_matches('/')
-        );
-        std::fs::write(
-            dir.path().join("kustomization.yaml"),
-            format!(
-                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{manifests}]\ncomponents: [{manifests}/recorder]\n"
-            ),
-        )
-        .expect("writing the kustomization");
-        kubectl_ok(&["apply", "-k", dir.path().to_str().expect("utf-8")]);
-        if let Ok(image) = std::env::var("SECCOMPD_IMAGE") {
-            let container = format!("recorder={image}");
-            kubectl_ok(&[
-                "-n",
-                NAMESPACE,
-                "set",
-                "image",
-                "daemonset/seccompd-recorder",
-                &container,
-            ]);
-        }
-        rollout("daemonset/seccompd-recorder");
-        wait_agents_rolled_out();
-        guard
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let manifests = repo_path("manifests");
-        let _ = kubectl(&["apply", "-k", manifests.to_str().unwrap_or_default()]);
-        let files = recorder_files();
-        let mut args = vec!["delete", "--ignore-not-found", "--wait"];
-        for f in &files {
-            args.extend(["-f", f.as_str()]);
-        }
-        let _ = kubectl(&args);
-        let _ = kubectl(&[
-            "-n",
-            NAMESPACE,
-            "rollout",
-            "status",
-            "ds/seccompd-agent",
-            "--timeout=180s",
-        ]);
-    }
 }
 
 /// A namespace for the test, with `labels`, deleted when dropped.
@@ -334,30 +252,14 @@ pub(crate) async fn controller_client() -> Client {
     .await
 }
 
-/// The recorder pod on `node`.
-fn recorder_pod(node: &str) -> String {
-    cluster::tokens::pod_on(RECORDER_SELECTOR, node).0
-}
-
 /// Waits until the recorder on `node` logged `text` (its probe's verdict).
 async fn wait_recorder_log(node: &str, text: &str) {
-    let pod = recorder_pod(node);
+    let (pod, _) = recorder_pod(node);
     eventually(&format!("{pod} to log {text:?}"), WAIT, || async {
         let out = kubectl_ok(&["-n", NAMESPACE, "logs", &pod]);
         out.contains(text).then_some(()).ok_or(out)
     })
     .await;
-}
-
-/// A sample of the recorder's `/metrics` on `node`, through the API server's pod proxy.
-pub(crate) fn recorder_metric(node: &str, series: &str) -> Option<f64> {
-    let path = format!(
-        "/api/v1/namespaces/{NAMESPACE}/pods/{}:9811/proxy/metrics",
-        recorder_pod(node)
-    );
-    kubectl_ok(&["get", "--raw", &path])
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[tokio::test]

@@ -115,6 +115,12 @@ pub struct AuditStatus {
     pub backlog_limit: u32,
     /// Records waiting now.
     pub backlog: u32,
+    /// How long a process whose record finds the backlog full waits for room before the
+    /// record is dropped (`audit_backlog_wait_time`, in jiffies; 0: dropped at once).
+    pub backlog_wait_time: u32,
+    /// Records per second the kernel lets through before it drops them (`audit_rate_limit`;
+    /// 0: no limit).
+    pub rate_limit: u32,
 }
 
 /// The kernel's audit status. Needs `CAP_AUDIT_CONTROL` in the initial PID namespace.
@@ -150,6 +156,8 @@ pub fn audit_status() -> Result<AuditStatus, AuditSocketError> {
             lost: status.lost,
             backlog_limit: status.backlog_limit,
             backlog: status.backlog,
+            backlog_wait_time: status.backlog_wait_time,
+            rate_limit: status.rate_limiting,
         }),
         Ok(Some(NetlinkMessage {
             payload: NetlinkPayload::Error(e),

@@ -2,6 +2,7 @@
 //! and the benches. The first call that needs the cluster checks that its API server answers,
 //! and without one every caller fails at once saying how to bring it up; none skips itself.
 
+pub mod recorder;
 pub mod tokens;
 
 use std::collections::BTreeSet;
