@@ -15,7 +15,7 @@ use seccompd_e2e::cluster::tokens::{
     allowed, client_with_token, dry_apply, dry_post, forbidden, token_bound_to_pod, unbound_token,
 };
 use seccompd_e2e::cluster::{client, eventually, kubectl_ok, kubectl_stdin, repo_path, unique};
-use seccompd_e2e::lifecycle::wait_status;
+use seccompd_e2e::lifecycle::{shown_column, wait_status};
 use serde_json::json;
 
 use seccompd_e2e::cluster::recorder::{RECORDER_SELECTOR, Recorder, recorder_metric};
@@ -117,7 +117,8 @@ async fn an_audited_profile_names_what_it_would_deny_and_enforced_counts_the_den
     let ns = TestNamespace::create(&client, "denials", json!({})).await;
     let profile = unique("ls-audit");
     audited_seed_profile(&profile);
-    wait_status(&profile, "Installed", "2/2", WAIT).await;
+    let status = wait_status(&profile, "Installed", "2/2", WAIT).await;
+    assert_eq!(status["mode"], "Audit", "{status}");
 
     // Audit: `ls -l /` runs as if unconfined...
     let audited = unique("audited");
@@ -178,7 +179,12 @@ async fn an_audited_profile_names_what_it_would_deny_and_enforced_counts_the_den
         )
         .await
         .expect("switch to Enforce with the log flag");
-    wait_status(&profile, "Partial", "1/2", WAIT).await;
+    let status = wait_status(&profile, "Partial", "1/2", WAIT).await;
+    // node2 refuses the flag and keeps its last valid file, the Audit one: the switch is not
+    // over there, and the status says so rather than the spec's Enforce.
+    assert_eq!(status["mode"], "Audit->Enforce", "{status}");
+    assert_eq!(shown_column(&profile, "MODE"), "Audit->Enforce");
+    assert_eq!(status["nodes"][0]["nodeName"], "node2", "{status}");
     let enforced = unique("enforced");
     let (phase, out) = ls_l(&client, &ns.0, &enforced, &profile).await;
     assert!(

@@ -1,7 +1,9 @@
 //! A mixed fleet, as the local cluster is one: node1 runs runc 1.5.3, node2 Debian's runc 1.1.5,
 //! each node labelled with its runtime (`seccompd.dev/runtime`, set by hack/cluster-up.sh and
 //! hack/node2.sh through the kubelets' `--node-labels`). Each agent judges profiles for its own
-//! node's runtime; and a profile in Audit mode lets through what it would refuse.
+//! node's runtime, and what only its runtime warns of reaches the profile's status; a profile
+//! in Audit mode lets through what it would refuse, and the status shows the mode the nodes
+//! run.
 
 use std::time::Duration;
 
@@ -11,8 +13,8 @@ use seccompd_api::SeccompProfile;
 use seccompd_api::node_report::SeccompNodeReport;
 use seccompd_e2e::cluster::{client, kubectl, node_profile_path, unique};
 use seccompd_e2e::lifecycle::{
-    create_pod, create_profile, delete_pod, delete_profile, denylist, rendered, sleeper,
-    wait_for_bytes, wait_running, wait_status,
+    create_pod, create_profile, delete_pod, delete_profile, denylist, rendered, shown_column,
+    sleeper, wait_for_bytes, wait_running, wait_status,
 };
 use serde_json::json;
 
@@ -60,15 +62,9 @@ async fn an_audited_profile_lets_through_what_enforcing_it_refuses() {
     spec.mode = seccompd_profile::model::Mode::Audit;
     let want = create_profile(&client, &name, &spec).await;
     wait_for_bytes(&node_profile_path(&name), &want.bytes, WAIT).await;
-    wait_status(&name, "Installed", "2/2", WAIT).await;
-    let shown = kubectl(&[
-        "get",
-        "seccompprofile",
-        &name,
-        "-o",
-        "custom-columns=M:.spec.mode",
-    ]);
-    assert!(String::from_utf8_lossy(&shown.stdout).contains("Audit"));
+    let status = wait_status(&name, "Installed", "2/2", WAIT).await;
+    assert_eq!(status["mode"], "Audit", "{status}");
+    assert_eq!(shown_column(&name, "MODE"), "Audit");
 
     let localhost = format!("seccompd/{name}.json");
     let audited_pod = unique("audited");
@@ -94,6 +90,10 @@ async fn an_audited_profile_lets_through_what_enforcing_it_refuses() {
     let enforced = rendered(&spec);
     assert_ne!(enforced.bytes, want.bytes);
     wait_for_bytes(&node_profile_path(&name), &enforced.bytes, WAIT).await;
+    // Both nodes take the enforced file: the status says so once both confirmed it.
+    let status = wait_status(&name, "Installed", "2/2", WAIT).await;
+    assert_eq!(status["mode"], "Enforce", "{status}");
+    assert_eq!(shown_column(&name, "MODE"), "Enforce");
     let enforced_pod = unique("enforced");
     create_pod(&client, &sleeper(&enforced_pod, Some(&localhost), None)).await;
     wait_running(&client, &enforced_pod).await;
@@ -110,4 +110,37 @@ async fn an_audited_profile_lets_through_what_enforcing_it_refuses() {
     delete_pod(&client, &audited_pod).await;
     delete_pod(&client, &enforced_pod).await;
     delete_profile(&client, &name).await;
+}
+
+/// An allowlist with everything runc 1.1 calls after loading the filter but not what runc 1.5
+/// also calls (statx, readlinkat): both nodes install it (it is valid), node1's agent warns
+/// that no container starts under it there, and that warning, naming node1's runtime, reaches
+/// the profile's status; node2 has nothing to warn of.
+#[tokio::test]
+async fn a_runc_1_5_node_warns_in_the_status_of_an_allowlist_without_statx() {
+    let client = client().await;
+    let name = unique("no-statx");
+    let spec: seccompd_profile::model::ProfileSpec = serde_json::from_value(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"action": "SCMP_ACT_ALLOW", "names": [
+            "access", "arch_prctl", "brk", "capget", "capset", "chdir", "close", "execve",
+            "exit_group", "fcntl", "fstat", "fstatfs", "futex", "getcwd", "getdents64",
+            "getppid", "mmap", "mprotect", "newfstatat", "openat", "prctl", "read",
+            "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "setgid", "setgroups", "setresgid",
+            "setresuid", "setuid", "write"]}],
+    }))
+    .expect("an allowlist");
+    create_profile(&client, &name, &spec).await;
+    // Installed on both: node2's report, which confirms it, is in the status too.
+    let status = wait_status(&name, "Installed", "2/2", WAIT).await;
+    delete_profile(&client, &name).await;
+    let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "only node1 warns: {status}");
+    assert_eq!(warnings[0]["nodeName"], "node1", "{status}");
+    let message = warnings[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("runc/1.5.3")
+            && message.contains("readlinkat, statx after loading the filter"),
+        "node1's warning names its runtime and the calls: {message}"
+    );
 }

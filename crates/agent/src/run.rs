@@ -14,13 +14,13 @@ use tracing::{info, warn};
 
 use super::AgentArgs;
 use super::decide::builtin::{api_reports, default_spec, record_spec, with_builtins};
-use super::decide::desired::{ProfileInput, floor_of};
+use super::decide::desired::{Accepted, ProfileInput, floor_of};
 use super::decide::floors::{PodStart, pods_started_before};
 use super::decide::liveness::StallLimit;
 use super::decide::notices::Announcer;
 use super::decide::pods::{PodRef, profile_users, referenced_profiles};
 use super::decide::report::{
-    report_spec, retained_reports, unknown_entries, unknown_state_reports,
+    bounded_warnings, report_spec, retained_reports, unknown_entries, unknown_state_reports,
 };
 use super::decide::runtime::{RuntimeChoice, choose as choose_runtime};
 use super::events::EventSender;
@@ -322,10 +322,13 @@ fn node_report(
 ) -> SeccompNodeReportSpec {
     let mut profiles = api_reports(outcome.reports);
     profiles.extend(retained_reports(&outcome.kept, users));
+    let (warnings, warnings_omitted) = bounded_warnings(outcome.warnings);
     SeccompNodeReportSpec {
         unknown_entries: unknown_entries(&outcome.unknown),
         floors: outcome.floors,
         largest_filter: outcome.largest_filter,
+        warnings,
+        warnings_omitted,
         ..report_spec(true, profiles)
     }
 }
@@ -349,7 +352,7 @@ const NODE_WAIT: Duration = Duration::from_secs(10);
 /// the node's seccomp library. Logs the choice and where it came from.
 fn node_check(
     choice: &RuntimeChoice,
-) -> impl Fn(&seccompd_profile::render::OciProfile) -> Result<usize, NodeCheckError>
+) -> impl Fn(&seccompd_profile::render::OciProfile) -> Result<Accepted, NodeCheckError>
 + Send
 + Sync
 + 'static {
@@ -358,5 +361,5 @@ fn node_check(
     }
     info!(runtime = %choice.source, "judging profiles for this node's runtime");
     let runtime = choice.runtime;
-    move |profile| check_for_node_with(profile, &runtime).map(|verdict| verdict.instructions)
+    move |profile| check_for_node_with(profile, &runtime).map(Accepted::from)
 }

@@ -12,18 +12,22 @@ use tracing::{info, warn};
 
 use super::decide::builtin::record_file_hash;
 use super::decide::claim::{claim, recognised_hashes};
-use super::decide::desired::{CheckCache, ProfileInput, desired_with_floors};
+use super::decide::desired::{Accepted, CheckCache, ProfileInput, desired_with_floors};
 use super::decide::floors::{floor_reports, largest_filter};
 use super::decide::plan::{
     DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, describe, file_name, plan,
 };
-use super::decide::report::{MAX_NAMED_ENTRIES, entry_list, node_reports, vouched_files};
+use super::decide::report::{
+    MAX_NAMED_ENTRIES, entry_list, node_reports, profile_warnings, vouched_files,
+};
 use super::decide::retry::RetryBook;
 use super::metrics::{AgentMetrics, FileChange};
 use crate::node::dir::{DirError, Entry, ProfileDir};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
 use crate::node::owned::{OwnedDir, read_manifest};
-use seccompd_api::{LargestFilter, NodeFloorReport, ProfileReport, SeccompNodeReportSpec};
+use seccompd_api::{
+    LargestFilter, NodeFloorReport, ProfileReport, ProfileWarning, SeccompNodeReportSpec,
+};
 use seccompd_profile::check::NodeCheckError;
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::floor::{Floor, FloorStamp};
@@ -31,7 +35,7 @@ use seccompd_profile::limits::RECORD_PROFILE;
 use seccompd_profile::render::{ContentHash, OciProfile, Rendered, content_hash};
 
 /// Judges a resolved profile for this node; `Err` says why it is not installed.
-pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync>;
+pub type NodeCheck = Box<dyn Fn(&OciProfile) -> Result<Accepted, NodeCheckError> + Send + Sync>;
 
 /// A pass that could not be carried out.
 #[derive(Debug, Error)]
@@ -95,7 +99,7 @@ impl NodeSync {
     /// Starts with an empty memory. `check` judges each resolved profile for this node.
     pub fn new(
         dir: ProfileDir,
-        check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync + 'static,
+        check: impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError> + Send + Sync + 'static,
     ) -> Self {
         Self {
             dir,
@@ -114,7 +118,7 @@ impl NodeSync {
     /// node's runtime was described anew).
     pub fn replace_check(
         &mut self,
-        check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError> + Send + Sync + 'static,
+        check: impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError> + Send + Sync + 'static,
     ) {
         self.check = Box::new(check);
         self.cache = CheckCache::default();
@@ -193,6 +197,7 @@ impl NodeSync {
         let stamps: Vec<FloorStamp> = floors.iter().map(Floor::stamp).collect();
         outcome.floors = floor_reports(&stamps, &desired, &outcome.reports);
         outcome.largest_filter = largest_filter(&desired, &outcome.reports);
+        outcome.warnings = profile_warnings(&desired, |hash| self.cache.warnings(hash));
         Ok(outcome)
     }
 }
@@ -294,6 +299,7 @@ impl NodeSync {
             retry_at,
             floors: Vec::new(),
             largest_filter: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -471,6 +477,8 @@ pub struct PassOutcome {
     pub floors: Vec<NodeFloorReport>,
     /// The installed profile with the longest compiled filter.
     pub largest_filter: Option<LargestFilter>,
+    /// What the node warns of the profiles it installs, by name (not yet bounded).
+    pub warnings: Vec<ProfileWarning>,
 }
 
 /// Logs a write; drift repairs are warnings, since something changed the file behind the
@@ -586,6 +594,59 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_tells_what_the_nodes_runtime_warns_of_each_installed_profile() {
+        use seccompd_profile::check::{NodeRuntime, check_for_node_with};
+        let judge = |runtime: &'static str| {
+            move |p: &OciProfile| {
+                check_for_node_with(p, &NodeRuntime::of(runtime.parse().unwrap()))
+                    .map(Accepted::from)
+            }
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
+        let mut sync = NodeSync::new(dir, judge("runc/1.5.3"));
+        let metrics = testing::metrics();
+        let lacking = spec(&["read", "write", "execve", "exit_group"]);
+        let complete = spec(&[
+            "read",
+            "write",
+            "execve",
+            "exit_group",
+            "statx",
+            "readlinkat",
+        ]);
+        let profiles = [input("lacking", &lacking), input("complete", &complete)];
+        let none = BTreeSet::new();
+        let out = sync
+            .pass(&profiles, &none, &metrics, Instant::now())
+            .unwrap();
+        let names: Vec<&str> = out.warnings.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["lacking"]);
+        let w = &out.warnings[0];
+        assert!(
+            w.message
+                .contains("(runc/1.5.3) calls readlinkat, statx after loading the filter"),
+            "{}",
+            w.message
+        );
+        assert!(
+            !w.message.contains("allowPrivilegeEscalation"),
+            "the structural warnings, the same on every node, are not the node's: {}",
+            w.message
+        );
+        let installed = out.reports.iter().find(|r| r.name == "lacking").unwrap();
+        assert_eq!(installed.state, seccompd_api::NodeProfileState::Installed);
+        assert_eq!(installed.content_hash.as_ref(), Some(&w.content_hash));
+
+        // The same profile on a node whose runtime does not make those calls: no warning.
+        sync.replace_check(judge("runc/1.1.5"));
+        let out = sync
+            .pass(&profiles, &none, &metrics, Instant::now())
+            .unwrap();
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    }
+
+    #[test]
     fn write_times_are_those_of_the_files_there_and_a_vanished_file_has_none() {
         let (tmp, mut sync, metrics) = agent();
         let s = spec(&["read"]);
@@ -608,7 +669,11 @@ mod tests {
     fn agent() -> (tempfile::TempDir, NodeSync, AgentMetrics) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        (tmp, NodeSync::new(dir, |_| Ok(0)), testing::metrics())
+        (
+            tmp,
+            NodeSync::new(dir, |_| Ok(Accepted::default())),
+            testing::metrics(),
+        )
     }
 
     fn input<'a>(name: &'a str, spec: &'a ProfileSpec) -> ProfileInput<'a> {
@@ -676,7 +741,7 @@ mod tests {
 
         // A new agent process, after the profile was deleted: pods still use it.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(0));
+        let mut second = NodeSync::new(dir, |_| Ok(Accepted::default()));
         second.trust_reported(Some(last_report));
         let kept = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
         assert_eq!(kept.kept["used"], hash);
@@ -703,7 +768,7 @@ mod tests {
 
         // A new agent process, after the profile was deleted.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(0));
+        let mut second = NodeSync::new(dir, |_| Ok(Accepted::default()));
         second.trust_reported(Some(last_report));
         let out = second.pass(&[], &used, &metrics, Instant::now()).unwrap();
         // Never taken for a valid version, so not kept: nobody vouches for its content. The
@@ -752,7 +817,7 @@ mod tests {
 
         // Deleted in the API while no agent ran; the next one knows the name from its manifest.
         let dir = ProfileDir::open(tmp.path().join("seccompd")).unwrap();
-        let mut second = NodeSync::new(dir, |_| Ok(0));
+        let mut second = NodeSync::new(dir, |_| Ok(Accepted::default()));
         let out = second.pass(&[], &none, &metrics, Instant::now()).unwrap();
         assert!(!path.exists());
         assert!(out.unknown.is_empty());
@@ -793,7 +858,7 @@ mod tests {
         let before = listing(&root);
 
         let dir = ProfileDir::open(&root).unwrap();
-        let mut sync = NodeSync::new(dir, |_| Ok(0));
+        let mut sync = NodeSync::new(dir, |_| Ok(Accepted::default()));
         let s = spec(&["read"]);
         let metrics = testing::metrics();
         let err = sync

@@ -23,12 +23,12 @@ pub use denials::{
 };
 pub use floor::{FloorNode, FloorPhase, SeccompFloor, SeccompFloorSpec, SeccompFloorStatus};
 pub use node_report::{
-    LargestFilter, NodeFloorReport, NodeProfileState, ProfileReport, SeccompNodeReport,
-    SeccompNodeReportSpec, UnknownEntries,
+    LargestFilter, NodeFloorReport, NodeProfileState, ProfileReport, ProfileWarning,
+    SeccompNodeReport, SeccompNodeReportSpec, UnknownEntries,
 };
 pub use profile::{
-    CONDITION_READY, NodeProblem, NodeProblemState, Phase, SeccompProfile, SeccompProfileSpec,
-    SeccompProfileStatus,
+    CONDITION_READY, ModeInForce, NodeProblem, NodeProblemState, NodeWarning, Phase,
+    SeccompProfile, SeccompProfileSpec, SeccompProfileStatus,
 };
 pub use recording::{
     AbiCalls, NodeRecording, RecordingPhase, SeccompProfileRecording, SeccompProfileRecordingSpec,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use seccompd_profile::digest::SetDigest;
 use seccompd_profile::limits::{
     MAX_FLOOR_NAME_LEN, MAX_NAMED_ENTRIES, MAX_PROFILE_NAME_LEN, MAX_REASON_LEN,
-    MAX_REPORT_EXCEPTIONS, MAX_REPORT_FLOORS, NAME_MAX,
+    MAX_REPORT_EXCEPTIONS, MAX_REPORT_FLOORS, MAX_REPORT_WARNINGS, MAX_WARNING_LEN, NAME_MAX,
 };
 use seccompd_profile::render::ContentHash;
 
@@ -107,6 +107,35 @@ pub struct SeccompNodeReportSpec {
     /// the node's least headroom under the kernel's limit of instructions per filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub largest_filter: Option<LargestFilter>,
+    /// The profiles this node accepts with a warning that depends on the node (its runtime or
+    /// its seccomp library; for example runc 1.5 calls statx after loading the filter, so no
+    /// container starts under an allowlist without it), one entry per profile, by name. The
+    /// list is bounded (`maxItems`); `warningsOmitted` counts the rest. The profile's status
+    /// shows each node's warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = MAX_REPORT_WARNINGS),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])
+    )]
+    pub warnings: Vec<ProfileWarning>,
+    /// How many further profiles this node warns of, beyond those listed in `warnings`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warnings_omitted: u32,
+}
+
+/// What a node warns of for one profile it accepts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileWarning {
+    /// The SeccompProfile's name.
+    #[schemars(length(max = MAX_PROFILE_NAME_LEN))]
+    pub name: String,
+    /// sha256 of the rendering the warning is about: the file this node installs.
+    pub content_hash: ContentHash,
+    /// The warnings, each naming the field and the fix, joined with `; `; a long message is
+    /// cut, ending in ` [...]`.
+    #[schemars(length(max = MAX_WARNING_LEN))]
+    pub message: String,
 }
 
 /// A profile's compiled size on a node.

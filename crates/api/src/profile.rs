@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use seccompd_profile::limits::{
     DEFAULT_PROFILE, MAX_FLOOR_NAME_LEN, MAX_LISTED_NODES, MAX_NODE_NAME_LEN, MAX_PROFILE_NAME_LEN,
-    MAX_REASON_LEN, MAX_REPORT_FLOORS, RECORD_PROFILE,
+    MAX_REASON_LEN, MAX_REPORT_FLOORS, MAX_WARNING_LEN, RECORD_PROFILE,
 };
-use seccompd_profile::model::ProfileSpec;
+use seccompd_profile::model::{Mode, ProfileSpec};
 use seccompd_profile::render::ContentHash;
 
 /// `metadata.name` is at most [`MAX_PROFILE_NAME_LEN`] characters, so that the node's file
@@ -69,8 +69,8 @@ fn default_name_rule() -> kube::core::Rule {
     printcolumn(
         name = "Mode",
         type_ = "string",
-        json_path = ".spec.mode",
-        description = "Enforce, or Audit: what the profile would refuse is only logged"
+        json_path = ".status.mode",
+        description = "The mode the nodes run: Enforce, Audit (what the profile would refuse is only logged), or Audit->Enforce / Enforce->Audit while a switch rolls out"
     ),
     printcolumn(
         name = "Installed",
@@ -115,6 +115,11 @@ pub struct SeccompProfileStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<String>,
 
+    /// The mode the nodes run this profile in (the schema takes its description from
+    /// [`ModeInForce`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ModeInForce>,
+
     /// Number of nodes with the current version.
     #[serde(default)]
     pub installed_nodes: u32,
@@ -150,6 +155,19 @@ pub struct SeccompProfileStatus {
     /// How many further nodes lack the current version beyond those listed in `nodes`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_nodes: u32,
+
+    /// What nodes warn of the current version: what their runtime or seccomp library does with
+    /// this profile, which nodes with another runtime may not (for example runc 1.5 calls statx
+    /// after loading the filter, so no container starts under an allowlist without it on such
+    /// a node). The profile is installed all the same. A bounded number of nodes are listed;
+    /// `omittedWarnings` counts the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LISTED_NODES))]
+    pub warnings: Vec<NodeWarning>,
+
+    /// How many further nodes warn of the current version beyond those listed in `warnings`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_warnings: u32,
 
     /// The SeccompFloors merged into the current version (those that do not exempt this
     /// profile), by name: a node that has the current version carries their rules.
@@ -197,6 +215,82 @@ impl Phase {
             Phase::Error => "Error",
         }
     }
+}
+
+/// The mode the nodes run this profile in. `Enforce` or `Audit`: `spec.mode` of the
+/// generation this status describes (`observedGeneration`), once every node has installed that
+/// version (`installed` is `n/n`) or while the mode has not changed. While a change of
+/// `spec.mode` rolls out, `Audit->Enforce` or `Enforce->Audit`: the nodes with the current
+/// version (`installed` counts them) run the new mode, and the others may still run the old
+/// one, since a node keeps its last valid file until it installs the new version (a node that
+/// refuses the new version keeps the old file: `nodes` names it and why). It stays so until
+/// every node has the current version, also when the mode is switched back meanwhile. Running
+/// containers keep the filter they started with, whatever it says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ModeInForce {
+    /// The nodes that have the profile enforce it.
+    Enforce,
+    /// The nodes that have the profile run it in Audit mode: what it would refuse is logged.
+    Audit,
+    /// A switch to Enforce rolls out: the nodes with the current version enforce the profile,
+    /// the others may still run it in Audit mode.
+    #[serde(rename = "Audit->Enforce")]
+    AuditToEnforce,
+    /// A switch to Audit rolls out: the nodes with the current version run the profile in
+    /// Audit mode, the others may still enforce it.
+    #[serde(rename = "Enforce->Audit")]
+    EnforceToAudit,
+}
+
+impl ModeInForce {
+    /// Every node that has the profile runs it in `mode`.
+    pub fn settled(mode: Mode) -> Self {
+        match mode {
+            Mode::Enforce => Self::Enforce,
+            Mode::Audit => Self::Audit,
+        }
+    }
+
+    /// A switch to `mode` rolls out: nodes may still run the other one.
+    pub fn switching_to(mode: Mode) -> Self {
+        match mode {
+            Mode::Enforce => Self::AuditToEnforce,
+            Mode::Audit => Self::EnforceToAudit,
+        }
+    }
+
+    /// The modes nodes may run: the same twice when the mode is settled.
+    pub fn modes(self) -> (Mode, Mode) {
+        match self {
+            Self::Enforce => (Mode::Enforce, Mode::Enforce),
+            Self::Audit => (Mode::Audit, Mode::Audit),
+            Self::AuditToEnforce => (Mode::Audit, Mode::Enforce),
+            Self::EnforceToAudit => (Mode::Enforce, Mode::Audit),
+        }
+    }
+
+    /// As written in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "Enforce",
+            Self::Audit => "Audit",
+            Self::AuditToEnforce => "Audit->Enforce",
+            Self::EnforceToAudit => "Enforce->Audit",
+        }
+    }
+}
+
+/// A node's warning about the current version of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeWarning {
+    /// The node's name.
+    #[schemars(length(max = MAX_NODE_NAME_LEN))]
+    pub node_name: String,
+    /// What the node's runtime or seccomp library does with the profile, with the fix (the
+    /// runtime is named); a long message is cut, ending in ` [...]`.
+    #[schemars(length(max = MAX_WARNING_LEN))]
+    pub message: String,
 }
 
 /// A node that does not have the current version of a profile.

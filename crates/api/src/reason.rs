@@ -21,6 +21,12 @@ pub fn bounded_floor_reason(text: String) -> String {
     cut_to(text, seccompd_profile::limits::MAX_FLOOR_REASON_LEN)
 }
 
+/// `text` cut like [`bounded_reason`] to [`seccompd_profile::limits::MAX_WARNING_LEN`]
+/// characters: a node's warning about one profile, in its report and in the profile's status.
+pub fn bounded_warning(text: String) -> String {
+    cut_to(text, seccompd_profile::limits::MAX_WARNING_LEN)
+}
+
 /// [`bounded_reason`] with any bound (at least as long as the marker).
 fn cut_to(mut text: String, max_chars: usize) -> String {
     if text.char_indices().nth(max_chars).is_none() {

@@ -74,6 +74,11 @@ pub enum NodeCheckError {
 pub struct NodeVerdict {
     /// Things the runtime skips or changes, with the fix.
     pub warnings: Vec<String>,
+    /// Those of `warnings` that depend on this node, its runtime and its seccomp library
+    /// (runc 1.5's calls after the filter, names the node's libseccomp does not know), as
+    /// against the structural ones that `seccompd validate` gives the same for every node:
+    /// what a node report tells about a profile it installs.
+    pub node_warnings: Vec<String>,
     /// Length of the compiled program: its headroom is what is left of the kernel's
     /// [`super::limits::MAX_BPF_INSTRUCTIONS`].
     pub instructions: usize,
@@ -100,11 +105,17 @@ pub fn check_for_node_with(
             std::env::consts::ARCH
         )));
     };
-    let (findings, instructions) = judge(profile, arch, runtime, "spec")
+    let Judged {
+        findings,
+        instructions,
+        structural_warnings,
+    } = judge(profile, arch, runtime, "spec")
         .map_err(|e| NodeCheckError::Unfinished(e.to_string()))?;
     if findings.is_valid() {
+        let warnings: Vec<String> = findings.warnings.iter().map(Problem::to_string).collect();
         Ok(NodeVerdict {
-            warnings: findings.warnings.iter().map(Problem::to_string).collect(),
+            node_warnings: warnings[structural_warnings.min(warnings.len())..].to_vec(),
+            warnings,
             instructions: instructions.unwrap_or_default(),
         })
     } else {
@@ -129,7 +140,7 @@ pub fn check_resolved(
     root: &str,
 ) -> Findings {
     judge(profile, arch, runtime, root)
-        .map(|(findings, _instructions)| findings)
+        .map(|judged| judged.findings)
         .unwrap_or_else(|unfinished| Findings {
             errors: vec![Problem {
                 path: whole(root),
@@ -165,6 +176,16 @@ fn whole(root: &str) -> String {
     }
 }
 
+/// What [`judge`] found.
+struct Judged {
+    findings: Findings,
+    /// The compiled program's length, when it compiled.
+    instructions: Option<usize>,
+    /// How many of `findings.warnings`, the first ones, are structural (the same on every
+    /// node); the rest depend on the node's runtime and seccomp library.
+    structural_warnings: usize,
+}
+
 /// The findings and the compiled program's length (when it compiled), or the compile error
 /// that left the check without a verdict.
 fn judge(
@@ -172,14 +193,20 @@ fn judge(
     arch: Arch,
     runtime: &NodeRuntime,
     root: &str,
-) -> Result<(Findings, Option<usize>), compile::CompileError> {
+) -> Result<Judged, compile::CompileError> {
     let mut findings = validate::validate_resolved(profile, root);
+    let structural_warnings = findings.warnings.len();
+    let judged = |findings: Findings, instructions: Option<usize>| Judged {
+        findings,
+        instructions,
+        structural_warnings,
+    };
     if let Err(too_large) = render(profile).check_size() {
         findings.errors.push(Problem {
             path: whole(root),
             message: too_large.to_string(),
         });
-        return Ok((findings, None));
+        return Ok(judged(findings, None));
     }
     let at = |field: String| {
         if root.is_empty() {
@@ -234,7 +261,7 @@ fn judge(
     }
     if !findings.is_valid() {
         // libseccomp may misbehave on values validation refused (errno truncation).
-        return Ok((findings, None));
+        return Ok(judged(findings, None));
     }
     let mut instructions = None;
     match compile::compile(profile, arch) {
@@ -257,7 +284,7 @@ fn judge(
             findings.errors.push(Problem { path, message });
         }
     }
-    Ok((findings, instructions))
+    Ok(judged(findings, instructions))
 }
 
 #[cfg(test)]
@@ -335,6 +362,40 @@ mod tests {
                 .join("; ")
                 .contains("statx")
         );
+    }
+
+    #[test]
+    fn the_node_warnings_are_those_that_depend_on_the_node() {
+        let profile = allowlist_without(&["statx"]);
+        let check = |runtime: &str| {
+            check_for_node_with(&profile, &NodeRuntime::of(runtime.parse().unwrap()))
+                .expect("accepted")
+        };
+        let newer = check("runc/1.5.3");
+        assert_eq!(newer.node_warnings.len(), 1, "{:?}", newer.node_warnings);
+        assert!(
+            newer.node_warnings[0]
+                .starts_with("spec.syscalls: this node's runtime (runc/1.5.3) calls statx"),
+            "{:?}",
+            newer.node_warnings
+        );
+        // The allowlist also lacks what runc calls without no_new_privs: a structural warning,
+        // the same on every node, which is not the node's to tell.
+        let structural: Vec<&String> = newer
+            .warnings
+            .iter()
+            .filter(|w| !newer.node_warnings.contains(w))
+            .collect();
+        assert!(
+            structural
+                .iter()
+                .any(|w| w.contains("allowPrivilegeEscalation")),
+            "{:?}",
+            newer.warnings
+        );
+        let older = check("runc/1.1.5");
+        assert!(older.node_warnings.is_empty(), "{:?}", older.node_warnings);
+        assert_eq!(older.warnings.len(), structural.len());
     }
 
     #[test]

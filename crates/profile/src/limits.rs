@@ -131,6 +131,21 @@ pub const MAX_NODE_NAME_LEN: usize = 253;
 /// [`MAX_API_OBJECT_BYTES`] (about 0.8 MiB), so the agent's write never fails for its size.
 pub const MAX_REPORT_EXCEPTIONS: usize = 128;
 
+/// Most profiles whose warnings one SeccompNodeReport lists (what the node's runtime or seccomp
+/// library does with a profile it installs, one entry per profile with its warnings joined and
+/// cut to [`MAX_WARNING_LEN`]); `warningsOmitted` counts the rest. A node that warns of more
+/// has one cause for most of them (a runtime that needs calls many allowlists lack), which
+/// the first ones already show; with every other list of the report at its bound, the report
+/// still fits [`MAX_API_OBJECT_BYTES`].
+pub const MAX_REPORT_WARNINGS: usize = 32;
+
+/// Longest warning, in characters, that a node report gives for one profile and that a
+/// SeccompProfile's status repeats for one node: room for runc 1.5's calls after the filter
+/// and a list of names the node's libseccomp does not know (about 200 characters each), and
+/// short enough that a report with [`MAX_REPORT_WARNINGS`] of them and every other list at its
+/// bound fits [`MAX_API_OBJECT_BYTES`]. A longer one is cut with a marker.
+pub const MAX_WARNING_LEN: usize = 512;
+
 /// Longest reason, in characters (what the API server's `maxLength` counts), that a node
 /// report gives for one profile and that a SeccompProfile's status repeats for one node.
 /// Room for a validation error with its fix or a list of pods, and small enough that the

@@ -118,7 +118,7 @@ pub fn api_reports(outcomes: Vec<ProfileReport>) -> Vec<ProfileReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::desired::{CheckCache, desired_state};
+    use crate::decide::desired::{Accepted, CheckCache, desired_state};
     use crate::decide::plan::Target;
 
     #[test]
@@ -161,7 +161,7 @@ mod tests {
             &inputs,
             &floors,
             &mut CheckCache::default(),
-            |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
+            |p| seccompd_profile::check_for_node(p).map(Accepted::from),
             std::time::Instant::now(),
         );
         let Target::Install(rendered) = &desired[DEFAULT_PROFILE].target else {
@@ -245,7 +245,7 @@ mod tests {
         let desired = desired_state(
             &inputs,
             &mut CheckCache::default(),
-            |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
+            |p| seccompd_profile::check_for_node(p).map(Accepted::from),
             std::time::Instant::now(),
         );
         let Target::Install(rendered) = &desired[RECORD_PROFILE].target else {

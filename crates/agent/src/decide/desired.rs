@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::plan::{DesiredProfile, Target};
 use super::retry::RetryBook;
 use seccompd_api::{SeccompFloor, SeccompProfile};
-use seccompd_profile::check::NodeCheckError;
+use seccompd_profile::check::{NodeCheckError, NodeVerdict};
 use seccompd_profile::floor::{Floor, FloorStamp, resolve_with_floors};
 use seccompd_profile::limits::MAX_PROFILE_NAME_LEN;
 use seccompd_profile::model::ProfileSpec;
@@ -65,6 +65,25 @@ pub fn slim(profile: &mut SeccompProfile) {
     meta.labels = None;
 }
 
+/// What the node check says of a rendering it accepts, as far as the agent keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Length of the compiled program.
+    pub instructions: usize,
+    /// What the node's runtime or seccomp library does with it (the warnings that depend on
+    /// the node): the node's report tells them.
+    pub warnings: Vec<String>,
+}
+
+impl From<NodeVerdict> for Accepted {
+    fn from(verdict: NodeVerdict) -> Self {
+        Self {
+            instructions: verdict.instructions,
+            warnings: verdict.node_warnings,
+        }
+    }
+}
+
 /// Resolves, checks and renders every profile.
 ///
 /// `check` judges a resolved profile for this node (structure and the node's seccomp
@@ -74,7 +93,7 @@ pub fn slim(profile: &mut SeccompProfile) {
 pub fn desired_state(
     profiles: &[ProfileInput<'_>],
     cache: &mut CheckCache,
-    check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
+    check: impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
     desired_with_floors(profiles, &[], cache, check, now)
@@ -85,7 +104,7 @@ pub fn desired_with_floors(
     profiles: &[ProfileInput<'_>],
     floors: &[Floor<'_>],
     cache: &mut CheckCache,
-    check: impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
+    check: impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
     let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
@@ -118,7 +137,7 @@ fn target_for(
     floors: &[Floor<'_>],
     applying: &[FloorStamp],
     cache: &mut CheckCache,
-    check: &impl Fn(&OciProfile) -> Result<usize, NodeCheckError>,
+    check: &impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError>,
     now: Instant,
 ) -> (Target, Option<usize>) {
     if p.name.len() > MAX_PROFILE_NAME_LEN {
@@ -141,7 +160,7 @@ fn target_for(
     let hash = rendered.hash.clone();
     if let Some(verdict) = cache.verdicts.get(&hash) {
         return match verdict {
-            Ok(instructions) => (Target::Install(rendered), Some(*instructions)),
+            Ok(accepted) => (Target::Install(rendered), Some(accepted.instructions)),
             Err(reason) => (Target::Invalid(reason.clone()), None),
         };
     }
@@ -150,9 +169,10 @@ fn target_for(
         return (Target::Unchecked { hash, reason }, None);
     }
     match check(&resolved) {
-        Ok(instructions) => {
+        Ok(accepted) => {
+            let instructions = accepted.instructions;
             cache.unfinished.succeeded(&hash);
-            cache.verdicts.insert(hash, Ok(instructions));
+            cache.verdicts.insert(hash, Ok(accepted));
             (Target::Install(rendered), Some(instructions))
         }
         Err(NodeCheckError::Rejected(reason)) => {
@@ -187,7 +207,7 @@ fn with_floors_named(reason: String, applying: &[FloorStamp]) -> String {
 /// again. Only verdicts are remembered: a timeout is no reason to refuse a profile for good.
 #[derive(Debug, Default)]
 pub struct CheckCache {
-    verdicts: HashMap<ContentHash, Result<usize, String>>,
+    verdicts: HashMap<ContentHash, Result<Accepted, String>>,
     unfinished: RetryBook<ContentHash>,
 }
 
@@ -220,6 +240,15 @@ impl CheckCache {
     /// When the earliest check that could not finish is due again.
     pub fn next_retry(&self) -> Option<Instant> {
         self.unfinished.next_due()
+    }
+
+    /// What this node warns of the rendering with `hash`, if the check accepted it (nothing
+    /// when it has not been checked).
+    pub fn warnings(&self, hash: &ContentHash) -> &[String] {
+        match self.verdicts.get(hash) {
+            Some(Ok(accepted)) => &accepted.warnings,
+            _ => &[],
+        }
     }
 }
 
@@ -283,7 +312,7 @@ mod tests {
         let out = desired_state(
             &[input("base", &base), input("child", &child)],
             &mut CheckCache::default(),
-            |_| Ok(0),
+            |_| Ok(Accepted::default()),
             Instant::now(),
         );
         let Target::Install(r) = &out["child"].target else {
@@ -308,7 +337,7 @@ mod tests {
                 input("fine", &fine),
             ],
             &mut CheckCache::default(),
-            |_| Ok(0),
+            |_| Ok(Accepted::default()),
             Instant::now(),
         );
         assert!(matches!(&out["orphan"].target, Target::Invalid(r) if r.contains("\"nowhere\"")));
@@ -337,7 +366,7 @@ mod tests {
     }
 
     /// Checks one profile in three passes, `verdict` each time it is asked; how often it was.
-    fn checks_in_three_passes(verdict: Result<usize, NodeCheckError>) -> (usize, Target) {
+    fn checks_in_three_passes(verdict: Result<Accepted, NodeCheckError>) -> (usize, Target) {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
         let mut cache = CheckCache::default();
@@ -360,7 +389,7 @@ mod tests {
 
     #[test]
     fn unchanged_profiles_are_checked_once() {
-        let (calls, target) = checks_in_three_passes(Ok(0));
+        let (calls, target) = checks_in_three_passes(Ok(Accepted::default()));
         assert_eq!(calls, 1);
         assert!(matches!(target, Target::Install(_)));
     }
@@ -372,7 +401,7 @@ mod tests {
         let out = desired_state(
             &[input(&name, &s)],
             &mut CheckCache::default(),
-            |_| Ok(0),
+            |_| Ok(Accepted::default()),
             Instant::now(),
         );
         assert!(matches!(&out[&name].target, Target::Invalid(r) if r.starts_with("metadata.name")));
@@ -382,7 +411,10 @@ mod tests {
     fn an_unfinished_check_is_not_a_verdict_and_is_retried_after_a_backoff() {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
-        let answers = [Err(NodeCheckError::Unfinished("timed out".into())), Ok(0)];
+        let answers = [
+            Err(NodeCheckError::Unfinished("timed out".into())),
+            Ok(Accepted::default()),
+        ];
         let mut cache = CheckCache::default();
         let t0 = Instant::now();
         let mut at = |now: Instant| {

@@ -8,10 +8,12 @@ use super::notices::{bounded_list, pod_list};
 use super::plan::{DesiredProfile, Target, profile_of};
 use super::pods::PodRef;
 use crate::node::dir::Entry;
-use seccompd_api::reason::bounded_reason;
-use seccompd_api::{NodeProfileState, ProfileReport, SeccompNodeReportSpec, UnknownEntries};
+use seccompd_api::reason::{bounded_reason, bounded_warning};
+use seccompd_api::{
+    NodeProfileState, ProfileReport, ProfileWarning, SeccompNodeReportSpec, UnknownEntries,
+};
 use seccompd_profile::digest::SetDigest;
-use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS};
+use seccompd_profile::limits::{MAX_PROFILE_NAME_LEN, MAX_REPORT_EXCEPTIONS, MAX_REPORT_WARNINGS};
 use seccompd_profile::render::ContentHash;
 
 /// The report from every profile's outcome on this node: the installed ones only counted and
@@ -38,7 +40,50 @@ pub fn report_spec(synced: bool, outcomes: Vec<ProfileReport>) -> SeccompNodeRep
         runtime: None,
         floors: Vec::new(),
         largest_filter: None,
+        warnings: Vec::new(),
+        warnings_omitted: 0,
     }
+}
+
+/// What this node warns of the profiles it installs: one entry per profile (the built-in
+/// ones aside, which are in no report) whose rendering the node check accepted with warnings
+/// that depend on the node, `warnings_of` its content hash, sorted by name. Not bounded yet:
+/// see [`bounded_warnings`].
+pub fn profile_warnings<'a>(
+    desired: &BTreeMap<String, DesiredProfile>,
+    warnings_of: impl Fn(&ContentHash) -> &'a [String],
+) -> Vec<ProfileWarning> {
+    desired
+        .iter()
+        .filter(|(name, _)| !super::builtin::is_builtin(name))
+        .filter_map(|(name, want)| {
+            let Target::Install(rendered) = &want.target else {
+                return None;
+            };
+            let warnings = warnings_of(&rendered.hash);
+            (!warnings.is_empty()).then(|| ProfileWarning {
+                name: name.clone(),
+                content_hash: rendered.hash.clone(),
+                message: warnings.join("; "),
+            })
+        })
+        .collect()
+}
+
+/// At most [`MAX_REPORT_WARNINGS`] of `warnings`, the first by name, each message cut to
+/// [`seccompd_profile::limits::MAX_WARNING_LEN`], and how many were left out (an entry whose
+/// name is over [`MAX_PROFILE_NAME_LEN`], which no profile has, is left out too: the API
+/// server would refuse the whole report).
+pub fn bounded_warnings(mut warnings: Vec<ProfileWarning>) -> (Vec<ProfileWarning>, u32) {
+    let before = warnings.len();
+    warnings.retain(|w| w.name.chars().count() <= MAX_PROFILE_NAME_LEN);
+    warnings.sort_by(|a, b| a.name.cmp(&b.name));
+    warnings.truncate(MAX_REPORT_WARNINGS);
+    for w in &mut warnings {
+        w.message = bounded_warning(std::mem::take(&mut w.message));
+    }
+    let omitted = before - warnings.len();
+    (warnings, u32::try_from(omitted).unwrap_or(u32::MAX))
 }
 
 /// At most [`MAX_REPORT_EXCEPTIONS`] of `exceptions`, sorted by name, each reason cut to the
@@ -218,7 +263,7 @@ pub fn unknown_state_reports(profiles: &[ProfileInput<'_>], reason: &str) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seccompd_profile::limits::MAX_REASON_LEN;
+    use seccompd_profile::limits::{MAX_REASON_LEN, MAX_WARNING_LEN};
     use seccompd_profile::render::{Rendered, content_hash};
 
     fn install(text: &str) -> DesiredProfile {
@@ -395,12 +440,25 @@ mod tests {
                 .iter()
                 .all(|f| f.missing.len() == MAX_NAMED_ENTRIES)
         );
+        // As many warnings as a report lists, each at the longest message.
+        let warnings: Vec<ProfileWarning> = outcomes
+            .iter()
+            .map(|r| ProfileWarning {
+                name: r.name.clone(),
+                content_hash: content_hash(r.name.as_bytes()),
+                message: worst_reason.clone(),
+            })
+            .collect();
+        let (warnings, warnings_omitted) = bounded_warnings(warnings);
         let spec = SeccompNodeReportSpec {
             floors: floor_reports,
+            warnings,
+            warnings_omitted,
             ..report_spec(true, outcomes)
         };
         assert_eq!(spec.floors.len(), MAX_REPORT_FLOORS);
         assert_eq!(spec.exceptions.len(), MAX_REPORT_EXCEPTIONS);
+        assert_eq!(spec.warnings.len(), MAX_REPORT_WARNINGS);
         let node = "n".repeat(MAX_NODE_NAME_LEN);
         // Server-side apply stores the agent's field set with the object: one key per entry.
         let entry_fields = serde_json::json!({".": {}, "f:contentHash": {}, "f:generation": {},
@@ -415,6 +473,16 @@ mod tests {
                 )
             })
             .collect();
+        let warning_fields: serde_json::Map<String, serde_json::Value> = spec
+            .warnings
+            .iter()
+            .map(|w| {
+                (
+                    format!("k:{{\"name\":\"{}\"}}", w.name),
+                    serde_json::json!({".": {}, "f:contentHash": {}, "f:message": {}, "f:name": {}}),
+                )
+            })
+            .collect();
         let object = serde_json::json!({
             "apiVersion": "seccompd.dev/v1alpha1",
             "kind": "SeccompNodeReport",
@@ -422,7 +490,7 @@ mod tests {
                 "name": node,
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": "u".repeat(36)}],
                 "managedFields": [{"manager": "seccompd-agent", "operation": "Apply",
-                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:exceptions": exception_fields, "f:floors": {}}}}],
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:exceptions": exception_fields, "f:floors": {}, "f:warnings": warning_fields}}}],
             },
             "spec": spec,
         });
@@ -430,6 +498,69 @@ mod tests {
         assert!(
             bytes < MAX_API_OBJECT_BYTES,
             "{bytes} bytes at the bounds, over {MAX_API_OBJECT_BYTES}"
+        );
+    }
+
+    #[test]
+    fn the_profiles_installed_with_node_warnings_are_listed_with_them() {
+        let desired = BTreeMap::from([
+            ("quiet".to_string(), install("Q")),
+            ("statx".to_string(), install("S")),
+            ("default".to_string(), install("D")),
+            (
+                "bad".to_string(),
+                DesiredProfile {
+                    generation: Some(2),
+                    floors: Vec::new(),
+                    instructions: None,
+                    target: Target::Invalid("rejected".into()),
+                },
+            ),
+        ]);
+        let said = [
+            "spec.syscalls: this node's runtime (runc/1.5.3) calls statx".to_string(),
+            "spec.syscalls: libseccomp 2.5.4 does not know foo".to_string(),
+        ];
+        let warnings_of = |hash: &ContentHash| -> &[String] {
+            if *hash == content_hash(b"S") || *hash == content_hash(b"D") {
+                &said
+            } else {
+                &[]
+            }
+        };
+        let got = profile_warnings(&desired, warnings_of);
+        assert_eq!(
+            got,
+            [ProfileWarning {
+                name: "statx".into(),
+                content_hash: content_hash(b"S"),
+                message: "spec.syscalls: this node's runtime (runc/1.5.3) calls statx; spec.syscalls: libseccomp 2.5.4 does not know foo".into(),
+            }],
+            "the built-in default profile is in no report"
+        );
+    }
+
+    #[test]
+    fn warnings_over_the_bound_are_counted_and_long_ones_cut() {
+        let extra = 5;
+        let warnings: Vec<ProfileWarning> = (0..MAX_REPORT_WARNINGS + extra)
+            .rev()
+            .map(|i| ProfileWarning {
+                name: format!("p{i:04}"),
+                content_hash: content_hash(b"x"),
+                message: "w".repeat(MAX_WARNING_LEN * 3),
+            })
+            .collect();
+        let (listed, omitted) = bounded_warnings(warnings);
+        assert_eq!(listed.len(), MAX_REPORT_WARNINGS);
+        assert_eq!(omitted as usize, extra);
+        assert_eq!(listed[0].name, "p0000", "the first by name");
+        assert!(listed.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(
+            listed
+                .iter()
+                .all(|w| w.message.chars().count() == MAX_WARNING_LEN
+                    && w.message.ends_with(seccompd_api::reason::CUT_MARKER))
         );
     }
 

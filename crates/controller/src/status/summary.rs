@@ -1,17 +1,19 @@
 //! Pure status decisions: from every node's report of one profile to the SeccompProfile's
-//! status (phase, `n/m`, conditions, the nodes that lag and why).
+//! status (phase, `n/m`, the mode in force, conditions, the nodes that lag and why, the
+//! nodes' warnings).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::progress::Holding;
-use seccompd_api::reason::bounded_reason;
+use seccompd_api::reason::{bounded_reason, bounded_warning};
 use seccompd_api::{
-    CONDITION_READY, NodeProblem, NodeProblemState, NodeProfileState, Phase, ProfileReport,
-    SeccompProfileStatus, localhost_profile,
+    CONDITION_READY, ModeInForce, NodeProblem, NodeProblemState, NodeProfileState, NodeWarning,
+    Phase, ProfileReport, ProfileWarning, SeccompProfileStatus, localhost_profile,
 };
 use seccompd_profile::limits::{MAX_LISTED_NODES, MAX_REPORT_EXCEPTIONS, MAX_REPORT_FLOORS};
+use seccompd_profile::model::Mode;
 use seccompd_profile::render::ContentHash;
 
 /// What the cluster-side resolution of the profile says the nodes should install.
@@ -39,6 +41,8 @@ pub enum NodeView<'a> {
         /// How many exceptions the node's report leaves out (`exceptionsOmitted`): while
         /// there are any, a profile it has not confirmed may be one of them.
         omitted: u32,
+        /// What the node warns of the profile, if it lists a warning.
+        warning: Option<&'a ProfileWarning>,
     },
 }
 
@@ -49,6 +53,8 @@ pub struct ProfileFacts<'a> {
     pub name: &'a str,
     /// metadata.generation.
     pub generation: Option<i64>,
+    /// spec.mode: the mode of what nodes should install.
+    pub mode: Mode,
     /// What nodes should install.
     pub expected: Expected,
     /// Every node of the cluster, by name.
@@ -58,11 +64,13 @@ pub struct ProfileFacts<'a> {
 }
 
 /// Decides the status. `previous` keeps the Ready condition's lastTransitionTime stable while
-/// its status does not change; `now` stamps it when it does.
+/// its status does not change, and tells which mode was in force before (see
+/// [`mode_in_force`]); `now` stamps the condition when it changes.
 ///
 /// The status stays bounded whatever the nodes report: it names at most [`MAX_LISTED_NODES`]
-/// lagging nodes (`omittedNodes` counts the rest), and every reason, like the Ready
-/// condition's message, is cut by [`bounded_reason`].
+/// lagging nodes (`omittedNodes` counts the rest) and as many nodes' warnings
+/// (`omittedWarnings`), every reason, like the Ready condition's message, is cut by
+/// [`bounded_reason`], and every warning by [`bounded_warning`].
 pub fn summarize(
     facts: &ProfileFacts<'_>,
     previous: Option<&SeccompProfileStatus>,
@@ -80,8 +88,14 @@ pub fn summarize(
             }),
         }
     }
+    let mut warnings = node_warnings(facts);
     let total = facts.nodes.len() as u32;
     let phase = phase_of(&facts.expected, installed, total, &problems);
+    let mode = mode_in_force(
+        facts.mode,
+        installed == total,
+        previous.and_then(|p| p.mode),
+    );
     let message = match (&facts.expected, problems.first()) {
         (Expected::Invalid(reason), _) => reason.clone(),
         (_, None) if total > 0 => format!("installed on all {total} nodes"),
@@ -91,8 +105,18 @@ pub fn summarize(
             p.node_name, p.reason
         ),
     };
+    let message = match mode.modes() {
+        (from, to) if from != to => format!(
+            "switching from {} to {}, which the nodes without the current version may not run yet: {message}",
+            ModeInForce::settled(from).as_str(),
+            ModeInForce::settled(to).as_str()
+        ),
+        _ => message,
+    };
     let omitted = problems.len().saturating_sub(MAX_LISTED_NODES) as u32;
     problems.truncate(MAX_LISTED_NODES);
+    let omitted_warnings = warnings.len().saturating_sub(MAX_LISTED_NODES) as u32;
+    warnings.truncate(MAX_LISTED_NODES);
     let ready = ready_condition(
         phase,
         bounded_reason(message),
@@ -105,6 +129,7 @@ pub fn summarize(
         installed: Some(format!("{installed}/{total}")),
         installed_nodes: installed,
         total_nodes: total,
+        mode: Some(mode),
         localhost_profile: Some(localhost_profile(facts.name)),
         content_hash: match &facts.expected {
             Expected::Hash(h) => Some(h.clone()),
@@ -114,6 +139,8 @@ pub fn summarize(
         conditions: vec![ready],
         nodes: problems,
         omitted_nodes: omitted,
+        warnings,
+        omitted_warnings,
         floors: facts
             .floors
             .iter()
@@ -123,6 +150,49 @@ pub fn summarize(
         // Written by the denial writer under a field manager of its own.
         denials: None,
     }
+}
+
+/// The mode the status shows: what the nodes that have the profile run, as far as the
+/// controller can tell. Every node with the current version runs `spec`, the spec's mode
+/// (the content hash the nodes confirm is that of the rendering in this mode); a node without
+/// it runs an earlier version or none, and which mode that had the controller cannot tell from
+/// digests. So the status itself remembers: `previous`, the mode it showed before, names the
+/// modes a node without the current version may still run.
+///
+/// * Every node has the current version (`all_current`): `spec`, settled.
+/// * Otherwise, while no other mode may be in force (nothing shown before, as for a new
+///   profile, or the same mode settled): `spec`, settled.
+/// * Otherwise a switch to `spec` rolls out, and stays shown until every node has the current
+///   version, also when the mode is switched back meanwhile (nodes may still run either).
+pub fn mode_in_force(spec: Mode, all_current: bool, previous: Option<ModeInForce>) -> ModeInForce {
+    let settled = ModeInForce::settled(spec);
+    match previous {
+        _ if all_current => settled,
+        None => settled,
+        Some(before) if before.modes() == (spec, spec) => settled,
+        Some(_) => ModeInForce::switching_to(spec),
+    }
+}
+
+/// The warnings of the nodes that give one for the current version (a warning about an
+/// earlier rendering is not shown), sorted by node name.
+fn node_warnings(facts: &ProfileFacts<'_>) -> Vec<NodeWarning> {
+    let Expected::Hash(current) = &facts.expected else {
+        return Vec::new();
+    };
+    facts
+        .nodes
+        .iter()
+        .filter_map(|(node, view)| match view {
+            NodeView::Reported {
+                warning: Some(w), ..
+            } if w.content_hash == *current => Some(NodeWarning {
+                node_name: node.to_string(),
+                message: bounded_warning(w.message.clone()),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `None` when the node has the expected version, otherwise its state and why.
@@ -153,6 +223,7 @@ fn judge_node(
             exception: None,
             holding: Holding::Earlier,
             omitted: 1..,
+            ..
         } => {
             return Some((
                 NodeProblemState::Outdated,
@@ -165,6 +236,7 @@ fn judge_node(
             exception: None,
             holding: Holding::Unconfirmed,
             omitted: 1..,
+            ..
         } => {
             return Some((
                 NodeProblemState::Pending,
@@ -309,16 +381,19 @@ mod tests {
         exception: None,
         holding: Holding::Current,
         omitted: 0,
+        warning: None,
     };
     const EARLIER: NodeView<'static> = NodeView::Reported {
         exception: None,
         holding: Holding::Earlier,
         omitted: 0,
+        warning: None,
     };
     const UNCONFIRMED: NodeView<'static> = NodeView::Reported {
         exception: None,
         holding: Holding::Unconfirmed,
         omitted: 0,
+        warning: None,
     };
 
     fn listed(r: &ProfileReport) -> NodeView<'_> {
@@ -326,6 +401,7 @@ mod tests {
             exception: Some(r),
             holding: Holding::Unconfirmed,
             omitted: 0,
+            warning: None,
         }
     }
 
@@ -343,6 +419,7 @@ mod tests {
         ProfileFacts {
             name: "p",
             generation: Some(2),
+            mode: Mode::Enforce,
             expected: Expected::Hash("sha256:new".into()),
             nodes: nodes.iter().copied().collect(),
             floors: &[],
@@ -529,6 +606,7 @@ mod tests {
             exception: None,
             holding,
             omitted: 3,
+            warning: None,
         };
         let s = summarize(
             &facts(&[
@@ -582,6 +660,196 @@ mod tests {
             assert_eq!(serde_json::to_value(phase).unwrap(), c.reason.as_str());
             assert_eq!(c.status == "True", phase == Phase::Installed);
         }
+    }
+
+    #[test]
+    fn the_mode_is_the_specs_once_every_node_has_the_current_version() {
+        use ModeInForce::*;
+        let cases = [
+            // (spec, every node current, shown before) -> shown now
+            (
+                Mode::Enforce,
+                false,
+                None,
+                Enforce,
+                "a new profile: no node runs another mode",
+            ),
+            (Mode::Audit, true, None, Audit, "a new profile, installed"),
+            (
+                Mode::Enforce,
+                false,
+                Some(Audit),
+                AuditToEnforce,
+                "a switch rolls out",
+            ),
+            (
+                Mode::Enforce,
+                true,
+                Some(Audit),
+                Enforce,
+                "a switch done at once",
+            ),
+            (
+                Mode::Enforce,
+                false,
+                Some(AuditToEnforce),
+                AuditToEnforce,
+                "still rolling out",
+            ),
+            (
+                Mode::Enforce,
+                true,
+                Some(AuditToEnforce),
+                Enforce,
+                "the switch is done",
+            ),
+            (
+                Mode::Enforce,
+                false,
+                Some(Enforce),
+                Enforce,
+                "an update in the same mode",
+            ),
+            (
+                Mode::Audit,
+                false,
+                Some(AuditToEnforce),
+                EnforceToAudit,
+                "switched back before every node had it: some may enforce",
+            ),
+            (
+                Mode::Audit,
+                true,
+                Some(AuditToEnforce),
+                Audit,
+                "switched back, done",
+            ),
+        ];
+        for (spec, all_current, before, want, why) in cases {
+            assert_eq!(mode_in_force(spec, all_current, before), want, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_switch_of_mode_shows_in_the_status_until_every_node_has_it() {
+        let audit = ProfileFacts {
+            mode: Mode::Audit,
+            ..facts(&[("n1", CURRENT), ("n2", CURRENT)])
+        };
+        let before = summarize(&audit, None, &t(1));
+        assert_eq!(before.mode, Some(ModeInForce::Audit));
+
+        /// Generation 3 switches to Enforce.
+        fn switched<'a>(nodes: &[(&'a str, NodeView<'a>)]) -> ProfileFacts<'a> {
+            ProfileFacts {
+                generation: Some(3),
+                ..facts(nodes)
+            }
+        }
+        let rolling = switched(&[("n1", CURRENT), ("n2", EARLIER)]);
+        let during = summarize(&rolling, Some(&before), &t(2));
+        assert_eq!(during.mode, Some(ModeInForce::AuditToEnforce));
+        assert_eq!(
+            serde_json::to_value(&during).unwrap()["mode"],
+            "Audit->Enforce",
+            "as kubectl shows it"
+        );
+        assert_eq!(during.installed.as_deref(), Some("1/2"));
+        assert!(
+            ready(&during)
+                .message
+                .starts_with("switching from Audit to Enforce, which the nodes without the current version may not run yet: installed on 1/2 nodes; n2: "),
+            "{}",
+            ready(&during).message
+        );
+        // The next pass, with nothing new, writes nothing new.
+        assert_eq!(summarize(&rolling, Some(&during), &t(3)), during);
+
+        // A node that refuses the new version keeps its old file, in Audit mode.
+        let rejected = failed(
+            NodeProfileState::Invalid,
+            3,
+            "flags: runc/1.1.5 refuses any flag",
+        );
+        let stuck = summarize(
+            &switched(&[("n1", CURRENT), ("n2", listed(&rejected))]),
+            Some(&during),
+            &t(4),
+        );
+        assert_eq!(stuck.phase, Some(Phase::Partial));
+        assert_eq!(stuck.mode, Some(ModeInForce::AuditToEnforce));
+
+        let after = summarize(
+            &switched(&[("n1", CURRENT), ("n2", CURRENT)]),
+            Some(&during),
+            &t(5),
+        );
+        assert_eq!(after.mode, Some(ModeInForce::Enforce));
+        assert_eq!(ready(&after).message, "installed on all 2 nodes");
+    }
+
+    fn warned<'a>(w: &'a ProfileWarning) -> NodeView<'a> {
+        NodeView::Reported {
+            exception: None,
+            holding: Holding::Current,
+            omitted: 0,
+            warning: Some(w),
+        }
+    }
+
+    fn warning(hash: &str, message: &str) -> ProfileWarning {
+        ProfileWarning {
+            name: "p".into(),
+            content_hash: hash.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn the_nodes_warnings_of_the_current_version_are_shown_per_node() {
+        let statx = warning(
+            "sha256:new",
+            "spec.syscalls: this node's runtime (runc/1.5.3) calls statx after loading the filter",
+        );
+        let stale = warning("sha256:old", "of an earlier version");
+        let s = summarize(
+            &facts(&[
+                ("n1", warned(&statx)),
+                ("n2", CURRENT),
+                ("n3", warned(&stale)),
+            ]),
+            None,
+            &t(1),
+        );
+        assert_eq!(
+            s.phase,
+            Some(Phase::Installed),
+            "warnings do not hold it up"
+        );
+        assert_eq!(
+            s.warnings,
+            [NodeWarning {
+                node_name: "n1".into(),
+                message: statx.message.clone(),
+            }],
+            "only the warning about the current version"
+        );
+        assert_eq!(s.omitted_warnings, 0);
+    }
+
+    #[test]
+    fn the_warnings_are_bounded_like_the_lagging_nodes() {
+        use seccompd_api::reason::CUT_MARKER;
+        use seccompd_profile::limits::MAX_WARNING_LEN;
+        let long = warning("sha256:new", &"w".repeat(10 * MAX_WARNING_LEN));
+        let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
+        let nodes: Vec<_> = names.iter().map(|n| (n.as_str(), warned(&long))).collect();
+        let s = summarize(&facts(&nodes), None, &t(1));
+        assert_eq!(s.warnings.len(), MAX_LISTED_NODES);
+        assert_eq!(s.omitted_warnings, 30);
+        assert_eq!(s.warnings[0].node_name, "n00");
+        assert_eq!(s.warnings[0].message.chars().count(), MAX_WARNING_LEN);
+        assert!(s.warnings[0].message.ends_with(CUT_MARKER));
     }
 
     #[test]

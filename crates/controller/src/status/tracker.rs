@@ -2,7 +2,8 @@
 //! and nodes to the few profiles whose status may have changed since the last pass, so that a
 //! pass resolves and summarizes those only. Comparing resourceVersions costs O(nodes +
 //! profiles) per pass; resolving, rendering and summarizing (O(nodes) each) is done only for
-//! profiles that changed, for profiles a node newly confirmed, and for a node's exceptions.
+//! profiles that changed, for profiles a node newly confirmed, and for a node's exceptions and
+//! warnings.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -64,8 +65,8 @@ enum ReportSeen {
     /// A report of an agent that has not finished its first sync, at this resourceVersion.
     Syncing(Option<String>),
     /// A synced report at this resourceVersion, with the names it lists as exceptions and
-    /// whether it leaves out others.
-    Synced(Option<String>, BTreeSet<String>, bool),
+    /// whether it leaves out others, and the names it lists warnings of.
+    Synced(Option<String>, BTreeSet<String>, bool, BTreeSet<String>),
 }
 
 impl ReportSeen {
@@ -77,6 +78,7 @@ impl ReportSeen {
                 r.metadata.resource_version.clone(),
                 r.spec.exceptions.iter().map(|e| e.name.clone()).collect(),
                 r.spec.exceptions_omitted > 0,
+                r.spec.warnings.iter().map(|w| w.name.clone()).collect(),
             ),
         }
     }
@@ -88,12 +90,13 @@ impl ReportSeen {
     /// Whether the report leaves out exceptions, which changes what the node's view says of
     /// every profile it has not confirmed.
     fn leaves_out(&self) -> bool {
-        matches!(self, Self::Synced(_, _, true))
+        matches!(self, Self::Synced(_, _, true, _))
     }
 
-    fn exceptions(&self) -> impl Iterator<Item = &String> {
+    /// The profiles the report lists: its exceptions and those it warns of.
+    fn listed(&self) -> impl Iterator<Item = &String> {
         match self {
-            Self::Synced(_, names, _) => Some(names.iter()),
+            Self::Synced(_, exceptions, _, warned) => Some(exceptions.iter().chain(warned)),
             _ => None,
         }
         .into_iter()
@@ -171,8 +174,8 @@ impl Tracker {
             if !before.is_some_and(|b| b.same_kind(&now)) {
                 all = true;
             }
-            revisit.extend(before.into_iter().flat_map(ReportSeen::exceptions).cloned());
-            revisit.extend(now.exceptions().cloned());
+            revisit.extend(before.into_iter().flat_map(ReportSeen::listed).cloned());
+            revisit.extend(now.listed().cloned());
             match report {
                 Some(r) if r.spec.synced => revisit.extend(self.progress.observe(node, &r.spec)),
                 _ => self.progress.forget(node),
@@ -206,6 +209,7 @@ impl Tracker {
         ProfileFacts {
             name,
             generation: profile.metadata.generation,
+            mode: profile.spec.0.mode,
             expected: self
                 .expected
                 .get(name)
@@ -223,6 +227,7 @@ impl Tracker {
                             exception: r.spec.exceptions.iter().find(|e| e.name == name),
                             holding: self.progress.holding(node, name),
                             omitted: r.spec.exceptions_omitted,
+                            warning: r.spec.warnings.iter().find(|w| w.name == name),
                         },
                     };
                     (node.as_str(), view)
@@ -547,6 +552,53 @@ mod tests {
         assert_eq!(t.update(&snap), some(&["b"]));
         assert_eq!(installed(&t, &snap, "b"), "0/1");
         assert_eq!(installed(&t, &snap, "a"), "1/1");
+    }
+
+    #[test]
+    fn a_report_that_starts_or_stops_warning_of_a_profile_revisits_that_profile() {
+        let mut t = Tracker::default();
+        let (a, b) = (
+            profile("a", "1", 1, &["mkdir"], None),
+            profile("b", "2", 1, &["rmdir"], None),
+        );
+        t.update(&snapshot(&[a.clone(), b.clone()], &[], &["n1"]));
+        let quiet = report("n1", "10", &t, &["a", "b"]);
+        t.update(&snapshot(&[a.clone(), b.clone()], &[quiet], &["n1"]));
+        let Expected::Hash(hash) = t.expected["b"].clone() else {
+            panic!("b is installable");
+        };
+        let mut warning = report("n1", "11", &t, &["a", "b"]);
+        warning.spec.warnings = vec![seccompd_api::ProfileWarning {
+            name: "b".into(),
+            content_hash: hash,
+            message: "spec.syscalls: this node's runtime (runc/1.5.3) calls statx".into(),
+        }];
+        let snap = snapshot(&[a.clone(), b.clone()], &[warning], &["n1"]);
+        assert_eq!(t.update(&snap), some(&["b"]));
+        let now = Time(k8s_openapi::jiff::Timestamp::from_second(1).unwrap());
+        let status = summarize(&t.facts(&snap, &snap.profiles["b"]), None, &now);
+        assert_eq!(status.warnings.len(), 1);
+        assert_eq!(status.warnings[0].node_name, "n1");
+        assert_eq!(status.installed.as_deref(), Some("1/1"));
+
+        let fixed = report("n1", "12", &t, &["a", "b"]);
+        let snap = snapshot(&[a, b], &[fixed], &["n1"]);
+        assert_eq!(t.update(&snap), some(&["b"]), "its warning is gone");
+        let status = summarize(&t.facts(&snap, &snap.profiles["b"]), None, &now);
+        assert!(status.warnings.is_empty());
+    }
+
+    #[test]
+    fn the_facts_carry_the_specs_mode() {
+        let mut t = Tracker::default();
+        let mut a = profile("a", "1", 1, &["mkdir"], None);
+        a.spec.0.mode = seccompd_profile::model::Mode::Audit;
+        let snap = snapshot(&[a], &[], &["n1"]);
+        t.update(&snap);
+        assert_eq!(
+            t.facts(&snap, &snap.profiles["a"]).mode,
+            seccompd_profile::model::Mode::Audit
+        );
     }
 
     #[test]

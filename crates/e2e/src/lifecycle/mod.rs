@@ -454,6 +454,29 @@ pub async fn wait_status(name: &str, phase: &str, installed: &str, timeout: Dura
     .await
 }
 
+/// What `kubectl get seccompprofile NAME` prints in `column` (as its header names it,
+/// `MODE`): what a user sees. kubectl aligns each value with its header, so the value is read
+/// at the header's offset up to the next blank.
+pub fn shown_column(name: &str, column: &str) -> String {
+    let out = kubectl_ok(&["get", "seccompprofile", name]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    let row = lines.next().unwrap_or_default();
+    let at = header
+        .match_indices(column)
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let before = header[..at].chars().next_back();
+            let after = header[at + column.len()..].chars().next();
+            before.is_none_or(char::is_whitespace) && after.is_none_or(char::is_whitespace)
+        })
+        .unwrap_or_else(|| panic!("no column {column} in {out}"));
+    row.get(at..)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no value under {column} in {out}"))
+        .to_string()
+}
+
 /// Waits until both controller replicas are ready.
 pub fn wait_controller_ready() {
     kubectl_ok(&[

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use seccompd_agent::decide::builtin::with_builtins;
-use seccompd_agent::decide::desired::{CheckCache, ProfileInput, desired_state};
+use seccompd_agent::decide::desired::{Accepted, CheckCache, ProfileInput, desired_state};
 use seccompd_agent::decide::plan::Target;
 use seccompd_agent::node::dir::TEMP_PREFIX;
 use seccompd_agent::node::manifest::MANIFEST_NAME;
@@ -244,7 +244,7 @@ pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
     let desired = desired_state(
         &inputs,
         &mut CheckCache::default(),
-        |p| seccompd_profile::check_for_node(p).map(|v| v.instructions),
+        |p| seccompd_profile::check_for_node(p).map(Accepted::from),
         std::time::Instant::now(),
     );
     let mut out = ExpectedDir {
