@@ -1,14 +1,18 @@
 //! A SeccompFloor's status, decided from the node reports: on which nodes every profile file
 //! carries the floor's current rules (`Installed n/m`), and for the others which profiles do
-//! not and why. Pure; the writer applies it when it differs from the status the floor has.
+//! not and why; and when a floor status write that failed is tried again. Pure; the writer
+//! applies a status when it differs from the one the floor has.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use seccompd_api::reason::bounded_reason;
 use seccompd_api::{FloorNode, FloorPhase, SeccompFloor, SeccompFloorStatus, SeccompNodeReport};
 use seccompd_profile::floor::rules_digest;
 use seccompd_profile::limits::MAX_LISTED_NODES;
+
+use super::plan::{RESYNC, RetryDelays};
 
 /// The status of `floor` from the reports of the nodes that count (`node_names`).
 pub fn floor_status(
@@ -93,6 +97,57 @@ pub fn floor_status(
         observed_generation: floor.metadata.generation,
         nodes,
         omitted_nodes: u32::try_from(omitted).unwrap_or(u32::MAX),
+    }
+}
+
+/// The floors whose last status write failed, and when each is tried again: after the
+/// pauses of the API's backoff, as a profile's status write is (`super::plan`), so that a
+/// floor's status does not wait for the next change or the resync to be written. Every pass
+/// writes each floor whose status differs anyway; this only makes sure a pass comes.
+pub struct FloorRetries {
+    /// Per floor whose last write failed: when it is due again.
+    due: BTreeMap<String, Instant>,
+    /// Per such floor: the pauses before its next attempts.
+    pauses: BTreeMap<String, RetryDelays>,
+    new_retry: fn() -> RetryDelays,
+}
+
+impl FloorRetries {
+    /// Retries that pause as `new_retry` says.
+    pub fn new(new_retry: fn() -> RetryDelays) -> Self {
+        Self {
+            due: BTreeMap::new(),
+            pauses: BTreeMap::new(),
+            new_retry,
+        }
+    }
+
+    /// Forgets the floors that no longer exist.
+    pub fn retain(&mut self, exists: impl Fn(&str) -> bool) {
+        self.due.retain(|name, _| exists(name));
+        self.pauses.retain(|name, _| exists(name));
+    }
+
+    /// Floor `name`'s status is as it should be (written, or found so): no retry.
+    pub fn written(&mut self, name: &str) {
+        self.due.remove(name);
+        self.pauses.remove(name);
+    }
+
+    /// Floor `name`'s status write failed at `at`: it is due again after the next pause.
+    pub fn failed(&mut self, name: &str, at: Instant) {
+        let pauses = self
+            .pauses
+            .entry(name.to_string())
+            .or_insert_with(self.new_retry);
+        // An end to the pauses does not end the retries: the resync keeps trying.
+        let pause = pauses.next().unwrap_or(RESYNC);
+        self.due.insert(name.to_string(), at + pause);
+    }
+
+    /// When the earliest retry is due, if any.
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.due.values().min().copied()
     }
 }
 
@@ -198,5 +253,39 @@ mod tests {
                 .unwrap()
                 .contains("earlier version")
         );
+    }
+
+    /// Pauses of 1, 2 and 4 s, then none.
+    fn pauses() -> RetryDelays {
+        Box::new([1, 2, 4].into_iter().map(std::time::Duration::from_secs))
+    }
+
+    #[test]
+    fn a_failed_floor_status_write_is_retried_after_each_pause_until_written() {
+        use std::time::Duration;
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        let mut retries = FloorRetries::new(pauses);
+        assert_eq!(retries.wake_at(), None, "nothing failed");
+        retries.failed("copy-fail", t0);
+        assert_eq!(retries.wake_at(), Some(t0 + s(1)));
+        // Each further failure pauses longer; another floor has its own pauses.
+        retries.failed("copy-fail", t0 + s(1));
+        retries.failed("vsock", t0 + s(2));
+        assert_eq!(retries.wake_at(), Some(t0 + s(3)));
+        retries.written("vsock");
+        retries.failed("copy-fail", t0 + s(3));
+        assert_eq!(retries.wake_at(), Some(t0 + s(7)));
+        // The pauses ran out: the resync keeps trying.
+        retries.failed("copy-fail", t0 + s(7));
+        assert_eq!(retries.wake_at(), Some(t0 + s(7) + RESYNC));
+        // Written: the next failure starts from the first pause again.
+        retries.written("copy-fail");
+        assert_eq!(retries.wake_at(), None);
+        retries.failed("copy-fail", t0 + s(10));
+        assert_eq!(retries.wake_at(), Some(t0 + s(11)));
+        // A deleted floor is not retried.
+        retries.retain(|name| name != "copy-fail");
+        assert_eq!(retries.wake_at(), None);
     }
 }

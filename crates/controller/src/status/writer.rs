@@ -23,8 +23,8 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::floors::floor_status;
-use super::plan::{Planner, RetryDelays, StatusWrite};
+use super::floors::{FloorRetries, floor_status};
+use super::plan::{Planner, RESYNC, RetryDelays, StatusWrite};
 use super::summary::runs_agent;
 use super::tracker::Snapshot;
 use crate::metrics::ControllerMetrics;
@@ -226,6 +226,7 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
     let floor_api = Api::<SeccompFloor>::all(client.clone());
     let api = Api::<SeccompProfile>::all(client);
     let mut planner = Planner::new(retry_delays);
+    let mut floor_retries = FloorRetries::new(retry_delays);
     loop {
         report_changes.pass_begins();
         let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents, &floors);
@@ -243,9 +244,12 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
             }
         })
         .await;
-        write_floor_statuses(&floor_api, &snapshot, metrics).await;
+        write_floor_statuses(&floor_api, &snapshot, &mut floor_retries, metrics).await;
         report_changes.pass_ends(planner.settled());
-        let wake_at = planner.wake_at(Instant::now());
+        let now = Instant::now();
+        let wake_at = planner
+            .wake_at(now)
+            .min(floor_retries.wake_at().unwrap_or(now + RESYNC));
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep_until(wake_at.into()) => {}
@@ -330,15 +334,18 @@ async fn apply(
 
 /// Applies each floor's status where it differs from the one the floor has. Floors are few
 /// (an administrator's cluster-wide rules), so each pass decides them all; a failed write is
-/// tried again on the next pass.
+/// tried again after the API's backoff (`retries` says when the next pass is due for it).
 async fn write_floor_statuses(
     api: &Api<SeccompFloor>,
     snap: &Snapshot,
+    retries: &mut FloorRetries,
     metrics: &ControllerMetrics,
 ) {
+    retries.retain(|name| snap.floors.contains_key(name));
     for (name, floor) in &snap.floors {
         let status = floor_status(floor, &snap.node_names, &snap.reports);
         if floor.status.as_ref() == Some(&status) {
+            retries.written(name);
             continue;
         }
         let body = json!({
@@ -354,9 +361,13 @@ async fn write_floor_statuses(
             )
             .await
         {
-            Ok(_) => metrics.record_status_written(),
+            Ok(_) => {
+                retries.written(name);
+                metrics.record_status_written();
+            }
             Err(err) => {
-                warn!(%err, floor = %name, "floor status write failed; retrying on the next pass");
+                warn!(%err, floor = %name, "floor status write failed; retrying");
+                retries.failed(name, Instant::now());
                 metrics.record_api_error();
             }
         }
@@ -566,6 +577,57 @@ mod tests {
             [Some(pushback)] => pushback,
             _ => panic!("one failed write expected: {pushed_back:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_floor_status_write_is_retried_after_the_api_backoff_then_written() {
+        const FLOOR_STATUS: &str = "/apis/seccompd.dev/v1alpha1/seccompfloors/copy-fail/status";
+        let floor: SeccompFloor = serde_json::from_value(json!({
+            "apiVersion": "seccompd.dev/v1alpha1", "kind": "SeccompFloor",
+            "metadata": {"name": "copy-fail", "generation": 1},
+            "spec": {"rules": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 38, "op": "SCMP_CMP_EQ"}]}]},
+        }))
+        .unwrap();
+        let mut snap = snapshot(&[], &[]);
+        snap.floors
+            .insert("copy-fail".into(), Arc::new(floor.clone()));
+        let metrics = ControllerMetrics::new();
+        let mut retries = FloorRetries::new(retry_delays);
+        let start = Instant::now();
+        let (client, mut api) = mock_client();
+        let server = tokio::spawn(async move {
+            let query = [&*format!("fieldManager={STATUS_MANAGER}"), "force=true"];
+            let refusal = json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                "reason": "ServiceUnavailable", "message": "not now", "code": 503});
+            api.expect(
+                Method::PATCH,
+                FLOOR_STATUS,
+                &query,
+                StatusCode::SERVICE_UNAVAILABLE,
+                refusal,
+            )
+            .await;
+            let answer = serde_json::to_value(&floor).unwrap();
+            let body = api.expect_apply(FLOOR_STATUS, STATUS_MANAGER, answer).await;
+            (body, api)
+        });
+        let floors = Api::<SeccompFloor>::all(client);
+        write_floor_statuses(&floors, &snap, &mut retries, &metrics).await;
+        let failed = Instant::now();
+        // The API's backoff starts at half a second, plus a jitter of up to as much again:
+        // the pass is due then, not at the resync.
+        let retry = retries.wake_at().expect("a retry is due");
+        assert!(retry >= start + Duration::from_millis(500), "{retry:?}");
+        assert!(retry <= failed + Duration::from_secs(1), "{retry:?}");
+        // The next pass writes it; nothing is due any more.
+        write_floor_statuses(&floors, &snap, &mut retries, &metrics).await;
+        assert_eq!(retries.wake_at(), None);
+        drop(floors);
+        let (body, api) = server.await.unwrap();
+        assert_eq!(body["status"]["phase"], "Pending");
+        assert_eq!(body["status"]["installed"], "0/2");
+        api.expect_no_more().await;
     }
 
     #[tokio::test]

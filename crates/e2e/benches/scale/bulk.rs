@@ -56,33 +56,14 @@ pub async fn run(
     let dirs: Vec<PathBuf> = fleet.nodes.iter().map(|n| n.dir()).collect();
     let v1 = profiles::file_bytes(1)?;
 
-    let manifest = fleet.scratch("profiles.yaml");
-    let docs: Vec<String> = names
-        .iter()
-        .map(|n| serde_json::to_string(&profiles::object(n, 1, &fleet.run_id)))
-        .collect::<Result<_, _>>()
-        .context("serializing the profiles")?;
-    // JSON is YAML: one document per profile.
-    fs::write(&manifest, docs.join("\n---\n")).context("writing the profiles' manifest")?;
+    let manifest = write_manifest(fleet, &names)?;
     quiet(client, QUIET_LIMIT).await?;
 
     let apply_start = Instant::now();
     kubectl_ok(kubectl, &["apply", "-f", &manifest.to_string_lossy()])?;
     let applied = Instant::now();
     let files = wait_all_files(&dirs, &names, Some(&v1), applied).await?;
-    let installed = loop {
-        let (done, last) = tracker.installed_count(&names, 1);
-        if done == names.len() {
-            break last.map_or(Duration::ZERO, |t| t.saturating_duration_since(applied));
-        }
-        if applied.elapsed() > BULK_LIMIT {
-            bail!(
-                "{done} of {} profiles Installed after {BULK_LIMIT:?}",
-                names.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let installed = wait_all_installed(&tracker, &names, applied).await?;
     quiet(client, QUIET_LIMIT).await?;
     let (_, idle_agent_rss_kib) = agents_rss(fleet);
     let (writer_node, writer_rss_kib) = status_writer(client).await;
@@ -138,8 +119,43 @@ pub async fn run(
     .report())
 }
 
+/// Writes version 1 of every profile in `names` into one manifest in the run's directory
+/// (JSON is YAML: one document per profile); returns its path.
+pub fn write_manifest(fleet: &Fleet, names: &[String]) -> anyhow::Result<PathBuf> {
+    let manifest = fleet.scratch("profiles.yaml");
+    let docs: Vec<String> = names
+        .iter()
+        .map(|n| serde_json::to_string(&profiles::object(n, 1, &fleet.run_id)))
+        .collect::<Result<_, _>>()
+        .context("serializing the profiles")?;
+    fs::write(&manifest, docs.join("\n---\n")).context("writing the profiles' manifest")?;
+    Ok(manifest)
+}
+
+/// Waits until every profile in `names` is Installed everywhere at generation 1; the time
+/// from `start` to the last of them.
+pub async fn wait_all_installed(
+    tracker: &Tracker,
+    names: &[String],
+    start: Instant,
+) -> anyhow::Result<Duration> {
+    loop {
+        let (done, last) = tracker.installed_count(names, 1);
+        if done == names.len() {
+            return Ok(last.map_or(Duration::ZERO, |t| t.saturating_duration_since(start)));
+        }
+        if start.elapsed() > BULK_LIMIT {
+            bail!(
+                "{done} of {} profiles Installed after {BULK_LIMIT:?}",
+                names.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits until every profile's file is right in every directory; the time since `start`.
-async fn wait_all_files(
+pub async fn wait_all_files(
     dirs: &[PathBuf],
     names: &[String],
     want: Option<&[u8]>,
@@ -152,7 +168,7 @@ async fn wait_all_files(
     Ok(last)
 }
 
-fn kubectl_ok(kubectl: &[String], args: &[&str]) -> anyhow::Result<()> {
+pub fn kubectl_ok(kubectl: &[String], args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new(&kubectl[0])
         .args(&kubectl[1..])
         .args(args)

@@ -509,10 +509,18 @@ fn started_by_bench(pid: u32) -> bool {
     })
 }
 
-/// Deletes every SeccompProfile and Node carrying [`RUN_LABEL`], then the DaemonSet's pods
-/// bound to those Nodes and their reports (garbage collection would remove both, later).
+/// Deletes every SeccompFloor, SeccompProfile and Node carrying [`RUN_LABEL`], then the
+/// DaemonSet's pods bound to those Nodes and their reports (garbage collection would remove
+/// both, later). The floor first: it reaches every profile in the cluster.
 async fn remove_objects(client: &Client) {
     let any_run = ListParams::default().labels(RUN_LABEL);
+    let floors: Api<seccompd_api::SeccompFloor> = Api::all(client.clone());
+    if let Err(e) = floors
+        .delete_collection(&DeleteParams::default(), &any_run)
+        .await
+    {
+        println!("cleanup: deleting the bench's SeccompFloor: {e}");
+    }
     let profiles: Api<seccompd_api::SeccompProfile> = Api::all(client.clone());
     if let Err(e) = profiles
         .delete_collection(&DeleteParams::default(), &any_run)

@@ -6,6 +6,7 @@
 //! cargo bench --bench scale -- --nodes N --profiles P   # one run
 //! cargo bench --bench scale -- --sweep --profiles P     # N = 1, 50, 100, 200; table + plots
 //! cargo bench --bench scale -- --bulk --nodes 1 --profiles 1000   # section 4
+//! cargo bench --bench scale -- --floor --nodes 100 --profiles 1000 # issue 21: a floor
 //! ```
 //! Needs root (it runs processes that write under /tmp, reads other processes' /proc, may raise
 //! `fs.inotify.max_user_instances`) and the cluster's admin kubeconfig
@@ -13,7 +14,7 @@
 //! default `.cluster/bin/kubectl`). The agent is this checkout's release build
 //! (`target/release/seccompd`, which the bench has cargo bring up to date) unless `--agent
 //! PATH` or `SECCOMPD_BIN` says otherwise. Each run writes its results file
-//! (`docs/results/scale[-sweep|-bulk]-<UTC time>.json`, `crates/e2e/src/results.rs`); a sweep
+//! (`docs/results/scale[-sweep|-bulk|-floor]-<UTC time>.json`, `crates/e2e/src/results.rs`); a sweep
 //! draws its plots into a directory of the same name.
 //!
 //! **A simulated node** is a Node object created through the API and a real `seccompd agent`
@@ -59,8 +60,16 @@
 //! as `GET`/`PATCH nodes` in the by-verb table. Real DaemonSet pods for the simulated agents were not an option: the node's
 //! kubelet is the thing being simulated away.
 //!
+//! **A floor run** (`--floor`, `floor.rs`) applies the P profiles at once as `--bulk` does,
+//! waits until all are Installed, then creates one SeccompFloor (socket(AF_ALG) -> EPERM) and
+//! follows it until every profile file on every simulated node holds the exact rendering with
+//! it merged and its status says `Installed n/n`, then deletes it and follows that until every
+//! file is as before; for both it prints the report applies per node and the other writes
+//! between quiet points, and each simulated agent's sync passes. A floor reaches every profile
+//! in the cluster and the real nodes' files too, only for the run.
+//!
 //! **Clean-up**, also on failure, panic and Ctrl-C/SIGTERM: the agents are killed, the
-//! bench's SeccompProfiles and Nodes (label `seccompd.dev/scale-bench`) deleted, the
+//! bench's SeccompFloor, SeccompProfiles and Nodes (label `seccompd.dev/scale-bench`) deleted, the
 //! DaemonSet's pods on those Nodes force-deleted, their reports deleted, the directories
 //! removed and the inotify limit restored. A run killed with SIGKILL leaves a state file
 //! (`/run/seccompd-scale-bench.state`) from which the next run removes the same things first.
@@ -68,6 +77,7 @@
 mod bulk;
 mod figures;
 mod fleet;
+mod floor;
 mod plot;
 mod profiles;
 mod run;
@@ -105,6 +115,10 @@ struct Args {
     /// Section 4: apply all profiles at once, then cold start and idle memory.
     #[arg(long)]
     bulk: bool,
+    /// Issue 21: apply all profiles at once, then one SeccompFloor and its deletion: the
+    /// time to every file carrying it, and the writes per node.
+    #[arg(long, conflicts_with_all = ["sweep", "bulk"])]
+    floor: bool,
     /// The seccompd binary the simulated agents run (default: the release build, see above).
     #[arg(long)]
     agent: Option<PathBuf>,
@@ -167,10 +181,20 @@ async fn bench(
     if args.profiles == 0 || (args.nodes == 0 && !args.sweep) {
         anyhow::bail!("--nodes and --profiles must be at least 1");
     }
-    if args.bulk {
-        let results = ResultsFile::new("scale-bulk");
+    if args.bulk || args.floor {
+        let results = ResultsFile::new(if args.floor {
+            "scale-floor"
+        } else {
+            "scale-bulk"
+        });
         let kubectl = kubectl_command();
-        let lines = bulk::run(client, fleet, &kubectl, args.nodes, args.profiles).await?;
+        let lines = if args.floor {
+            floor::run(client, fleet, &kubectl, args.nodes, args.profiles)
+                .await?
+                .report()
+        } else {
+            bulk::run(client, fleet, &kubectl, args.nodes, args.profiles).await?
+        };
         let report = lines.join("\n");
         println!("\n{report}");
         let summary = lines.last().map_or("", String::as_str);

@@ -107,15 +107,21 @@ pub fn agents_rss(fleet: &Fleet) -> (u64, u64) {
 
 /// The sync passes every simulated agent has made, from their `/metrics`.
 fn fleet_passes(fleet: &Fleet) -> f64 {
+    node_passes(fleet).into_iter().flatten().sum()
+}
+
+/// The sync passes each simulated agent has made, in the fleet's order (`None`: its
+/// `/metrics` did not answer).
+pub fn node_passes(fleet: &Fleet) -> Vec<Option<f64>> {
     fleet
         .nodes
         .iter()
-        .filter_map(|n| {
+        .map(|n| {
             host_metrics(n.port)
                 .get("seccompd_sync_passes_total")
                 .copied()
         })
-        .sum()
+        .collect()
 }
 
 /// Runs the create, update, lag and delete phases with `nodes` simulated nodes and
