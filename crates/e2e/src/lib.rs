@@ -5,6 +5,7 @@
 pub mod apimetrics;
 pub mod cargo_output;
 pub mod cluster;
+pub mod faults;
 pub mod interrupt;
 pub mod lifecycle;
 pub mod procs;
