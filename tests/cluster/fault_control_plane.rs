@@ -93,7 +93,7 @@ async fn killed_during_a_bulk_create(component: &'static str, fault: &str) {
     );
     assert!(violations.is_empty(), "{violations:#?}");
     assert!(reads > 0, "the reader read files");
-    batch.delete_all().await;
+    batch.delete_all(&client).await;
     // Afterwards every node serves and the agents and controllers are ready: the tests that
     // follow start from a cluster that has recovered.
     wait_cluster_healthy().await;

@@ -172,7 +172,7 @@ async fn faulty_directory(fault: Fault) {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
     small.unmount();
-    batch.delete_all().await;
+    batch.delete_all(&client).await;
     wait_cluster_healthy().await;
 }
 

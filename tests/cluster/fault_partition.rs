@@ -108,7 +108,7 @@ async fn node2_cut_off_for_120_s_keeps_its_files_is_partial_and_converges_when_b
         violations.len()
     );
     assert!(violations.is_empty(), "{violations:#?}");
-    batch.delete_all().await;
+    batch.delete_all(&client).await;
     wait_cluster_healthy().await;
 }
 

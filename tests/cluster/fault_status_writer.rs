@@ -98,6 +98,6 @@ async fn the_status_writer_killed_during_a_bulk_create_of_1000_leaves_no_status_
         installed.as_millis(),
         after_kill.as_millis()
     );
-    batch.delete_all().await;
+    batch.delete_all(&client).await;
     wait_cluster_healthy().await;
 }

@@ -519,14 +519,14 @@ pub async fn wait_cluster_healthy() {
 
 impl Batch {
     /// Deletes the batch's profiles and waits until no file of theirs is left on either node.
-    pub async fn delete_all(&self) {
-        kubectl_ok(&[
-            "delete",
-            "seccompprofiles",
-            "-l",
-            &self.selector(),
-            "--wait=true",
-        ]);
+    pub async fn delete_all(&self, client: &Client) {
+        let api: Api<SeccompProfile> = Api::all(client.clone());
+        api.delete_collection(
+            &Default::default(),
+            &ListParams::default().labels(&self.selector()),
+        )
+        .await
+        .expect("delete the batch's profiles");
         let names: BTreeSet<String> = self.specs.iter().map(|(n, _)| file_name(n)).collect();
         eventually(
             "the batch's files to be gone from both nodes",
