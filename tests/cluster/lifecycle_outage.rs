@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use kube::Api;
 use seccompd_api::{Phase, SeccompProfile};
 use seccompd_e2e::cluster::{
-    self, client, eventually, kubectl, kubectl_ok, node_profile_path, unique,
+    self, client, eventually, kubectl, kubernetes_service_ip, node_profile_path, unique,
+    wait_for_readyz,
 };
 use seccompd_e2e::lifecycle::component::StoppedComponent;
 use seccompd_e2e::lifecycle::{
@@ -47,15 +48,7 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
         wants.push(want);
     }
 
-    let service_ip = kubectl_ok(&[
-        "get",
-        "service",
-        "kubernetes",
-        "-n",
-        "default",
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
+    let service_ip = kubernetes_service_ip();
     let server = StoppedComponent::stop("kube-apiserver");
     let down_since = Instant::now();
     let probe = kubectl(&["get", "--raw", "/readyz", "--request-timeout=2s"]);
@@ -185,19 +178,4 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
     for name in names.iter().take(2).chain([&late]) {
         delete_profile(&client, name).await;
     }
-}
-
-/// Waits until `kubectl get --raw /readyz` (with `extra` arguments) succeeds.
-async fn wait_for_readyz(what: &str, extra: &[&str]) {
-    eventually(what, Duration::from_secs(180), || async {
-        let mut args = vec!["get", "--raw", "/readyz", "--request-timeout=2s"];
-        args.extend_from_slice(extra);
-        let out = kubectl(&args);
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    })
-    .await;
 }

@@ -16,6 +16,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
 use seccompd_api::SeccompProfile;
 use seccompd_api::node_report::SeccompNodeReport;
+use seccompd_controller::status::writer::LEASE_NAME;
 use seccompd_e2e::cluster::{
     client, eventually, kubectl, kubectl_ok, node_names, node_profile_path, unique,
 };
@@ -30,7 +31,6 @@ const NODE2: &str = "node2";
 /// node2's kubelet root as the host sees it (hack/lib.sh: NODE2_KUBELET_ROOT); inside node2
 /// it is /var/lib/kubelet.
 const NODE2_KUBELET_ROOT: &str = "/var/lib/seccompd-e2e/node2/kubelet";
-const LEASE: &str = "seccompd-status-writer";
 /// The controller's pods (manifests/controller.yaml).
 const CONTROLLER_SELECTOR: &str =
     "app.kubernetes.io/name=seccompd,app.kubernetes.io/component=controller";
@@ -71,18 +71,24 @@ fn node2_agent_pid() -> Option<u32> {
     })
 }
 
-/// The controller replica holding the status writer's Lease: its pod's name (the identity is
-/// `<pod>_<start time>`).
+/// The controller replica holding the status writer's Lease: its pod's name.
 async fn lease_holder(client: &Client) -> Option<String> {
+    lease_holder_identity(client)
+        .await
+        .map(|identity| seccompd_controller::status::writer::candidate_pod(&identity).to_string())
+}
+
+/// The identity holding the status writer's Lease (`<pod>_<start time>`), if any.
+pub(crate) async fn lease_holder_identity(client: &Client) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), AGENT_NAMESPACE);
     leases
-        .get_opt(LEASE)
+        .get_opt(LEASE_NAME)
         .await
         .ok()
         .flatten()
         .and_then(|l| l.spec)
         .and_then(|s| s.holder_identity)
-        .map(|identity| seccompd_controller::status::writer::candidate_pod(&identity).to_string())
+        .filter(|identity| !identity.is_empty())
 }
 
 /// A pod pinned to `node` that tries `mkdir` under the given pod-level seccomp profile and

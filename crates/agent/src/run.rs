@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use kube::Client;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
@@ -46,7 +45,7 @@ const RETRY: Duration = Duration::from_secs(2);
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     telemetry::init_logging();
-    let client = Client::try_default()
+    let client = seccompd_runtime::apiserver::client()
         .await
         .context("cannot configure the Kubernetes client")?;
     let arch = native_arch().context("this machine's architecture is not one seccompd knows")?;

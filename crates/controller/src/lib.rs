@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures::FutureExt as _;
-use kube::Client;
 use tracing::{info, warn};
 
 pub mod bindings;
@@ -55,7 +54,7 @@ pub struct ControllerArgs {
 /// Runs the controller until SIGTERM or SIGINT.
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     telemetry::init_logging();
-    let client = Client::try_default()
+    let client = seccompd_runtime::apiserver::client()
         .await
         .context("cannot configure the Kubernetes client")?;
     info!(identity = %args.identity, namespace = %args.namespace, "seccompd controller starting");

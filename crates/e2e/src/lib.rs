@@ -5,6 +5,7 @@
 pub mod apimetrics;
 pub mod cargo_output;
 pub mod cluster;
+pub mod faults;
 pub mod floor_figures;
 pub mod interrupt;
 pub mod lifecycle;

@@ -85,7 +85,7 @@ pub async fn run(args: RecorderArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let client = Client::try_default()
+    let client = seccompd_runtime::apiserver::client()
         .await
         .context("cannot configure the Kubernetes client")?;
     let events = super::events::spawn(client.clone(), &args.node_name, metrics.clone());

@@ -190,6 +190,35 @@ where
     }
 }
 
+/// Waits until `kubectl get --raw /readyz` (with `extra` arguments) succeeds.
+pub async fn wait_for_readyz(what: &str, extra: &[&str]) {
+    eventually(what, Duration::from_secs(180), || async {
+        let mut args = vec!["get", "--raw", "/readyz", "--request-timeout=2s"];
+        args.extend_from_slice(extra);
+        let out = kubectl(&args);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    })
+    .await;
+}
+
+/// The cluster IP of the `kubernetes` Service, through which every in-cluster client (the
+/// agents too) reaches the API server.
+pub fn kubernetes_service_ip() -> String {
+    kubectl_ok(&[
+        "get",
+        "service",
+        "kubernetes",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ])
+}
+
 /// A name unique to this test run, for objects the test creates.
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()

@@ -1,5 +1,5 @@
-//! Stops one of the test cluster's host processes (kube-apiserver, kubelet, node2-kubelet)
-//! and starts it again exactly as hack/cluster-up.sh did: same binary and arguments (read
+//! Stops or kills one of the test cluster's host processes (etcd, kube-apiserver, kubelet,
+//! node2-kubelet) and starts it again exactly as hack/cluster-up.sh did: same binary and arguments (read
 //! from /proc), same log file, the new PID in the PID file that hack/cluster-down.sh reads,
 //! and for node2's components the same namespaces (hack/node2.sh). The guard restarts it when
 //! dropped, also on a panic.
@@ -32,6 +32,33 @@ pub struct StoppedComponent {
 impl StoppedComponent {
     /// Stops the running `name` (SIGTERM, SIGKILL after 5 s) and waits until it is gone.
     pub fn stop(name: &'static str) -> Self {
+        let (stopped, pid) = Self::capture(name);
+        // A graceful shutdown may drain for up to a minute; an outage need not wait.
+        signal(pid, "-TERM");
+        if !wait_gone(pid, Duration::from_secs(5)) {
+            signal(pid, "-KILL");
+            assert!(
+                wait_gone(pid, Duration::from_secs(30)),
+                "{name} {pid} did not stop"
+            );
+        }
+        stopped
+    }
+
+    /// Kills the running `name` with SIGKILL, as a crash or the OOM killer would (no
+    /// shutdown of its own), and waits until it is gone.
+    pub fn kill(name: &'static str) -> Self {
+        let (stopped, pid) = Self::capture(name);
+        signal(pid, "-KILL");
+        assert!(
+            wait_gone(pid, Duration::from_secs(30)),
+            "{name} {pid} did not die"
+        );
+        stopped
+    }
+
+    /// What it takes to start the running `name` again, and its PID.
+    fn capture(name: &'static str) -> (Self, u32) {
         let pid = recorded_pid(name);
         let binary = name.strip_prefix(NODE2_PREFIX).unwrap_or(name);
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
@@ -68,16 +95,7 @@ impl StoppedComponent {
             log,
             restarted: false,
         };
-        // A graceful shutdown may drain for up to a minute; an outage need not wait.
-        signal(pid, "-TERM");
-        if !wait_gone(pid, Duration::from_secs(5)) {
-            signal(pid, "-KILL");
-            assert!(
-                wait_gone(pid, Duration::from_secs(30)),
-                "{name} {pid} did not stop"
-            );
-        }
-        stopped
+        (stopped, pid)
     }
 
     /// Starts the component again and records its PID; returns at once (the caller waits for

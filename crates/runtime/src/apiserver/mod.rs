@@ -2,10 +2,12 @@
 //! by the agent and the status writer alike.
 
 pub mod backoff;
+pub mod client;
 #[cfg(feature = "test-support")]
 pub mod mock;
 pub mod reflect;
 pub mod watch_retry;
 
 pub use backoff::{MAX_API_BACKOFF, api_backoff, api_retry, is_transient};
+pub use client::client;
 pub use reflect::{Wake, WatchTask, reflect, reflect_specs};
