@@ -7,8 +7,9 @@ SHELL := /bin/bash
 SECCOMPD_KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
 export SECCOMPD_KUBECONFIG
 # The cluster tests are one binary (tests/cluster/, left out of plain `cargo test`); they share
-# one cluster: run them one at a time.
-INTEGRATION = cargo test --test cluster -- --test-threads=1
+# one cluster: run them one at a time. --show-output: the figure lines some print (the fault
+# tests' `fault NAME: ...`) reach the log of a passing run too.
+INTEGRATION = cargo test --test cluster -- --test-threads=1 --show-output
 
 .PHONY: test deps manifests lint unit check-cases arm64 integration cluster-up cluster-down demo bench-spo
 

@@ -94,6 +94,10 @@ impl RateRun {
     fn lost(&self) -> u64 {
         self.audited.calls.saturating_sub(self.counted)
     }
+
+    fn recorder_lost_total(&self) -> f64 {
+        self.recorder_lost.values().sum()
+    }
 }
 
 #[tokio::main]
@@ -349,39 +353,86 @@ async fn drained(profile: &str) -> u64 {
     }
 }
 
+/// One rate's figures: the summary key (`r{rate}_` prefixed), the table's column head and the
+/// value as printed, so that the table and the `audit:` line cannot disagree.
+fn columns(r: &RateRun) -> Vec<(&'static str, &'static str, String)> {
+    vec![
+        ("calls", "calls", r.audited.calls.to_string()),
+        ("counted", "counted", r.counted.to_string()),
+        ("lost", "lost", r.lost().to_string()),
+        (
+            "recorder_lost",
+            "rec_lost",
+            r.recorder_lost_total().to_string(),
+        ),
+        ("kernel_lost", "krn_lost", r.kernel_lost.to_string()),
+        ("backlog_peak", "backlog^", r.backlog_peak.to_string()),
+        (
+            "slowdown_pct",
+            "slowdown%",
+            format!("{:.1}", r.slowdown_pct()),
+        ),
+        (
+            "call_us",
+            "call_us",
+            format!("{:.2}", r.audited.mean_call_us()),
+        ),
+        (
+            "unconfined_call_us",
+            "open_us",
+            format!("{:.2}", r.unconfined.mean_call_us()),
+        ),
+        (
+            "max_call_ms",
+            "max_ms",
+            format!("{:.2}", r.audited.max_call_ns as f64 / 1e6),
+        ),
+        (
+            "recorder_cpu_pct",
+            "rec_cpu%",
+            format!("{:.1}", r.recorder_cpu_pct),
+        ),
+        (
+            "recorder_rss_kib",
+            "rec_rss_K",
+            r.recorder_rss_peak_kib.to_string(),
+        ),
+        (
+            "report_writes_per_min",
+            "rep/min",
+            format!("{:.1}", r.report_writes_per_min),
+        ),
+        (
+            "event_writes_per_min",
+            "evt/min",
+            format!("{:.1}", r.event_writes_per_min),
+        ),
+    ]
+}
+
 /// The table for people and the `audit:` line.
 fn print(runs: &[RateRun], seconds: u64, kernel: &AuditStatus) -> (String, String) {
     let mut report = format!(
         "audit bench: {seconds} s per rate on {NODE}; kernel audit backlog_limit={} backlog_wait_time={} jiffies rate_limit={}\n",
         kernel.backlog_limit, kernel.backlog_wait_time, kernel.rate_limit
     );
-    report.push_str(&format!(
-        "{:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>7} {:>8} {:>7} {:>9} {:>8} {:>8}\n",
-        "rate/s", "calls", "counted", "lost", "rec_lost", "krn_lost", "backlog^", "slowdown%",
-        "call_us", "open_us", "max_ms", "rec_cpu%", "rec_rss", "rep/min", "evt/min"
-    ));
     let mut summary = format!("audit: seconds={seconds}");
     let mut highest_no_loss = 0;
-    for r in runs {
-        let recorder_lost: f64 = r.recorder_lost.values().sum();
-        report.push_str(&format!(
-            "{:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10.1} {:>8.2} {:>7.2} {:>8.2} {:>7.1} {:>8}K {:>8.1} {:>8.1}\n",
-            r.rate,
-            r.audited.calls,
-            r.counted,
-            r.lost(),
-            recorder_lost,
-            r.kernel_lost,
-            r.backlog_peak,
-            r.slowdown_pct(),
-            r.audited.mean_call_us(),
-            r.unconfined.mean_call_us(),
-            r.audited.max_call_ns as f64 / 1e6,
-            r.recorder_cpu_pct,
-            r.recorder_rss_peak_kib,
-            r.report_writes_per_min,
-            r.event_writes_per_min,
-        ));
+    for (i, r) in runs.iter().enumerate() {
+        let cols = columns(r);
+        if i == 0 {
+            report.push_str(&format!("{:>8}", "rate/s"));
+            for (_, head, _) in &cols {
+                report.push_str(&format!(" {head:>10}"));
+            }
+            report.push('\n');
+        }
+        report.push_str(&format!("{:>8}", r.rate));
+        for (key, _, value) in &cols {
+            report.push_str(&format!(" {value:>10}"));
+            summary.push_str(&format!(" r{}_{key}={value}", r.rate));
+        }
+        report.push('\n');
         if !r.recorder_lost.is_empty() {
             let causes: Vec<String> = r
                 .recorder_lost
@@ -393,24 +444,7 @@ fn print(runs: &[RateRun], seconds: u64, kernel: &AuditStatus) -> (String, Strin
                 causes.join(" ")
             ));
         }
-        let k = r.rate;
-        summary.push_str(&format!(
-            " r{k}_calls={} r{k}_counted={} r{k}_lost={} r{k}_recorder_lost={recorder_lost} r{k}_kernel_lost={} r{k}_backlog_peak={} r{k}_slowdown_pct={:.1} r{k}_call_us={:.2} r{k}_unconfined_call_us={:.2} r{k}_max_call_ms={:.2} r{k}_recorder_cpu_pct={:.1} r{k}_recorder_rss_kib={} r{k}_report_writes_per_min={:.1} r{k}_event_writes_per_min={:.1}",
-            r.audited.calls,
-            r.counted,
-            r.lost(),
-            r.kernel_lost,
-            r.backlog_peak,
-            r.slowdown_pct(),
-            r.audited.mean_call_us(),
-            r.unconfined.mean_call_us(),
-            r.audited.max_call_ns as f64 / 1e6,
-            r.recorder_cpu_pct,
-            r.recorder_rss_peak_kib,
-            r.report_writes_per_min,
-            r.event_writes_per_min,
-        ));
-        if r.lost() == 0 && r.kernel_lost == 0 && recorder_lost == 0.0 {
+        if r.lost() == 0 && r.kernel_lost == 0 && r.recorder_lost_total() == 0.0 {
             highest_no_loss = highest_no_loss.max(r.rate);
         }
     }

@@ -44,6 +44,11 @@ const COUNTED: &str = "integration";
 /// Taken down whatever happened before, as `make test` does.
 const TEARDOWN: &str = "cluster-down";
 
+/// How a fault test's figure line starts (`fault NAME: key=value ...`, tests/cluster/fault_*.rs):
+/// the report lists these lines and the results file keeps their figures as
+/// `fault_<NAME>_<key>`, which the docs' table of faults quotes.
+const FAULT_LINE: &str = "fault ";
+
 fn main() -> ExitCode {
     match run() {
         Ok(true) => ExitCode::SUCCESS,
@@ -82,11 +87,13 @@ fn run() -> Result<bool> {
 
     let mut timed: Vec<(&str, f64, bool)> = Vec::new();
     let mut counts = TestCounts::default();
+    let mut fault_lines = Vec::new();
     let mut passed = true;
     for phase in phases {
-        let (seconds, ok, phase_counts) = runner.make(phase)?;
+        let (seconds, ok, phase_counts, phase_faults) = runner.make(phase)?;
         if *phase == COUNTED {
             counts = phase_counts;
+            fault_lines = phase_faults;
         }
         timed.push((phase, seconds, ok));
         if !ok {
@@ -96,7 +103,7 @@ fn run() -> Result<bool> {
     }
     // After cluster-up started, whatever it left is taken down (make test does the same).
     if timed.iter().any(|(p, _, _)| *p == "cluster-up") {
-        let (seconds, ok, _) = runner.make(TEARDOWN)?;
+        let (seconds, ok, _, _) = runner.make(TEARDOWN)?;
         timed.push((TEARDOWN, seconds, ok));
         passed &= ok;
     }
@@ -130,9 +137,25 @@ fn run() -> Result<bool> {
         counts.passed,
         counts.failed
     ));
+    let mut figures = figures_from_line(&summary);
+    if !fault_lines.is_empty() {
+        report.push_str("fault tests:\n");
+    }
+    for line in &fault_lines {
+        report.push_str(&format!("  {line}\n"));
+        if let Some((name, rest)) = line
+            .strip_prefix(FAULT_LINE)
+            .and_then(|l| l.split_once(':'))
+        {
+            let prefix = format!("fault_{}_", name.replace('-', "_"));
+            for (key, value) in figures_from_line(rest) {
+                figures.insert(format!("{prefix}{key}"), value);
+            }
+        }
+    }
     println!("\n{report}\n{summary}");
     let path = results
-        .write(figures_from_line(&summary), &summary, &report, &[])
+        .write(figures, &summary, &report, &[])
         .context("write the results file")?;
     println!("results: {}", path.display());
     Ok(passed)
@@ -170,8 +193,9 @@ struct Runner {
 
 impl Runner {
     /// Runs `make <target>`, its output passed through (and read for test counts); its time
-    /// in seconds, whether it passed and the counts of its cargo tests.
-    fn make(&self, target: &str) -> Result<(f64, bool, TestCounts)> {
+    /// in seconds, whether it passed, the counts of its cargo tests and the fault tests'
+    /// figure lines it printed.
+    fn make(&self, target: &str) -> Result<(f64, bool, TestCounts, Vec<String>)> {
         eprintln!("make_test: make {target}");
         let started = Instant::now();
         let mut command = Command::new("make");
@@ -196,16 +220,25 @@ impl Runner {
             .spawn()
             .with_context(|| format!("run make {target}"))?;
         let mut counts = TestCounts::default();
+        let mut fault_lines = Vec::new();
         if let Some(out) = child.stdout.take() {
             for line in BufReader::new(out).lines() {
                 let line = line.context("read make's output")?;
                 println!("{line}");
                 counts.add(&line);
+                if line.starts_with(FAULT_LINE) {
+                    fault_lines.push(line);
+                }
             }
         }
         let status = child
             .wait()
             .with_context(|| format!("wait for make {target}"))?;
-        Ok((started.elapsed().as_secs_f64(), status.success(), counts))
+        Ok((
+            started.elapsed().as_secs_f64(),
+            status.success(),
+            counts,
+            fault_lines,
+        ))
     }
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use seccompd_api::SeccompProfile;
@@ -20,7 +21,7 @@ use crate::cluster::{
     eventually, kubectl, kubectl_ok, kubernetes_service_ip, node_names, unique, wait_for_readyz,
 };
 use crate::lifecycle::{
-    denylist, node_dir, rendered, wait_agents_rolled_out, wait_controller_ready,
+    denylist, node_dir, rendered, sleeper, wait_agents_rolled_out, wait_controller_ready,
 };
 
 /// The second node of the test cluster (hack/node2.sh).
@@ -210,6 +211,87 @@ impl Batch {
 /// `<name>.json`.
 pub fn file_name(profile: &str) -> String {
     format!("{profile}.json")
+}
+
+/// Where node2's kubelet writes container logs, as a host path (hack/node2.sh:
+/// `$NODE2_VARLIB/pod-logs`).
+const NODE2_POD_LOGS: &str = "/var/lib/seccompd-e2e/node2/pod-logs";
+
+/// A pod in `default` on node2 whose container runs under the Localhost profile
+/// `seccompd/<profile>.json`, prints the time (Unix seconds) and exits: node2's kubelet starts
+/// it again and again (after its back-off), each time from the profile's file there, and needs
+/// no API server to do so.
+pub fn restarting_pod_on_node2(name: &str, profile: &str) -> Pod {
+    let mut pod = sleeper(
+        name,
+        None,
+        Some(&format!("seccompd/{}", file_name(profile))),
+    );
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.restart_policy = Some("Always".into());
+        spec.node_selector = Some(BTreeMap::from([(
+            "kubernetes.io/hostname".to_string(),
+            NODE2.to_string(),
+        )]));
+        for c in &mut spec.containers {
+            c.command = Some(vec!["sh".into(), "-c".into(), "date +%s; exit 3".into()]);
+        }
+    }
+    pod
+}
+
+/// When node2 started the containers of pod `name` (Unix seconds), from what they printed into
+/// the log files node2's kubelet keeps (the current and the previous start at least): read on
+/// the host, so it works while node2 is cut off from the API server.
+pub fn node2_container_starts(name: &str) -> Vec<u64> {
+    let prefix = format!("default_{name}_");
+    let Ok(pods) = fs::read_dir(NODE2_POD_LOGS) else {
+        return Vec::new();
+    };
+    let mut starts = Vec::new();
+    for pod in pods.flatten() {
+        if !pod.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let containers = fs::read_dir(pod.path()).into_iter().flatten().flatten();
+        let logs = containers.flat_map(|c| fs::read_dir(c.path()).into_iter().flatten().flatten());
+        for log in logs {
+            // CRI log lines: `<time> stdout F <what the container printed>`.
+            let text = fs::read_to_string(log.path()).unwrap_or_default();
+            starts.extend(
+                text.lines()
+                    .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok()),
+            );
+        }
+    }
+    starts.sort_unstable();
+    starts
+}
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Deletes pod `name` in `default` when dropped.
+pub struct PodOnDrop(pub String);
+
+impl Drop for PodOnDrop {
+    fn drop(&mut self) {
+        let _ = kubectl(&[
+            "-n",
+            "default",
+            "delete",
+            "pod",
+            &self.0,
+            "--grace-period=0",
+            "--wait=false",
+            "--request-timeout=60s",
+        ]);
+    }
 }
 
 /// Deletes every SeccompProfile with the label selector it holds when dropped.

@@ -399,28 +399,27 @@ pub fn report(out: &Path) -> anyhow::Result<Report> {
         Figures::max_rss(&f.daemon_rss_bulk_kib)
             .or_else(|| Figures::max_rss(&f.daemon_rss_idle_kib))
     };
+    // SPO's percentile q of a series over seccompd's.
+    let pct_ratio = |series: fn(&Figures) -> &Vec<f64>, q: f64| {
+        ratio_text(ratio(pct(series(&a), q), pct(series(&b), q)))
+    };
     lines.push(format!(
-        "vs-spo: spo_version={} install_p50_ratio={} install_p99_ratio={} installed_status_ratio={} rss_ratio={} api_writes_ratio={} new_node_ratio={}",
+        "vs-spo: spo_version={} install_p50_ratio={} install_p99_ratio={} update_p50_ratio={} update_p99_ratio={} installed_status_ratio={} rss_ratio={} api_writes_ratio={} new_node_ratio={} bulk_installed_ms={}",
         if spo_version.is_empty() {
             "unknown"
         } else {
             &spo_version
         },
-        ratio_text(ratio(
-            pct(&a.create_file_ms, 0.5),
-            pct(&b.create_file_ms, 0.5)
-        )),
-        ratio_text(ratio(
-            pct(&a.create_file_ms, 0.99),
-            pct(&b.create_file_ms, 0.99)
-        )),
-        ratio_text(ratio(
-            pct(&a.create_installed_ms, 0.99),
-            pct(&b.create_installed_ms, 0.99)
-        )),
+        pct_ratio(|f| &f.create_file_ms, 0.5),
+        pct_ratio(|f| &f.create_file_ms, 0.99),
+        pct_ratio(|f| &f.update_file_ms, 0.5),
+        pct_ratio(|f| &f.update_file_ms, 0.99),
+        pct_ratio(|f| &f.create_installed_ms, 0.99),
         ratio_text(ratio(rss(&a), rss(&b))),
         ratio_text(ratio(a.writes_per_change(), b.writes_per_change())),
         ratio_text(ratio(a.join_pod_running_ms, b.join_pod_running_ms)),
+        a.bulk_installed_ms
+            .map_or_else(|| "n/a".to_string(), |ms| format!("{ms:.0}")),
     ));
     // Each row's figures by system, keyed by its label and unit.
     let mut figures = serde_json::Map::new();
