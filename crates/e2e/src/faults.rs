@@ -799,17 +799,29 @@ impl Drop for Node2SmallFs {
     }
 }
 
-/// The address the API server serves on (the host's), from the admin kubeconfig.
+/// The address the API server advertises: the `kubernetes` Service's endpoint, which the
+/// nodes' kubelets dial and kube-proxy translates the Service to. (The admin kubeconfig's
+/// server is the host's loopback, which node2's network namespace never uses.)
 pub fn api_server_ip() -> String {
-    let server = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
+    let ip = kubectl_ok(&[
+        "-n",
+        "default",
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=kubernetes",
         "-o",
-        "jsonpath={.clusters[0].cluster.server}",
+        "jsonpath={.items[0].endpoints[0].addresses[0]}",
     ]);
-    let uri: http::Uri = server.trim().parse().expect("the server's URL");
-    uri.host().expect("the server's host").to_string()
+    let ip: std::net::IpAddr = ip
+        .trim()
+        .parse()
+        .expect("the API server's endpoint address");
+    assert!(
+        !ip.is_loopback(),
+        "the API server advertises {ip}, which node2 cannot be cut off from"
+    );
+    ip.to_string()
 }
 
 /// The comment that marks the partition's rules in node2's network namespace.

@@ -1,7 +1,8 @@
 //! Many profiles at once (issue 12, section 4): `kubectl apply` of P profiles in one file, then
 //! the time to every file on every simulated node and to every profile `Installed`; a cold
 //! start of a simulated agent with those files on disk (and once with an empty directory); the
-//! agents' and the status writer's resident memory when idle with P profiles.
+//! agents' and the status writer's resident memory before, with P profiles, after their
+//! deletion, and with P profiles again (churn).
 
 use std::fs;
 use std::path::PathBuf;
@@ -30,13 +31,30 @@ struct BulkFigures {
     apply: Duration,
     files: Duration,
     installed: Duration,
-    idle_agent_rss_kib: u64,
+    /// Resident memory (KiB; agents: the largest) at each step of the run.
+    agent_rss_kib: Rss,
+    writer_rss_kib: Rss,
     writer_node: String,
-    writer_rss_kib: u64,
     cold_start: Duration,
     cold_start_rss_kib: u64,
     cold_start_empty: Duration,
     delete_gone: Duration,
+}
+
+/// Resident memory before the profiles, with them, after their deletion and with them again.
+#[derive(Default)]
+struct Rss {
+    before: u64,
+    with_profiles: u64,
+    after_delete: u64,
+    again: u64,
+}
+
+/// The largest simulated agent's and the status writer's resident memory now.
+async fn rss_now(client: &Client, fleet: &Fleet) -> (u64, u64, String) {
+    let (_, agent) = agents_rss(fleet);
+    let (writer_node, writer) = status_writer(client).await;
+    (agent, writer, writer_node)
 }
 
 /// Runs the bulk measurement with `nodes` simulated nodes and `count` profiles; returns the
@@ -58,6 +76,8 @@ pub async fn run(
 
     let manifest = write_manifest(fleet, &names)?;
     quiet(client, QUIET_LIMIT).await?;
+    let (mut agent_rss_kib, mut writer_rss_kib) = (Rss::default(), Rss::default());
+    (agent_rss_kib.before, writer_rss_kib.before, _) = rss_now(client, fleet).await;
 
     let apply_start = Instant::now();
     kubectl_ok(kubectl, &["apply", "-f", &manifest.to_string_lossy()])?;
@@ -65,8 +85,22 @@ pub async fn run(
     let files = wait_all_files(&dirs, &names, Some(&v1), applied).await?;
     let installed = wait_all_installed(&tracker, &names, applied).await?;
     quiet(client, QUIET_LIMIT).await?;
-    let (_, idle_agent_rss_kib) = agents_rss(fleet);
-    let (writer_node, writer_rss_kib) = status_writer(client).await;
+    let writer_node;
+    (
+        agent_rss_kib.with_profiles,
+        writer_rss_kib.with_profiles,
+        writer_node,
+    ) = rss_now(client, fleet).await;
+
+    // Churn: all deleted, then all applied again (client-side, as before).
+    delete_all(kubectl, fleet)?;
+    wait_all_files(&dirs, &names, None, Instant::now()).await?;
+    quiet(client, QUIET_LIMIT).await?;
+    (agent_rss_kib.after_delete, writer_rss_kib.after_delete, _) = rss_now(client, fleet).await;
+    kubectl_ok(kubectl, &["apply", "-f", &manifest.to_string_lossy()])?;
+    wait_all_files(&dirs, &names, Some(&v1), Instant::now()).await?;
+    quiet(client, QUIET_LIMIT).await?;
+    (agent_rss_kib.again, writer_rss_kib.again, _) = rss_now(client, fleet).await;
 
     // Cold start with every file on disk: the first complete sync verifies them all.
     fleet.stop_agent(0);
@@ -89,16 +123,7 @@ pub async fn run(
     wait_all_files(&dirs[..1], &names, Some(&v1), Instant::now()).await?;
     quiet(client, QUIET_LIMIT).await?;
 
-    kubectl_ok(
-        kubectl,
-        &[
-            "delete",
-            "seccompprofiles",
-            "-l",
-            &fleet.selector(),
-            "--wait=false",
-        ],
-    )?;
+    delete_all(kubectl, fleet)?;
     let deleted = Instant::now();
     let delete_gone = wait_all_files(&dirs, &names, None, deleted).await?;
 
@@ -108,15 +133,29 @@ pub async fn run(
         apply: applied - apply_start,
         files,
         installed,
-        idle_agent_rss_kib,
-        writer_node,
+        agent_rss_kib,
         writer_rss_kib,
+        writer_node,
         cold_start,
         cold_start_rss_kib,
         cold_start_empty,
         delete_gone,
     }
     .report())
+}
+
+/// Deletes every profile of the run (without waiting for the API server to finish).
+fn delete_all(kubectl: &[String], fleet: &Fleet) -> anyhow::Result<()> {
+    kubectl_ok(
+        kubectl,
+        &[
+            "delete",
+            "seccompprofiles",
+            "-l",
+            &fleet.selector(),
+            "--wait=false",
+        ],
+    )
 }
 
 /// Writes version 1 of every profile in `names` into one manifest in the run's directory
@@ -204,13 +243,17 @@ impl BulkFigures {
             "apply returned -> all {p} Installed           {:>9.1} ms",
             ms(self.installed)
         ));
+        let (a, w) = (&self.agent_rss_kib, &self.writer_rss_kib);
         lines.push(format!(
-            "simulated agent idle with {p} profiles:        {:>9} KiB resident (max over agents)",
-            self.idle_agent_rss_kib
+            "resident memory (KiB)          before   {p} profiles   after delete   {p} again"
         ));
         lines.push(format!(
-            "status writer (on {}) idle with {p} profiles:  {:>9} KiB resident",
-            self.writer_node, self.writer_rss_kib
+            "simulated agent (largest)   {:>9} {:>13} {:>14} {:>11}",
+            a.before, a.with_profiles, a.after_delete, a.again
+        ));
+        lines.push(format!(
+            "status writer               {:>9} {:>13} {:>14} {:>11}   ({})",
+            w.before, w.with_profiles, w.after_delete, w.again, self.writer_node
         ));
         lines.push(format!(
             "agent cold start, {p} files on disk -> verified, /readyz 200: {:.1} ms ({} KiB resident after)",
@@ -226,14 +269,20 @@ impl BulkFigures {
             ms(self.delete_gone)
         ));
         lines.push(format!(
-            "scale-bulk: nodes={n} profiles={p} apply_ms={:.0} files_ms={:.1} installed_ms={:.1} cold_start_ms={:.1} cold_start_empty_ms={:.1} agent_rss_kib={} writer_rss_kib={}",
+            "scale-bulk: nodes={n} profiles={p} apply_ms={:.0} files_ms={:.1} installed_ms={:.1} cold_start_ms={:.1} cold_start_empty_ms={:.1} agent_rss_kib={} agent_rss_before_kib={} agent_rss_after_delete_kib={} agent_rss_again_kib={} writer_rss_kib={} writer_rss_before_kib={} writer_rss_after_delete_kib={} writer_rss_again_kib={}",
             ms(self.apply),
             ms(self.files),
             ms(self.installed),
             ms(self.cold_start),
             ms(self.cold_start_empty),
-            self.idle_agent_rss_kib,
-            self.writer_rss_kib
+            a.with_profiles,
+            a.before,
+            a.after_delete,
+            a.again,
+            w.with_profiles,
+            w.before,
+            w.after_delete,
+            w.again,
         ));
         lines
     }
