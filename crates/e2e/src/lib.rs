@@ -10,6 +10,7 @@ pub mod floor_figures;
 pub mod interrupt;
 pub mod lifecycle;
 pub mod procs;
+pub mod projection;
 pub mod results;
 pub mod stats;
 pub mod tools;
