@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::apimetrics::Scrape;
 use crate::procs::Usage;
+use crate::projection;
 use crate::stats::percentile_ms;
 
 /// Everything one run (N simulated nodes, P profiles) measured.
@@ -238,6 +239,10 @@ pub struct Figure {
     pub value: fn(&RunFigures) -> f64,
     /// The goal at N nodes, where it sets one.
     pub goal: Option<fn(f64) -> f64>,
+    /// Whether the sweep projects it to [`PROJECT_TO`] nodes with a straight line: set for
+    /// the costs that grow by about the same amount with every node, so that a line is their
+    /// model (docs/scale.md, "Projection to 5,000 nodes").
+    pub projected: bool,
 }
 
 /// The figures of a sweep, in the order of the table.
@@ -247,114 +252,144 @@ pub const FIGURES: &[Figure] = &[
         title: "create -> file on all N nodes, p50 (ms)",
         value: |f| percentile_ms(&f.create_files, 0.5),
         goal: None,
+        projected: false,
     },
     Figure {
         key: "files_p99_ms",
         title: "create -> file on all N nodes, p99 (ms)",
         value: |f| percentile_ms(&f.create_files, 0.99),
         goal: Some(|_| 1000.0),
+        projected: false,
     },
     Figure {
         key: "installed_p50_ms",
         title: "create -> Installed n/n, p50 (ms)",
         value: |f| percentile_ms(&f.create_installed, 0.5),
         goal: None,
+        projected: false,
     },
     Figure {
         key: "installed_p99_ms",
         title: "create -> Installed n/n, p99 (ms)",
         value: |f| percentile_ms(&f.create_installed, 0.99),
         goal: Some(|_| 3000.0),
+        projected: false,
     },
     Figure {
         key: "update_files_p99_ms",
         title: "update -> file on all N nodes, p99 (ms)",
         value: |f| percentile_ms(&f.update_files, 0.99),
         goal: None,
+        projected: false,
     },
     Figure {
         key: "delete_gone_p99_ms",
         title: "delete -> gone from all N nodes, p99 (ms)",
         value: |f| percentile_ms(&f.delete_gone, 0.99),
         goal: None,
+        projected: false,
     },
     Figure {
         key: "writes_per_change",
         title: "writes to seccompd.dev per change",
         value: RunFigures::writes_per_change,
         goal: Some(|n| n + 10.0),
+        // One report apply per node whose file changed, plus about one status write.
+        projected: true,
     },
     Figure {
         key: "watch_events_per_change",
         title: "watch events per change (seccompd.dev)",
         value: RunFigures::watch_events_per_change,
         goal: None,
+        // Every node's agent watches the profiles; each report apply reaches the controller
+        // and that agent's own watch of its report.
+        projected: true,
     },
     Figure {
         key: "watch_bytes_per_change",
         title: "watch bytes per change (seccompd.dev)",
         value: RunFigures::watch_bytes_per_change,
         goal: None,
+        // The events above, each of a size that does not grow with N (a status lists at most
+        // MAX_LISTED_NODES nodes by name).
+        projected: true,
     },
     Figure {
         key: "report_bytes",
         title: "one node report (bytes)",
         value: |f| f.report_bytes as f64,
         goal: None,
+        projected: false,
     },
     Figure {
         key: "report_bytes_per_change",
         title: "report bytes sent per change",
         value: RunFigures::report_bytes_per_change,
         goal: None,
+        // One report per node, of a size that does not grow with N.
+        projected: true,
     },
     Figure {
         key: "status_max_bytes",
         title: "largest status while all N lag (bytes)",
         value: |f| f.status_max_bytes as f64,
         goal: Some(|_| 65536.0),
+        projected: false,
     },
     Figure {
         key: "agent_rss_kib",
         title: "simulated agent resident memory, max (KiB)",
         value: |f| f.agent_rss_max_kib as f64,
         goal: None,
+        projected: false,
     },
     Figure {
         key: "passes_per_change",
         title: "agent sync passes per change and node",
         value: |f| f.passes_per_change(),
         goal: Some(|_| 1.0),
+        projected: false,
     },
     Figure {
         key: "writer_rss_kib",
         title: "status writer resident memory (KiB)",
         value: |f| f.writer_rss_kib as f64,
         goal: None,
+        // The status writer keeps every node's report (one small entry per node).
+        projected: true,
     },
     Figure {
         key: "apiserver_cpu_s",
         title: "kube-apiserver CPU over the run (s)",
         value: |f| f.apiserver.cpu_s,
         goal: None,
+        // Serves every write and every watch event above, over the run's fixed 3 P changes.
+        projected: true,
     },
     Figure {
         key: "apiserver_rss_peak_kib",
         title: "kube-apiserver resident memory, peak (KiB)",
         value: |f| f.apiserver.rss_peak_kib as f64,
         goal: None,
+        // Its watch cache holds every report, and every simulated Node and its pod.
+        projected: true,
     },
     Figure {
         key: "etcd_cpu_s",
         title: "etcd CPU over the run (s)",
         value: |f| f.etcd.cpu_s,
         goal: None,
+        // Stores every write above.
+        projected: true,
     },
     Figure {
         key: "etcd_rss_peak_kib",
         title: "etcd resident memory, peak (KiB)",
         value: |f| f.etcd.rss_peak_kib as f64,
         goal: None,
+        // Holds every report, Node and pod.
+        projected: true,
     },
 ];
 
@@ -386,4 +421,61 @@ fn format_value(v: f64) -> String {
     } else {
         format!("{v:.1}")
     }
+}
+
+/// The node count the sweep projects its figures to.
+pub const PROJECT_TO: usize = 5000;
+
+/// The sweep's projection to [`PROJECT_TO`] nodes: for each projected figure, `a + b·N`
+/// fitted over the runs by least squares. Returns the table people read and the
+/// `scale-projection:` line the results file keeps (`fit_<key>_a`, `fit_<key>_b`,
+/// `fit_<key>_r2`, `proj5000_<key>`).
+pub fn sweep_projection(runs: &[RunFigures]) -> (String, String) {
+    let ns: Vec<String> = runs.iter().map(|r| r.nodes.to_string()).collect();
+    let mut lines = vec![
+        format!(
+            "== projection to N={PROJECT_TO}: value = a + b·N, least squares over N = {} (extrapolated; see docs/scale.md)",
+            ns.join(", ")
+        ),
+        format!(
+            "{:<46} {:>12} {:>12} {:>8} {:>12}",
+            "figure",
+            "a",
+            "b",
+            "R²",
+            format!("N={PROJECT_TO}")
+        ),
+    ];
+    let mut line = String::from("scale-projection:");
+    for f in FIGURES.iter().filter(|f| f.projected) {
+        let points: Vec<(f64, f64)> = runs
+            .iter()
+            .map(|r| (r.nodes as f64, (f.value)(r)))
+            .collect();
+        let Some(fit) = projection::fit(&points) else {
+            lines.push(format!(
+                "{:<46} no fit: fewer than two node counts",
+                f.title
+            ));
+            continue;
+        };
+        let at = fit.at(PROJECT_TO as f64);
+        lines.push(format!(
+            "{:<46} {:>12} {:>12} {:>8.4} {:>12}",
+            f.title,
+            projection::significant(fit.a),
+            projection::significant(fit.b),
+            fit.r2,
+            format_value(at)
+        ));
+        let key = f.key;
+        line.push_str(&format!(
+            " proj{PROJECT_TO}_{key}={} fit_{key}_a={} fit_{key}_b={} fit_{key}_r2={:.4}",
+            projection::significant(at),
+            projection::significant(fit.a),
+            projection::significant(fit.b),
+            fit.r2
+        ));
+    }
+    (lines.join("\n"), line)
 }

@@ -425,7 +425,7 @@ fn sim_node_object(name: &str, run_id: &str) -> Node {
                 RUN_LABEL: run_id,
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
-                // Keeps 200 silent nodes from putting the real nodes' zone into "partial
+                // Keeps hundreds of silent nodes from putting the real nodes' zone into "partial
                 // disruption", which would change how the real nodes are treated meanwhile.
                 "node.kubernetes.io/exclude-disruption": "",
             },

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo bench --bench scale -- --nodes N --profiles P   # one run
-//! cargo bench --bench scale -- --sweep --profiles P     # N = 1, 50, 100, 200; table + plots
+//! cargo bench --bench scale -- --sweep --profiles P     # N = 1 to 500: table, plots, projection
 //! cargo bench --bench scale -- --bulk --nodes 1 --profiles 1000   # section 4
 //! cargo bench --bench scale -- --floor --nodes 100 --profiles 1000 # issue 21: a floor
 //! ```
@@ -15,7 +15,10 @@
 //! (`target/release/seccompd`, which the bench has cargo bring up to date) unless `--agent
 //! PATH` or `SECCOMPD_BIN` says otherwise. Each run writes its results file
 //! (`docs/results/scale[-sweep|-bulk|-floor]-<UTC time>.json`, `crates/e2e/src/results.rs`); a sweep
-//! draws its plots into a directory of the same name.
+//! draws its plots into a directory of the same name. After its table a sweep fits `a + b·N` by
+//! least squares to each figure that grows by about as much with every node (`projected` in
+//! `figures.rs`) and prints the fit and its value at N = 5,000; its `scale-projection:` line
+//! keeps them in the results file (docs/scale.md, "Projection to 5,000 nodes").
 //!
 //! **A simulated node** is a Node object created through the API and a real `seccompd agent`
 //! process on the host with that node name, a kubelet root of its own under /tmp, its own
@@ -52,9 +55,9 @@
 //! The DaemonSet's pods are then bound at once and stay Pending (no kubelet ever runs them;
 //! they tolerate every taint, so nothing evicts them), the node lifecycle controller has no
 //! condition to change, and the Nodes carry the label `node.kubernetes.io/exclude-disruption`
-//! so that 200 silent nodes do not put the real nodes' zone into "partial disruption". Before
-//! measuring, the bench waits until every DaemonSet pod is bound, the `not-ready` taint the
-//! API server adds at registration has been replaced and the node lifecycle controller has
+//! so that hundreds of silent nodes do not put the real nodes' zone into "partial
+//! disruption". Before measuring, the bench waits until every DaemonSet pod is bound, the
+//! `not-ready` taint the API server adds at registration has been replaced and the node lifecycle controller has
 //! registered every Node (its `RegisteredNode` event). What remains is that controller's
 //! rate-limited NoExecute pass, which taints one silent Node every 10 s: a trickle visible
 //! as `GET`/`PATCH nodes` in the by-verb table. Real DaemonSet pods for the simulated agents were not an option: the node's
@@ -90,14 +93,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use futures::FutureExt as _;
 use kube::Client;
-use seccompd_e2e::{apimetrics, cluster, interrupt, procs, results, seccompd_binary, stats};
+use seccompd_e2e::{
+    apimetrics, cluster, interrupt, procs, projection, results, seccompd_binary, stats,
+};
 
-use crate::figures::{FIGURES, sweep_table};
+use crate::figures::{FIGURES, sweep_projection, sweep_table};
 use crate::fleet::Fleet;
 use crate::results::{ResultsFile, figures_from_line};
 
 /// The node counts of `--sweep`.
-const SWEEP: [usize; 4] = [1, 50, 100, 200];
+const SWEEP: [usize; 5] = [1, 50, 100, 200, 500];
 
 #[derive(Parser, Debug)]
 #[command(about = "seccompd scale benchmark against the test cluster")]
@@ -108,8 +113,8 @@ struct Args {
     /// Profiles created, updated and deleted (or applied at once with --bulk).
     #[arg(long, default_value_t = 10)]
     profiles: usize,
-    /// One run for each N of 1, 50, 100, 200 (ignores --nodes); prints a table and draws
-    /// a plot per figure.
+    /// One run for each N of 1, 50, 100, 200, 500 (ignores --nodes); prints a table, draws
+    /// a plot per figure and projects the per-node costs to N = 5,000 (a + b·N, least squares).
     #[arg(long, conflicts_with = "bulk")]
     sweep: bool,
     /// Section 4: apply all profiles at once, then cold start and idle memory.
@@ -222,7 +227,8 @@ async fn bench(
         runs.push(fig);
     }
     let table = sweep_table(&runs);
-    println!("\n{table}");
+    let (projection, projection_line) = sweep_projection(&runs);
+    println!("\n{table}\n\n{projection}\n{projection_line}");
     let plots = args
         .plots
         .clone()
@@ -239,8 +245,12 @@ async fn bench(
             figures.insert(key, serde_json::json!((f.value)(run)));
         }
     }
-    let summary: Vec<String> = runs.iter().map(|r| r.line()).collect();
-    save(&results, figures, &summary.join("\n"), &table, &drawn)
+    // The projection's fits and values under their own keys (`fit_<key>_a`, `proj5000_<key>`).
+    figures.extend(figures_from_line(&projection_line));
+    let mut summary: Vec<String> = runs.iter().map(|r| r.line()).collect();
+    summary.push(projection_line);
+    let report = format!("{table}\n\n{projection}");
+    save(&results, figures, &summary.join("\n"), &report, &drawn)
 }
 
 /// Writes the run's results file and says where.
