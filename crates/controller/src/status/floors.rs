@@ -12,7 +12,7 @@ use seccompd_api::{FloorNode, FloorPhase, SeccompFloor, SeccompFloorStatus, Secc
 use seccompd_profile::floor::rules_digest;
 use seccompd_profile::limits::MAX_LISTED_NODES;
 
-use super::plan::{RESYNC, RetryDelays};
+use super::plan::{RetryDelays, RetryPauses};
 
 /// The status of `floor` from the reports of the nodes that count (`node_names`).
 pub fn floor_status(
@@ -108,8 +108,7 @@ pub struct FloorRetries {
     /// Per floor whose last write failed: when it is due again.
     due: BTreeMap<String, Instant>,
     /// Per such floor: the pauses before its next attempts.
-    pauses: BTreeMap<String, RetryDelays>,
-    new_retry: fn() -> RetryDelays,
+    pauses: RetryPauses,
 }
 
 impl FloorRetries {
@@ -117,32 +116,26 @@ impl FloorRetries {
     pub fn new(new_retry: fn() -> RetryDelays) -> Self {
         Self {
             due: BTreeMap::new(),
-            pauses: BTreeMap::new(),
-            new_retry,
+            pauses: RetryPauses::new(new_retry),
         }
     }
 
     /// Forgets the floors that no longer exist.
     pub fn retain(&mut self, exists: impl Fn(&str) -> bool) {
         self.due.retain(|name, _| exists(name));
-        self.pauses.retain(|name, _| exists(name));
+        self.pauses.retain(exists);
     }
 
     /// Floor `name`'s status is as it should be (written, or found so): no retry.
     pub fn written(&mut self, name: &str) {
         self.due.remove(name);
-        self.pauses.remove(name);
+        self.pauses.forget(name);
     }
 
     /// Floor `name`'s status write failed at `at`: it is due again after the next pause.
     pub fn failed(&mut self, name: &str, at: Instant) {
-        let pauses = self
-            .pauses
-            .entry(name.to_string())
-            .or_insert_with(self.new_retry);
-        // An end to the pauses does not end the retries: the resync keeps trying.
-        let pause = pauses.next().unwrap_or(RESYNC);
-        self.due.insert(name.to_string(), at + pause);
+        let due = self.pauses.after_failure(name, at);
+        self.due.insert(name.to_string(), due);
     }
 
     /// When the earliest retry is due, if any.
@@ -154,6 +147,8 @@ impl FloorRetries {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    use super::super::plan::RESYNC;
 
     use super::*;
 

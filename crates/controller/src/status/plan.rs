@@ -22,6 +22,42 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 /// The pauses before each new attempt of a status write that keeps failing, one per failure.
 pub type RetryDelays = Box<dyn Iterator<Item = Duration> + Send>;
 
+/// Per name whose last write failed, the pauses before its next attempts: the API's backoff,
+/// then the resync's period once they run out (an end to the pauses does not end the retries).
+pub struct RetryPauses {
+    by_name: BTreeMap<String, RetryDelays>,
+    new_retry: fn() -> RetryDelays,
+}
+
+impl RetryPauses {
+    /// Pauses as `new_retry` gives them, afresh for each name.
+    pub fn new(new_retry: fn() -> RetryDelays) -> Self {
+        Self {
+            by_name: BTreeMap::new(),
+            new_retry,
+        }
+    }
+
+    /// When `name` is due again after a write that failed at `at`.
+    pub fn after_failure(&mut self, name: &str, at: Instant) -> Instant {
+        let pauses = self
+            .by_name
+            .entry(name.to_string())
+            .or_insert_with(self.new_retry);
+        at + pauses.next().unwrap_or(RESYNC)
+    }
+
+    /// `name` was written (or is gone): its next failure starts the pauses afresh.
+    pub fn forget(&mut self, name: &str) {
+        self.by_name.remove(name);
+    }
+
+    /// Keeps the names `keep` holds for.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.by_name.retain(|name, _| keep(name));
+    }
+}
+
 /// One status write: `status` applied to profile `name`'s status subresource. It carries no
 /// precondition: the one elected writer owns every status and applies it with force, and a
 /// resourceVersion would make it conflict with its own writes its cache has not seen yet.
@@ -57,8 +93,7 @@ pub struct Planner {
     /// Per profile, at most one reason to look at it again.
     due: BTreeMap<String, Due>,
     /// Per profile whose last write failed: the pauses before its next attempts.
-    retries: BTreeMap<String, RetryDelays>,
-    new_retry: fn() -> RetryDelays,
+    retries: RetryPauses,
 }
 
 impl Planner {
@@ -68,8 +103,7 @@ impl Planner {
             tracker: Tracker::default(),
             progress: ProgressPacer::default(),
             due: BTreeMap::new(),
-            retries: BTreeMap::new(),
-            new_retry,
+            retries: RetryPauses::new(new_retry),
         }
     }
 
@@ -82,7 +116,7 @@ impl Planner {
         };
         let exists = |name: &str| snap.profiles.contains_key(name);
         self.due.retain(|name, _| exists(name));
-        self.retries.retain(|name, _| exists(name));
+        self.retries.retain(exists);
         self.progress.retain(exists);
         names.extend(
             self.due
@@ -110,7 +144,7 @@ impl Planner {
                 }
             });
             if unchanged {
-                self.retries.remove(&name);
+                self.retries.forget(&name);
                 continue;
             }
             if let Some(at) = self.progress.hold(&name, previous, &status, now) {
@@ -125,19 +159,14 @@ impl Planner {
     /// Profile `name`'s planned write was made at `at`.
     pub fn written(&mut self, name: &str, at: Instant) {
         self.progress.written(name, at);
-        self.retries.remove(name);
+        self.retries.forget(name);
     }
 
     /// Profile `name`'s planned write failed at `at`: it is tried again after the next pause
     /// of its retries (or sooner, if the profile changes meanwhile).
     pub fn failed(&mut self, name: &str, at: Instant) {
-        let retry = self
-            .retries
-            .entry(name.to_string())
-            .or_insert_with(self.new_retry);
-        // An end to the pauses does not end the retries: the resync keeps trying.
-        let pause = retry.next().unwrap_or(RESYNC);
-        self.due.insert(name.to_string(), Due::Retry(at + pause));
+        let due = self.retries.after_failure(name, at);
+        self.due.insert(name.to_string(), Due::Retry(due));
     }
 
     /// When the next pass is due, if nothing changes before: the earliest held write or
