@@ -161,17 +161,7 @@ if [ "$NODES" = 2 ]; then "$ROOT/hack/node2.sh" up; fi
 # ---------------------------------------------------------------------------- seccompd
 if [ "$DEPLOY" = 1 ]; then
   log "deploying manifests/"
-  admission=$("${KUBECTL[@]}" get --raw /apis/admissionregistration.k8s.io/v1)
-  if [[ $admission == *'"mutatingadmissionpolicies"'* ]]; then
-    "${KUBECTL[@]}" apply -k "$ROOT/manifests"
-  else
-    # Before Kubernetes 1.36 there is no MutatingAdmissionPolicy v1: everything but
-    # SeccompProfileBinding's (docs/binding.md; the chart's bindings.enabled=false).
-    log "no MutatingAdmissionPolicy v1 (Kubernetes before 1.36): SeccompProfileBinding left out"
-    "${KUBECTL[@]}" kustomize "$ROOT/manifests" \
-      | awk 'BEGIN { RS = "\n---\n"; ORS = "\n---\n" } !/(^|\n)kind: MutatingAdmissionPolicy(Binding)?\n/' \
-      | "${KUBECTL[@]}" apply -f -
-  fi
+  "$ROOT/hack/apply-manifests.sh"
   if ! "${KUBECTL[@]}" -n seccompd-system rollout status ds/seccompd-agent --timeout=180s; then
     log "DaemonSet seccompd-agent not ready:"
     "${KUBECTL[@]}" -n seccompd-system get pods -o wide >&2 || true

@@ -1,6 +1,7 @@
 //! The controller replica that writes statuses (the one holding the Lease) killed with
-//! SIGKILL in the middle of a bulk create of 1,000 profiles: the Lease moves on once it runs
-//! out, the new writer takes up every profile, and every status ends `Installed 2/2`, none
+//! SIGKILL in the middle of a bulk create of 1,000 profiles and not coming back (as when its
+//! node dies: its pod is the one the Deployment scales away): the other replica takes the
+//! Lease once it runs out, takes up every profile, and every status ends `Installed 2/2`, none
 //! stuck. Prints the failover time and when the last status was in place.
 
 use std::sync::atomic::Ordering;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use seccompd_controller::status::writer::candidate_pod;
-use seccompd_e2e::cluster::{client, eventually};
+use seccompd_e2e::cluster::{client, eventually, kubectl, kubectl_ok};
 use seccompd_e2e::faults::{
     Batch, all_installed, both_match, require_two_nodes, wait_cluster_healthy, wait_created,
 };
@@ -25,6 +26,27 @@ const WORKERS: usize = 16;
 const KILL_AFTER: usize = 300;
 /// From the last create to every status `Installed`.
 const INSTALLED_WITHIN: Duration = Duration::from_secs(300);
+const CONTROLLER: &str = "deployment/seccompd-controller";
+
+/// Puts the controller Deployment back to its replicas, also when the test fails.
+struct RestoreReplicas(String);
+
+impl Drop for RestoreReplicas {
+    fn drop(&mut self) {
+        let replicas = format!("--replicas={}", self.0);
+        let out = kubectl(&["-n", AGENT_NAMESPACE, "scale", CONTROLLER, &replicas]);
+        if !out.status.success() {
+            eprintln!(
+                "restoring {CONTROLLER} to {}: {}",
+                self.0,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if !std::thread::panicking() {
+            wait_controller_ready();
+        }
+    }
+}
 
 #[tokio::test]
 async fn the_status_writer_killed_during_a_bulk_create_of_1000_leaves_no_status_behind() {
@@ -57,13 +79,36 @@ async fn the_status_writer_killed_during_a_bulk_create_of_1000_leaves_no_status_
     signal(pid, "-KILL");
     let killed = Instant::now();
     let created_before_kill = created.load(Ordering::SeqCst);
+    // The killed replica stays gone: its pod is the cheapest to delete and the Deployment
+    // drops to one replica, so the Lease can only pass to the replica that was not killed
+    // (otherwise the killed pod's restarted container may simply take it back).
+    let replicas = kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "get",
+        CONTROLLER,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(replicas.trim(), "2", "the controller runs two replicas");
+    let _restore = RestoreReplicas(replicas.trim().to_string());
+    kubectl_ok(&[
+        "-n",
+        AGENT_NAMESPACE,
+        "annotate",
+        "--overwrite",
+        "pod",
+        &holder_pod,
+        "controller.kubernetes.io/pod-deletion-cost=-1000",
+    ]);
+    kubectl_ok(&["-n", AGENT_NAMESPACE, "scale", CONTROLLER, "--replicas=1"]);
 
     let next = eventually(
-        "the Lease to pass to another writer",
+        "the Lease to pass to the other replica",
         Duration::from_secs(90),
         || async {
             match lease_holder_identity(&client).await {
-                Some(h) if h != holder => Ok(h),
+                Some(h) if candidate_pod(&h) != holder_pod => Ok(h),
                 other => Err(format!("{other:?}")),
             }
         },
@@ -91,9 +136,7 @@ async fn the_status_writer_killed_during_a_bulk_create_of_1000_leaves_no_status_
     println!(
         "fault status-writer-kill: profiles={PROFILES} created_before_kill={created_before_kill} \
          create_s={create_s:.1} killed={holder_pod} new_writer={next_pod} \
-         other_replica={} failover_ms={} installed_ms_after_last_create={} \
-         installed_ms_after_kill={}",
-        next_pod != holder_pod,
+         failover_ms={} installed_ms_after_last_create={} installed_ms_after_kill={}",
         failover.as_millis(),
         installed.as_millis(),
         after_kill.as_millis()

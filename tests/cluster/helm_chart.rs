@@ -36,29 +36,41 @@ struct RestoreManifests;
 impl Drop for RestoreManifests {
     fn drop(&mut self) {
         let _ = helm_cluster(&["uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait"]);
-        let steps: [&[&str]; 3] = [
-            &[
-                "delete",
-                "namespace",
-                RELEASE,
-                "--ignore-not-found",
-                "--wait",
-            ],
-            &["apply", "-k", "manifests/"],
-            &[
-                "-n",
-                MANIFESTS_NAMESPACE,
-                "rollout",
-                "status",
-                "ds/seccompd-agent",
-                "--timeout=180s",
-            ],
+        let manifests = cluster::repo_path("manifests");
+        let delete_namespace = [
+            "delete",
+            "namespace",
+            RELEASE,
+            "--ignore-not-found",
+            "--wait",
         ];
-        for args in steps {
-            let out = cluster::kubectl(args);
+        let rollout = [
+            "-n",
+            MANIFESTS_NAMESPACE,
+            "rollout",
+            "status",
+            "ds/seccompd-agent",
+            "--timeout=180s",
+        ];
+        let steps: [(&str, Box<dyn Fn() -> Output>); 3] = [
+            (
+                "delete the release's namespace",
+                Box::new(|| cluster::kubectl(&delete_namespace)),
+            ),
+            (
+                "apply manifests/",
+                Box::new(|| cluster::apply_manifests(&manifests)),
+            ),
+            (
+                "wait for the agents' rollout",
+                Box::new(|| cluster::kubectl(&rollout)),
+            ),
+        ];
+        for (what, step) in steps {
+            let out = step();
             if !out.status.success() {
                 let msg = format!(
-                    "restoring seccompd from manifests/: kubectl {args:?}: {}",
+                    "restoring seccompd from manifests/: {what}: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
                 if std::thread::panicking() {
@@ -172,7 +184,7 @@ async fn install_upgrade_uninstall() {
     .await;
 
     let namespace_value = format!("namespace.name={RELEASE}");
-    helm_cluster_ok(&[
+    let mut install = vec![
         "install",
         RELEASE,
         "charts/seccompd",
@@ -183,7 +195,12 @@ async fn install_upgrade_uninstall() {
         "--wait",
         "--timeout",
         "3m",
-    ]);
+    ];
+    // As the README tells users of a release before 1.36 (no MutatingAdmissionPolicy v1).
+    if !cluster::serves_mutating_admission_policy_v1() {
+        install.extend(["--set", "bindings.enabled=false"]);
+    }
+    helm_cluster_ok(&install);
     let installed = wait_for_agents(&client, RELEASE, nodes, &[], "info").await;
     let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), RELEASE);
     let ds_name = format!("{RELEASE}-agent");

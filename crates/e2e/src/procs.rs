@@ -16,10 +16,22 @@ const AGENT_COMM: &str = "seccompd";
 
 /// VmRSS of `pid` in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The part of `pid`'s resident memory that maps files (its executable's code and data,
+/// shared libraries), in KiB: the kernel can drop and reread it, and it does not grow with
+/// what the process holds.
+pub fn rss_file_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "RssFile:")
+}
+
+/// A `field:` line of `/proc/<pid>/status` given in kB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -14,8 +14,9 @@ use kube::Client;
 
 use crate::apimetrics::quiet;
 use crate::fleet::Fleet;
+use crate::procs;
 use crate::profiles;
-use crate::run::{Cluster, QUIET_LIMIT, agents_rss, status_writer};
+use crate::run::{Cluster, QUIET_LIMIT, status_writer};
 use crate::tracker::Tracker;
 
 /// How long the whole bulk change may take before the run fails (a bound, not a goal).
@@ -33,6 +34,8 @@ struct BulkFigures {
     installed: Duration,
     /// Resident memory (KiB; agents: the largest) at each step of the run.
     agent_rss_kib: Rss,
+    /// The part of that agent's that maps files (its code).
+    agent_file_kib: Rss,
     writer_rss_kib: Rss,
     writer_node: String,
     cold_start: Duration,
@@ -50,9 +53,16 @@ struct Rss {
     again: u64,
 }
 
-/// The largest simulated agent's and the status writer's resident memory now.
-async fn rss_now(client: &Client, fleet: &Fleet) -> (u64, u64, String) {
-    let (_, agent) = agents_rss(fleet);
+/// The largest simulated agent's and the status writer's resident memory now; the agent's
+/// with the part that maps files.
+async fn rss_now(client: &Client, fleet: &Fleet) -> ((u64, u64), u64, String) {
+    let agent = fleet
+        .nodes
+        .iter()
+        .filter_map(|n| n.pid())
+        .filter_map(|pid| Some((procs::rss_kib(pid)?, procs::rss_file_kib(pid)?)))
+        .max()
+        .unwrap_or_default();
     let (writer_node, writer) = status_writer(client).await;
     (agent, writer, writer_node)
 }
@@ -76,8 +86,13 @@ pub async fn run(
 
     let manifest = write_manifest(fleet, &names)?;
     quiet(client, QUIET_LIMIT).await?;
-    let (mut agent_rss_kib, mut writer_rss_kib) = (Rss::default(), Rss::default());
-    (agent_rss_kib.before, writer_rss_kib.before, _) = rss_now(client, fleet).await;
+    let (mut agent_rss_kib, mut agent_file_kib, mut writer_rss_kib) =
+        (Rss::default(), Rss::default(), Rss::default());
+    (
+        (agent_rss_kib.before, agent_file_kib.before),
+        writer_rss_kib.before,
+        _,
+    ) = rss_now(client, fleet).await;
 
     let apply_start = Instant::now();
     kubectl_ok(kubectl, &["apply", "-f", &manifest.to_string_lossy()])?;
@@ -87,7 +102,7 @@ pub async fn run(
     quiet(client, QUIET_LIMIT).await?;
     let writer_node;
     (
-        agent_rss_kib.with_profiles,
+        (agent_rss_kib.with_profiles, agent_file_kib.with_profiles),
         writer_rss_kib.with_profiles,
         writer_node,
     ) = rss_now(client, fleet).await;
@@ -96,11 +111,19 @@ pub async fn run(
     delete_all(kubectl, fleet)?;
     wait_all_files(&dirs, &names, None, Instant::now()).await?;
     quiet(client, QUIET_LIMIT).await?;
-    (agent_rss_kib.after_delete, writer_rss_kib.after_delete, _) = rss_now(client, fleet).await;
+    (
+        (agent_rss_kib.after_delete, agent_file_kib.after_delete),
+        writer_rss_kib.after_delete,
+        _,
+    ) = rss_now(client, fleet).await;
     kubectl_ok(kubectl, &["apply", "-f", &manifest.to_string_lossy()])?;
     wait_all_files(&dirs, &names, Some(&v1), Instant::now()).await?;
     quiet(client, QUIET_LIMIT).await?;
-    (agent_rss_kib.again, writer_rss_kib.again, _) = rss_now(client, fleet).await;
+    (
+        (agent_rss_kib.again, agent_file_kib.again),
+        writer_rss_kib.again,
+        _,
+    ) = rss_now(client, fleet).await;
 
     // Cold start with every file on disk: the first complete sync verifies them all.
     fleet.stop_agent(0);
@@ -134,6 +157,7 @@ pub async fn run(
         files,
         installed,
         agent_rss_kib,
+        agent_file_kib,
         writer_rss_kib,
         writer_node,
         cold_start,
@@ -215,8 +239,10 @@ pub fn kubectl_ok(kubectl: &[String], args: &[&str]) -> anyhow::Result<()> {
         .with_context(|| format!("running {}", kubectl[0]))?;
     if !out.status.success() {
         bail!(
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "kubectl {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         );
     }
     Ok(())
@@ -243,13 +269,21 @@ impl BulkFigures {
             "apply returned -> all {p} Installed           {:>9.1} ms",
             ms(self.installed)
         ));
-        let (a, w) = (&self.agent_rss_kib, &self.writer_rss_kib);
+        let (a, f, w) = (
+            &self.agent_rss_kib,
+            &self.agent_file_kib,
+            &self.writer_rss_kib,
+        );
         lines.push(format!(
             "resident memory (KiB)          before   {p} profiles   after delete   {p} again"
         ));
         lines.push(format!(
             "simulated agent (largest)   {:>9} {:>13} {:>14} {:>11}",
             a.before, a.with_profiles, a.after_delete, a.again
+        ));
+        lines.push(format!(
+            "  of which code (mapped files) {:>7} {:>13} {:>14} {:>11}",
+            f.before, f.with_profiles, f.after_delete, f.again
         ));
         lines.push(format!(
             "status writer               {:>9} {:>13} {:>14} {:>11}   ({})",
@@ -269,7 +303,7 @@ impl BulkFigures {
             ms(self.delete_gone)
         ));
         lines.push(format!(
-            "scale-bulk: nodes={n} profiles={p} apply_ms={:.0} files_ms={:.1} installed_ms={:.1} cold_start_ms={:.1} cold_start_empty_ms={:.1} agent_rss_kib={} agent_rss_before_kib={} agent_rss_after_delete_kib={} agent_rss_again_kib={} writer_rss_kib={} writer_rss_before_kib={} writer_rss_after_delete_kib={} writer_rss_again_kib={}",
+            "scale-bulk: nodes={n} profiles={p} apply_ms={:.0} files_ms={:.1} installed_ms={:.1} cold_start_ms={:.1} cold_start_empty_ms={:.1} agent_rss_kib={} agent_rss_before_kib={} agent_rss_after_delete_kib={} agent_rss_again_kib={} agent_file_kib={} agent_file_after_delete_kib={} writer_rss_kib={} writer_rss_before_kib={} writer_rss_after_delete_kib={} writer_rss_again_kib={}",
             ms(self.apply),
             ms(self.files),
             ms(self.installed),
@@ -279,6 +313,8 @@ impl BulkFigures {
             a.before,
             a.after_delete,
             a.again,
+            f.with_profiles,
+            f.after_delete,
             w.with_profiles,
             w.before,
             w.after_delete,

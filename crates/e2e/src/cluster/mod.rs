@@ -171,6 +171,26 @@ pub fn kubectl_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Applies the kustomization in `dir` (manifests/ or one built on it) as hack/apply-manifests.sh
+/// does for `make cluster-up`: on a release without MutatingAdmissionPolicy v1 (before 1.36),
+/// everything but SeccompProfileBinding's policy. What the command printed, and whether it
+/// succeeded, are in the output.
+pub fn apply_manifests(dir: &Path) -> Output {
+    let script = repo_path("hack/apply-manifests.sh");
+    Command::new(&script)
+        .arg(dir)
+        .env("SECCOMPD_KUBECONFIG", kubeconfig_path())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()))
+}
+
+/// Whether the cluster serves MutatingAdmissionPolicy v1 (Kubernetes 1.36 or later), which
+/// SeccompProfileBinding needs.
+pub fn serves_mutating_admission_policy_v1() -> bool {
+    kubectl_ok(&["get", "--raw", "/apis/admissionregistration.k8s.io/v1"])
+        .contains("\"mutatingadmissionpolicies\"")
+}
+
 /// Polls `check` until it returns `Some`, or panics after `timeout` with `what` and the last
 /// observation.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T

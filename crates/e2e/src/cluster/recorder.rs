@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::tokens::NAMESPACE;
-use super::{kubectl, kubectl_ok, repo_path};
+use super::{apply_manifests, kubectl, kubectl_ok, repo_path};
 use crate::lifecycle::{parse_metrics, wait_agents_rolled_out};
 
 /// The label selector of the recorder's pods.
@@ -58,7 +58,12 @@ impl Recorder {
             ),
         )
         .expect("writing the kustomization");
-        kubectl_ok(&["apply", "-k", dir.path().to_str().expect("utf-8")]);
+        let out = apply_manifests(dir.path());
+        assert!(
+            out.status.success(),
+            "applying manifests/ with the recorder component failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if let Ok(image) = std::env::var("SECCOMPD_IMAGE") {
             let container = format!("recorder={image}");
             kubectl_ok(&[
@@ -79,7 +84,7 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         let manifests = repo_path("manifests");
-        let _ = kubectl(&["apply", "-k", manifests.to_str().unwrap_or_default()]);
+        let _ = apply_manifests(&manifests);
         let files = recorder_files();
         let mut args = vec!["delete", "--ignore-not-found", "--wait"];
         for f in &files {
