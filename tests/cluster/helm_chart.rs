@@ -37,48 +37,43 @@ impl Drop for RestoreManifests {
     fn drop(&mut self) {
         let _ = helm_cluster(&["uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait"]);
         let manifests = cluster::repo_path("manifests");
-        let delete_namespace = [
-            "delete",
-            "namespace",
-            RELEASE,
-            "--ignore-not-found",
-            "--wait",
-        ];
-        let rollout = [
-            "-n",
-            MANIFESTS_NAMESPACE,
-            "rollout",
-            "status",
-            "ds/seccompd-agent",
-            "--timeout=180s",
-        ];
-        let steps: [(&str, Box<dyn Fn() -> Output>); 3] = [
-            (
-                "delete the release's namespace",
-                Box::new(|| cluster::kubectl(&delete_namespace)),
-            ),
-            (
-                "apply manifests/",
-                Box::new(|| cluster::apply_manifests(&manifests)),
-            ),
-            (
-                "wait for the agents' rollout",
-                Box::new(|| cluster::kubectl(&rollout)),
-            ),
-        ];
-        for (what, step) in steps {
-            let out = step();
-            if !out.status.success() {
-                let msg = format!(
-                    "restoring seccompd from manifests/: {what}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                if std::thread::panicking() {
-                    eprintln!("{msg}");
-                } else {
-                    panic!("{msg}");
-                }
-            }
+        restore_step(
+            "delete the release's namespace",
+            &cluster::kubectl(&[
+                "delete",
+                "namespace",
+                RELEASE,
+                "--ignore-not-found",
+                "--wait",
+            ]),
+        );
+        restore_step("apply manifests/", &cluster::apply_manifests(&manifests));
+        restore_step(
+            "wait for the agents' rollout",
+            &cluster::kubectl(&[
+                "-n",
+                MANIFESTS_NAMESPACE,
+                "rollout",
+                "status",
+                "ds/seccompd-agent",
+                "--timeout=180s",
+            ]),
+        );
+    }
+}
+
+/// Fails the test when a step of [`RestoreManifests`] failed; only says so when the test is
+/// failing already.
+fn restore_step(what: &str, out: &Output) {
+    if !out.status.success() {
+        let msg = format!(
+            "restoring seccompd from manifests/: {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if std::thread::panicking() {
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg}");
         }
     }
 }
