@@ -231,6 +231,10 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
         report_changes.pass_begins();
         let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents, &floors);
         let stamp = Time(k8s_openapi::jiff::Timestamp::now());
+        // Floors first: they are few, and a floor change also rewrites every profile's
+        // status (which names the floors it carries), so behind those writes the floor's own
+        // status would wait for a thousand others.
+        write_floor_statuses(&floor_api, &snapshot, &mut floor_retries, metrics).await;
         let plan = planner.plan(&snapshot, Instant::now(), &stamp);
         apply(&api, &mut planner, plan.writes, |sent| match sent {
             Ok(()) => metrics.record_status_written(),
@@ -244,7 +248,6 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
             }
         })
         .await;
-        write_floor_statuses(&floor_api, &snapshot, &mut floor_retries, metrics).await;
         report_changes.pass_ends(planner.settled());
         let now = Instant::now();
         let wake_at = planner
