@@ -50,7 +50,7 @@ const TEARDOWN: &str = "cluster-down";
 const NEEDS_1_36: &str = "binding::";
 
 /// The cluster-test filter for `k8s_version` (`vX.Y.Z`): what the release cannot run.
-fn left_out(k8s_version: &str) -> Result<Option<&'static str>> {
+fn left_out_on(k8s_version: &str) -> Result<Option<&'static str>> {
     let minor: u32 = k8s_version
         .trim_start_matches('v')
         .split('.')
@@ -95,15 +95,15 @@ fn run() -> Result<bool> {
     let repo = repo_root();
     // The fresh clone lives as long as this guard.
     let work = tempfile::tempdir().context("a temporary directory for the clone")?;
-    let skipped = match &k8s_version {
-        Some(v) => left_out(v)?,
+    let left_out = match &k8s_version {
+        Some(v) => left_out_on(v)?,
         None => None,
     };
     let runner = Runner {
         checkout: fresh_clone(&repo, work.path())?,
         k8s_version: k8s_version.clone(),
         warm_target: repo.join("target"),
-        skipped,
+        left_out,
     };
 
     let mut timed: Vec<(&str, f64, bool)> = Vec::new();
@@ -142,7 +142,7 @@ fn run() -> Result<bool> {
     if let Some(v) = &k8s_version {
         report.push_str(&format!("Kubernetes {v}\n"));
     }
-    if let Some(filter) = skipped {
+    if let Some(filter) = left_out {
         summary.push_str(&format!(" left_out={filter}"));
         report.push_str(&format!(
             "left out: the cluster tests matching `{filter}` (they need Kubernetes 1.36 or later)\n"
@@ -217,7 +217,7 @@ struct Runner {
     /// crates compile again).
     warm_target: PathBuf,
     /// The cluster tests left out (`--skip`), if any.
-    skipped: Option<&'static str>,
+    left_out: Option<&'static str>,
 }
 
 impl Runner {
@@ -234,7 +234,7 @@ impl Runner {
             .env_remove("SECCOMPD_KUBECONFIG")
             .env_remove("SECCOMPD_BIN")
             .stdout(Stdio::piped());
-        if let Some(filter) = self.skipped {
+        if let Some(filter) = self.left_out {
             command.env("CLUSTER_TEST_ARGS", format!("--skip {filter}"));
         }
         if let Some(v) = &self.k8s_version {

@@ -131,10 +131,7 @@ pub async fn run(
     let cold_start = fleet.wait_ready(0, BULK_LIMIT).await?;
     wait_all_files(&dirs[..1], &names, Some(&v1), Instant::now()).await?;
     quiet(client, QUIET_LIMIT).await?;
-    let cold_start_rss_kib = fleet.nodes[0]
-        .pid()
-        .and_then(crate::procs::rss_kib)
-        .unwrap_or(0);
+    let cold_start_rss_kib = fleet.nodes[0].pid().and_then(procs::rss_kib).unwrap_or(0);
 
     // Cold start with an empty directory: the first complete sync writes them all.
     fleet.stop_agent(0);
