@@ -92,4 +92,5 @@ go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" .
 mkdir -p "$OUT"
 for c in "${CMDS[@]}" etcd; do mv "$tmp/$c" "$OUT/$c"; done
 "$OUT/kubelet" --version
-"$OUT/etcd" --version | head -n1
+# sed, not head: head exits after one line and etcd, still writing, dies of SIGPIPE (pipefail)
+"$OUT/etcd" --version | sed -n 1p

@@ -42,8 +42,21 @@ use seccompd_runtime::telemetry;
 /// How soon a pass whose directory could not be listed is tried again.
 const RETRY: Duration = Duration::from_secs(2);
 
-/// Runs the agent until SIGTERM or SIGINT.
-pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+/// How long the loop must stay quiet after a pass before freed heap is handed back: a burst
+/// of changes (1,000 profiles applied at once) costs one release at its end, not one per pass.
+const RELEASE_AFTER_QUIET: Duration = Duration::from_millis(200);
+
+/// Hands heap the allocator keeps but no longer uses back to the kernel.
+///
+/// The binary provides it, because the allocator is the binary's choice (and the library
+/// crates forbid unsafe code). glibc keeps the pages a burst freed in its arenas: after 1,000
+/// profiles arrive, the watches' decoding has freed far more than the agent keeps, and
+/// without this the agent's resident memory stays at that peak (docs/scale.md).
+pub type ReleaseFreedHeap = fn();
+
+/// Runs the agent until SIGTERM or SIGINT; `release_freed_heap` is called once the loop has
+/// been quiet for a moment after passes.
+pub async fn run(args: AgentArgs, release_freed_heap: ReleaseFreedHeap) -> anyhow::Result<()> {
     telemetry::init_logging();
     let client = seccompd_runtime::apiserver::client()
         .await
@@ -143,17 +156,30 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             // The binary's edge prints why, and exits non-zero.
             Err(PassFailed::Refused(err)) => return Err(err.into()),
         };
-        tokio::select! {
-            _ = wake.notified() => {}
-            Ok(()) = runtime_label.changed() => {
-                let runtime = choose_runtime(runtime_label.borrow_and_update().as_deref(), args.node_runtime);
-                agent.sync.replace_check(node_check(&runtime));
-                agent.runtime = bounded_reason(runtime.source);
-            }
-            _ = tokio::time::sleep(wait) => {}
-            _ = &mut shutdown => {
-                info!("shutting down; profile files stay in place");
-                return Ok(());
+        let next_pass = tokio::time::sleep(wait);
+        let mut next_pass = std::pin::pin!(next_pass);
+        let release = tokio::time::sleep(RELEASE_AFTER_QUIET.min(wait));
+        let mut release = std::pin::pin!(release);
+        let mut released = false;
+        // Waits for the next pass's trigger; the heap release on the way is not one.
+        loop {
+            tokio::select! {
+                _ = wake.notified() => break,
+                Ok(()) = runtime_label.changed() => {
+                    let runtime = choose_runtime(runtime_label.borrow_and_update().as_deref(), args.node_runtime);
+                    agent.sync.replace_check(node_check(&runtime));
+                    agent.runtime = bounded_reason(runtime.source);
+                    break;
+                }
+                _ = &mut next_pass => break,
+                _ = &mut release, if !released => {
+                    release_freed_heap();
+                    released = true;
+                }
+                _ = &mut shutdown => {
+                    info!("shutting down; profile files stay in place");
+                    return Ok(());
+                }
             }
         }
     }
