@@ -171,10 +171,12 @@ async fn finish(
     }
 }
 
-/// Watches profiles, reports, nodes and the agents' DaemonSet, and writes statuses on every
-/// change. Runs until dropped (when the lease is lost), which also ends its watches.
+/// Watches profiles, reports, nodes, floors and the agents' DaemonSet, and writes statuses on
+/// every change. Runs until dropped (when the lease is lost), which also ends its watches.
 async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &ControllerMetrics) {
+    // Two loops, each woken by the changes it reads: the profiles' statuses and the floors'.
     let wake = Arc::new(Notify::new());
+    let floor_wake = Arc::new(Notify::new());
     let report_changes = metrics.report_changes();
     // Changes seen under an earlier lease are not this one's to time.
     report_changes.reset();
@@ -192,25 +194,28 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
         Api::all(client.clone()),
         watcher::Config::default(),
         |r| r.metadata.managed_fields = None,
-        ClockedWake::new(wake.clone(), report_changes.clone()),
+        (
+            ClockedWake::new(wake.clone(), report_changes.clone()),
+            floor_wake.clone(),
+        ),
     );
     let (nodes, _nodes_watch) = reflect::<PartialObjectMeta<Node>>(
         Api::all(client.clone()),
         watcher::Config::default(),
         |_| {},
-        wake.clone(),
+        (wake.clone(), floor_wake.clone()),
     );
     let (agents, _agents_watch) = reflect::<DaemonSet>(
         Api::namespaced(client.clone(), &settings.namespace),
         watcher::Config::default().fields(&format!("metadata.name={}", settings.agent_daemonset)),
         |d| d.status = None,
-        wake.clone(),
+        (wake.clone(), floor_wake.clone()),
     );
     let (floors, _floors_watch) = reflect::<SeccompFloor>(
         Api::all(client.clone()),
         watcher::Config::default(),
         |f| f.metadata.managed_fields = None,
-        wake.clone(),
+        (wake.clone(), floor_wake.clone()),
     );
     for ready in [
         profiles.wait_until_ready().await.is_ok(),
@@ -223,18 +228,45 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
             return;
         }
     }
-    let floor_api = Api::<SeccompFloor>::all(client.clone());
-    let api = Api::<SeccompProfile>::all(client);
+    let caches = Caches {
+        profiles,
+        reports,
+        nodes,
+        agents,
+        floors,
+    };
+    futures::future::join(
+        write_profile_statuses(Api::all(client.clone()), &caches, &wake, metrics),
+        // Apart from the profiles' loop: a floor change also rewrites every profile's status
+        // (which names the floors it carries), and behind those thousand writes the floor's
+        // own status would wait for the pass to end.
+        write_floor_statuses(Api::all(client), &caches, &floor_wake, metrics),
+    )
+    .await;
+}
+
+/// The status writer's caches.
+struct Caches {
+    profiles: Store<SeccompProfile>,
+    reports: Store<SeccompNodeReport>,
+    nodes: Store<PartialObjectMeta<Node>>,
+    agents: Store<DaemonSet>,
+    floors: Store<SeccompFloor>,
+}
+
+/// The profiles' statuses: a pass on every change, its writes as the [`Planner`] decides.
+async fn write_profile_statuses(
+    api: Api<SeccompProfile>,
+    caches: &Caches,
+    wake: &Notify,
+    metrics: &ControllerMetrics,
+) {
+    let report_changes = metrics.report_changes();
     let mut planner = Planner::new(retry_delays);
-    let mut floor_retries = FloorRetries::new(retry_delays);
     loop {
         report_changes.pass_begins();
-        let snapshot = take_snapshot(&profiles, &reports, &nodes, &agents, &floors);
+        let snapshot = caches.snapshot();
         let stamp = Time(k8s_openapi::jiff::Timestamp::now());
-        // Floors first: they are few, and a floor change also rewrites every profile's
-        // status (which names the floors it carries), so behind those writes the floor's own
-        // status would wait for a thousand others.
-        write_floor_statuses(&floor_api, &snapshot, &mut floor_retries, metrics).await;
         let plan = planner.plan(&snapshot, Instant::now(), &stamp);
         apply(&api, &mut planner, plan.writes, |sent| match sent {
             Ok(()) => metrics.record_status_written(),
@@ -249,18 +281,35 @@ async fn write_statuses(client: Client, settings: &WriterSettings, metrics: &Con
         })
         .await;
         report_changes.pass_ends(planner.settled());
-        let now = Instant::now();
-        let wake_at = planner
-            .wake_at(now)
-            .min(floor_retries.wake_at().unwrap_or(now + RESYNC));
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep_until(wake_at.into()) => {}
-        }
-        // Reports arrive from many nodes at nearly the same time after a change: let them
-        // gather, so that one pass (and one status write) covers them.
-        tokio::time::sleep(COALESCE).await;
+        wait_for_change(wake, planner.wake_at(Instant::now())).await;
     }
+}
+
+/// The floors' statuses: a pass on every change of floors, reports or nodes.
+async fn write_floor_statuses(
+    api: Api<SeccompFloor>,
+    caches: &Caches,
+    wake: &Notify,
+    metrics: &ControllerMetrics,
+) {
+    let mut retries = FloorRetries::new(retry_delays);
+    loop {
+        write_floor_pass(&api, &caches.snapshot(), &mut retries, metrics).await;
+        let now = Instant::now();
+        wait_for_change(wake, retries.wake_at().unwrap_or(now + RESYNC)).await;
+    }
+}
+
+/// Waits until `wake` is notified or `wake_at` comes, then for the reports that arrive
+/// together with the first.
+async fn wait_for_change(wake: &Notify, wake_at: Instant) {
+    tokio::select! {
+        _ = wake.notified() => {}
+        _ = tokio::time::sleep_until(wake_at.into()) => {}
+    }
+    // Reports arrive from many nodes at nearly the same time after a change: let them
+    // gather, so that one pass (and one status write) covers them.
+    tokio::time::sleep(COALESCE).await;
 }
 
 /// The pauses before the attempts of a status write that keeps failing: the API's backoff.
@@ -268,47 +317,50 @@ fn retry_delays() -> RetryDelays {
     Box::new(api_backoff())
 }
 
-/// The writer's caches as one consistent view, taken once per pass.
-fn take_snapshot(
-    profiles: &Store<SeccompProfile>,
-    reports: &Store<SeccompNodeReport>,
-    nodes: &Store<PartialObjectMeta<Node>>,
-    agents: &Store<DaemonSet>,
-    floors: &Store<SeccompFloor>,
-) -> Snapshot {
-    // At most one: the watch selects the DaemonSet by name.
-    let agents = agents.state().into_iter().next();
-    let node_selector = agents.as_ref().map(|d| {
-        d.spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .and_then(|s| s.node_selector.clone())
-            .unwrap_or_default()
-    });
-    let mut node_names: Vec<String> = nodes
-        .state()
-        .iter()
-        .filter(|n| runs_agent(n.labels(), node_selector.as_ref()))
-        .map(|n| n.name_any())
-        .collect();
-    node_names.sort();
-    Snapshot {
-        profiles: profiles
+impl Caches {
+    /// One consistent view, taken once per pass.
+    fn snapshot(&self) -> Snapshot {
+        let Self {
+            profiles,
+            reports,
+            nodes,
+            agents,
+            floors,
+        } = self;
+        // At most one: the watch selects the DaemonSet by name.
+        let agents = agents.state().into_iter().next();
+        let node_selector = agents.as_ref().map(|d| {
+            d.spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.node_selector.clone())
+                .unwrap_or_default()
+        });
+        let mut node_names: Vec<String> = nodes
             .state()
-            .into_iter()
-            .map(|p| (p.name_any(), p))
-            .collect(),
-        reports: reports
-            .state()
-            .into_iter()
-            .map(|r| (r.name_any(), r))
-            .collect(),
-        node_names,
-        floors: floors
-            .state()
-            .into_iter()
-            .map(|f| (f.name_any(), f))
-            .collect(),
+            .iter()
+            .filter(|n| runs_agent(n.labels(), node_selector.as_ref()))
+            .map(|n| n.name_any())
+            .collect();
+        node_names.sort();
+        Snapshot {
+            profiles: profiles
+                .state()
+                .into_iter()
+                .map(|p| (p.name_any(), p))
+                .collect(),
+            reports: reports
+                .state()
+                .into_iter()
+                .map(|r| (r.name_any(), r))
+                .collect(),
+            node_names,
+            floors: floors
+                .state()
+                .into_iter()
+                .map(|f| (f.name_any(), f))
+                .collect(),
+        }
     }
 }
 
@@ -338,7 +390,7 @@ async fn apply(
 /// Applies each floor's status where it differs from the one the floor has. Floors are few
 /// (an administrator's cluster-wide rules), so each pass decides them all; a failed write is
 /// tried again after the API's backoff (`retries` says when the next pass is due for it).
-async fn write_floor_statuses(
+async fn write_floor_pass(
     api: &Api<SeccompFloor>,
     snap: &Snapshot,
     retries: &mut FloorRetries,
@@ -616,7 +668,7 @@ mod tests {
             (body, api)
         });
         let floors = Api::<SeccompFloor>::all(client);
-        write_floor_statuses(&floors, &snap, &mut retries, &metrics).await;
+        write_floor_pass(&floors, &snap, &mut retries, &metrics).await;
         let failed = Instant::now();
         // The API's backoff starts at half a second, plus a jitter of up to as much again:
         // the pass is due then, not at the resync.
@@ -624,7 +676,7 @@ mod tests {
         assert!(retry >= start + Duration::from_millis(500), "{retry:?}");
         assert!(retry <= failed + Duration::from_secs(1), "{retry:?}");
         // The next pass writes it; nothing is due any more.
-        write_floor_statuses(&floors, &snap, &mut retries, &metrics).await;
+        write_floor_pass(&floors, &snap, &mut retries, &metrics).await;
         assert_eq!(retries.wake_at(), None);
         drop(floors);
         let (body, api) = server.await.unwrap();

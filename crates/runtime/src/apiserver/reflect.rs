@@ -54,6 +54,14 @@ impl Wake for Arc<Notify> {
     }
 }
 
+/// Two waiters on the same changes (a notification wakes one waiter only).
+impl<A: Wake + Sync, B: Wake + Sync> Wake for (A, B) {
+    fn wake(&self) {
+        self.0.wake();
+        self.1.wake();
+    }
+}
+
 /// Mirrors `api` into a store that keeps its last complete state through errors; every
 /// change wakes `wake`, and `trim` shrinks each object before it is stored. The watch runs
 /// until the returned task is dropped.
