@@ -49,9 +49,10 @@ const RELEASE_AFTER_QUIET: Duration = Duration::from_millis(200);
 /// Hands heap the allocator keeps but no longer uses back to the kernel.
 ///
 /// The binary provides it, because the allocator is the binary's choice (and the library
-/// crates forbid unsafe code). glibc keeps the pages a burst freed in its arenas: after 1,000
-/// profiles arrive, the watches' decoding has freed far more than the agent keeps, and
-/// without this the agent's resident memory stays at that peak (docs/scale.md).
+/// crates forbid unsafe code). glibc keeps the pages a burst freed in its arenas: while 1,000
+/// profiles arrive, the passes (each renders every profile again) and the watches' decoding
+/// free far more than the agent keeps, and without this the agent's resident memory stays at
+/// that peak even after the profiles are deleted (docs/scale.md).
 pub type ReleaseFreedHeap = fn();
 
 /// Runs the agent until SIGTERM or SIGINT; `release_freed_heap` is called once the loop has
