@@ -5,6 +5,7 @@
 //! [`Planner`]'s to decide; this file holds the election, the watches, and the applier that
 //! sends each pass's writes and tells the planner how they went.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -294,7 +295,7 @@ async fn write_floor_statuses(
 ) {
     let mut retries = FloorRetries::new(retry_delays);
     loop {
-        write_floor_pass(&api, &caches.snapshot(), &mut retries, metrics).await;
+        write_floor_pass(&api, &caches.floor_view(), &mut retries, metrics).await;
         let now = Instant::now();
         wait_for_change(wake, retries.wake_at().unwrap_or(now + RESYNC)).await;
     }
@@ -320,15 +321,17 @@ fn retry_delays() -> RetryDelays {
 impl Caches {
     /// One consistent view, taken once per pass.
     fn snapshot(&self) -> Snapshot {
-        let Self {
-            profiles,
-            reports,
-            nodes,
-            agents,
-            floors,
-        } = self;
+        Snapshot {
+            profiles: by_name(&self.profiles),
+            ..self.floor_view()
+        }
+    }
+
+    /// The view without the profiles, which the floors' statuses do not read: the floors'
+    /// loop runs on every report change and need not copy a thousand entries each time.
+    fn floor_view(&self) -> Snapshot {
         // At most one: the watch selects the DaemonSet by name.
-        let agents = agents.state().into_iter().next();
+        let agents = self.agents.state().into_iter().next();
         let node_selector = agents.as_ref().map(|d| {
             d.spec
                 .as_ref()
@@ -336,7 +339,8 @@ impl Caches {
                 .and_then(|s| s.node_selector.clone())
                 .unwrap_or_default()
         });
-        let mut node_names: Vec<String> = nodes
+        let mut node_names: Vec<String> = self
+            .nodes
             .state()
             .iter()
             .filter(|n| runs_agent(n.labels(), node_selector.as_ref()))
@@ -344,24 +348,25 @@ impl Caches {
             .collect();
         node_names.sort();
         Snapshot {
-            profiles: profiles
-                .state()
-                .into_iter()
-                .map(|p| (p.name_any(), p))
-                .collect(),
-            reports: reports
-                .state()
-                .into_iter()
-                .map(|r| (r.name_any(), r))
-                .collect(),
+            profiles: BTreeMap::new(),
+            reports: by_name(&self.reports),
             node_names,
-            floors: floors
-                .state()
-                .into_iter()
-                .map(|f| (f.name_any(), f))
-                .collect(),
+            floors: by_name(&self.floors),
         }
     }
+}
+
+/// A store's objects by name.
+fn by_name<K>(store: &Store<K>) -> BTreeMap<String, Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store
+        .state()
+        .into_iter()
+        .map(|o| (o.name_any(), o))
+        .collect()
 }
 
 /// Sends `writes`, up to [`WRITES_IN_FLIGHT`] at a time, tells `planner` how each went, and
