@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::decide::builtin::record_file_hash;
 use super::decide::claim::{claim, recognised_hashes};
-use super::decide::desired::{Accepted, CheckCache, ProfileInput, desired_with_floors};
+use super::decide::desired::{Accepted, DesiredCache, ProfileInput, desired_with_floors};
 use super::decide::floors::{floor_reports, largest_filter};
 use super::decide::plan::{
     DesiredProfile, FileWrite, Removal, RemovalReason, Target, WriteKind, describe, file_name, plan,
@@ -22,7 +22,7 @@ use super::decide::report::{
 };
 use super::decide::retry::RetryBook;
 use super::metrics::{AgentMetrics, FileChange};
-use crate::node::dir::{DirError, Entry, ProfileDir};
+use crate::node::dir::{DirError, Entry, KnownHashes, ProfileDir};
 use crate::node::manifest::{MANIFEST_NAME, Manifest};
 use crate::node::owned::{OwnedDir, read_manifest};
 use seccompd_api::{
@@ -78,7 +78,9 @@ pub struct NodeSync {
     /// The names the agent owns; `None` until the first pass has read (or first written) the
     /// manifest.
     owned: Option<OwnedDir>,
-    cache: CheckCache,
+    cache: DesiredCache,
+    /// The hashes of the files the last scans read, so that a pass reads only changed files.
+    known_hashes: KnownHashes,
     /// The last valid rendering written per profile, to repair files of profiles whose spec
     /// has since become invalid, or that were deleted while pods still use them.
     last_good: BTreeMap<String, Rendered>,
@@ -104,7 +106,8 @@ impl NodeSync {
         Self {
             dir,
             owned: None,
-            cache: CheckCache::default(),
+            cache: DesiredCache::default(),
+            known_hashes: KnownHashes::default(),
             last_good: BTreeMap::new(),
             reported: None,
             check: Box::new(check),
@@ -121,7 +124,7 @@ impl NodeSync {
         check: impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError> + Send + Sync + 'static,
     ) {
         self.check = Box::new(check);
-        self.cache = CheckCache::default();
+        self.cache.forget_verdicts();
     }
 
     /// When the files of `profiles` were last written (their modification time), for those
@@ -180,7 +183,7 @@ impl NodeSync {
     ) -> Result<PassOutcome, SyncError> {
         let desired = desired_with_floors(profiles, floors, &mut self.cache, &self.check, now);
         self.cache.retain_current(&desired);
-        let actual = self.dir.scan()?;
+        let actual = self.dir.scan_with(&mut self.known_hashes)?;
         let mut owned = match self.owned.take() {
             Some(owned) => {
                 // Deleted or changed behind the agent's back since it last wrote it.
@@ -455,7 +458,13 @@ impl NodeSync {
             if let Ok(Some(bytes)) = self.dir.read(&file)
                 && content_hash(&bytes) == hash
             {
-                self.last_good.insert(name, Rendered { bytes, hash });
+                self.last_good.insert(
+                    name,
+                    Rendered {
+                        bytes: bytes.into(),
+                        hash,
+                    },
+                );
             }
         }
     }
@@ -520,6 +529,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+    use crate::decide::desired::Origin;
     use crate::node::manifest::MANIFEST_NAME;
     use crate::testing;
     use seccompd_profile::model::ProfileSpec;
@@ -680,6 +690,7 @@ mod tests {
         ProfileInput {
             name,
             generation: Some(1),
+            origin: Origin::Api { uid: None },
             spec,
         }
     }
@@ -903,7 +914,7 @@ mod tests {
             seccompd_api::NodeProfileState::Installed
         );
         assert!(!temp.exists(), "its own leftover temporary file goes");
-        assert_eq!(fs::read(dir.join("a.json")).unwrap(), want.bytes);
+        assert_eq!(fs::read(dir.join("a.json")).unwrap(), &want.bytes[..]);
         let manifest = fs::read_to_string(dir.join(MANIFEST_NAME)).unwrap();
         assert_eq!(manifest, "seccompd-manifest v1\na.json\n");
 
@@ -915,7 +926,7 @@ mod tests {
         assert!(err.is_refusal(), "{err}");
         assert!(err.to_string().contains("\"a.json\""), "{err}");
         assert!(!dir.join(MANIFEST_NAME).exists());
-        assert_eq!(fs::read(dir.join("a.json")).unwrap(), want.bytes);
+        assert_eq!(fs::read(dir.join("a.json")).unwrap(), &want.bytes[..]);
     }
 
     /// Every agent of the previous release installed record.json, recorder or not: upgrading a

@@ -67,7 +67,7 @@ async fn main() {
             .expect("create");
         let start = Instant::now();
         // Poll tightly: the figure of interest is the agent's latency, not the poll interval.
-        while std::fs::read(&path).ok().as_deref() != Some(want.as_slice()) {
+        while std::fs::read(&path).ok().as_deref() != Some(&want[..]) {
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "{name} never arrived"

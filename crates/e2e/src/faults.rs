@@ -181,7 +181,7 @@ impl Batch {
         )
         .await;
         let mut after = self.wants();
-        after.insert(file_name(updated), rendered(new_spec).bytes);
+        after.insert(file_name(updated), rendered(new_spec).bytes.to_vec());
         let mut gone = BTreeSet::new();
         if let Some(deleted) = deleted {
             let api: Api<SeccompProfile> = Api::all(client.clone());
@@ -198,7 +198,7 @@ impl Batch {
     pub fn wants(&self) -> BTreeMap<String, Vec<u8>> {
         self.specs
             .iter()
-            .map(|(name, spec)| (file_name(name), rendered(spec).bytes))
+            .map(|(name, spec)| (file_name(name), rendered(spec).bytes.to_vec()))
             .collect()
     }
 

@@ -38,7 +38,7 @@ pub fn floored_bytes(spec: &ProfileSpec, floor: &FloorSpec) -> anyhow::Result<Ve
     }];
     let merged = resolve_with_floors("scale-bench", spec, |_| None, &floors)
         .context("merging the floor into the bench's profile")?;
-    Ok(render(&merged.profile).bytes)
+    Ok(render(&merged.profile).bytes.to_vec())
 }
 
 /// The bench's SeccompFloor object, labelled `label`.

@@ -1,5 +1,7 @@
 //! Rendering: the exact bytes written to a node, and their content hash.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -60,8 +62,10 @@ impl OciProfile {
 /// A profile rendered for the node: its file content and that content's hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
-    /// The file's bytes: pretty JSON with a trailing newline, fields in a fixed order.
-    pub bytes: Vec<u8>,
+    /// The file's bytes: pretty JSON with a trailing newline, fields in a fixed order. Shared:
+    /// an agent keeps one copy per profile however many places (the renderings it reuses, the
+    /// last valid version of each file) hold it.
+    pub bytes: Arc<[u8]>,
     /// `sha256:<hex>` of `bytes`.
     pub hash: ContentHash,
 }
@@ -144,7 +148,10 @@ pub fn render(profile: &OciProfile) -> Rendered {
     let mut bytes = serde_json::to_vec_pretty(profile).unwrap_or_default();
     bytes.push(b'\n');
     let hash = content_hash(&bytes);
-    Rendered { bytes, hash }
+    Rendered {
+        bytes: bytes.into(),
+        hash,
+    }
 }
 
 /// `sha256:<hex>` of `bytes`, the form used in status and on disk comparisons.
@@ -191,7 +198,7 @@ mod tests {
     #[test]
     fn renders_plain_oci_json_in_fixed_field_order() {
         let out = render(&sample());
-        let text = String::from_utf8(out.bytes).unwrap();
+        let text = String::from_utf8(out.bytes.to_vec()).unwrap();
         let expected = r#"{
   "defaultAction": "SCMP_ACT_ERRNO",
   "defaultErrnoRet": 38,

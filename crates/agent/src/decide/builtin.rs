@@ -7,7 +7,7 @@
 //! reserved ([`RECORD_PROFILE`]): the API refuses a SeccompProfile of that name, and one
 //! created before the rule existed is ignored here.
 
-use super::desired::ProfileInput;
+use super::desired::{Origin, ProfileInput};
 use seccompd_api::ProfileReport;
 use seccompd_profile::decode::{Document, decode};
 use seccompd_profile::import::{DEFAULT_CAPABILITIES, Target, import};
@@ -99,6 +99,7 @@ pub fn with_builtins<'a>(
         out.extend(spec.map(|spec| ProfileInput {
             name,
             generation: None,
+            origin: Origin::Builtin,
             spec,
         }));
     }
@@ -118,7 +119,7 @@ pub fn api_reports(outcomes: Vec<ProfileReport>) -> Vec<ProfileReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::desired::{Accepted, CheckCache, desired_state};
+    use crate::decide::desired::{Accepted, DesiredCache, desired_state};
     use crate::decide::plan::Target;
 
     #[test]
@@ -160,7 +161,7 @@ mod tests {
         let desired = crate::decide::desired::desired_with_floors(
             &inputs,
             &floors,
-            &mut CheckCache::default(),
+            &mut DesiredCache::default(),
             |p| seccompd_profile::check_for_node(p).map(Accepted::from),
             std::time::Instant::now(),
         );
@@ -223,11 +224,13 @@ mod tests {
             ProfileInput {
                 name: RECORD_PROFILE,
                 generation: Some(1),
+                origin: Origin::Api { uid: None },
                 spec: &user,
             },
             ProfileInput {
                 name: "other",
                 generation: Some(2),
+                origin: Origin::Api { uid: None },
                 spec: &user,
             },
         ];
@@ -244,7 +247,7 @@ mod tests {
         // As the node checks it (this host's libseccomp): valid, installed as record.json.
         let desired = desired_state(
             &inputs,
-            &mut CheckCache::default(),
+            &mut DesiredCache::default(),
             |p| seccompd_profile::check_for_node(p).map(Accepted::from),
             std::time::Instant::now(),
         );

@@ -87,7 +87,7 @@ mod tests {
             .iter()
             .map(|(name, text)| {
                 let target = Target::Install(Rendered {
-                    bytes: text.as_bytes().to_vec(),
+                    bytes: text.as_bytes().into(),
                     hash: content_hash(text.as_bytes()),
                 });
                 (

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use super::plan::{DesiredProfile, Target};
+use super::renderings::{RenderCache, Rendering};
 use super::retry::RetryBook;
 use seccompd_api::{SeccompFloor, SeccompProfile};
 use seccompd_profile::check::{NodeCheckError, NodeVerdict};
@@ -20,8 +21,24 @@ pub struct ProfileInput<'a> {
     pub name: &'a str,
     /// metadata.generation.
     pub generation: Option<i64>,
+    /// Where the spec comes from: what says whether its last rendering still holds.
+    pub origin: Origin<'a>,
     /// The spec.
     pub spec: &'a ProfileSpec,
+}
+
+/// Where a profile's spec comes from, which says when its rendering can be reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin<'a> {
+    /// A SeccompProfile object, with its metadata.uid when known. Its spec changes only with
+    /// its generation (the API server raises it on every change of the spec of a resource
+    /// with a status subresource), and a deleted and recreated object has a new uid.
+    Api {
+        /// metadata.uid.
+        uid: Option<&'a str>,
+    },
+    /// One of the agent's built-in profiles: fixed for the life of the process.
+    Builtin,
 }
 
 impl<'a> ProfileInput<'a> {
@@ -31,6 +48,9 @@ impl<'a> ProfileInput<'a> {
         Some(Self {
             name,
             generation: profile.metadata.generation,
+            origin: Origin::Api {
+                uid: profile.metadata.uid.as_deref(),
+            },
             spec: &profile.spec.0,
         })
     }
@@ -89,10 +109,11 @@ impl From<NodeVerdict> for Accepted {
 /// `check` judges a resolved profile for this node (structure and the node's seccomp
 /// library); it is called once per distinct rendering, since `cache` remembers verdicts by
 /// content hash across calls. A check that could not finish is no verdict: it is tried again
-/// once its backoff has passed (at `now` or later).
+/// once its backoff has passed (at `now` or later). A profile whose spec, bases and floors are
+/// those of its last rendering is not rendered again (`cache` keeps the renderings too).
 pub fn desired_state(
     profiles: &[ProfileInput<'_>],
-    cache: &mut CheckCache,
+    cache: &mut DesiredCache,
     check: impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
@@ -103,23 +124,29 @@ pub fn desired_state(
 pub fn desired_with_floors(
     profiles: &[ProfileInput<'_>],
     floors: &[Floor<'_>],
-    cache: &mut CheckCache,
+    cache: &mut DesiredCache,
     check: impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError>,
     now: Instant,
 ) -> BTreeMap<String, DesiredProfile> {
-    let by_name: HashMap<&str, &ProfileSpec> = profiles.iter().map(|p| (p.name, p.spec)).collect();
-    profiles
+    let by_name: HashMap<&str, &ProfileInput<'_>> = profiles.iter().map(|p| (p.name, p)).collect();
+    // A floor's stamp hashes its rules: once per pass, not once per profile.
+    let stamps: Vec<(&Floor<'_>, FloorStamp)> = floors.iter().map(|f| (f, f.stamp())).collect();
+    let desired = profiles
         .iter()
         .map(|p| {
-            let mut applying: Vec<FloorStamp> = floors
+            let mut applying: Vec<FloorStamp> = stamps
                 .iter()
-                .filter(|f| !f.exempts(p.name))
-                .map(Floor::stamp)
+                .filter(|(f, _)| !f.exempts(p.name))
+                .map(|(_, stamp)| stamp.clone())
                 .collect();
             applying.sort();
             applying.dedup_by(|a, b| a.name == b.name);
+            let rendering = cache.renderings.get_or_render(p, &by_name, &applying, || {
+                render_profile(p, &by_name, floors)
+            });
+            let resolve = || resolve_for(p, &by_name, floors);
             let (target, instructions) =
-                target_for(p, &by_name, floors, &applying, cache, &check, now);
+                target_for(rendering, resolve, &applying, cache, &check, now);
             let desired = DesiredProfile {
                 generation: p.generation,
                 floors: applying,
@@ -128,35 +155,57 @@ pub fn desired_with_floors(
             };
             (p.name.to_string(), desired)
         })
-        .collect()
+        .collect();
+    cache.renderings.retain(|name| by_name.contains_key(name));
+    desired
 }
 
-fn target_for(
+/// The rendering of `p` with its bases and the floors `applying` (those of `floors` that
+/// do not exempt it): the file's bytes, or why there is none.
+fn render_profile(
     p: &ProfileInput<'_>,
-    by_name: &HashMap<&str, &ProfileSpec>,
+    by_name: &HashMap<&str, &ProfileInput<'_>>,
     floors: &[Floor<'_>],
+) -> Rendering {
+    let resolved = resolve_for(p, by_name, floors)?;
+    let rendered = render(&resolved);
+    rendered
+        .check_size()
+        .map_err(|too_large| format!("spec: {too_large}"))?;
+    Ok(rendered)
+}
+
+/// `p` resolved with its bases and merged with the floors that do not exempt it.
+fn resolve_for(
+    p: &ProfileInput<'_>,
+    by_name: &HashMap<&str, &ProfileInput<'_>>,
+    floors: &[Floor<'_>],
+) -> Result<OciProfile, String> {
+    if p.name.len() > MAX_PROFILE_NAME_LEN {
+        return Err(format!(
+            "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
+            p.name.len()
+        ));
+    }
+    resolve_with_floors(p.name, p.spec, |n| by_name.get(n).map(|b| b.spec), floors)
+        .map(|merged| merged.profile)
+        .map_err(|e| e.to_string())
+}
+
+/// What the node must hold for a profile rendered as `rendering`; `resolve` gives the
+/// resolved profile for the node check when the rendering has no verdict yet.
+fn target_for(
+    rendering: Rendering,
+    resolve: impl FnOnce() -> Result<OciProfile, String>,
     applying: &[FloorStamp],
-    cache: &mut CheckCache,
+    cache: &mut DesiredCache,
     check: &impl Fn(&OciProfile) -> Result<Accepted, NodeCheckError>,
     now: Instant,
 ) -> (Target, Option<usize>) {
-    if p.name.len() > MAX_PROFILE_NAME_LEN {
-        return (
-            Target::Invalid(format!(
-                "metadata.name: {} characters; at most {MAX_PROFILE_NAME_LEN} (MAX_PROFILE_NAME_LEN) fit the node's file name <name>.json: shorten it",
-                p.name.len()
-            )),
-            None,
-        );
-    }
-    let resolved = match resolve_with_floors(p.name, p.spec, |n| by_name.get(n).copied(), floors) {
-        Ok(merged) => merged.profile,
-        Err(e) => return (Target::Invalid(e.to_string()), None),
+    let rendered = match rendering {
+        Ok(rendered) => rendered,
+        Err(reason) => return (Target::Invalid(reason), None),
     };
-    let rendered = render(&resolved);
-    if let Err(too_large) = rendered.check_size() {
-        return (Target::Invalid(format!("spec: {too_large}")), None);
-    }
     let hash = rendered.hash.clone();
     if let Some(verdict) = cache.verdicts.get(&hash) {
         return match verdict {
@@ -168,6 +217,12 @@ fn target_for(
         let reason = reason.to_string();
         return (Target::Unchecked { hash, reason }, None);
     }
+    // Not judged yet: the check needs the resolved profile, which a reused rendering does
+    // not keep (it resolves as it did, since nothing it depends on has changed).
+    let resolved = match resolve() {
+        Ok(resolved) => resolved,
+        Err(reason) => return (Target::Invalid(reason), None),
+    };
     match check(&resolved) {
         Ok(accepted) => {
             let instructions = accepted.instructions;
@@ -202,16 +257,26 @@ fn with_floors_named(reason: String, applying: &[FloorStamp]) -> String {
     )
 }
 
-/// Verdicts of the node check by content hash, so that unchanged profiles are not compiled
-/// again on every pass; and the renderings whose check could not finish, with when to try
-/// again. Only verdicts are remembered: a timeout is no reason to refuse a profile for good.
+/// What the desired state of one pass keeps for the next: each profile's rendering with what
+/// it was made from, so that a pass renders only what changed; verdicts of the node check by
+/// content hash, so that unchanged profiles are not compiled again; and the renderings whose
+/// check could not finish, with when to try again. Only verdicts are remembered: a timeout is
+/// no reason to refuse a profile for good.
 #[derive(Debug, Default)]
-pub struct CheckCache {
+pub struct DesiredCache {
+    renderings: RenderCache,
     verdicts: HashMap<ContentHash, Result<Accepted, String>>,
     unfinished: RetryBook<ContentHash>,
 }
 
-impl CheckCache {
+impl DesiredCache {
+    /// Forgets every verdict (the node's runtime was described anew); renderings do not
+    /// depend on the node and stay.
+    pub fn forget_verdicts(&mut self) {
+        self.verdicts.clear();
+        self.unfinished = RetryBook::default();
+    }
+
     /// Forgets verdicts for renderings no current profile has, keeping the cache bounded.
     pub fn retain_current(&mut self, desired: &BTreeMap<String, DesiredProfile>) {
         let installable: HashSet<&ContentHash> = desired
@@ -281,6 +346,7 @@ mod tests {
         ProfileInput {
             name,
             generation: Some(3),
+            origin: Origin::Api { uid: None },
             spec,
         }
     }
@@ -311,14 +377,14 @@ mod tests {
         let child = spec(Some("base"), &["write"]);
         let out = desired_state(
             &[input("base", &base), input("child", &child)],
-            &mut CheckCache::default(),
+            &mut DesiredCache::default(),
             |_| Ok(Accepted::default()),
             Instant::now(),
         );
         let Target::Install(r) = &out["child"].target else {
             panic!("child must be installable")
         };
-        let text = String::from_utf8(r.bytes.clone()).unwrap();
+        let text = String::from_utf8(r.bytes.to_vec()).unwrap();
         assert!(text.find("\"read\"").unwrap() < text.find("\"write\"").unwrap());
         assert_eq!(out["child"].generation, Some(3));
     }
@@ -336,7 +402,7 @@ mod tests {
                 input("b", &b),
                 input("fine", &fine),
             ],
-            &mut CheckCache::default(),
+            &mut DesiredCache::default(),
             |_| Ok(Accepted::default()),
             Instant::now(),
         );
@@ -351,7 +417,7 @@ mod tests {
         let s = spec(None, &["read"]);
         let out = desired_state(
             &[input("p", &s)],
-            &mut CheckCache::default(),
+            &mut DesiredCache::default(),
             |_| {
                 Err(NodeCheckError::Rejected(
                     "spec.architectures[0]: big-endian".to_string(),
@@ -369,7 +435,7 @@ mod tests {
     fn checks_in_three_passes(verdict: Result<Accepted, NodeCheckError>) -> (usize, Target) {
         let s = spec(None, &["read"]);
         let calls = Cell::new(0);
-        let mut cache = CheckCache::default();
+        let mut cache = DesiredCache::default();
         let mut last = None;
         for _ in 0..3 {
             let out = desired_state(
@@ -400,7 +466,7 @@ mod tests {
         let name = "a".repeat(MAX_PROFILE_NAME_LEN + 1);
         let out = desired_state(
             &[input(&name, &s)],
-            &mut CheckCache::default(),
+            &mut DesiredCache::default(),
             |_| Ok(Accepted::default()),
             Instant::now(),
         );
@@ -415,7 +481,7 @@ mod tests {
             Err(NodeCheckError::Unfinished("timed out".into())),
             Ok(Accepted::default()),
         ];
-        let mut cache = CheckCache::default();
+        let mut cache = DesiredCache::default();
         let t0 = Instant::now();
         let mut at = |now: Instant| {
             let out = desired_state(
@@ -455,7 +521,7 @@ mod tests {
         s.syscalls[0].names = names;
         let out = desired_state(
             &[input("big", &s)],
-            &mut CheckCache::default(),
+            &mut DesiredCache::default(),
             |_| panic!("not checked"),
             Instant::now(),
         );

@@ -164,7 +164,7 @@ mod tests {
     fn a_floor_counts_the_files_that_carry_it_and_names_those_that_do_not() {
         let install = || {
             Target::Install(Rendered {
-                bytes: b"{}".to_vec(),
+                bytes: b"{}"[..].into(),
                 hash: ContentHash::of(b"{}"),
             })
         };

@@ -12,6 +12,7 @@ pub mod liveness;
 pub mod notices;
 pub mod plan;
 pub mod pods;
+pub mod renderings;
 pub mod report;
 pub mod retry;
 pub mod runtime;

@@ -311,7 +311,7 @@ pub(crate) mod tests {
 
     fn rendered(text: &str) -> Rendered {
         Rendered {
-            bytes: text.as_bytes().to_vec(),
+            bytes: text.as_bytes().into(),
             hash: content_hash(text.as_bytes()),
         }
     }

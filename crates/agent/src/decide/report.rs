@@ -263,6 +263,7 @@ pub fn unknown_state_reports(profiles: &[ProfileInput<'_>], reason: &str) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::desired::Origin;
     use seccompd_profile::limits::{MAX_REASON_LEN, MAX_WARNING_LEN};
     use seccompd_profile::render::{Rendered, content_hash};
 
@@ -272,7 +273,7 @@ mod tests {
             floors: Vec::new(),
             instructions: None,
             target: Target::Install(Rendered {
-                bytes: text.into(),
+                bytes: text.as_bytes().into(),
                 hash: content_hash(text.as_bytes()),
             }),
         }
@@ -698,11 +699,13 @@ mod tests {
             ProfileInput {
                 name: "b",
                 generation: Some(2),
+                origin: Origin::Api { uid: None },
                 spec: &spec,
             },
             ProfileInput {
                 name: "a",
                 generation: Some(1),
+                origin: Origin::Api { uid: None },
                 spec: &spec,
             },
         ];

@@ -3,12 +3,13 @@
 //! never follows a symlink and never removes a directory. Which entries the agent may change
 //! at all is [`super::owned`]'s rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
@@ -44,6 +45,12 @@ const _: () = assert!(TEMP_NAME_LEN <= limits::NAME_MAX);
 
 /// Mode of installed profile files: readable by the runtime, writable only by root.
 const FILE_MODE: u32 = 0o644;
+
+/// How much older than the moment it was read a file's last change (its ctime) must be for
+/// the hash read to be reused while the file's inode facts stay the same. The kernel stamps
+/// changes with a coarse clock (a scheduler tick, up to 10 ms): a change in the same tick as
+/// the read could leave every fact as it was, so such a file is read again next time.
+const SETTLED_AFTER: Duration = Duration::from_millis(50);
 
 /// A failed operation on the profile directory, with the path it concerned.
 #[derive(Debug, Error)]
@@ -135,6 +142,49 @@ pub struct StagedWrite {
     target: PathBuf,
 }
 
+/// The hashes earlier scans read, by name, each with the facts of the file it was read from,
+/// so that a scan reads only the files that changed since: with 1,000 profiles a pass
+/// otherwise reads and hashes every file. Any write to a file, and any replacement of it,
+/// changes its ctime (which no caller can set) or its inode; a file changed too recently for
+/// its ctime to tell is read again ([`SETTLED_AFTER`]).
+#[derive(Debug, Default)]
+pub struct KnownHashes {
+    by_name: HashMap<OsString, (FileFacts, ContentHash)>,
+}
+
+/// What identifies one version of a file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileFacts {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileFacts {
+    fn of(meta: &Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Whether the last change is old enough, at `read_at`, for these facts to pin the
+    /// content down.
+    fn settled(&self, read_at: SystemTime) -> bool {
+        let (secs, nanos) = self.ctime;
+        let Ok(secs) = u64::try_from(secs) else {
+            return false;
+        };
+        let changed = UNIX_EPOCH + Duration::new(secs, u32::try_from(nanos).unwrap_or(0));
+        changed + SETTLED_AFTER < read_at
+    }
+}
+
 /// The profile directory of one node.
 #[derive(Debug, Clone)]
 pub struct ProfileDir {
@@ -191,41 +241,53 @@ impl ProfileDir {
     /// the directory fails the scan: an entry that cannot be inspected or read is listed as
     /// [`Entry::Unreadable`], so that one bad entry never hides the others.
     pub fn scan(&self) -> Result<BTreeMap<OsString, Entry>, DirError> {
+        self.scan_with(&mut KnownHashes::default())
+    }
+
+    /// [`scan`](Self::scan), reading only the files `known` has no hash for at their
+    /// current facts, and remembering what it read in `known` (which keeps only the names
+    /// present now).
+    pub fn scan_with(
+        &self,
+        known: &mut KnownHashes,
+    ) -> Result<BTreeMap<OsString, Entry>, DirError> {
         let mut out = BTreeMap::new();
         let entries = fs::read_dir(&self.path).map_err(io_err("list", &self.path))?;
         for entry in entries {
             let entry = entry.map_err(io_err("list", &self.path))?;
             let name = entry.file_name();
-            let path = entry.path();
             // An entry may vanish between listing and inspection; it is simply not there.
-            let kind = match entry.file_type() {
-                Ok(t) => t,
+            let meta = match entry.metadata() {
+                Ok(m) => m,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     out.insert(name, Entry::Unreadable(format!("inspect: {e}")));
                     continue;
                 }
             };
+            let kind = meta.file_type();
             let value = if kind.is_symlink() {
                 Entry::NotAFile(EntryKind::Symlink)
             } else if kind.is_dir() {
                 Entry::NotAFile(EntryKind::Directory)
             } else if kind.is_file() {
-                match read_regular(&path) {
-                    Ok(Contents::Bytes(bytes)) => Entry::File {
-                        hash: content_hash(&bytes),
+                match known.by_name.get(&name) {
+                    Some((facts, hash)) if *facts == FileFacts::of(&meta) => {
+                        Entry::File { hash: hash.clone() }
+                    }
+                    _ => match read_file(&entry.path(), &name, known) {
+                        Some(value) => value,
+                        None => continue,
                     },
-                    Ok(Contents::Oversized) => Entry::Oversized,
-                    // Swapped for something else since listing: not ours either way.
-                    Ok(Contents::NotRegular) => Entry::NotAFile(EntryKind::Special),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => Entry::Unreadable(format!("read: {e}")),
                 }
             } else {
                 Entry::NotAFile(EntryKind::Special)
             };
             out.insert(name, value);
         }
+        known
+            .by_name
+            .retain(|name, _| matches!(out.get(name), Some(Entry::File { .. })));
         Ok(out)
     }
 
@@ -234,7 +296,7 @@ impl ProfileDir {
     pub fn read(&self, name: &OsStr) -> Result<Option<Vec<u8>>, DirError> {
         let path = self.child(name)?;
         match read_regular(&path) {
-            Ok(Contents::Bytes(bytes)) => Ok(Some(bytes)),
+            Ok(Contents::Bytes(bytes, _)) => Ok(Some(bytes)),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", &path)(e)),
@@ -402,9 +464,37 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// What [`read_regular`] found.
 enum Contents {
-    Bytes(Vec<u8>),
+    /// The bytes, and the file's facts as it was opened.
+    Bytes(Vec<u8>, Metadata),
     Oversized,
     NotRegular,
+}
+
+/// Reads and hashes the regular file `name` at `path` for a scan, remembering its hash in
+/// `known` when its facts pin the content down; `None` when it vanished meanwhile.
+fn read_file(path: &Path, name: &OsStr, known: &mut KnownHashes) -> Option<Entry> {
+    // Taken before the read: a change the facts cannot tell from this read must be older.
+    let read_at = SystemTime::now();
+    let entry = match read_regular(path) {
+        Ok(Contents::Bytes(bytes, meta)) => {
+            let hash = content_hash(&bytes);
+            let facts = FileFacts::of(&meta);
+            if facts.settled(read_at) {
+                known
+                    .by_name
+                    .insert(name.to_os_string(), (facts, hash.clone()));
+            } else {
+                known.by_name.remove(name);
+            }
+            Entry::File { hash }
+        }
+        Ok(Contents::Oversized) => Entry::Oversized,
+        // Swapped for something else since listing: not ours either way.
+        Ok(Contents::NotRegular) => Entry::NotAFile(EntryKind::Special),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => Entry::Unreadable(format!("read: {e}")),
+    };
+    Some(entry)
 }
 
 /// Reads a regular file without following symlinks or blocking on a fifo.
@@ -428,11 +518,13 @@ fn read_regular(path: &Path) -> io::Result<Contents> {
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // The file may grow while it is read; never read more than the cap.
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    (&file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Ok(Contents::Oversized);
     }
-    Ok(Contents::Bytes(bytes))
+    // The facts from before the read: a write during it changes them, so the next scan
+    // does not take this read's bytes for the file's.
+    Ok(Contents::Bytes(bytes, meta))
 }
 
 #[cfg(test)]
@@ -468,6 +560,80 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o644);
         assert_eq!(scan.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_settled_file_is_hashed_once_and_any_change_to_it_is_seen() {
+        let (_tmp, pd) = dir();
+        let path = pd.path().join("a.json");
+        pd.write_atomic(os("a.json"), b"{\"v\":1}").unwrap();
+        let mut known = KnownHashes::default();
+        // Just written: its ctime cannot tell a change in the same tick, so it is not kept.
+        pd.scan_with(&mut known).unwrap();
+        assert!(known.by_name.is_empty(), "a fresh file is read again");
+        std::thread::sleep(SETTLED_AFTER * 2);
+        let first = pd.scan_with(&mut known).unwrap();
+        assert_eq!(
+            first[os("a.json")],
+            Entry::File {
+                hash: content_hash(b"{\"v\":1}")
+            }
+        );
+        // The next scan takes the kept hash without reading: a stand-in hash shows it.
+        let stand_in = content_hash(b"kept");
+        known.by_name.get_mut(os("a.json")).unwrap().1 = stand_in.clone();
+        assert_eq!(
+            pd.scan_with(&mut known).unwrap()[os("a.json")],
+            Entry::File {
+                hash: stand_in.clone()
+            }
+        );
+        // Edited in place to the same size, its modification time put back: the ctime (which
+        // nobody can set) still tells, and the file is read again.
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        fs::write(&path, b"{\"v\":2}").unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(
+            pd.scan_with(&mut known).unwrap()[os("a.json")],
+            Entry::File {
+                hash: content_hash(b"{\"v\":2}")
+            }
+        );
+        // Removed: forgotten.
+        fs::remove_file(&path).unwrap();
+        assert!(pd.scan_with(&mut known).unwrap().is_empty());
+        assert!(known.by_name.is_empty());
+    }
+
+    #[test]
+    fn a_file_swapped_for_another_of_the_same_size_and_times_is_read_again() {
+        let (tmp, pd) = dir();
+        pd.write_atomic(os("a.json"), b"aaaa").unwrap();
+        std::thread::sleep(SETTLED_AFTER * 2);
+        let mut known = KnownHashes::default();
+        pd.scan_with(&mut known).unwrap();
+        assert_eq!(known.by_name.len(), 1);
+        let meta = fs::metadata(pd.path().join("a.json")).unwrap();
+        let other = tmp.path().join("other");
+        fs::write(&other, b"bbbb").unwrap();
+        File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(meta.modified().unwrap())
+            .unwrap();
+        fs::rename(&other, pd.path().join("a.json")).unwrap();
+        assert_eq!(
+            pd.scan_with(&mut known).unwrap()[os("a.json")],
+            Entry::File {
+                hash: content_hash(b"bbbb")
+            }
+        );
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub fn object(name: &str, version: usize, run_id: &str) -> SeccompProfile {
 pub fn file_bytes(version: usize) -> anyhow::Result<Vec<u8>> {
     let resolved = resolve("scale-bench", &spec(version), |_| None)
         .context("resolving the bench's profile")?;
-    Ok(render(&resolved).bytes)
+    Ok(render(&resolved).bytes.to_vec())
 }
 
 /// Polls until the file `name` in every one of `dirs` holds `want` (or, with `None`, is gone);

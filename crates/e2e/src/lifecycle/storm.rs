@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use seccompd_agent::decide::builtin::with_builtins;
-use seccompd_agent::decide::desired::{Accepted, CheckCache, ProfileInput, desired_state};
+use seccompd_agent::decide::desired::{Accepted, DesiredCache, ProfileInput, desired_state};
 use seccompd_agent::decide::plan::Target;
 use seccompd_agent::node::dir::TEMP_PREFIX;
 use seccompd_agent::node::manifest::MANIFEST_NAME;
@@ -243,7 +243,7 @@ pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
     );
     let desired = desired_state(
         &inputs,
-        &mut CheckCache::default(),
+        &mut DesiredCache::default(),
         |p| seccompd_profile::check_for_node(p).map(Accepted::from),
         std::time::Instant::now(),
     );
@@ -255,7 +255,7 @@ pub fn expected_files(profiles: &[SeccompProfile]) -> ExpectedDir {
         let file = format!("{name}.json");
         match want.target {
             Target::Install(r) => {
-                out.files.insert(file, r.bytes);
+                out.files.insert(file, r.bytes.to_vec());
             }
             Target::Invalid(_) | Target::Unchecked { .. } => {
                 out.either.insert(file);
@@ -272,7 +272,11 @@ pub async fn run(client: Client, cfg: StormConfig) -> StormReport {
     let allowed: Arc<BTreeSet<Vec<u8>>> = Arc::new(
         variants()
             .iter()
-            .map(|v| render(&resolve("v", v, |_| None).expect("no base")).bytes)
+            .map(|v| {
+                render(&resolve("v", v, |_| None).expect("no base"))
+                    .bytes
+                    .to_vec()
+            })
             .collect(),
     );
 
