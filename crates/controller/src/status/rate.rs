@@ -11,18 +11,29 @@ use seccompd_api::{Phase, SeccompProfileStatus};
 /// Partial, same generation) is rewritten only to move its count.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// When each profile's status was last written (or the profile first seen).
+/// Per profile, when its status was last written (or the profile, or its current generation,
+/// first seen) and the generation that was for.
 #[derive(Clone, Debug, Default)]
 pub struct ProgressPacer {
-    since: BTreeMap<String, Instant>,
+    since: BTreeMap<String, Since>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Since {
+    at: Instant,
+    /// The generation of the status then; `None` when not known.
+    generation: Option<i64>,
 }
 
 impl ProgressPacer {
     /// `None` to write `next` now; `Some(due)` when it only tells of a profile on its way
-    /// (Pending or Partial: its first status, or progress within the same generation) and
-    /// can wait until `due`, [`PROGRESS_INTERVAL`] after the last write or after the profile
-    /// was first seen here: a new profile usually goes straight to `Installed` within it.
-    /// Every other change (a new generation, Installed, Invalid, Error) is written at once.
+    /// (Pending or Partial) and can wait until `due`, [`PROGRESS_INTERVAL`] after the last
+    /// write, or after the profile or its new generation was first seen here: a new profile or
+    /// a new version of one usually goes straight to `Installed` within it, and its one write
+    /// then does not compete with the agents writing the files. Meanwhile the status keeps its
+    /// `observedGeneration` (and its Ready condition's), which tells a reader that it speaks of
+    /// the previous generation. Every other change (Installed, Invalid, Error, or a profile
+    /// falling back to Partial in the same generation) is written at once.
     pub fn hold(
         &mut self,
         name: &str,
@@ -32,17 +43,37 @@ impl ProgressPacer {
     ) -> Option<Instant> {
         let on_the_way =
             |s: &SeccompProfileStatus| matches!(s.phase, Some(Phase::Pending | Phase::Partial));
+        let generation = next.observed_generation;
         let only_progress = on_the_way(next)
             && previous.is_none_or(|previous| {
-                on_the_way(previous) && previous.observed_generation == next.observed_generation
+                previous.observed_generation != generation || on_the_way(previous)
             });
-        let due = *self.since.entry(name.to_string()).or_insert(now) + PROGRESS_INTERVAL;
+        let since = self.since.entry(name.to_string()).or_insert(Since {
+            at: now,
+            generation,
+        });
+        match since.generation {
+            // A write whose generation was not told: the interval runs from it.
+            None => since.generation = generation,
+            Some(_) if since.generation != generation => {
+                *since = Since {
+                    at: now,
+                    generation,
+                }
+            }
+            Some(_) => {}
+        }
+        let due = since.at + PROGRESS_INTERVAL;
         (only_progress && due > now).then_some(due)
     }
 
     /// Notes that `name`'s status was written at `now`.
     pub fn written(&mut self, name: &str, now: Instant) {
-        self.since.insert(name.to_string(), now);
+        let since = self.since.entry(name.to_string()).or_insert(Since {
+            at: now,
+            generation: None,
+        });
+        since.at = now;
     }
 
     /// Forgets the profiles for which `keep` is false.
@@ -64,6 +95,44 @@ mod tests {
     }
 
     #[test]
+    fn a_new_generation_waits_from_when_it_is_first_seen() {
+        let t0 = Instant::now();
+        let mut pacer = ProgressPacer::default();
+        let installed = status(Phase::Installed, 2);
+        assert_eq!(pacer.hold("p", None, &installed, t0), None);
+        pacer.written("p", t0);
+        // Long after the last write, the profile is updated.
+        let later = t0 + PROGRESS_INTERVAL * 60;
+        let pending = status(Phase::Pending, 3);
+        assert_eq!(
+            pacer.hold("p", Some(&installed), &pending, later),
+            Some(later + PROGRESS_INTERVAL),
+            "the new generation's Pending waits a moment"
+        );
+        let soon = later + Duration::from_millis(100);
+        assert_eq!(
+            pacer.hold("p", Some(&installed), &status(Phase::Partial, 3), soon),
+            Some(later + PROGRESS_INTERVAL),
+            "from when the generation was first seen, not from each look"
+        );
+        assert_eq!(
+            pacer.hold("p", Some(&installed), &status(Phase::Installed, 3), soon),
+            None
+        );
+        assert_eq!(
+            pacer.hold("p", Some(&installed), &pending, later + PROGRESS_INTERVAL),
+            None,
+            "written once the moment has passed"
+        );
+        // Another new generation while the previous one was on its way.
+        let next = later + PROGRESS_INTERVAL * 2;
+        assert_eq!(
+            pacer.hold("p", Some(&pending), &status(Phase::Pending, 4), next),
+            Some(next + PROGRESS_INTERVAL)
+        );
+    }
+
+    #[test]
     fn progress_alone_waits_for_its_interval_and_news_does_not() {
         let t0 = Instant::now();
         let mut pacer = ProgressPacer::default();
@@ -76,7 +145,7 @@ mod tests {
             "a new profile's Pending waits a moment"
         );
         assert_eq!(
-            pacer.hold("new", None, &status(Phase::Installed, 1), soon),
+            pacer.hold("new", None, &status(Phase::Installed, 2), soon),
             None,
             "its Installed does not"
         );
@@ -97,7 +166,6 @@ mod tests {
             status(Phase::Installed, 2),
             status(Phase::Error, 2),
             status(Phase::Invalid, 2),
-            status(Phase::Partial, 3),
         ] {
             assert_eq!(
                 pacer.hold("p", Some(&partial), &news, soon),
@@ -105,6 +173,11 @@ mod tests {
                 "{news:?}"
             );
         }
+        assert_eq!(
+            pacer.hold("p", Some(&status(Phase::Installed, 2)), &partial, soon),
+            None,
+            "a fall back from Installed in the same generation is news"
+        );
         pacer.retain(|name| name != "p");
         assert_eq!(
             pacer.hold("p", Some(&pending), &partial, soon),
