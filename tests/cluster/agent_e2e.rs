@@ -49,7 +49,7 @@ async fn wait_for_file(name: &str, want: &Rendered) {
         WAIT,
         || async {
             match fs::read(&path) {
-                Ok(bytes) if bytes == want.bytes => Ok(()),
+                Ok(bytes) if bytes == *want.bytes => Ok(()),
                 Ok(bytes) => Err(format!(
                     "content differs: {}",
                     String::from_utf8_lossy(&bytes)
@@ -216,7 +216,7 @@ async fn invalid_update_keeps_the_last_valid_file() {
     assert!(ready.message.contains("missing-base"), "{}", ready.message);
     assert_eq!(
         fs::read(node_profile_path(&name)).expect("the old file stays"),
-        expected_file(&good).bytes
+        expected_file(&good).bytes.to_vec()
     );
     api.delete(&name, &DeleteParams::default())
         .await
@@ -300,7 +300,7 @@ async fn restarted_agent_repairs_deletions_removes_its_orphans_and_leaves_foreig
     .await;
     assert_eq!(
         fs::read(node_profile_path(&name)).expect("restored"),
-        expected_file(&s).bytes
+        expected_file(&s).bytes.to_vec()
     );
     assert_eq!(
         fs::read(&foreign).expect("left in place"),

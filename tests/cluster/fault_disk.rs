@@ -94,7 +94,7 @@ async fn faulty_directory(fault: Fault) {
     // The changes: an update, a create, and on the read-only filesystem a delete.
     let new_spec = denylist(&["mkdir", "rmdir", "chroot"]);
     assert_ne!(new_spec, old_spec);
-    let new_bytes = rendered(&new_spec).bytes;
+    let new_bytes = rendered(&new_spec).bytes.to_vec();
     watch.allow(&updated_file, new_bytes.clone());
     // A delete frees space: on the full filesystem the agent could then write what this test
     // expects it cannot, so the third profile stays there unchanged.

@@ -54,7 +54,7 @@ async fn node2_cut_off_for_120_s_keeps_its_files_is_partial_and_converges_when_b
     let wants = batch.wants();
     let watch = FileWatch::start(both_dirs(), wants.clone());
     let new_spec = denylist(&["mkdir", "rmdir", "chroot"]);
-    let new_bytes = rendered(&new_spec).bytes;
+    let new_bytes = rendered(&new_spec).bytes.to_vec();
     watch.allow(&file_name(&updated), new_bytes.clone());
 
     let partition = Node2Partition::cut();

@@ -34,7 +34,7 @@ async fn deleted_truncated_and_edited_files_are_restored_within_a_second_and_for
         .expect("truncate");
     let truncated = time_until_bytes(&path, &want.bytes, REPAIR_WITHIN);
 
-    let mut edited = want.bytes.clone();
+    let mut edited = want.bytes.to_vec();
     edited.truncate(edited.len() / 2);
     edited.extend_from_slice(b"\"SCMP_ACT_ALLOW\"}\n");
     fs::write(&path, &edited).expect("edit in place");

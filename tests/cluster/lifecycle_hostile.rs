@@ -127,7 +127,7 @@ async fn hostile_entries_never_reach_outside_and_the_agent_keeps_working() {
     println!("files right {:?} after the last round", start.elapsed());
     assert_eq!(
         fs::read(dir.join(format!("{during}.json"))).expect("installed meanwhile"),
-        during_want.bytes
+        during_want.bytes.to_vec()
     );
 
     // Nothing planted was removed, and the agent reported every kind of hostile entry (a

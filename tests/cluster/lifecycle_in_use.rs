@@ -97,7 +97,10 @@ async fn deleted_profile_stays_while_pods_use_it_and_goes_with_the_last_one() {
 
     // The file stays, and is repaired like any other.
     wait_for_agent_passes(&client, 2).await;
-    assert_eq!(fs::read(&path).expect("the file stays"), want.bytes);
+    assert_eq!(
+        fs::read(&path).expect("the file stays"),
+        want.bytes.to_vec()
+    );
     fs::remove_file(&path).expect("delete the kept file behind the agent's back");
     let took = time_until_bytes(&path, &want.bytes, Duration::from_secs(1));
     println!("kept file restored in {took:?}");
@@ -107,7 +110,7 @@ async fn deleted_profile_stays_while_pods_use_it_and_goes_with_the_last_one() {
     wait_for_agent_passes(&client, 2).await;
     assert_eq!(
         fs::read(&path).expect("kept for the second pod"),
-        want.bytes
+        want.bytes.to_vec()
     );
     eventually(
         "the report to name only the remaining pod",

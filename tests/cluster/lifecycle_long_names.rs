@@ -50,7 +50,7 @@ async fn names_of_every_length_up_to_the_bound_install_and_a_restarted_agent_com
     assert_eq!(names.last().map(String::len), Some(MAX_PROFILE_NAME_LEN));
     let mut want = Vec::new();
     for name in &names {
-        want = create_profile(&client, name, &spec).await.bytes;
+        want = create_profile(&client, name, &spec).await.bytes.to_vec();
     }
 
     for name in &names {

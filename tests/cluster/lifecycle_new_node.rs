@@ -206,7 +206,7 @@ async fn node_registered_with_the_taint_gets_no_confined_pod_before_its_profile_
             .spec
             .and_then(|s| s.node_name)
             .is_some();
-        let file_there = std::fs::read(&path).is_ok_and(|b| b == want.bytes);
+        let file_there = std::fs::read(&path).is_ok_and(|b| b == *want.bytes);
         if bound_now && !bound_seen {
             assert!(
                 file_there,

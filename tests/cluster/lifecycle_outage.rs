@@ -76,7 +76,7 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
         for (name, want) in names.iter().zip(&wants) {
             assert_eq!(
                 fs::read(node_profile_path(name)).ok().as_deref(),
-                Some(want.bytes.as_slice()),
+                Some(&want.bytes[..]),
                 "{name} must stay during the outage"
             );
         }
@@ -117,7 +117,7 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
         for (name, want) in names.iter().zip(&wants).take(2) {
             assert_eq!(
                 fs::read(node_profile_path(name)).ok().as_deref(),
-                Some(want.bytes.as_slice()),
+                Some(&want.bytes[..]),
                 "{name} still exists in the API and must never be removed"
             );
         }
@@ -140,7 +140,7 @@ async fn files_stay_and_are_repaired_while_the_api_server_is_down_then_converge(
     );
     assert_eq!(
         fs::read(node_profile_path(&late)).expect("created after"),
-        late_want.bytes
+        late_want.bytes.to_vec()
     );
     wait_for_absence(&node_profile_path(&names[2]), Duration::from_secs(5)).await;
     for r in 0..round {

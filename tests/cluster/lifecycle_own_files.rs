@@ -149,7 +149,7 @@ async fn a_stale_profile_file_of_its_own_from_before_a_restart_is_removed() {
     .await;
     assert_eq!(
         fs::read(file(&kept)).expect("its profile still exists"),
-        kept_want.bytes
+        kept_want.bytes.to_vec()
     );
     assert_eq!(
         fs::read(&theirs).expect("not the agent's to remove"),

@@ -150,8 +150,8 @@ async fn a_profile_reaches_both_nodes_with_the_same_bytes_in_two_directories() {
     assert_eq!(status["totalNodes"], 2, "{status}");
 
     let (on1, on2) = (node_profile_path(&name), node2_profile_path(&name));
-    assert_eq!(fs::read(&on1).expect("node1's file"), want.bytes);
-    assert_eq!(fs::read(&on2).expect("node2's file"), want.bytes);
+    assert_eq!(fs::read(&on1).expect("node1's file"), want.bytes.to_vec());
+    assert_eq!(fs::read(&on2).expect("node2's file"), want.bytes.to_vec());
     let (m1, m2) = (fs::metadata(&on1).unwrap(), fs::metadata(&on2).unwrap());
     assert_ne!(
         (m1.dev(), m1.ino()),
@@ -243,7 +243,7 @@ async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catc
     );
     assert_ne!(
         fs::read(node2_profile_path(&name)).expect("node2's old file"),
-        want.bytes,
+        want.bytes.to_vec(),
         "node2's frozen agent cannot have written the update"
     );
 
@@ -251,7 +251,10 @@ async fn with_node2s_agent_kept_away_an_update_is_partial_naming_node2_then_catc
     drop(frozen);
     wait_status(&name, "Installed", "2/2", Duration::from_secs(10)).await;
     println!("node2 back: Installed 2/2 after {:?}", back.elapsed());
-    assert_eq!(fs::read(node2_profile_path(&name)).unwrap(), want.bytes);
+    assert_eq!(
+        fs::read(node2_profile_path(&name)).unwrap(),
+        want.bytes.to_vec()
+    );
     delete_profile(&client, &name).await;
 }
 
