@@ -1,4 +1,5 @@
-# seccompd: one static binary in an otherwise empty image, for linux/amd64 and linux/arm64.
+# seccompd: two static executables (seccompd, and seccompd-agent for the DaemonSet) in an
+# otherwise empty image, for linux/amd64 and linux/arm64.
 # Build: docker buildx build --platform linux/amd64,linux/arm64 -t seccompd:dev .
 #        (one platform: docker build -t seccompd:dev .; without Docker: see README,
 #        "Building the image")
@@ -23,8 +24,9 @@ COPY crates ./crates
 COPY crds ./crds
 COPY hack/seccompd-bin.sh ./hack/
 # libseccomp and glibc linked in statically (static PIE); TLS is rustls, so no OpenSSL.
-RUN cp "$(hack/seccompd-bin.sh "$TARGETARCH")" /seccompd
+RUN bin=$(hack/seccompd-bin.sh "$TARGETARCH") && mkdir /out \
+    && cp "$bin/seccompd" "$bin/seccompd-agent" /out/
 
 FROM scratch
-COPY --from=build /seccompd /seccompd
+COPY --from=build /out/seccompd /out/seccompd-agent /
 ENTRYPOINT ["/seccompd"]

@@ -15,12 +15,15 @@ command -v "$QEMU" >/dev/null || fail "$QEMU not found: run make deps"
 profiles=("$PROFILES"/*.json)
 [ -e "${profiles[0]}" ] || fail "no profiles in $PROFILES"
 start=$SECONDS
-arm64=$("$ROOT/hack/seccompd-bin.sh" arm64)
-native=$("$ROOT/hack/seccompd-bin.sh" "$(dpkg --print-architecture)")
+arm64_dir=$("$ROOT/hack/seccompd-bin.sh" arm64)
+arm64=$arm64_dir/seccompd
+native=$("$ROOT/hack/seccompd-bin.sh" "$(dpkg --print-architecture)")/seccompd
 echo "arm64-check: built $arm64 and $native in $((SECONDS - start)) s"
-# An aarch64 executable without a program interpreter: static, so it runs on any arm64 node.
-readelf -h "$arm64" | grep -q 'Machine: *AArch64' || fail "$arm64 is not an AArch64 binary"
-! readelf -l "$arm64" | grep -q 'INTERP' || fail "$arm64 is dynamically linked"
+# aarch64 executables without a program interpreter: static, so they run on any arm64 node.
+for exe in "$arm64" "$arm64_dir/seccompd-agent"; do
+  readelf -h "$exe" | grep -q 'Machine: *AArch64' || fail "$exe is not an AArch64 binary"
+  ! readelf -l "$exe" | grep -q 'INTERP' || fail "$exe is dynamically linked"
+done
 
 # All a run says (stdout, stderr) and its exit code.
 answer() { local rc=0 out; out=$("$@" 2>&1) || rc=$?; printf '%s\nexit code %s\n' "$out" "$rc"; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: hack/seccompd-bin.sh ARCH     (ARCH: amd64 or arm64, the OCI/Debian names)
-# Build seccompd for linux/ARCH as a fully static binary (libseccomp linked in, static glibc
-# PIE: the musl target cannot be installed here) and print its path. Another ARCH than this
+# Build seccompd's two executables, seccompd (controller, recorder, the commands for users) and
+# seccompd-agent (the node agent), for linux/ARCH, fully static (libseccomp linked in, static
+# glibc PIE: the musl target cannot be installed here), and print the directory holding both. Another ARCH than this
 # machine's is cross-built with Debian's cross toolchain and libseccomp for that ARCH
 # (hack/deps.sh installs both). The image script and the Dockerfile both build through here.
 set -euo pipefail
@@ -24,5 +25,6 @@ if [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
 fi
 cd "$ROOT"
 # The explicit --target keeps build scripts and proc-macros dynamic; only seccompd is static.
-env "${build_env[@]}" cargo build --release --locked --target "$RUST_TARGET" --bin seccompd >&2
-echo "${CARGO_TARGET_DIR:-$ROOT/target}/$RUST_TARGET/release/seccompd"
+env "${build_env[@]}" cargo build --release --locked --target "$RUST_TARGET" \
+  --bin seccompd --bin seccompd-agent >&2
+echo "${CARGO_TARGET_DIR:-$ROOT/target}/$RUST_TARGET/release"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Usage: hack/seccompd-image.sh OUT.tar
 # Build seccompd for each platform in SECCOMPD_PLATFORMS (default linux/amd64,linux/arm64;
-# the static binaries come from hack/seccompd-bin.sh) and pack it as /seccompd into one OCI
-# archive named localhost/seccompd:dev, ready for `ctr images import`, which unpacks the
+# the static executables come from hack/seccompd-bin.sh) and pack them as /seccompd and
+# /seccompd-agent (what the DaemonSet runs) into one OCI archive named localhost/seccompd:dev, ready for `ctr images import`, which unpacks the
 # node's own platform. No registry, no container engine.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -12,7 +12,7 @@ entries=()
 for platform in ${PLATFORMS//,/ }; do
   [[ $platform == linux/* ]] || { echo "seccompd-image: $platform is not linux/ARCH" >&2; exit 2; }
   bin=$("$ROOT/hack/seccompd-bin.sh" "${platform#linux/}")
-  entries+=(--platform "$platform" "$bin=/seccompd")
+  entries+=(--platform "$platform" "$bin/seccompd=/seccompd" "$bin/seccompd-agent=/seccompd-agent")
 done
 mkdir -p "$(dirname "$OUT")"
 python3 "$ROOT/hack/mkoci.py" "$OUT" "$SECCOMPD_IMAGE" '["/seccompd"]' "${entries[@]}"

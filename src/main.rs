@@ -1,8 +1,11 @@
-//! The `seccompd` binary: parses the command line and hands over to the library.
+//! The `seccompd` executable: the controller, the recorder and the commands for users (the node
+//! agent is `seccompd-agent`, src/bin/seccompd-agent.rs). Parses the command line and hands over
+//! to the crates.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use seccompd::run_async;
 
 /// Installs SeccompProfile objects as seccomp profile files on every Kubernetes node.
 #[derive(Parser)]
@@ -16,8 +19,6 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions as YAML (what crds/ holds).
     Crd,
-    /// Run the node agent (as the DaemonSet does).
-    Agent(seccompd_agent::AgentArgs),
     /// Run the recorder (as its opt-in DaemonSet does): records the calls of the pods that
     /// SeccompProfileRecordings select on this node, from the kernel's audit records.
     Recorder(seccompd_recorder::RecorderArgs),
@@ -57,7 +58,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Agent(args) => run_async(seccompd_agent::run(args, release_freed_heap)),
         Command::Controller(args) => run_async(seccompd_controller::run(args)),
         Command::Recorder(args) => run_async(seccompd_recorder::run(args)),
         Command::Validate(args) => seccompd_cli::validate::run(args),
@@ -66,43 +66,5 @@ fn main() -> ExitCode {
         Command::Record(args) => seccompd_cli::record::run(args),
         Command::RecordExec(args) => seccompd_cli::record::run_helper(args),
         Command::AllowDenied(args) => run_async(seccompd_cli::allow_denied::run(args)),
-    }
-}
-
-/// The agent's [`seccompd_agent::run::ReleaseFreedHeap`]: `malloc_trim(0)` hands every whole
-/// free page in every glibc arena back to the kernel (not only the top of the heap, which is
-/// all that glibc's own trimming and its tunables reach; they left the agent's resident memory
-/// at its peak, docs/scale.md).
-fn release_freed_heap() {
-    // SAFETY: malloc_trim takes no pointers and only walks the allocator's own free lists,
-    // under the allocator's locks; any thread may call it at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Runs an async entry point on a small runtime; two worker threads are plenty for one node.
-///
-/// `fut` runs on this thread, not on a worker: the agent's loop does its passes (file I/O and
-/// the libseccomp check, up to seconds for a profile at the size bound) right there, so a long
-/// pass never holds up the watches, the health endpoint or reporting, which are spawned tasks.
-fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("seccompd: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(fut) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("seccompd: {err:#}");
-            ExitCode::FAILURE
-        }
     }
 }

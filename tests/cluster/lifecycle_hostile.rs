@@ -80,7 +80,7 @@ async fn hostile_entries_never_reach_outside_and_the_agent_keeps_working() {
 
     let root = HostRoot::new(work.path());
     let agent = root.spawn(
-        Path::new(env!("CARGO_BIN_EXE_seccompd")),
+        Path::new(env!("CARGO_BIN_EXE_seccompd-agent")),
         &kubeconfig_path(),
     );
     let profile = unique("hostile");

@@ -19,7 +19,7 @@ async fn kill_storm_never_shows_a_partial_file_and_ends_matching_the_api() {
             kills: 30,
             profiles: 6,
             max_life: Duration::from_millis(500),
-            binary: PathBuf::from(env!("CARGO_BIN_EXE_seccompd")),
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_seccompd-agent")),
             kubeconfig: kubeconfig_path(),
             work: work.path().to_path_buf(),
             prefix: unique("storm"),

@@ -39,7 +39,7 @@ async fn names_of_every_length_up_to_the_bound_install_and_a_restarted_agent_com
     let client = client().await;
     let work = tempfile::tempdir().expect("a scratch directory");
     let root = HostRoot::new(work.path());
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_seccompd"));
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_seccompd-agent"));
     let (agent, _) = root.spawn_as_in_the_daemonset(&binary, &kubeconfig_path());
 
     let prefix = unique("len");

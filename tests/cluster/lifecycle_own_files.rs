@@ -20,7 +20,7 @@ use seccompd_e2e::lifecycle::{
 const AGENT_WITHIN: Duration = Duration::from_secs(60);
 
 fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_seccompd"))
+    Path::new(env!("CARGO_BIN_EXE_seccompd-agent"))
 }
 
 /// The directory's own modification time: it changes when any entry is created, renamed or

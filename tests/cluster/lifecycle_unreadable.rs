@@ -41,7 +41,7 @@ async fn an_unreadable_file_of_another_user_is_repaired_and_other_profiles_keep_
     let client = client().await;
     let work = tempfile::tempdir().expect("a scratch directory");
     let root = HostRoot::new(work.path());
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_seccompd"));
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_seccompd-agent"));
     let (agent, _) = root.spawn_as_in_the_daemonset(&binary, &kubeconfig_path());
     let file = |name: &str| root.dir().join(format!("{name}.json"));
 

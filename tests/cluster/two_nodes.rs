@@ -58,12 +58,7 @@ fn node2_agent_pid() -> Option<u32> {
     fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
         let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
         let exe = fs::read_link(entry.path().join("exe")).ok()?;
-        if exe.file_name()? != "seccompd" {
-            return None;
-        }
-        // The controller's replicas run the same binary, maybe on node2 too.
-        let cmdline = fs::read(entry.path().join("cmdline")).ok()?;
-        if !cmdline.split(|b| *b == 0).any(|arg| arg == b"agent") {
+        if exe.file_name()? != "seccompd-agent" {
             return None;
         }
         let cgroup = fs::read_to_string(entry.path().join("cgroup")).ok()?;

@@ -4,13 +4,13 @@
 //! the directory must match the API exactly. Prints its figures; exits 1 on any violation.
 //!
 //! Needs the test cluster (`make cluster-up`). `cargo bench --bench kill_storm [-- KILLS]`;
-//! the agent is the release build of this checkout, or the binary `SECCOMPD_BIN` names.
+//! the agent is the release build of this checkout, or the executable `SECCOMPD_AGENT_BIN` names.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use seccompd_e2e::lifecycle::storm::{self, StormConfig};
-use seccompd_e2e::{cluster, results, seccompd_binary};
+use seccompd_e2e::{agent_binary, cluster, results};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
@@ -19,10 +19,10 @@ async fn main() -> ExitCode {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
-    let binary = match seccompd_binary() {
+    let binary = match agent_binary() {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("kill_storm: no seccompd binary: {e}");
+            eprintln!("kill_storm: no agent executable: {e}");
             return ExitCode::FAILURE;
         }
     };

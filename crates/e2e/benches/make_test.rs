@@ -232,7 +232,7 @@ impl Runner {
             .arg(target)
             .current_dir(&self.checkout)
             .env_remove("SECCOMPD_KUBECONFIG")
-            .env_remove("SECCOMPD_BIN")
+            .env_remove("SECCOMPD_AGENT_BIN")
             .stdout(Stdio::piped());
         if let Some(filter) = self.left_out {
             command.env("CLUSTER_TEST_ARGS", format!("--skip {filter}"));

@@ -28,26 +28,39 @@ pub fn repo_root() -> PathBuf {
         .map_or_else(|| manifest_dir.join("../.."), PathBuf::from)
 }
 
-/// Names the seccompd binary a bench runs, instead of the one [`seccompd_binary`] builds.
-pub const BINARY_ENV: &str = "SECCOMPD_BIN";
+/// Names the agent executable a bench runs, instead of the one [`agent_binary`] builds.
+pub const AGENT_BINARY_ENV: &str = "SECCOMPD_AGENT_BIN";
 
-/// The seccompd binary for a bench that runs agents itself: the file `SECCOMPD_BIN` names, or
-/// else this checkout's release build, which cargo brings up to date first (the benches are
-/// built with the release settings too, so that build shares their dependencies). A bench
-/// crate cannot name another package's binary (`CARGO_BIN_EXE_*` is for the package's own
-/// tests), so it asks cargo where the binary is.
-pub fn seccompd_binary() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os(BINARY_ENV) {
+/// The binary target of the node agent (`src/bin/seccompd-agent.rs`).
+pub const AGENT_BINARY: &str = "seccompd-agent";
+
+/// The agent executable for a bench that runs agents itself: the file `SECCOMPD_AGENT_BIN`
+/// names, or else this checkout's release build, which cargo brings up to date first (the
+/// benches are built with the release settings too, so that build shares their dependencies).
+/// A bench crate cannot name another package's binary (`CARGO_BIN_EXE_*` is for the package's
+/// own tests), so it asks cargo where the binary is.
+pub fn agent_binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os(AGENT_BINARY_ENV) {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(format!("{BINARY_ENV}={}: no such file", path.display()))
+            Err(format!(
+                "{AGENT_BINARY_ENV}={}: no such file",
+                path.display()
+            ))
         };
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = Command::new(&cargo)
-        .args(["build", "--release", "-p", "seccompd", "--bin", "seccompd"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "seccompd",
+            "--bin",
+            AGENT_BINARY,
+        ])
         .arg("--message-format=json-render-diagnostics")
         .current_dir(repo_root())
         .stdout(Stdio::piped())
@@ -57,7 +70,7 @@ pub fn seccompd_binary() -> Result<PathBuf, String> {
     let executable = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .filter_map(|line| built_binary(&line, "seccompd"))
+        .filter_map(|line| built_binary(&line, AGENT_BINARY))
         .last();
     let status = child
         .wait()
@@ -65,7 +78,7 @@ pub fn seccompd_binary() -> Result<PathBuf, String> {
     match executable {
         Some(path) if status.success() => Ok(path),
         _ => Err(format!(
-            "`cargo build --release --bin seccompd` failed ({status}); or set {BINARY_ENV}"
+            "`cargo build --release --bin {AGENT_BINARY}` failed ({status}); or set {AGENT_BINARY_ENV}"
         )),
     }
 }

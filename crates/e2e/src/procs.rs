@@ -11,8 +11,8 @@ use tokio_util::task::AbortOnDropHandle;
 /// Where the test cluster records its control plane's PIDs.
 const PID_DIR: &str = "/run/seccompd-e2e/pids";
 
-/// The seccompd binary's process name.
-const AGENT_COMM: &str = "seccompd";
+/// The process names of seccompd's executables: the agent's and the one of every other role.
+const SECCOMPD_COMMS: [&str; 2] = ["seccompd-agent", "seccompd"];
 
 /// VmRSS of `pid` in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
@@ -60,10 +60,12 @@ pub fn control_plane_pid(name: &str) -> Option<u32> {
         .ok()
 }
 
-/// The host PID of the `seccompd` process in the pod with uid `pod_uid`.
+/// The host PID of the seccompd process (agent, controller or recorder) in the pod with uid
+/// `pod_uid`.
 pub fn pod_process_pid(pod_uid: &str) -> Option<u32> {
     pod_pids(pod_uid).into_iter().find(|pid| {
-        fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == AGENT_COMM)
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| SECCOMPD_COMMS.contains(&comm.trim()))
     })
 }
 

@@ -190,7 +190,6 @@ impl Fleet {
             .open(&node.log)
             .with_context(|| format!("opening {}", node.log.display()))?;
         let child = Command::new(&self.binary)
-            .arg("agent")
             .env("KUBECONFIG", &self.kubeconfig)
             .env("NODE_NAME", &node.name)
             .env("KUBELET_ROOT", &node.root)

@@ -12,8 +12,8 @@
 //! `fs.inotify.max_user_instances`) and the cluster's admin kubeconfig
 //! (`SECCOMPD_KUBECONFIG`, default `.cluster/kubeconfig`) and kubectl (`SECCOMPD_KUBECTL`,
 //! default `.cluster/bin/kubectl`). The agent is this checkout's release build
-//! (`target/release/seccompd`, which the bench has cargo bring up to date) unless `--agent
-//! PATH` or `SECCOMPD_BIN` says otherwise. Each run writes its results file
+//! (`target/release/seccompd-agent`, which the bench has cargo bring up to date) unless `--agent
+//! PATH` or `SECCOMPD_AGENT_BIN` says otherwise. Each run writes its results file
 //! (`docs/results/scale[-sweep|-bulk|-floor]-<UTC time>.json`, `crates/e2e/src/results.rs`); a sweep
 //! draws its plots into a directory of the same name. After its table a sweep fits `a + b·N` by
 //! least squares to each figure that grows by about as much with every node (`projected` in
@@ -94,7 +94,7 @@ use clap::Parser;
 use futures::FutureExt as _;
 use kube::Client;
 use seccompd_e2e::{
-    apimetrics, cluster, interrupt, procs, projection, results, seccompd_binary, stats,
+    agent_binary, apimetrics, cluster, interrupt, procs, projection, results, stats,
 };
 
 use crate::figures::{FIGURES, sweep_projection, sweep_table};
@@ -124,7 +124,7 @@ struct Args {
     /// time to every file carrying it, and the writes per node.
     #[arg(long, conflicts_with_all = ["sweep", "bulk"])]
     floor: bool,
-    /// The seccompd binary the simulated agents run (default: the release build, see above).
+    /// The agent executable the simulated agents run (default: the release build, see above).
     #[arg(long)]
     agent: Option<PathBuf>,
     /// Where --sweep draws its pictures (default: beside its results file, in a directory
@@ -139,10 +139,10 @@ struct Args {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let agent = match args.agent.clone().map_or_else(seccompd_binary, Ok) {
+    let agent = match args.agent.clone().map_or_else(agent_binary, Ok) {
         Ok(agent) => agent,
         Err(e) => {
-            eprintln!("scale: no seccompd binary: {e}");
+            eprintln!("scale: no agent executable: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -39,7 +39,6 @@ impl HostRoot {
         self.spawn_with(binary, kubeconfig, &HostOptions::default())
     }
 
-    /// Starts one agent process as `options` say.
     /// Starts one agent process as the DaemonSet runs it (every capability dropped) with its
     /// health endpoint on a fresh local port (a port used before may linger in TIME_WAIT);
     /// returns the agent and that port.
@@ -52,6 +51,7 @@ impl HostRoot {
         (self.spawn_with(binary, kubeconfig, &options), port)
     }
 
+    /// Starts one agent process as `options` say.
     pub fn spawn_with(&self, binary: &Path, kubeconfig: &Path, options: &HostOptions) -> HostAgent {
         let log = File::options()
             .create(true)
@@ -78,7 +78,6 @@ impl HostRoot {
             None => "127.0.0.1:0".to_string(),
         };
         let child = command
-            .arg("agent")
             .env("KUBECONFIG", kubeconfig)
             .env("NODE_NAME", HOST_NODE)
             .env("KUBELET_ROOT", &self.root)
