@@ -71,7 +71,11 @@ fn recorded_by_notification(dir: &Path) -> BTreeSet<String> {
     let Some(Document::Resource(res)) = decode(&bytes).unwrap().pop() else {
         panic!("a SeccompProfile expected")
     };
-    res.spec.syscalls[0].names.iter().cloned().collect()
+    res.spec.syscalls[0]
+        .names
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]

@@ -37,7 +37,11 @@ fn recorded_spec(path: &Path) -> ProfileSpec {
 fn allowed_names(spec: &ProfileSpec) -> BTreeSet<String> {
     assert_eq!(spec.syscalls.len(), 1, "{spec:?}");
     assert_eq!(spec.syscalls[0].action, Action::Allow);
-    spec.syscalls[0].names.iter().cloned().collect()
+    spec.syscalls[0]
+        .names
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// A copy of the recorded profile at `from` without the allow-list entry `name`.
@@ -94,7 +98,11 @@ fn record_sees_the_thread_child_and_exec_and_run_replays_it() {
     let arches: Vec<&str> = spec.architectures.iter().map(|a| a.as_str()).collect();
     assert_eq!(arches, [native_arch_name()]);
     let names = allowed_names(&spec);
-    let listed: Vec<String> = spec.syscalls[0].names.clone();
+    let listed: Vec<String> = spec.syscalls[0]
+        .names
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         listed,
         names.iter().cloned().collect::<Vec<_>>(),

@@ -66,16 +66,16 @@ pub fn allow_would_denied(
         return Err(AllowError::NotAudit(name.to_string()));
     }
     let denials = denials.ok_or_else(|| AllowError::NothingCounted(name.to_string()))?;
-    let allowed: Vec<&String> = spec
+    let allowed: Vec<&str> = spec
         .syscalls
         .iter()
         .filter(|r| r.action == Action::Allow && r.args.is_empty())
-        .flat_map(|r| &r.names)
+        .flat_map(|r| r.names.iter().map(|n| n.as_str()))
         .collect();
     let mut added: Vec<String> = denials
         .syscalls
         .iter()
-        .filter(|c| is_would_deny(c.action) && !allowed.contains(&&c.name))
+        .filter(|c| is_would_deny(c.action) && !allowed.contains(&c.name.as_str()))
         .map(|c| c.name.clone())
         .collect();
     added.sort();
@@ -99,7 +99,7 @@ pub fn allow_would_denied(
     let mut out = spec.clone();
     for chunk in added.chunks(MAX_NAMES_PER_RULE) {
         out.syscalls.push(SyscallRule {
-            names: chunk.to_vec(),
+            names: chunk.iter().map(|n| n.as_str().into()).collect(),
             action: Action::Allow,
             errno_ret: None,
             args: Vec::new(),

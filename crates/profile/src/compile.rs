@@ -454,12 +454,12 @@ fn add_rule(
         // name for every architecture in the filter (a call this machine lacks gets a
         // negative pseudo-number that translates too), as runc does on the node itself.
         let Ok(nr) = ScmpSyscall::from_name(name) else {
-            unknown.push(name.clone());
+            unknown.push(name.to_string());
             continue;
         };
         let rule_err = |source: SeccompError| CompileError::Rule {
             path: format!("{path}.names[{j}]"),
-            name: name.clone(),
+            name: name.to_string(),
             fix: "check the rule's action and argument conditions against the other rules for this call",
             source,
         };
@@ -525,7 +525,7 @@ mod tests {
 
     fn arg_rule(names: &[&str], index: u32, value: u64) -> SyscallRule {
         SyscallRule {
-            names: names.iter().map(|n| n.to_string()).collect(),
+            names: names.iter().map(|&n| n.into()).collect(),
             action: Action::Errno,
             errno_ret: None,
             args: vec![ArgCondition {
@@ -602,7 +602,7 @@ mod tests {
         plain.names = x86_64_names()
             .into_iter()
             .skip(300)
-            .map(String::from)
+            .map(Into::into)
             .collect();
         p.syscalls.push(plain);
         assert_eq!(weight(&p), MAX_WEIGHT);
@@ -641,7 +641,7 @@ mod tests {
         denylist(
             (0..pairs)
                 .map(|i| SyscallRule {
-                    names: vec![pool[i % pool.len()].to_string()],
+                    names: vec![pool[i % pool.len()].into()],
                     action: Action::Errno,
                     errno_ret: None,
                     args: (0..conds)

@@ -9,7 +9,7 @@ use serde::de::IgnoredAny;
 use thiserror::Error;
 
 use super::limits::MAX_INPUT_BYTES;
-use super::model::{Action, Arch, ArgCondition, Flag, ProfileSpec, SyscallRule};
+use super::model::{Action, Arch, ArgCondition, Flag, ProfileSpec, SyscallName, SyscallRule};
 use super::render::OciProfile;
 use super::validate::{Findings, Problem};
 
@@ -96,10 +96,10 @@ impl MobyFilter {
 pub struct MobyRule {
     /// Moby's singular form; containerd ignores it (the rule then matches nothing).
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<SyscallName>,
     /// System call names.
     #[serde(default)]
-    pub names: Option<Vec<String>>,
+    pub names: Option<Vec<SyscallName>>,
     /// The action.
     pub action: Action,
     /// errno for ERRNO/TRACE.

@@ -24,7 +24,7 @@ use super::limits::{
     MAX_ARGS_PER_RULE, MAX_ERRNO, MAX_FLOOR_EXEMPTIONS, MAX_FLOOR_NAME_LEN, MAX_FLOOR_RULES,
     MAX_NAMES_PER_RULE, MAX_PROFILE_NAME_LEN, MAX_SPLIT_VALUES,
 };
-use super::model::{Action, ArgCondition, Operator, ProfileSpec, SyscallRule};
+use super::model::{Action, ArgCondition, Operator, ProfileSpec, SyscallName, SyscallRule};
 use super::render::{ContentHash, OciProfile};
 use super::resolve::{ResolveError, in_mode, resolve_enforced};
 use super::validate::{Findings, check_arg, check_name, is_dns_subdomain};
@@ -83,7 +83,8 @@ pub struct FloorSpec {
 pub struct FloorRule {
     /// System call names as the kernel knows them, lowercase, for example `socket`. Every name
     /// must be a real system call: a misspelt name would protect nothing.
-    pub names: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub names: Vec<SyscallName>,
 
     /// What happens to a matching call: SCMP_ACT_ERRNO (fails with errnoRet, EPERM when
     /// unset), SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD (SCMP_ACT_KILL) or SCMP_ACT_TRAP.
@@ -105,7 +106,7 @@ pub struct FloorRule {
 }
 
 impl FloorRule {
-    fn as_syscall_rule(&self, names: Vec<String>) -> SyscallRule {
+    fn as_syscall_rule(&self, names: Vec<SyscallName>) -> SyscallRule {
         SyscallRule {
             names,
             action: self.action,
@@ -202,7 +203,7 @@ impl Floor<'_> {
                 out.push((
                     i,
                     FloorRule {
-                        names: vec![SOCKETCALL.to_string()],
+                        names: vec![SOCKETCALL.into()],
                         action: rule.action,
                         errno_ret: rule.errno_ret,
                         args: Vec::new(),
@@ -312,7 +313,7 @@ pub fn merge(
         for (index, frule) in floor.effective_rules() {
             rules = narrowed_by(rules, &frule, floor.name, index)?;
             let written: Vec<ArgCondition> = frule.args.iter().map(denied_as_written).collect();
-            let names: Vec<String> = frule
+            let names: Vec<SyscallName> = frule
                 .names
                 .iter()
                 .filter(|n| {
@@ -395,7 +396,7 @@ fn narrowed_by(
             out.push(placed);
             continue;
         }
-        let (hit, miss): (Vec<String>, Vec<String>) = rule
+        let (hit, miss): (Vec<SyscallName>, Vec<SyscallName>) = rule
             .names
             .iter()
             .cloned()
@@ -405,7 +406,7 @@ fn narrowed_by(
                 floor: floor.to_string(),
                 floor_rule,
                 profile_rule: placed.origin,
-                name: hit.first().cloned().unwrap_or_default(),
+                name: hit.first().map(ToString::to_string).unwrap_or_default(),
                 index,
                 reason,
             })?;

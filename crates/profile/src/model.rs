@@ -190,7 +190,8 @@ pub struct ProfileSpec {
 pub struct SyscallRule {
     /// System call names as the kernel knows them, lowercase, for example `read`, `openat`,
     /// `clone3`. A name the node's architecture does not have is skipped there.
-    pub names: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub names: Vec<SyscallName>,
 
     /// Action taken when one of `names` is called and every entry of `args` matches.
     pub action: Action,
@@ -204,6 +205,26 @@ pub struct SyscallRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<ArgCondition>,
 }
+
+impl ProfileSpec {
+    /// Gives back the spare capacity of its lists. A list decoded from JSON grows by doubling
+    /// (the decoder does not know its length), so a spec kept for long, as the agent and the
+    /// controller keep every profile, holds up to twice the room its rules need.
+    pub fn shrink_to_fit(&mut self) {
+        for rule in &mut self.syscalls {
+            rule.names.shrink_to_fit();
+            rule.args.shrink_to_fit();
+        }
+        self.syscalls.shrink_to_fit();
+        self.architectures.shrink_to_fit();
+        self.flags.shrink_to_fit();
+    }
+}
+
+/// A system call's name. Kept inline, without an allocation of its own: every name the kernel
+/// has fits (the longest are 23 bytes), and the agent and the controller keep every profile's
+/// names, tens of thousands of them with a thousand profiles.
+pub type SyscallName = compact_str::CompactString;
 
 /// A condition on one system call argument.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -8,7 +8,7 @@ use libseccomp::ScmpSyscall;
 
 use super::compile::scmp_arch;
 use super::limits::MAX_PROFILE_NAME_LEN;
-use super::model::{Action, Arch, ProfileSpec, SyscallRule};
+use super::model::{Action, Arch, ProfileSpec, SyscallName, SyscallRule};
 use super::validate::validate_profile_name;
 
 /// The name a recorded profile gets when none is given and the command's name cannot be one.
@@ -87,7 +87,7 @@ impl RecordedCalls {
                 .filter(|(arch, names)| **arch != native && !names.is_empty())
                 .map(|(arch, _)| *arch),
         );
-        let names: Vec<String> = self.names().into_iter().map(String::from).collect();
+        let names: Vec<SyscallName> = self.names().into_iter().map(Into::into).collect();
         let syscalls = if names.is_empty() {
             Vec::new()
         } else {

@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn a_rendering_over_the_file_bound_is_refused_with_the_bound_and_the_fix() {
         let mut big = sample();
-        big.syscalls[0].names = vec!["read".repeat(64); MAX_FILE_BYTES / 256 + 1];
+        big.syscalls[0].names = vec!["read".repeat(64).into(); MAX_FILE_BYTES / 256 + 1];
         let err = render(&big).check_size().unwrap_err();
         assert!(err.size > MAX_FILE_BYTES);
         let text = err.to_string();

@@ -143,7 +143,7 @@ mod tests {
             architectures: arch.to_vec(),
             flags: vec![],
             syscalls: vec![SyscallRule {
-                names: names.iter().map(|n| n.to_string()).collect(),
+                names: names.iter().map(|&n| n.into()).collect(),
                 action: Action::Allow,
                 errno_ret: None,
                 args: vec![],

@@ -76,9 +76,11 @@ pub fn slim_floor(floor: &mut SeccompFloor) {
 
 /// Drops what the agent never reads from a SeccompProfile before its cache keeps it: the
 /// status, managed fields, labels and annotations (kubectl's client-side apply keeps a second
-/// copy of the whole object in one), so that the agent's memory follows the specs alone.
+/// copy of the whole object in one), so that the agent's memory follows the specs alone; and
+/// the spec's spare capacity.
 pub fn slim(profile: &mut SeccompProfile) {
     profile.status = None;
+    profile.spec.0.shrink_to_fit();
     let meta = &mut profile.metadata;
     meta.managed_fields = None;
     meta.annotations = None;
@@ -334,7 +336,7 @@ mod tests {
             architectures: vec![],
             flags: vec![],
             syscalls: vec![SyscallRule {
-                names: names.iter().map(|n| n.to_string()).collect(),
+                names: names.iter().map(|&n| n.into()).collect(),
                 action: Action::Allow,
                 errno_ret: None,
                 args: vec![],
@@ -516,7 +518,9 @@ mod tests {
 
     #[test]
     fn a_rendering_over_the_file_bound_is_invalid_before_any_check() {
-        let names: Vec<String> = (0..70_000).map(|i| format!("name_{i:058}")).collect();
+        let names = (0..70_000)
+            .map(|i| format!("name_{i:058}").into())
+            .collect();
         let mut s = spec(None, &[]);
         s.syscalls[0].names = names;
         let out = desired_state(

@@ -50,10 +50,10 @@ pub fn denylist(denied: &[&str]) -> ProfileSpec {
 /// Rules that allow every system call the installed libseccomp knows by name except
 /// `except`, in rules of at most 400 names (under the bound on names per rule).
 pub fn allow_every_call_but(except: &[&str]) -> Vec<seccompd_profile::model::SyscallRule> {
-    let names: Vec<String> = seccompd_profile::syscalls::all_names()
+    let names: Vec<seccompd_profile::model::SyscallName> = seccompd_profile::syscalls::all_names()
         .into_iter()
         .filter(|n| !except.contains(n) && seccompd_profile::syscalls::is_known_to_libseccomp(n))
-        .map(String::from)
+        .map(Into::into)
         .collect();
     names
         .chunks(400)

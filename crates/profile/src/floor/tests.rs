@@ -18,7 +18,7 @@ fn cond(index: u32, op: Operator, value: u64) -> ArgCondition {
 
 fn rule(names: &[&str], action: Action, args: Vec<ArgCondition>) -> SyscallRule {
     SyscallRule {
-        names: names.iter().map(|n| n.to_string()).collect(),
+        names: names.iter().map(|&n| n.into()).collect(),
         action,
         errno_ret: None,
         args,
@@ -73,7 +73,7 @@ fn one_rule(
 ) -> FloorSpec {
     FloorSpec {
         rules: vec![FloorRule {
-            names: names.iter().map(|n| n.to_string()).collect(),
+            names: names.iter().map(|&n| n.into()).collect(),
             action,
             errno_ret,
             args,
