@@ -2,7 +2,8 @@
 //! and the clock, which statuses to write now and when to look again. A pass revisits the
 //! profiles the [`Tracker`] says may have changed, together with the ones left for this pass
 //! (progress held back, failed writes whose retry is due), each once; it holds back
-//! progress-only changes ([`ProgressPacer`]). Every other write due is in the [`Plan`]: the
+//! progress-only changes ([`ProgressPacer`]), for longer while other profiles have news to
+//! write. Every other write due is in the [`Plan`]: the
 //! elected writer (`super::writer`) sends them, as fast as the API server's flow control lets
 //! it, and tells the planner how each went.
 
@@ -125,6 +126,7 @@ impl Planner {
                 .map(|(name, _)| name.clone()),
         );
         let mut plan = Plan::default();
+        let mut progress = Vec::new();
         for name in names {
             let Some(profile) = snap.profiles.get(&name) else {
                 continue;
@@ -151,7 +153,26 @@ impl Planner {
                 self.due.insert(name, Due::Held(at));
                 continue;
             }
-            plan.writes.push(StatusWrite { name, status });
+            let write = StatusWrite { name, status };
+            if ProgressPacer::only_progress(previous, &write.status) {
+                progress.push(write);
+            } else {
+                plan.writes.push(write);
+            }
+        }
+        // Progress yields to news (ProgressPacer::yield_to_news), for a while.
+        let news = !plan.writes.is_empty();
+        for write in progress {
+            match self
+                .progress
+                .yield_to_news(&write.name, now)
+                .filter(|_| news)
+            {
+                Some(at) => {
+                    self.due.insert(write.name, Due::Held(at));
+                }
+                None => plan.writes.push(write),
+            }
         }
         plan
     }

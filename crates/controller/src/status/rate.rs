@@ -11,6 +11,10 @@ use seccompd_api::{Phase, SeccompProfileStatus};
 /// Partial, same generation) is rewritten only to move its count.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long at most, after [`PROGRESS_INTERVAL`] has passed, progress waits while other
+/// profiles have news to write ([`ProgressPacer::yield_to_news`]).
+pub const PROGRESS_YIELD_LIMIT: Duration = Duration::from_secs(4);
+
 /// Per profile, when its status was last written (or the profile, or its current generation,
 /// first seen) and the generation that was for.
 #[derive(Clone, Debug, Default)]
@@ -41,13 +45,8 @@ impl ProgressPacer {
         next: &SeccompProfileStatus,
         now: Instant,
     ) -> Option<Instant> {
-        let on_the_way =
-            |s: &SeccompProfileStatus| matches!(s.phase, Some(Phase::Pending | Phase::Partial));
         let generation = next.observed_generation;
-        let only_progress = on_the_way(next)
-            && previous.is_none_or(|previous| {
-                previous.observed_generation != generation || on_the_way(previous)
-            });
+        let only_progress = Self::only_progress(previous, next);
         let since = self.since.entry(name.to_string()).or_insert(Since {
             at: now,
             generation,
@@ -65,6 +64,31 @@ impl ProgressPacer {
         }
         let due = since.at + PROGRESS_INTERVAL;
         (only_progress && due > now).then_some(due)
+    }
+
+    /// Whether `next` only tells of a profile on its way (Pending or Partial), after a status
+    /// that did too or spoke of another generation.
+    pub fn only_progress(
+        previous: Option<&SeccompProfileStatus>,
+        next: &SeccompProfileStatus,
+    ) -> bool {
+        let on_the_way =
+            |s: &SeccompProfileStatus| matches!(s.phase, Some(Phase::Pending | Phase::Partial));
+        on_the_way(next)
+            && previous.is_none_or(|previous| {
+                previous.observed_generation != next.observed_generation || on_the_way(previous)
+            })
+    }
+
+    /// For progress of `name` that is due while the same pass has news of other profiles to
+    /// write: `Some(when)` to look again, or `None` to write it now. Progress waits another
+    /// [`PROGRESS_INTERVAL`], up to [`PROGRESS_YIELD_LIMIT`] past its due time: during a burst
+    /// of new profiles the writes that settle profiles go first, most of the waiting ones are
+    /// settled meanwhile, and each of those costs one write instead of two.
+    pub fn yield_to_news(&self, name: &str, now: Instant) -> Option<Instant> {
+        let since = self.since.get(name)?;
+        let limit = since.at + PROGRESS_INTERVAL + PROGRESS_YIELD_LIMIT;
+        (now < limit).then(|| (now + PROGRESS_INTERVAL).min(limit))
     }
 
     /// Notes that `name`'s status was written at `now`.

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::status::fixtures::{profile, report, snapshot, stamp};
-use crate::status::rate::PROGRESS_INTERVAL;
+use crate::status::rate::{PROGRESS_INTERVAL, PROGRESS_YIELD_LIMIT};
 use crate::status::tracker::Snapshot;
 use seccompd_api::{Phase, SeccompProfile};
 
@@ -185,6 +185,53 @@ fn progress_is_held_back_and_written_when_due() {
     assert_eq!(phase(&plan), Some(Phase::Partial));
     planner.written("p", due);
     assert!(planner.settled());
+}
+
+#[test]
+fn due_progress_yields_to_other_profiles_news_for_a_while() {
+    let t0 = Instant::now();
+    let mut planner = Planner::new(doubling);
+    // Only node1 reports: "slow", new, is Partial (progress). Each "fallen" profile claims to
+    // be Installed in its generation and is Partial too: a fall back, news written at once.
+    let slow = profile("slow", "1", None);
+    let fallen: Vec<SeccompProfile> = (0..8)
+        .map(|i| {
+            let installed = json!({"phase": "Installed", "observedGeneration": 3});
+            profile(&format!("fallen{i}"), "1", Some(installed))
+        })
+        .collect();
+    let r1_slow = report("node1", "1", &[&slow]);
+    let alone = snapshot(&[&slow], &[&r1_slow]);
+    assert_eq!(planner.plan(&alone, t0, &stamp()), Plan::default());
+    let with_news = |i: usize| {
+        let r1 = report("node1", &(i + 2).to_string(), &[&slow, &fallen[i]]);
+        snapshot(&[&slow, &fallen[i]], &[&r1])
+    };
+    // From the moment slow's Partial is due, each pass also has news of another profile.
+    let mut at = t0 + PROGRESS_INTERVAL;
+    let mut i = 0;
+    while at < t0 + PROGRESS_INTERVAL + PROGRESS_YIELD_LIMIT {
+        let plan = planner.plan(&with_news(i), at, &stamp());
+        assert_eq!(names(&plan), [format!("fallen{i}")]);
+        assert_eq!(phase(&plan), Some(Phase::Partial));
+        planner.written(&plan.writes[0].name, at);
+        assert!(!planner.settled(), "slow's progress is still due");
+        assert!(planner.wake_at(at) <= at + PROGRESS_INTERVAL);
+        at += PROGRESS_INTERVAL;
+        i += 1;
+    }
+    assert!(i >= 2, "slow's progress waited over passes with news");
+    // Past the limit it goes out with the news.
+    let plan = planner.plan(&with_news(i), at, &stamp());
+    let mut written = names(&plan);
+    written.sort();
+    assert_eq!(written, [format!("fallen{i}"), "slow".to_string()]);
+
+    // Without news, due progress is written at once.
+    let mut planner = Planner::new(doubling);
+    assert_eq!(planner.plan(&alone, t0, &stamp()), Plan::default());
+    let plan = planner.plan(&alone, t0 + PROGRESS_INTERVAL, &stamp());
+    assert_eq!(phase(&plan), Some(Phase::Partial));
 }
 
 #[test]
