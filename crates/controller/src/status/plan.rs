@@ -3,9 +3,8 @@
 //! profiles the [`Tracker`] says may have changed, together with the ones left for this pass
 //! (progress held back, failed writes whose retry is due), each once; it holds back
 //! progress-only changes ([`ProgressPacer`]), for longer while other profiles have news to
-//! write. Every other write due is in the [`Plan`]: the
-//! elected writer (`super::writer`) sends them, as fast as the API server's flow control lets
-//! it, and tells the planner how each went.
+//! write. Every other write due is in the [`Plan`]: the elected writer (`super::writer`) sends
+//! them, as fast as the API server's flow control lets it, and tells the planner how each went.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -163,11 +162,12 @@ impl Planner {
         // Progress yields to news (ProgressPacer::yield_to_news), for a while.
         let news = !plan.writes.is_empty();
         for write in progress {
-            match self
-                .progress
-                .yield_to_news(&write.name, now)
-                .filter(|_| news)
-            {
+            let wait = if news {
+                self.progress.yield_to_news(&write.name, now)
+            } else {
+                None
+            };
+            match wait {
                 Some(at) => {
                     self.due.insert(write.name, Due::Held(at));
                 }
