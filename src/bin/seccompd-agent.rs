@@ -2,7 +2,7 @@
 //!
 //! It is apart from `seccompd` (the controller, the recorder and the commands for users)
 //! because an agent runs, privileged, on every node: an executable without the other roles'
-//! code maps about a third less code (resident memory on every node, docs/scale.md) and carries
+//! code maps about a quarter less code (resident memory on every node, docs/scale.md) and carries
 //! nothing the agent does not run.
 
 use std::process::ExitCode;
