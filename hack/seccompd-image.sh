@@ -3,8 +3,8 @@
 # Build seccompd for each platform in SECCOMPD_PLATFORMS (default linux/amd64,linux/arm64;
 # the static executables come from hack/seccompd-bin.sh) and pack them as /seccompd and
 # /seccompd-agent (what the DaemonSet runs) into one OCI archive named localhost/seccompd:dev,
-# ready for `ctr images import`, which unpacks the
-# node's own platform. No registry, no container engine.
+# ready for `ctr images import`, which unpacks the node's own platform. No registry, no
+# container engine.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 OUT=$1
