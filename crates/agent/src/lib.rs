@@ -32,7 +32,7 @@ use thiserror::Error;
 
 pub use run::run;
 
-/// Command-line options of `seccompd agent`.
+/// Command-line options of `seccompd-agent`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct AgentArgs {
     /// Name of the node this agent runs on (from the downward API in the DaemonSet).

@@ -1,5 +1,5 @@
 //! The simulated nodes: for each, a Node object registered through the API (no kubelet behind
-//! it) and a real `seccompd agent` process on the host with that node name, its own kubelet
+//! it) and a real `seccompd-agent` process on the host with that node name, its own kubelet
 //! root and its own health port. Everything the fleet creates is labelled or recorded so that
 //! a later run removes what a crashed one left behind.
 

@@ -20,7 +20,7 @@
 //! `figures.rs`) and prints the fit and its value at N = 5,000; its `scale-projection:` line
 //! keeps them in the results file (docs/scale.md, "Projection to 5,000 nodes").
 //!
-//! **A simulated node** is a Node object created through the API and a real `seccompd agent`
+//! **A simulated node** is a Node object created through the API and a real `seccompd-agent`
 //! process on the host with that node name, a kubelet root of its own under /tmp, its own
 //! health port. The status writer is the controller replica (`seccompd controller`) that
 //! holds the Lease. Nothing else runs behind the Node: no kubelet, no containers.
