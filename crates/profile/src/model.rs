@@ -208,8 +208,8 @@ pub struct SyscallRule {
 
 impl ProfileSpec {
     /// Gives back the spare capacity of its lists. A list decoded from JSON grows by doubling
-    /// (the decoder does not know its length), so a spec kept for long, as the agent and the
-    /// controller keep every profile, holds up to twice the room its rules need.
+    /// (the decoder does not know its length), so a spec kept for long, as the agent keeps every
+    /// profile's, holds up to twice the room its rules need.
     pub fn shrink_to_fit(&mut self) {
         for rule in &mut self.syscalls {
             rule.names.shrink_to_fit();
@@ -222,8 +222,8 @@ impl ProfileSpec {
 }
 
 /// A system call's name. Kept inline, without an allocation of its own: every name the kernel
-/// has fits (the longest are 23 bytes), and the agent and the controller keep every profile's
-/// names, tens of thousands of them with a thousand profiles.
+/// has fits (the longest are 23 bytes), and an agent keeps every profile's names, tens of
+/// thousands of them with a thousand profiles.
 pub type SyscallName = compact_str::CompactString;
 
 /// A condition on one system call argument.

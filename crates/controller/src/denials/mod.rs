@@ -32,6 +32,7 @@ fn trim_profile(p: &mut SeccompProfile) {
     p.metadata.managed_fields = None;
     p.metadata.annotations = None;
     p.metadata.labels = None;
+    p.spec.0.syscalls.clear();
     p.status = p.status.take().map(|s| seccompd_api::SeccompProfileStatus {
         denials: s.denials,
         ..Default::default()
