@@ -2,9 +2,10 @@
 # Usage: hack/seccompd-bin.sh ARCH     (ARCH: amd64 or arm64, the OCI/Debian names)
 # Build seccompd's two executables, seccompd (controller, recorder, the commands for users) and
 # seccompd-agent (the node agent), for linux/ARCH, fully static (libseccomp linked in, static
-# glibc PIE: the musl target cannot be installed here), and print the directory holding both. Another ARCH than this
-# machine's is cross-built with Debian's cross toolchain and libseccomp for that ARCH
-# (hack/deps.sh installs both). The image script and the Dockerfile both build through here.
+# glibc PIE: the musl target cannot be installed here), and print the directory holding both.
+# Another ARCH than this machine's is cross-built with Debian's cross toolchain and libseccomp
+# for that ARCH (hack/deps.sh installs both). The image script and the Dockerfile both build
+# through here.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ARCH=${1:?usage: hack/seccompd-bin.sh amd64|arm64}
@@ -24,7 +25,8 @@ if [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
     "AR_$triple_var=$GNU-ar")
 fi
 cd "$ROOT"
-# The explicit --target keeps build scripts and proc-macros dynamic; only seccompd is static.
+# The explicit --target keeps build scripts and proc-macros dynamic; only the executables are
+# static.
 env "${build_env[@]}" cargo build --release --locked --target "$RUST_TARGET" \
   --bin seccompd --bin seccompd-agent >&2
 echo "${CARGO_TARGET_DIR:-$ROOT/target}/$RUST_TARGET/release"

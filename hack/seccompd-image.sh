@@ -12,8 +12,9 @@ PLATFORMS=${SECCOMPD_PLATFORMS:-linux/amd64,linux/arm64}
 entries=()
 for platform in ${PLATFORMS//,/ }; do
   [[ $platform == linux/* ]] || { echo "seccompd-image: $platform is not linux/ARCH" >&2; exit 2; }
-  bin=$("$ROOT/hack/seccompd-bin.sh" "${platform#linux/}")
-  entries+=(--platform "$platform" "$bin/seccompd=/seccompd" "$bin/seccompd-agent=/seccompd-agent")
+  bin_dir=$("$ROOT/hack/seccompd-bin.sh" "${platform#linux/}")
+  entries+=(--platform "$platform" "$bin_dir/seccompd=/seccompd"
+    "$bin_dir/seccompd-agent=/seccompd-agent")
 done
 mkdir -p "$(dirname "$OUT")"
 python3 "$ROOT/hack/mkoci.py" "$OUT" "$SECCOMPD_IMAGE" '["/seccompd"]' "${entries[@]}"
