@@ -12,12 +12,17 @@
 //! (`docs/results/vs-spo-<UTC time>.json`, `../shared/results.rs`). Needs root (reads the nodes' kubelet directories and /proc).
 //!
 //! **The workload.** (1) The two profiles of `../shared/profiles/` and `--generated` more (the
-//! first one allowing one more call each) are created one at a time, then updated (one more
-//! rule), then deleted; every change is followed until done before the next one starts: the
-//! file with a complete JSON document on every node (create), different bytes on every node
-//! (update), no file on any node (delete), and the profile's status saying installed
-//! (seccompd: `Installed` on every node; SPO: `Installed`). The API server's write counters
-//! around this phase, over its 3 x P changes, give the writes per change. (2) Three bad
+//! first one allowing one more call each) are created one at a time, then updated twice (one
+//! more rule each time), then deleted; every change is followed until done before the next
+//! one starts: the file with a complete JSON document on every node (create), different bytes
+//! on every node (update), no file on any node (delete), and for creates the profile's status
+//! saying installed (seccompd: `Installed` on every node; SPO: `Installed`). The first round
+//! of updates goes back to back (the next is sent while the system may still be reporting the
+//! one before); in the second each update is also followed until the system says it is done
+//! with it (seccompd: the status describes the new generation and says `Installed`; SPO, whose
+//! status does not follow updates: its `SavedSeccompProfile` Event from every node). The API
+//! server's write counters around this phase, over its 4 x P changes, give the writes per
+//! change. (2) Three bad
 //! profiles: whether the API server takes them, the status each system gives them, and what a
 //! pod using one sees. (3) `--bulk` profiles created 8 at a time; the time from the last
 //! create to every file on every node and every status installed; the daemons' memory and the

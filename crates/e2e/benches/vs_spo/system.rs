@@ -2,9 +2,11 @@
 //! profile's spec is written for each, where its file lands on a node, what its status says
 //! when it is installed, and which pods are theirs.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Event;
 use kube::api::{ApiResource, DynamicObject, ObjectMeta};
 use seccompd_profile::compile::native_arch;
 use seccompd_profile::decode::{self, Document};
@@ -105,6 +107,54 @@ impl System {
         }
     }
 
+    /// Whether the system has finished with the change of a profile's spec that made its
+    /// `generation`, as the system itself tells it: seccompd's status (of `obj`, the profile
+    /// read now) describes that generation or a later one and says `Installed` on every node;
+    /// SPO's status does not follow spec changes (it stays `Installed`), and its daemons
+    /// announce each file they save with a `SavedSeccompProfile` Event, so for SPO it is such
+    /// an Event from every node that `seen_before` (the Events' resource versions before the
+    /// change) does not hold.
+    pub fn settled(
+        self,
+        obj: Option<&DynamicObject>,
+        generation: Option<i64>,
+        events: &[Event],
+        seen_before: &BTreeSet<String>,
+        nodes: &[Node],
+    ) -> bool {
+        match self {
+            System::Seccompd => obj.is_some_and(|obj| {
+                obj.data["status"]["observedGeneration"].as_i64() >= generation
+                    && self.installed(obj, nodes.len())
+            }),
+            System::Spo => nodes.iter().all(|n| {
+                events.iter().any(|e| {
+                    let new = e
+                        .metadata
+                        .resource_version
+                        .as_ref()
+                        .is_some_and(|v| !seen_before.contains(v));
+                    let from_node = e
+                        .message
+                        .as_deref()
+                        .is_some_and(|m| m.ends_with(&format!(" on {}", n.name)));
+                    new && from_node
+                })
+            }),
+        }
+    }
+
+    /// The field selector of the Events that say the system saved profile `name`'s file on a
+    /// node (SPO's `reasonSavedProfile`); seccompd says it in the status, not with Events.
+    pub fn saved_events(self, name: &str) -> Option<String> {
+        match self {
+            System::Seccompd => None,
+            System::Spo => Some(format!(
+                "involvedObject.name={name},reason=SavedSeccompProfile"
+            )),
+        }
+    }
+
     /// What the status says, in one line, for the bad-profile table.
     pub fn status_line(self, obj: &DynamicObject) -> String {
         let status = &obj.data["status"];
@@ -163,11 +213,19 @@ impl System {
     }
 }
 
-/// `spec` with one more rule, the change every update makes: `uselib` (in neither shared
-/// profile) answered with ENOSYS.
-pub fn updated(spec: &Value) -> Value {
+/// The calls the updates answer with ENOSYS, one more per round (neither is in a shared
+/// profile): the first round adds a rule for `uselib`, the second one for `ustat` too.
+const UPDATE_CALLS: [&str; 2] = ["uselib", "ustat"];
+
+/// How many rounds of updates [`updated`] can make, each changing every profile's bytes.
+const UPDATE_ROUNDS: usize = UPDATE_CALLS.len();
+
+/// `spec` after update round `round` (0-based, below [`UPDATE_ROUNDS`]): one more rule per
+/// round, each answering one more call with ENOSYS.
+pub fn updated(spec: &Value, round: usize) -> Value {
     let mut spec = spec.clone();
-    let rule = json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 38, "names": ["uselib"]});
+    let calls = &UPDATE_CALLS[..=round.min(UPDATE_ROUNDS - 1)];
+    let rule = json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 38, "names": calls});
     match spec["syscalls"].as_array_mut() {
         Some(rules) => rules.push(rule),
         None => spec["syscalls"] = json!([rule]),

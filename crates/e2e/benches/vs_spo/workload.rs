@@ -3,7 +3,7 @@
 //! when asked, a new node joining.
 //! Saves its figures after every phase.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,8 @@ use crate::watch::FirstSeen;
 const QUIET_LIMIT: Duration = Duration::from_secs(30);
 /// File polling interval while one change is followed.
 const POLL: Duration = Duration::from_millis(1);
+/// How often a settling update is checked: one read each time, the same for both systems.
+const SETTLE_POLL: Duration = Duration::from_millis(5);
 /// Creates and deletes in flight during the bulk phase.
 const BULK_IN_FLIGHT: usize = 8;
 /// The pods of the bad-profile checks run here.
@@ -263,34 +265,13 @@ impl Run {
                 .push(ms(at.saturating_duration_since(t0)));
         }
         self.save()?;
-        for (name, spec) in &profiles {
-            let old: Vec<Option<Vec<u8>>> = self
-                .s
-                .nodes
-                .iter()
-                .map(|n| json_file(&self.s.system.node_file(n, name)))
-                .collect();
-            let patch = json!({"spec": {"syscalls": updated(spec)["syscalls"]}});
-            self.api
-                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .with_context(|| format!("updating {name}"))?;
-            let t0 = Instant::now();
-            let d = wait_for(
-                &format!("{name}: new bytes on every node"),
-                t0,
-                limit,
-                POLL,
-                || {
-                    self.s.nodes.iter().zip(&old).all(|(n, old)| {
-                        let now = json_file(&self.s.system.node_file(n, name));
-                        now.is_some() && now != *old
-                    })
-                },
-            )
-            .await?;
-            self.fig.update_file_ms.push(ms(d));
-        }
+        // Back to back: each update is sent once the previous one's files are on every node,
+        // while the system may still be reporting it.
+        self.fig.update_file_ms = self.update_all(&profiles, 0, false).await?;
+        self.save()?;
+        // Then each one settled before the next, as each create is: what one change costs
+        // when the system is not still busy with the one before.
+        self.fig.update_settled_file_ms = self.update_all(&profiles, 1, true).await?;
         self.save()?;
         for (name, _) in &profiles {
             self.api
@@ -312,7 +293,8 @@ impl Run {
         let after = quiet_where(&self.client, QUIET_LIMIT, &which).await?;
         let d = after.since(&before);
         let is_event = |r: &Resource| r.resource == "events";
-        self.fig.changes = 3 * profiles.len();
+        // Creates, two rounds of updates, deletes.
+        self.fig.changes = 4 * profiles.len();
         self.fig.writes_group = Some(d.writes_where(&which));
         self.fig.writes_events = Some(d.writes_where(is_event));
         self.fig.writes_all = Some(d.writes_where(|_| true));
@@ -323,6 +305,113 @@ impl Run {
             .map(|((verb, r), v)| (format!("{verb} {}", r.label()), *v))
             .collect();
         Ok(())
+    }
+
+    /// Updates every profile to round `round` of [`updated`], one at a time; returns the times
+    /// from each update's response to different bytes on every node. With `settle`, each update
+    /// is also followed until the system says it is done with it ([`System::settled`]) before
+    /// the next one is sent, outside the time measured.
+    async fn update_all(
+        &self,
+        profiles: &[(String, Value)],
+        round: usize,
+        settle: bool,
+    ) -> anyhow::Result<Vec<f64>> {
+        let limit = self.s.limit;
+        let mut samples = Vec::with_capacity(profiles.len());
+        for (name, spec) in profiles {
+            let old: Vec<Option<Vec<u8>>> = self
+                .s
+                .nodes
+                .iter()
+                .map(|n| json_file(&self.s.system.node_file(n, name)))
+                .collect();
+            let events_before = if settle {
+                self.saved_events(name).await?
+            } else {
+                Vec::new()
+            };
+            let patch = json!({"spec": {"syscalls": updated(spec, round)["syscalls"]}});
+            let patched = self
+                .api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .with_context(|| format!("updating {name}"))?;
+            let t0 = Instant::now();
+            let d = wait_for(
+                &format!("{name}: new bytes on every node"),
+                t0,
+                limit,
+                POLL,
+                || {
+                    self.s.nodes.iter().zip(&old).all(|(n, old)| {
+                        let now = json_file(&self.s.system.node_file(n, name));
+                        now.is_some() && now != *old
+                    })
+                },
+            )
+            .await?;
+            samples.push(ms(d));
+            if settle {
+                let before: BTreeSet<String> = events_before
+                    .iter()
+                    .filter_map(|e| e.metadata.resource_version.clone())
+                    .collect();
+                self.wait_settled(name, &patched, &before).await?;
+            }
+        }
+        Ok(samples)
+    }
+
+    /// The Events that say the system saved `name`'s file on a node (none for seccompd).
+    async fn saved_events(&self, name: &str) -> anyhow::Result<Vec<Event>> {
+        let Some(selector) = self.s.system.saved_events(name) else {
+            return Ok(Vec::new());
+        };
+        let events = Api::<Event>::all(self.client.clone())
+            .list(&ListParams::default().fields(&selector))
+            .await
+            .with_context(|| format!("listing the Events about {name}"))?;
+        Ok(events.items)
+    }
+
+    /// Waits until the system is done with the update that made `patched` (one read of the
+    /// object or of its Events every [`SETTLE_POLL`]).
+    async fn wait_settled(
+        &self,
+        name: &str,
+        patched: &DynamicObject,
+        events_before: &BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            // One read: the Events for SPO, the object for seccompd.
+            let (obj, events) = match self.s.system.saved_events(name) {
+                Some(_) => (None, self.saved_events(name).await?),
+                None => {
+                    let obj = self.api.get(name).await;
+                    (
+                        Some(obj.with_context(|| format!("reading {name}"))?),
+                        Vec::new(),
+                    )
+                }
+            };
+            let generation = patched.metadata.generation;
+            let done = self.s.system.settled(
+                obj.as_ref(),
+                generation,
+                &events,
+                events_before,
+                &self.s.nodes,
+            );
+            if done {
+                return Ok(());
+            }
+            if start.elapsed() > self.s.limit {
+                bail!("{name}: the update not settled within {:?}", self.s.limit);
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
     }
 
     /// Notes (once) when the nodes' files of a profile are one file on this host, as SPO's
