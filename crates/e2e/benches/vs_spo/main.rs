@@ -22,12 +22,12 @@
 //! with it (seccompd: the status describes the new generation and says `Installed`; SPO, whose
 //! status does not follow updates: its `SavedSeccompProfile` Event from every node). The API
 //! server's write counters around this phase, over its 4 x P changes, give the writes per
-//! change. (2) Three bad
-//! profiles: whether the API server takes them, the status each system gives them, and what a
-//! pod using one sees. (3) `--bulk` profiles created 8 at a time; the time from the last
-//! create to every file on every node and every status installed; the daemons' memory and the
-//! objects of the system's API group (and Events about them) per profile then; their deletion.
-//! Daemon memory is also read before the workload (idle); CPU seconds cover phases 1 to 3.
+//! change. (2) Three bad profiles: whether the API server takes them, the status each system
+//! gives them, and what a pod using one sees. (3) `--bulk` profiles created 8 at a time; the
+//! time from the last create to every file on every node and every status installed; the
+//! daemons' memory and the objects of the system's API group (and Events about them) per
+//! profile then; their deletion. Daemon memory is also read before the workload (idle); CPU
+//! seconds cover phases 1 to 3.
 //! (4) With `--rejoin`, a new node joining (join.rs): the node is taken down and brought back
 //! as a node the cluster never saw, while a pod with Docker's default profile waits for it.
 //!
